@@ -1,0 +1,37 @@
+"""Thin Hydra entry points: compose conf/, run a plain function, turn user errors into one line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def hydra_entry(fn: Callable, config_name: str = "config") -> None:
+    """Run `fn(cfg)` under @hydra.main with the project's config folder.
+
+    A CompressError (bad config value, bad data file, unreachable store) in a single
+    run prints its one-line message on stderr and exits with status 2.
+    """
+    import hydra
+
+    from compress import schema
+    from compress.errors import CompressError
+
+    schema.register()
+
+    @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=config_name)
+    def _task(cfg):
+        try:
+            return fn(cfg)
+        except CompressError as exc:
+            from hydra.core.hydra_config import HydraConfig
+
+            if HydraConfig.get().mode.name == "MULTIRUN":
+                raise  # the sweeper records it as a failed trial
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+
+    _task()

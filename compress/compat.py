@@ -1,0 +1,98 @@
+"""The one place that decides which TensorFlow and Keras the project uses.
+
+tensorflow-model-optimization does not support Keras 3, so the project runs on the
+legacy Keras 2 (``tf_keras``).  The switch has to be set before TensorFlow is first
+imported, and TensorFlow's start-up log spam is silenced here for the same reason.
+Every other module imports ``tf``, ``keras`` and ``tfmot`` from here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import warnings
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter.*")
+warnings.filterwarnings("ignore", message=".*Statistics for quantized inputs.*")
+warnings.filterwarnings("ignore", category=UserWarning, module="tensorflow.lite")
+
+
+
+@contextlib.contextmanager
+def native_quiet():
+    """Mute the C-level stdout and stderr for the duration (TensorFlow's CUDA probe, the
+    TFLite converter's and LiteRT's native log lines), leaving Python's own streams alone
+    once it ends."""
+    fds = []
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+            fds.append(stream.fileno())
+        except (AttributeError, OSError, ValueError):  # captured or closed streams
+            pass
+    saved = [(fd, os.dup(fd)) for fd in fds]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd, _ in saved:
+            os.dup2(devnull, fd)
+        yield
+    finally:
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(devnull)
+
+
+def _import_quietly():
+    with native_quiet():
+        import tensorflow
+        import tf_keras
+    return tensorflow, tf_keras
+
+
+tf, keras = _import_quietly()
+
+tf.get_logger().setLevel(logging.ERROR)
+logging.getLogger("absl").setLevel(logging.ERROR)
+try:  # absl prints a warning on first use unless its handler is told to be quiet
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+except ImportError:  # pragma: no cover - absl ships with tensorflow
+    pass
+
+
+def tfmot():
+    """Import tensorflow-model-optimization lazily: it is slow to import and only
+    the prune and quantize steps need it."""
+    import tensorflow_model_optimization as _tfmot
+
+    return _tfmot
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow in one call."""
+    keras.utils.set_random_seed(int(seed))
+
+
+def limit_threads(intra_op: int = 0, inter_op: int = 0) -> None:
+    """Pin TensorFlow's thread pools (0 keeps TensorFlow's default)."""
+    try:
+        if intra_op:
+            tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+        if inter_op:
+            tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    except RuntimeError:  # already initialised in this process
+        pass
+
+
+__all__ = ["tf", "keras", "tfmot", "set_seed", "limit_threads", "native_quiet"]

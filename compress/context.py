@@ -1,0 +1,65 @@
+"""What every trial of a process shares, loaded once: the data splits, the teacher, its
+cached logits and its float32 TFLite reference file."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from compress import data, distill, quantize, teacher
+from compress.compat import keras
+
+log = logging.getLogger(__name__)
+_CACHE: dict = {}
+
+
+@dataclass
+class TrialContext:
+    splits: data.Splits
+    teacher: keras.Model
+    teacher_path: Path
+    teacher_sha: str
+    train_targets: np.ndarray  # packed [one-hot | teacher logits] for the train split
+    val_targets: np.ndarray
+    teacher_tflite: Path  # the teacher as float32 TFLite: the latency reference
+
+
+def teacher_tflite(model: keras.Model, sha: str, cache_dir: str | Path) -> Path:
+    """The teacher converted to float32 TFLite once per teacher file."""
+    path = Path(cache_dir) / "reference" / f"teacher_{sha[:16]}_float32.tflite"
+    if not path.is_file():
+        quantize.write(quantize.convert(model, "float32"), path)
+    return path
+
+
+def get(cfg) -> TrialContext:
+    """The shared context for `cfg`, built on first use and then reused by later trials."""
+    key = (
+        cfg.data.dir, int(cfg.data.val_size), int(cfg.data.split_seed), float(cfg.data.fraction),
+        bool(cfg.data.verify_checksums), cfg.teacher.path, str(cfg.paths.cache_dir),
+    )
+    if key in _CACHE:
+        return _CACHE[key]
+    splits = data.load_from_config(cfg.data)
+    model, path = teacher.obtain(cfg.teacher, splits, cfg.paths.cache_dir, verbose=2)
+    sha = data.sha256_of(path)
+    logits_net = teacher.logits_model(model)
+    train_logits = distill.cached_logits(
+        logits_net, splits.x_train,
+        distill.logits_cache_path(cfg.paths.cache_dir, sha, splits.fingerprint, splits.train_index),
+    )
+    val_logits = distill.cached_logits(
+        logits_net, splits.x_val,
+        distill.logits_cache_path(cfg.paths.cache_dir, sha, splits.fingerprint, splits.val_index),
+    )
+    ctx = TrialContext(
+        splits, model, path, sha,
+        distill.pack_targets(splits.y_train, train_logits), distill.pack_targets(splits.y_val, val_logits),
+        teacher_tflite(model, sha, cfg.paths.cache_dir),
+    )
+    _CACHE.clear()  # one context per process is enough; a new data or teacher setting replaces it
+    _CACHE[key] = ctx
+    return ctx

@@ -1,0 +1,122 @@
+"""Knowledge distillation from cached teacher logits.
+
+The teacher's logits are computed once per (teacher file, data, split) and kept on
+disk; students then train on targets that pack the one-hot label with the teacher's
+logits, so a plain `model.fit` (and tfmot's pruning and QAT wrappers) can run the
+distillation loss without the teacher in the loop.  `teacher_logits=online` runs the
+teacher on every batch instead (for the benchmark that shows what the cache saves).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from compress.compat import keras, tf
+from compress.errors import ConfigError
+
+log = logging.getLogger(__name__)
+NUM_CLASSES = 10
+
+
+def logits_cache_path(cache_dir: str | Path, teacher_sha: str, data_fingerprint: str, index: np.ndarray) -> Path:
+    """Where the logits of one teacher on one set of training images live."""
+    index_hash = hashlib.sha256(np.ascontiguousarray(index, dtype=np.int64).tobytes()).hexdigest()[:12]
+    return Path(cache_dir) / "logits" / f"{teacher_sha[:16]}_{data_fingerprint[:12]}_{index_hash}.npy"
+
+
+def cached_logits(teacher_logits_model: keras.Model, x: np.ndarray, path: Path) -> np.ndarray:
+    """Teacher logits for `x`, read from `path` or computed once (inference mode) and saved."""
+    if path.is_file():
+        logits = np.load(path)
+        if logits.shape == (len(x), NUM_CLASSES):
+            return logits
+        log.warning("logit cache %s has shape %s, recomputing", path, logits.shape)
+    logits = teacher_logits_model.predict(x, batch_size=1000, verbose=0).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, logits)
+    tmp.replace(path)
+    return logits
+
+
+def pack_targets(labels: np.ndarray, teacher_logits: np.ndarray) -> np.ndarray:
+    """[one-hot label | teacher logits], shape (n, 20): what DistillationLoss unpacks."""
+    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+    return np.concatenate([onehot, teacher_logits.astype(np.float32)], axis=1)
+
+
+class DistillationLoss(keras.losses.Loss):
+    """alpha * CE(labels, student) + (1 - alpha) * T^2 * KL(softmax(t/T) || softmax(s/T)).
+
+    The T^2 factor keeps the soft term's gradients on the scale of the hard term's
+    as T changes (Hinton et al., 2015).
+    """
+
+    def __init__(self, temperature: float, alpha: float, name: str = "distillation", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not temperature > 0:
+            raise ConfigError(f"distill.temperature={temperature}: must be > 0")
+        if not 0 <= alpha <= 1:
+            raise ConfigError(f"distill.alpha={alpha}: allowed [0, 1]")
+        self.temperature = float(temperature)
+        self.alpha = float(alpha)
+
+    def call(self, y_true, y_pred):
+        labels, teacher = y_true[:, :NUM_CLASSES], y_true[:, NUM_CLASSES:]
+        hard = tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=y_pred)
+        t = self.temperature
+        log_p_teacher = tf.nn.log_softmax(teacher / t, axis=-1)
+        log_p_student = tf.nn.log_softmax(y_pred / t, axis=-1)
+        kl = tf.reduce_sum(tf.exp(log_p_teacher) * (log_p_teacher - log_p_student), axis=-1)
+        return self.alpha * hard + (1.0 - self.alpha) * (t**2) * kl
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature, "alpha": self.alpha}
+
+
+def packed_accuracy(y_true, y_pred):
+    """Top-1 accuracy against the label half of packed targets."""
+    return tf.cast(tf.equal(tf.argmax(y_true[:, :NUM_CLASSES], -1), tf.argmax(y_pred, -1)), tf.float32)
+
+
+packed_accuracy.__name__ = "accuracy"
+
+
+def compile_for_distillation(model: keras.Model, distill_cfg, learning_rate: float, steps: int) -> None:
+    """Compile `model` with the distillation loss and a cosine learning-rate decay over `steps`."""
+    schedule = keras.optimizers.schedules.CosineDecay(float(learning_rate), decay_steps=max(1, steps), alpha=0.05)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=DistillationLoss(distill_cfg.temperature, distill_cfg.alpha),
+        metrics=[packed_accuracy],
+    )
+
+
+def dataset(x: np.ndarray, targets: np.ndarray, batch_size: int, seed: int, teacher: keras.Model | None = None):
+    """A shuffled, batched, prefetched tf.data pipeline over (image, packed target).
+
+    With `teacher` (online mode) the targets hold only the one-hot labels and the
+    teacher's logits are computed on every batch.
+    """
+    ds = tf.data.Dataset.from_tensor_slices((x, targets)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if teacher is not None:
+        ds = ds.map(lambda xb, yb: (xb, tf.concat([yb[:, :NUM_CLASSES], teacher(xb, training=False)], axis=1)))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def fit(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, epochs: int, learning_rate: float,
+        seed: int, callbacks=(), teacher: keras.Model | None = None, verbose: int = 0) -> dict:
+    """Compile and train `model` on the distillation objective; returns its history."""
+    steps = int(np.ceil(len(x) / distill_cfg.batch_size)) * epochs
+    compile_for_distillation(model, distill_cfg, learning_rate, steps)
+    history = model.fit(
+        dataset(x, targets, distill_cfg.batch_size, seed, teacher),
+        validation_data=(x_val, targets_val) if len(x_val) else None,
+        epochs=epochs, callbacks=list(callbacks), verbose=verbose,
+    )
+    return {k: [float(v) for v in vals] for k, vals in history.history.items()}

@@ -1,0 +1,40 @@
+"""Metric, param and tag names: defined once, used by the trial, the sweep and analysis."""
+
+VAL_ACCURACY = "val_accuracy"
+TEST_ACCURACY = "test_accuracy"
+SIZE_BYTES = "size_bytes"
+SIZE_GZIP_BYTES = "size_gzip_bytes"
+LATENCY_MS = "latency_ms"
+TEACHER_LATENCY_MS = "teacher_latency_ms"
+LATENCY_RATIO = "latency_ratio"
+PARAMS = "params"
+NONZERO_PARAMS = "nonzero_params"
+MACS = "macs"
+KERAS_VAL_ACCURACY = "keras_val_accuracy"
+
+TIME_TRAIN_S = "time_train_s"
+TIME_PRUNE_S = "time_prune_s"
+TIME_CONVERT_S = "time_convert_s"
+TIME_EVAL_S = "time_eval_s"
+TIME_TOTAL_S = "time_total_s"
+
+# metrics every completed trial must carry
+TRIAL_METRICS = (
+    VAL_ACCURACY, TEST_ACCURACY, SIZE_BYTES, SIZE_GZIP_BYTES, LATENCY_MS, LATENCY_RATIO,
+    PARAMS, NONZERO_PARAMS, MACS,
+)
+PHASE_TIMES = (TIME_TRAIN_S, TIME_PRUNE_S, TIME_CONVERT_S, TIME_EVAL_S, TIME_TOTAL_S)
+
+# per-epoch curves (logged with step = epoch)
+EPOCH_TRAIN_ACCURACY = "epoch_train_accuracy"
+EPOCH_VAL_ACCURACY = "epoch_val_accuracy"
+EPOCH_LOSS = "epoch_loss"
+
+# the searched hyperparameters, as MLflow params
+SEARCHED_PARAMS = ("student.width", "distill.temperature", "distill.alpha", "prune.sparsity", "quant.mode")
+
+TAG_STUDY = "optuna.study_name"
+TAG_TRIAL = "optuna.trial_number"
+TAG_GIT = "git_commit"
+TAG_TEACHER = "teacher_sha256"
+TAG_ROLE = "role"  # "study" for the parent run, "trial" for a child

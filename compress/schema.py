@@ -1,0 +1,126 @@
+"""Typed schemas for every config group.
+
+The YAML files under conf/ fill these; a wrong key or a wrong type fails when Hydra
+composes the config.  Range checks (which types alone cannot express) live in
+`compress.validate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class DataConfig:
+    dir: Optional[str] = None  # folder with the four IDX files; None searches the usual places
+    val_size: int = 5000  # validation images carved from the training set, stratified
+    split_seed: int = 0
+    fraction: float = 1.0  # share of every split used (smoke runs use a slice)
+    verify_checksums: bool = True
+
+
+@dataclass
+class TeacherTrainConfig:
+    epochs: int = 20
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    augment: bool = True  # random horizontal flip and +-2 pixel shifts
+    seed: int = 0
+
+
+@dataclass
+class TeacherConfig:
+    path: Optional[str] = "models/teacher/teacher.keras"  # a trained Keras file; trained and cached if missing
+    train: TeacherTrainConfig = field(default_factory=TeacherTrainConfig)
+
+
+@dataclass
+class StudentConfig:
+    width: float = 0.25  # multiplies the teacher's 64/128/256 channels and 256 dense units
+    kernel_size: int = 3
+    activation: str = "relu"
+    head: str = "flatten"  # flatten (like the teacher) or gap (global average pooling)
+    dropout: float = 0.1
+    min_channels: int = 4
+
+
+@dataclass
+class DistillConfig:
+    temperature: float = 4.0
+    alpha: float = 0.1  # weight of the hard-label cross-entropy; 1 - alpha weighs the soft KL term
+    epochs: int = 4
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    teacher_logits: str = "cached"  # cached (on disk, computed once) or online (teacher on every batch)
+
+
+@dataclass
+class PruneConfig:
+    sparsity: float = 0.0  # final share of zero weights in every conv and dense kernel
+    epochs: int = 1  # fine-tuning epochs while the sparsity ramps up
+    learning_rate: float = 1e-3
+
+
+@dataclass
+class QuantConfig:
+    mode: str = "int8"  # float32, float16, dynamic, int8, qat
+    qat_epochs: int = 1
+    learning_rate: float = 5e-4
+    representative_samples: int = 500
+
+
+@dataclass
+class MeasureConfig:
+    latency_runs: int = 200  # timed single-image invokes per model (median reported)
+    warmup: int = 20
+    threads: int = 1
+    eval_batch: int = 500
+
+
+@dataclass
+class TrackingConfig:
+    enabled: bool = True
+    uri: str = "sqlite:///mlruns/mlflow.db"
+    artifact_root: str = "mlruns/artifacts"
+    experiment: str = "fashion-mnist-compression"
+
+
+@dataclass
+class PathsConfig:
+    cache_dir: str = ".cache"
+
+
+@dataclass
+class StudyInfo:
+    """Filled by the sweeper for each job: which study and trial it is."""
+
+    study_name: Optional[str] = None
+    trial_number: Optional[int] = None
+    storage: Optional[str] = None
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    quant: QuantConfig = field(default_factory=QuantConfig)
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    study: StudyInfo = field(default_factory=StudyInfo)
+    seed: int = 0
+    verbose: int = 0
+    extras: Any = None
+
+
+def register() -> None:
+    """Put the schemas in Hydra's ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)

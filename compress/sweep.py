@@ -1,0 +1,19 @@
+"""`python -m compress.sweep -m`: the Optuna study over distillation, pruning, quantization
+and width, one Hydra job per trial.  Without -m it runs one trial of the composed config."""
+
+from __future__ import annotations
+
+from compress.cli import hydra_entry
+
+
+def task(cfg) -> dict:
+    """One Hydra job = one trial; output files go to the job's own folder."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from compress.trial import run_trial
+
+    return run_trial(cfg, HydraConfig.get().runtime.output_dir)
+
+
+if __name__ == "__main__":
+    hydra_entry(task, config_name="config")

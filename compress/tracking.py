@@ -1,0 +1,139 @@
+"""MLflow: one parent run per Optuna study, one nested run per trial.
+
+The default store is SQLite under mlruns/ with artifacts beside it (MLflow 3 refuses a
+bare file store), so `mlflow ui` shows every trial without a server to start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+from omegaconf import OmegaConf
+
+from compress import metrics as M
+from compress.errors import StoreError
+
+log = logging.getLogger(__name__)
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+
+def git_commit() -> str:
+    """The checkout's commit, with '-dirty' when files differ from it; 'unknown' outside git."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True)
+        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def connect(tracking_cfg) -> str:
+    """Point MLflow at the configured store and return the experiment id (created on first use)."""
+    import mlflow
+
+    uri = str(tracking_cfg.uri)
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    try:
+        experiment = mlflow.get_experiment_by_name(tracking_cfg.experiment)
+        if experiment is not None:
+            return experiment.experiment_id
+        artifact_location = None
+        if not uri.startswith(("http://", "https://", "databricks")) and tracking_cfg.artifact_root:
+            artifact_location = Path(tracking_cfg.artifact_root).resolve().as_uri()
+        return mlflow.create_experiment(tracking_cfg.experiment, artifact_location=artifact_location)
+    except Exception as exc:  # noqa: BLE001 - any failure here means the store is unusable
+        raise StoreError(f"tracking.uri={uri}: cannot reach the MLflow store ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200]})") from None
+
+
+def study_parent_run(experiment_id: str, study_name: str) -> str:
+    """The id of the study's parent run, created on the first trial and found again on resume."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{M.TAG_ROLE}` = 'study' and tags.`{M.TAG_STUDY}` = '{study_name}'",
+        max_results=1, order_by=["attributes.start_time ASC"],
+    )
+    if found:
+        return found[0].info.run_id
+    run = client.create_run(experiment_id, run_name=f"study-{study_name}",
+                            tags={M.TAG_ROLE: "study", M.TAG_STUDY: study_name})
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
+def flat_params(cfg) -> dict[str, str]:
+    """The resolved config as dotted keys (study bookkeeping left out)."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), value)
+        else:
+            out[prefix] = str(node)[:500]
+
+    walk("", {k: v for k, v in container.items() if k not in ("study", "hydra")})
+    return out
+
+
+@contextlib.contextmanager
+def trial_run(cfg, teacher_sha: str) -> Iterator[object]:
+    """An MLflow run for one trial: nested under its study's run when part of a study.
+
+    An exception inside marks the run FAILED with the error's type and message as tags,
+    then propagates (the sweeper records the Optuna trial as failed).
+    """
+    import mlflow
+
+    if not cfg.tracking.enabled:
+        yield None
+        return
+    experiment_id = connect(cfg.tracking)
+    study, number = cfg.study.study_name, cfg.study.trial_number
+    tags = {M.TAG_ROLE: "trial", M.TAG_GIT: git_commit(), M.TAG_TEACHER: teacher_sha}
+    parent = None
+    if study:
+        parent = study_parent_run(experiment_id, study)
+        tags.update({M.TAG_STUDY: study, M.TAG_TRIAL: str(number), "mlflow.parentRunId": parent})
+    name = f"{study}-trial-{number}" if study else "single-trial"
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags)
+    try:
+        mlflow.log_params(flat_params(cfg))
+        yield run
+    except BaseException as exc:
+        mlflow.set_tags({"error_type": type(exc).__name__, "error_message": str(exc).splitlines()[0][:500]
+                         if str(exc) else ""})
+        mlflow.end_run(status="KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    else:
+        mlflow.end_run(status="FINISHED")
+
+
+def log_history(history: list[dict], start_step: int = 0) -> None:
+    """Per-epoch curves of consecutive training phases, steps counted across phases."""
+    import mlflow
+
+    step = start_step
+    for phase in history:
+        for i in range(len(phase.get("loss", []))):
+            values = {M.EPOCH_LOSS: phase["loss"][i]}
+            if "accuracy" in phase:
+                values[M.EPOCH_TRAIN_ACCURACY] = phase["accuracy"][i]
+            if "val_accuracy" in phase:
+                values[M.EPOCH_VAL_ACCURACY] = phase["val_accuracy"][i]
+            mlflow.log_metrics(values, step=step)
+            step += 1

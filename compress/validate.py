@@ -1,0 +1,49 @@
+"""Range checks on a composed config, run before anything is trained or written.
+
+Types are checked by the schemas at composition; this catches values a type cannot
+rule out.  Each failure is a ConfigError with one line naming the field, the value
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+from compress.errors import ConfigError
+from compress.quantize import MODES
+from compress.students import ACTIVATIONS, HEADS
+
+LOGIT_SOURCES = ("cached", "online")
+
+
+def _check(condition: bool, field: str, value, allowed: str) -> None:
+    if not condition:
+        raise ConfigError(f"{field}={value}: {allowed}")
+
+
+def validate(cfg) -> None:
+    """Raise ConfigError on the first out-of-range value of `cfg`."""
+    d, s, k, p, q, m = cfg.data, cfg.student, cfg.distill, cfg.prune, cfg.quant, cfg.measure
+    _check(0 < d.fraction <= 1, "data.fraction", d.fraction, "allowed (0, 1]")
+    _check(0 < d.val_size < 60000, "data.val_size", d.val_size, "allowed 1..59999")
+    _check(s.width > 0, "student.width", s.width, "must be > 0 (1.0 = the teacher's channels)")
+    _check(s.activation in ACTIVATIONS, "student.activation", s.activation, f"allowed {', '.join(ACTIVATIONS)}")
+    _check(s.head in HEADS, "student.head", s.head, f"allowed {', '.join(HEADS)}")
+    _check(s.kernel_size in (1, 3, 5), "student.kernel_size", s.kernel_size, "allowed 1, 3, 5")
+    _check(0 <= s.dropout < 1, "student.dropout", s.dropout, "allowed [0, 1)")
+    _check(s.min_channels >= 1, "student.min_channels", s.min_channels, "must be >= 1")
+    _check(k.temperature > 0, "distill.temperature", k.temperature, "must be > 0")
+    _check(0 <= k.alpha <= 1, "distill.alpha", k.alpha, "allowed [0, 1]")
+    _check(k.epochs >= 1, "distill.epochs", k.epochs, "must be >= 1")
+    _check(k.batch_size >= 1, "distill.batch_size", k.batch_size, "must be >= 1")
+    _check(k.learning_rate > 0, "distill.learning_rate", k.learning_rate, "must be > 0")
+    _check(k.teacher_logits in LOGIT_SOURCES, "distill.teacher_logits", k.teacher_logits,
+           f"allowed {', '.join(LOGIT_SOURCES)}")
+    _check(0 <= p.sparsity < 1, "prune.sparsity", p.sparsity, "allowed [0, 1)")
+    _check(p.epochs >= 1, "prune.epochs", p.epochs, "must be >= 1")
+    _check(p.learning_rate > 0, "prune.learning_rate", p.learning_rate, "must be > 0")
+    _check(q.mode in MODES, "quant.mode", q.mode, f"allowed {', '.join(MODES)}")
+    _check(q.qat_epochs >= 1, "quant.qat_epochs", q.qat_epochs, "must be >= 1")
+    _check(q.representative_samples >= 1, "quant.representative_samples", q.representative_samples, "must be >= 1")
+    _check(m.latency_runs >= 1, "measure.latency_runs", m.latency_runs, "must be >= 1")
+    _check(m.warmup >= 0, "measure.warmup", m.warmup, "must be >= 0")
+    _check(m.threads >= 1, "measure.threads", m.threads, "must be >= 1")
+    _check(m.eval_batch >= 1, "measure.eval_batch", m.eval_batch, "must be >= 1")

@@ -1,0 +1,33 @@
+"""The sweeper's config schema: the released plugin's keys, plus objectives and a failure budget."""
+
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class CompressOptunaSweeperConf:
+    _target_: str = "hydra_plugins.compress_optuna_sweeper.sweeper.CompressOptunaSweeper"
+    # a sampler config with _target_ (optuna.samplers.NSGAIISampler, TPESampler, RandomSampler ...)
+    sampler: Dict[str, Any] = field(default_factory=lambda: {"_target_": "optuna.samplers.TPESampler", "seed": None})
+    # "minimize" / "maximize", or a list with one entry per objective
+    direction: Any = "minimize"
+    storage: Optional[str] = None  # sqlite:///..., postgresql://..., or journal:///path.log
+    study_name: Optional[str] = None
+    n_trials: int = 20  # total trials of the study, counting those of earlier runs
+    n_jobs: int = 1
+    # metric names picked from a task's returned dict, in the order of `direction`;
+    # None when the task returns a float or a list of floats
+    objectives: Optional[List[str]] = None
+    # stop the study when more than this share of its finished trials failed (after min_trials_for_rate)
+    max_failure_rate: float = 1.0
+    min_trials_for_rate: int = 4
+    # key: override-grammar sweep, e.g. "interval(0.1, 1)", "choice(a, b)", "tag(log, interval(1e-4, 1))"
+    params: Optional[Dict[str, str]] = None
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="compress_optuna", node=CompressOptunaSweeperConf, provider="compress"
+)
