@@ -1,0 +1,57 @@
+"""Shared fixtures: the real composed config, shrunk; real data when installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from compress import data, schema
+from compress.cli import CONF_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+TEACHER = ROOT / "models" / "teacher" / "teacher.keras"
+
+
+def have_dataset() -> bool:
+    try:
+        data.locate(None)
+        return True
+    except data.DataError:
+        return False
+
+
+needs_data = pytest.mark.skipif(
+    not have_dataset(),
+    reason="real Fashion-MNIST not installed (apt-get install dataset-fashion-mnist, or ~/.keras/datasets)",
+)
+needs_teacher = pytest.mark.skipif(not TEACHER.is_file(), reason=f"no committed teacher at {TEACHER}")
+
+
+def compose_config(overrides: list[str] | None = None):
+    """The project's real config, composed as `python -m compress.sweep` would."""
+    schema.register()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides or []), return_hydra_config=False)
+
+
+@pytest.fixture
+def small_cfg(tmp_path):
+    """The default config shrunk to a sliver of data and one short epoch, stores under tmp_path."""
+    cfg = compose_config([
+        "data.fraction=0.03", "distill.epochs=1", "prune.epochs=1", "quant.qat_epochs=1",
+        "quant.representative_samples=50", "measure.latency_runs=20", "measure.warmup=2",
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_root={tmp_path}/artifacts",
+        f"paths.cache_dir={ROOT / '.cache'}",
+    ])
+    OmegaConf.set_readonly(cfg, False)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def splits():
+    if not have_dataset():
+        pytest.skip("real Fashion-MNIST not installed")
+    return data.load()

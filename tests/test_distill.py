@@ -1,0 +1,104 @@
+"""The distillation loss against a hand computation; the teacher never trains."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from compress import distill
+from compress.compat import keras
+from compress.errors import ConfigError
+from compress.students import build_student
+
+
+def reference_loss(labels, teacher_logits, student_logits, t, alpha):
+    """Written out with NumPy, independently of the TensorFlow code."""
+
+    def softmax(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    p_student = softmax(student_logits)
+    hard = -np.log(p_student[np.arange(len(labels)), labels])
+    pt, ps = softmax(teacher_logits / t), softmax(student_logits / t)
+    kl = np.sum(pt * np.log(pt / ps), axis=1)
+    return np.mean(alpha * hard + (1 - alpha) * t * t * kl)
+
+
+@pytest.mark.parametrize("t, alpha", [(1.0, 0.0), (4.0, 0.1), (10.0, 0.5), (2.5, 1.0)])
+def test_loss_matches_hand_computation(t, alpha):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 16)
+    teacher_logits = rng.normal(0, 3, (16, 10)).astype(np.float32)
+    student_logits = rng.normal(0, 2, (16, 10)).astype(np.float32)
+    loss = distill.DistillationLoss(t, alpha)(distill.pack_targets(labels, teacher_logits), student_logits)
+    assert float(loss) == pytest.approx(reference_loss(labels, teacher_logits, student_logits, t, alpha), rel=1e-4)
+
+
+def test_soft_term_scales_with_t_squared():
+    """With matching shapes of distributions, the T^2 factor keeps the soft term's size:
+    the gradient w.r.t. student logits ~ (p_s - p_t) / T, times T^2 -> ~T, never vanishing."""
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 10, 8)
+    teacher_logits = rng.normal(0, 1, (8, 10)).astype(np.float32)
+    student_logits = rng.normal(0, 1, (8, 10)).astype(np.float32)
+    soft = [float(distill.DistillationLoss(t, 0.0)(distill.pack_targets(labels, teacher_logits), student_logits))
+            for t in (1.0, 2.0)]
+    unscaled = [s / t**2 for s, t in zip(soft, (1.0, 2.0))]
+    assert soft[1] / unscaled[1] == pytest.approx(4.0)
+    assert soft[0] == pytest.approx(reference_loss(labels, teacher_logits, student_logits, 1.0, 0.0), rel=1e-4)
+
+
+def test_bad_temperature_and_alpha_are_refused():
+    with pytest.raises(ConfigError, match="distill.temperature=0"):
+        distill.DistillationLoss(0, 0.5)
+    with pytest.raises(ConfigError, match=r"distill.alpha=1.5: allowed \[0, 1\]"):
+        distill.DistillationLoss(2, 1.5)
+
+
+def _tiny_teacher():
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dropout(0.5)(x)
+    x = keras.layers.Dense(10)(x)
+    return keras.Model(inputs, keras.layers.Activation("softmax")(x))
+
+
+@pytest.mark.parametrize("online", [False, True])
+def test_teacher_weights_unchanged_by_distillation(tmp_path, online):
+    from compress.teacher import logits_model
+
+    rng = np.random.default_rng(2)
+    x = rng.random((96, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, 96)
+    teacher = _tiny_teacher()
+    before = [w.copy() for w in teacher.get_weights()]
+    net = logits_model(teacher)
+    logits = distill.cached_logits(net, x, tmp_path / "logits.npy")
+    assert (tmp_path / "logits.npy").is_file()
+    np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), logits)
+    targets = distill.pack_targets(y, logits)
+    cfg = OmegaConf.create({"temperature": 3.0, "alpha": 0.2, "batch_size": 32})
+    student = build_student(OmegaConf.create({"width": 0.0625, "kernel_size": 3, "activation": "relu",
+                                              "head": "flatten", "dropout": 0.1, "min_channels": 4}))
+    student_before = [w.copy() for w in student.get_weights()]
+    history = distill.fit(student, x, targets, x[:32], targets[:32], cfg, epochs=1, learning_rate=1e-3, seed=0,
+                          teacher=net if online else None)
+    assert "loss" in history and np.isfinite(history["loss"][0])
+    for a, b in zip(before, teacher.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(student_before, student.get_weights()))
+
+
+def test_logits_of_a_softmax_teacher_are_its_pre_softmax_output():
+    from compress.teacher import logits_model
+
+    teacher = _tiny_teacher()
+    x = np.random.default_rng(3).random((5, 28, 28, 1), dtype=np.float32)
+    logits = logits_model(teacher).predict(x, verbose=0)
+    probs = teacher.predict(x, verbose=0)
+    soft = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(soft / soft.sum(1, keepdims=True), probs, rtol=1e-5, atol=1e-6)

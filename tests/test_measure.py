@@ -1,0 +1,42 @@
+"""MACs and parameter counts on models whose figures are worked out by hand; latency pairing."""
+
+from __future__ import annotations
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from compress import measure, quantize
+from compress.compat import keras
+from compress.students import build_student, channel_plan
+from compress.teacher import build_teacher
+
+
+def test_macs_of_the_teacher_by_hand():
+    conv1 = 28 * 28 * 5 * 5 * 1 * 64
+    conv2 = 14 * 14 * 5 * 5 * 64 * 128
+    conv3 = 7 * 7 * 5 * 5 * 128 * 256
+    dense = 3 * 3 * 256 * 256 + 256 * 10
+    assert measure.count_macs(build_teacher()) == conv1 + conv2 + conv3 + dense
+
+
+def test_student_width_scales_channels_and_macs():
+    cfg = dict(kernel_size=3, activation="relu", head="flatten", dropout=0.0, min_channels=4)
+    small = build_student(OmegaConf.create({**cfg, "width": 0.25}))
+    assert channel_plan(0.25) == ((16, 32, 64), 64)
+    expected = 28 * 28 * 9 * 1 * 16 + 14 * 14 * 9 * 16 * 32 + 7 * 7 * 9 * 32 * 64 + 576 * 64 + 64 * 10
+    assert measure.count_macs(small) == expected
+    big = build_student(OmegaConf.create({**cfg, "width": 0.5}))
+    assert measure.count_macs(big) > 3 * expected
+    assert measure.parameter_counts(small)[0] == small.count_params()
+
+
+def test_sizes_and_latency_pair(tmp_path):
+    model = build_student(OmegaConf.create(dict(width=0.0625, kernel_size=3, activation="relu", head="gap",
+                                                dropout=0.0, min_channels=4)))
+    small = quantize.write(quantize.convert(model, "float32"), tmp_path / "small.tflite")
+    big = quantize.write(quantize.convert(build_teacher(), "float32"), tmp_path / "big.tflite")
+    size, gz = measure.file_sizes(small)
+    assert size == small.stat().st_size and 0 < gz < size
+    image = np.random.default_rng(0).random((28, 28, 1), dtype=np.float32)
+    fast, slow = measure.latency_pair(small, big, image, runs=40, warmup=5)
+    assert 0 < fast < slow

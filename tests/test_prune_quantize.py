@@ -1,0 +1,117 @@
+"""Pruning reaches its sparsity; each quant mode gives the expected tensor types; the
+float32 file scores what the Keras model scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from compress import distill, measure, prune, quantize
+from compress.errors import ConfigError
+from compress.students import build_student
+
+from conftest import have_dataset
+
+STUDENT = {"width": 0.125, "kernel_size": 3, "activation": "relu", "head": "flatten", "dropout": 0.1,
+           "min_channels": 4}
+DISTILL = OmegaConf.create({"temperature": 4.0, "alpha": 0.1, "batch_size": 64})
+
+
+@pytest.fixture(scope="module")
+def images_labels():
+    """Real images where the dataset is installed, else random ones (said in the test id)."""
+    if have_dataset():
+        from compress import data
+
+        s = data.load()
+        return s.x_train[:640], s.y_train[:640], s.x_test[:300], s.y_test[:300]
+    rng = np.random.default_rng(0)
+    return (rng.random((640, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 640),
+            rng.random((300, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 300))
+
+
+@pytest.fixture(scope="module")
+def trained(images_labels):
+    x, y, _, _ = images_labels
+    model = build_student(OmegaConf.create(STUDENT))
+    targets = distill.pack_targets(y, np.zeros((len(y), 10), np.float32))
+    distill.fit(model, x, targets, x[:0], targets[:0], OmegaConf.create({**DISTILL, "alpha": 1.0}), 2, 3e-3, 0)
+    return model
+
+
+@pytest.mark.parametrize("sparsity", [0.5, 0.8])
+def test_pruning_reaches_target_sparsity_within_one_point(images_labels, trained, sparsity):
+    from compress.compat import keras
+
+    x, y, _, _ = images_labels
+    model = keras.models.clone_model(trained)
+    model.set_weights(trained.get_weights())
+    targets = distill.pack_targets(y, np.zeros((len(y), 10), np.float32))
+    cfg = OmegaConf.create({"sparsity": sparsity, "epochs": 2, "learning_rate": 1e-3})
+    stripped, _ = prune.prune(model, x, targets, x[:0], targets[:0], DISTILL, cfg, seed=0)
+    per_layer = prune.kernel_sparsity(stripped)
+    assert set(per_layer) == {"conv1", "conv2", "conv3", "fc", "logits"}
+    for name, value in per_layer.items():
+        assert abs(value - sparsity) <= 0.01, (name, value)
+    assert not any("prune" in w.name for w in stripped.weights)  # wrappers stripped
+    total, nonzero = measure.parameter_counts(stripped)
+    assert nonzero < total * (1 - sparsity * 0.9)
+
+
+def test_out_of_range_sparsity_is_refused(trained):
+    cfg = OmegaConf.create({"sparsity": 1.0, "epochs": 1, "learning_rate": 1e-3})
+    with pytest.raises(ConfigError, match=r"prune.sparsity=1.0: allowed \[0, 1\)"):
+        prune.prune(trained, None, None, None, None, DISTILL, cfg, seed=0)
+
+
+EXPECTED = {
+    # mode: (input dtype, output dtype, a dtype the weights must include, dtypes that must be absent)
+    "float32": ("float32", "float32", "float32", {"int8", "float16"}),
+    "float16": ("float32", "float32", "float16", {"int8"}),
+    "dynamic": ("float32", "float32", "int8", {"float16"}),
+    "int8": ("int8", "int8", "int8", {"float16", "float32"}),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(EXPECTED))
+def test_each_mode_yields_expected_tensor_types(tmp_path, images_labels, trained, mode):
+    x = images_labels[0]
+    path = quantize.write(quantize.convert(trained, mode, x[:50]), tmp_path / f"{mode}.tflite")
+    types = measure.tensor_dtypes(path)
+    inp, out, weights, absent = EXPECTED[mode]
+    assert types["input"] == {inp} and types["output"] == {out}
+    assert weights in types["all"]
+    assert not (absent & types["all"]), types["all"]
+
+
+def test_qat_yields_int8_file_and_keeps_sparsity(tmp_path, images_labels, trained):
+    from compress.compat import keras
+
+    x, y, _, _ = images_labels
+    model = keras.models.clone_model(trained)
+    model.set_weights(trained.get_weights())
+    targets = distill.pack_targets(y, np.zeros((len(y), 10), np.float32))
+    pruned, _ = prune.prune(model, x, targets, x[:0], targets[:0], DISTILL,
+                            OmegaConf.create({"sparsity": 0.5, "epochs": 1, "learning_rate": 1e-3}), seed=0)
+    qcfg = OmegaConf.create({"qat_epochs": 1, "learning_rate": 5e-4})
+    qat_model, _ = quantize.quantization_aware(pruned, x, targets, x[:0], targets[:0], DISTILL, qcfg, True, 0)
+    kernels = [w.numpy() for w in qat_model.weights if w.name.endswith("kernel:0")]
+    assert kernels and all(np.mean(k == 0) >= 0.49 for k in kernels)
+    path = quantize.write(quantize.convert(qat_model, "qat", x[:50]), tmp_path / "qat.tflite")
+    types = measure.tensor_dtypes(path)
+    assert types["input"] == {"int8"} and types["output"] == {"int8"} and "float32" not in types["all"]
+
+
+def test_float32_tflite_accuracy_equals_keras(tmp_path, images_labels, trained):
+    _, _, x_test, y_test = images_labels
+    path = quantize.write(quantize.convert(trained, "float32"), tmp_path / "f32.tflite")
+    keras_pred = np.argmax(trained.predict(x_test, verbose=0), axis=1)
+    tflite_out = measure.predict(path, x_test, batch=128)
+    np.testing.assert_allclose(tflite_out, trained.predict(x_test, verbose=0), rtol=1e-4, atol=1e-4)
+    assert measure.accuracy(path, x_test, y_test, batch=128) == pytest.approx(float(np.mean(keras_pred == y_test)))
+
+
+def test_unknown_mode_is_refused(trained):
+    with pytest.raises(ConfigError, match="quant.mode=int4: allowed float32, float16, dynamic, int8, qat"):
+        quantize.convert(trained, "int4")

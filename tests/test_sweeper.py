@@ -1,0 +1,98 @@
+"""The project's Hydra sweeper on Optuna 5: grammar, failed jobs, resume, numbering."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from hydra_plugins.compress_optuna_sweeper._impl import SweeperError, distribution_from_override
+
+APP = Path(__file__).parent / "apps" / "toy_app.py"
+
+
+def parse(text: str):
+    (override,) = OverridesParser.create().parse_overrides([text])
+    return distribution_from_override(override)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a=choice(float32, int8)", CategoricalDistribution(["float32", "int8"])),
+        ("a=choice(0.0, 0.5)", CategoricalDistribution([0.0, 0.5])),
+        ("a=range(1, 5)", IntDistribution(1, 4)),
+        ("a=range(0, 10, 2)", IntDistribution(0, 8, step=2)),
+        ("a=interval(0.1, 0.9)", FloatDistribution(0.1, 0.9)),
+        ("a=interval(2, 8)", FloatDistribution(2.0, 8.0)),
+        ("a=tag(int, interval(2, 8))", IntDistribution(2, 8)),
+        ("a=tag(int, log, interval(2, 64))", IntDistribution(2, 64, log=True)),
+        ("a=tag(log, interval(0.001, 1.0))", FloatDistribution(0.001, 1.0, log=True)),
+    ],
+)
+def test_override_grammar_becomes_optuna_distributions(text, expected):
+    assert parse(text) == expected
+
+
+def test_a_fixed_value_is_not_a_search_space():
+    with pytest.raises(SweeperError, match="not a sweep"):
+        parse("a=3")
+
+
+def run_toy(tmp_path, *overrides, check=True):
+    env = {**os.environ, "TOY_SWEEP_DIR": str(tmp_path / "jobs")}
+    storage = f"sqlite:///{tmp_path}/toy.db"
+    proc = subprocess.run([sys.executable, str(APP), "-m", f"hydra.sweeper.storage={storage}", *overrides],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, storage
+
+
+def test_failed_jobs_are_failed_trials_and_the_study_continues_then_resumes(tmp_path):
+    _, storage = run_toy(tmp_path)
+    study = optuna.load_study(study_name="toy", storage=storage)
+    trials = study.get_trials()
+    assert len(trials) == 6
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(failed) + len(complete) == 6 and failed and complete  # seed 1 samples some x < 0
+    for t in failed:
+        assert t.params["x"] < 0 and "ValueError" in t.user_attrs["error"] and "negative" in t.user_attrs["error"]
+    for t in complete:
+        x, y = t.params["x"], t.params["y"]
+        assert t.values == pytest.approx([x**2 + y, (x - 2) ** 2 - y])
+    assert study.metric_names == ["a", "b"]
+
+    # the same command with a larger total continues the study: new numbers, new folders
+    run_toy(tmp_path, "hydra.sweeper.n_trials=9")
+    study = optuna.load_study(study_name="toy", storage=storage)
+    numbers = [t.number for t in study.get_trials()]
+    assert sorted(numbers) == list(range(9))
+    assert sorted(int(p.name) for p in (tmp_path / "jobs").iterdir() if p.is_dir()) == list(range(9))
+    # no returned solution dominates another
+    front = study.best_trials
+    for a in front:
+        for b in front:
+            assert not (all(u <= v for u, v in zip(a.values, b.values)) and a.values != b.values)
+    assert (tmp_path / "jobs" / "optimization_results.yaml").is_file()
+
+    # and a run with nothing left to do adds nothing
+    run_toy(tmp_path, "hydra.sweeper.n_trials=9")
+    assert len(optuna.load_study(study_name="toy", storage=storage).get_trials()) == 9
+
+
+def test_study_stops_when_failures_pass_the_rate(tmp_path):
+    proc, storage = run_toy(tmp_path, "x=interval(-3.0,-1.0)", "hydra.sweeper.n_trials=8",
+                            "hydra.sweeper.max_failure_rate=0.5", check=False)
+    assert proc.returncode != 0
+    assert "max_failure_rate=0.5" in proc.stderr
+    trials = optuna.load_study(study_name="toy", storage=storage).get_trials()
+    assert 4 <= len(trials) < 8 and all(t.state == TrialState.FAIL for t in trials)
