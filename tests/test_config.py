@@ -1,0 +1,55 @@
+"""The composed config: schema typing at composition, range checks with one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from compress.errors import ConfigError
+from compress.validate import validate
+
+from conftest import ROOT, compose_config
+
+
+def test_default_config_composes_and_validates():
+    cfg = compose_config()
+    validate(cfg)
+    assert cfg.quant.mode == "int8" and cfg.data.val_size == 5000 and cfg.tracking.uri.startswith("sqlite:///mlruns")
+
+
+@pytest.mark.parametrize("override", ["student.widht=0.5", "student.width=wide", "quant.qat_epochs=1.5"])
+def test_wrong_key_or_type_fails_at_composition(override):
+    with pytest.raises(Exception) as err:
+        compose_config([override])
+    assert "widht" in str(err.value) or "width" in str(err.value) or "qat_epochs" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "override, field, allowed",
+    [
+        ("prune.sparsity=1.0", "prune.sparsity=1.0", "allowed [0, 1)"),
+        ("prune.sparsity=-0.1", "prune.sparsity=-0.1", "allowed [0, 1)"),
+        ("quant.mode=int4", "quant.mode=int4", "allowed float32, float16, dynamic, int8, qat"),
+        ("student.width=0", "student.width=0.0", "must be > 0 (1.0 = the teacher's channels)"),
+        ("distill.temperature=-1", "distill.temperature=-1.0", "must be > 0"),
+        ("distill.alpha=1.5", "distill.alpha=1.5", "allowed [0, 1]"),
+        ("data.fraction=0", "data.fraction=0.0", "allowed (0, 1]"),
+    ],
+)
+def test_out_of_range_values_are_refused_with_the_field_and_what_is_allowed(override, field, allowed):
+    with pytest.raises(ConfigError) as err:
+        validate(compose_config([override]))
+    assert str(err.value) == f"{field}: {allowed}"
+
+
+def test_bad_value_on_the_command_line_is_one_line_and_exit_2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "compress.sweep", "quant.mode=int4", f"tracking.uri=sqlite:///{tmp_path}/m.db",
+         f"hydra.run.dir={tmp_path}/run"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: quant.mode=int4: allowed float32, float16, dynamic, int8, qat"
+    assert not (tmp_path / "m.db").exists()

@@ -1,0 +1,95 @@
+"""The smoke study end to end through the real entry point, asserting on what the stores hold."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from compress import metrics as M
+
+from conftest import ROOT, needs_data, needs_teacher
+
+pytestmark = [needs_data, needs_teacher]
+
+
+def run_smoke(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable, "-m", "compress.sweep", "-m", "experiment=smoke",
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_root={tmp_path}/artifacts",
+        f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db", f"hydra.sweep.dir={tmp_path}/jobs", *extra,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
+def trial_runs(tmp_path: Path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    (experiment,) = [e for e in client.search_experiments() if e.name == "fashion-mnist-compression"]
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    parents = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "study"]
+    children = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "trial"]
+    return client, parents, children
+
+
+def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path):
+    proc = run_smoke(tmp_path)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{tmp_path}/optuna.db")
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+
+    client, parents, children = trial_runs(tmp_path)
+    assert len(parents) == 1 and len(children) == 3
+    by_number = {int(r.data.tags[M.TAG_TRIAL]): r for r in children}
+    assert sorted(by_number) == [0, 1, 2]
+    for trial in trials:
+        run = by_number[trial.number]
+        m, p, tags = run.data.metrics, run.data.params, run.data.tags
+        assert run.info.status == "FINISHED"
+        assert tags["mlflow.parentRunId"] == parents[0].info.run_id and tags[M.TAG_STUDY] == "smoke"
+        assert len(tags[M.TAG_TEACHER]) == 64 and tags[M.TAG_GIT]
+        missing = [k for k in (*M.TRIAL_METRICS, *M.PHASE_TIMES) if k not in m]
+        assert not missing, missing
+        for name in M.SEARCHED_PARAMS:
+            assert name in p
+        # the Optuna objectives are the logged figures
+        assert trial.values == pytest.approx([m[M.VAL_ACCURACY], m[M.SIZE_BYTES], m[M.LATENCY_MS]])
+        assert float(p["student.width"]) == pytest.approx(trial.params["student.width"])
+        assert p["quant.mode"] == trial.params["quant.mode"]
+        # sanity of every figure
+        assert 0.0 <= m[M.VAL_ACCURACY] <= 1.0 and 0.0 <= m[M.TEST_ACCURACY] <= 1.0
+        assert m[M.TEST_ACCURACY] > 0.3  # one epoch on a slice, distilled from a real teacher
+        assert 0 < m[M.SIZE_GZIP_BYTES] <= m[M.SIZE_BYTES] * 1.01
+        assert m[M.LATENCY_MS] > 0 and m[M.LATENCY_RATIO] == pytest.approx(m[M.LATENCY_MS] / m[M.TEACHER_LATENCY_MS])
+        assert m[M.LATENCY_RATIO] < 1.0  # every student is faster than the 1.6 M-parameter teacher
+        assert 0 < m[M.NONZERO_PARAMS] <= m[M.PARAMS] and m[M.MACS] > 0
+        assert m[M.TIME_TOTAL_S] >= m[M.TIME_TRAIN_S] > 0
+        if float(p["prune.sparsity"]) > 0:
+            assert m[M.NONZERO_PARAMS] < m[M.PARAMS] * (1 - 0.8 * float(p["prune.sparsity"]))
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"model.tflite", "config.yaml"} <= artifacts
+        local = Path(client.download_artifacts(run.info.run_id, "model.tflite", str(tmp_path / f"dl{trial.number}")))
+        assert local.stat().st_size == m[M.SIZE_BYTES]
+        assert (tmp_path / "jobs" / f"trial_{trial.number}" / "model.tflite").is_file()
+        history = client.get_metric_history(run.info.run_id, M.EPOCH_VAL_ACCURACY)
+        assert len(history) >= 1
+
+    # the same command again, one more trial: the study continues under the same parent run
+    run_smoke(tmp_path, "hydra.sweeper.n_trials=4")
+    study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{tmp_path}/optuna.db")
+    assert sorted(t.number for t in study.get_trials()) == [0, 1, 2, 3]
+    assert all(t.state == TrialState.COMPLETE for t in study.get_trials())
+    _, parents, children = trial_runs(tmp_path)
+    assert len(parents) == 1 and len(children) == 4
+    assert sorted(int(r.data.tags[M.TAG_TRIAL]) for r in children) == [0, 1, 2, 3]
+    assert len({p.name for p in (tmp_path / "jobs").iterdir() if p.name.startswith("trial_")}) == 4
