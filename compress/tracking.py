@@ -74,6 +74,37 @@ def study_parent_run(experiment_id: str, study_name: str) -> str:
     return run.info.run_id
 
 
+def close_orphaned_runs(experiment_id: str, study_name: str, storage_url: str | None) -> int:
+    """Mark KILLED the study's trial runs still RUNNING whose Optuna trial is no longer running
+    (their process died); returns how many were closed."""
+    from mlflow.tracking import MlflowClient
+
+    if not storage_url:
+        return 0
+    client = MlflowClient()
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{M.TAG_ROLE}` = 'trial' and tags.`{M.TAG_STUDY}` = '{study_name}' "
+                      f"and attributes.status = 'RUNNING'",
+    )
+    if not runs:
+        return 0
+    import optuna
+
+    from hydra_plugins.compress_optuna_sweeper._impl import make_storage
+
+    study = optuna.load_study(study_name=study_name, storage=make_storage(storage_url))
+    states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+    closed = 0
+    for run in runs:
+        number = int(run.data.tags.get(M.TAG_TRIAL, -1))
+        if states.get(number) != optuna.trial.TrialState.RUNNING:
+            client.set_tag(run.info.run_id, "error_message", "the trial's process died before it finished")
+            client.set_terminated(run.info.run_id, "KILLED")
+            closed += 1
+    return closed
+
+
 def flat_params(cfg) -> dict[str, str]:
     """The resolved config as dotted keys (study bookkeeping left out)."""
     container = OmegaConf.to_container(cfg, resolve=True)
@@ -108,6 +139,9 @@ def trial_run(cfg, teacher_sha: str) -> Iterator[object]:
     parent = None
     if study:
         parent = study_parent_run(experiment_id, study)
+        closed = close_orphaned_runs(experiment_id, study, cfg.study.storage)
+        if closed:
+            log.warning("closed %d MLflow run(s) of trials whose process died", closed)
         tags.update({M.TAG_STUDY: study, M.TAG_TRIAL: str(number), "mlflow.parentRunId": parent})
     name = f"{study}-trial-{number}" if study else "single-trial"
     run = mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags)

@@ -96,3 +96,38 @@ def test_study_stops_when_failures_pass_the_rate(tmp_path):
     assert "max_failure_rate=0.5" in proc.stderr
     trials = optuna.load_study(study_name="toy", storage=storage).get_trials()
     assert 4 <= len(trials) < 8 and all(t.state == TrialState.FAIL for t in trials)
+
+
+def test_kill_9_mid_trial_then_resume_loses_and_repeats_nothing(tmp_path):
+    import signal
+    import time
+
+    env = {**os.environ, "TOY_SWEEP_DIR": str(tmp_path / "jobs")}
+    storage = f"sqlite:///{tmp_path}/toy.db"
+    args = [sys.executable, str(APP), "-m", f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2", "hydra.sweeper.max_retry=1",
+            "x=interval(0.0,3.0)"]
+    proc = subprocess.Popen([*args, "sleep=2.0"], env=env, cwd=tmp_path, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (tmp_path / "jobs" / "1").is_dir():
+        assert time.time() < deadline and proc.poll() is None, "trial 1 never started"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    study = optuna.load_study(study_name="toy", storage=storage)
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE, TrialState.RUNNING]
+    killed_params = study.get_trials()[1].params
+    time.sleep(3)  # past the grace period: the dead trial's heartbeat is stale
+
+    done = subprocess.run([*args, "sleep=0.0"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    trials = optuna.load_study(study_name="toy", storage=storage).get_trials()
+    assert trials[1].state == TrialState.FAIL
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == 1]
+    assert len(retries) == 1 and retries[0].params == killed_params and retries[0].state == TrialState.COMPLETE
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 4 and len({t.number for t in complete}) == 4
+    assert len({tuple(sorted(t.params.items())) for t in complete}) == 4  # none repeated
+    assert "lost its heartbeat" in done.stderr + done.stdout

@@ -73,8 +73,12 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def make_storage(url: Optional[str]) -> Any:
-    """An Optuna storage from a URL: journal:///path.log for a journal file, else an RDB URL."""
+def make_storage(url: Optional[str], heartbeat_interval: int = 0, grace_period: int = 0, max_retry: int = 0) -> Any:
+    """An Optuna storage from a URL: journal:///path.log for a journal file, else an RDB URL.
+
+    RDB storages get a heartbeat, so that a trial whose process was killed is found
+    (no heartbeat for `grace_period` seconds), marked FAIL and retried up to `max_retry` times.
+    """
     if url is None:
         return None
     if url.startswith("journal://"):
@@ -85,7 +89,30 @@ def make_storage(url: Optional[str]) -> Any:
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None)
+    heartbeat = {}
+    if heartbeat_interval > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            heartbeat = {
+                "heartbeat_interval": int(heartbeat_interval),
+                "grace_period": int(grace_period or 3 * heartbeat_interval),
+                "failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=int(max_retry))
+                if max_retry > 0 else None,
+            }
+    engine = {"pool_pre_ping": True} if not url.startswith("sqlite") else None
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine, **heartbeat)
+
+
+def retried_numbers(trials: Sequence[optuna.trial.FrozenTrial]) -> set:
+    """Numbers of failed trials that a later trial retries (they do not count against n_trials)."""
+    return {t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs}
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """Trials that use up the budget: finished or running, less the failed ones being retried."""
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
+    return sum(t.state in (*FINISHED, TrialState.RUNNING) and t.number not in retried for t in trials)
 
 
 class OptunaSweeperImpl:
@@ -101,6 +128,9 @@ class OptunaSweeperImpl:
         objectives: Optional[Sequence[str]] = None,
         max_failure_rate: float = 1.0,
         min_trials_for_rate: int = 4,
+        heartbeat_interval: int = 0,
+        grace_period: int = 0,
+        max_retry: int = 0,
     ) -> None:
         self.sampler_cfg = sampler
         self.directions = [direction] if isinstance(direction, str) else list(direction)
@@ -112,6 +142,7 @@ class OptunaSweeperImpl:
         self.objectives = list(objectives) if objectives else None
         self.max_failure_rate = float(max_failure_rate)
         self.min_trials_for_rate = int(min_trials_for_rate)
+        self.heartbeat = (int(heartbeat_interval), int(grace_period), int(max_retry))
         if self.objectives and len(self.objectives) != len(self.directions):
             raise SweeperError(
                 f"hydra.sweeper.objectives has {len(self.objectives)} names but direction has {len(self.directions)}"
@@ -142,6 +173,17 @@ class OptunaSweeperImpl:
                 space.pop(override.get_key_element(), None)  # a fixed value on the command line wins
         return space, fixed
 
+    def make_sampler(self, n_existing: int) -> Optional[optuna.samplers.BaseSampler]:
+        """The configured sampler; on a resumed study its seed is offset by the number of
+        trials already there, so a seeded sampler does not replay the first run's draws."""
+        if not self.sampler_cfg:
+            return None
+        cfg = OmegaConf.create(OmegaConf.to_container(self.sampler_cfg, resolve=True)
+                               if isinstance(self.sampler_cfg, DictConfig) else dict(self.sampler_cfg))
+        if n_existing and cfg.get("seed") is not None:
+            cfg.seed = int(cfg.seed) + n_existing
+        return instantiate(cfg)
+
     def _objective_values(self, value: Any) -> List[float]:
         if self.objectives:
             if not isinstance(value, dict):
@@ -163,45 +205,56 @@ class OptunaSweeperImpl:
     # -- the loop -------------------------------------------------------------------------
     def sweep(self, arguments: List[str]) -> List[Any]:
         space, fixed = self.search_space(arguments)
-        sampler = self.sampler_cfg  # Hydra instantiates nested _target_ configs itself
-        if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
-            sampler = instantiate(sampler)
         study = optuna.create_study(
             study_name=self.study_name,
-            storage=make_storage(self.storage_url),
-            sampler=sampler,
+            storage=make_storage(self.storage_url, *self.heartbeat),
+            sampler=optuna.samplers.RandomSampler(),  # replaced below, once the study's size is known
             directions=self.directions,
             load_if_exists=True,
         )
+        study.sampler = self.make_sampler(len(study.get_trials(deepcopy=False)))
         if self.objectives:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.set_metric_names(self.objectives)
-        done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
-        remaining = max(0, self.n_trials - done)
+        self._fail_stale(study)
+        done = counted_trials(study)
         log.info(
-            "Study %s (%s): %d trials finished, %d to run; space: %s",
-            study.study_name, self.storage_url or "in memory", done, remaining,
+            "Study %s (%s): %d of %d trials done or running; space: %s",
+            study.study_name, self.storage_url or "in memory", done, self.n_trials,
             ", ".join(f"{k}={v}" for k, v in space.items()),
         )
         returns: List[Any] = []
-        while remaining > 0:
-            batch = min(self.n_jobs, remaining)
-            trials = [study.ask(fixed_distributions=space) for _ in range(batch)]
-            for trial in trials:
-                overrides = fixed + [f"{k}={_format_value(v)}" for k, v in trial.params.items()] + [
-                    f"study.study_name={study.study_name}",
-                    f"study.trial_number={trial.number}",
-                ]
-                if self.storage_url:
-                    overrides.append(f"study.storage='{self.storage_url}'")
+        while True:
+            self._fail_stale(study)
+            if counted_trials(study) >= self.n_trials:
+                break
+            trial = study.ask(fixed_distributions=space)
+            overrides = fixed + [f"{k}={_format_value(v)}" for k, v in trial.params.items()] + [
+                f"study.study_name={study.study_name}",
+                f"study.trial_number={trial.number}",
+            ]
+            if self.storage_url:
+                overrides.append(f"study.storage='{self.storage_url}'")
+            from optuna.storages._heartbeat import get_heartbeat_thread
+
+            with get_heartbeat_thread(trial._trial_id, study._storage):
                 (ret,) = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)
-                returns.append(ret)
-                self._tell(study, trial, ret)
-            remaining -= batch
+            returns.append(ret)
+            self._tell(study, trial, ret)
             self._check_failure_rate(study)
         self._write_results(study)
         return returns
+
+    def _fail_stale(self, study: optuna.Study) -> None:
+        """Mark trials whose process died (no heartbeat) as FAIL; the storage's callback retries them."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+            optuna.storages.fail_stale_trials(study)
+            after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        for number in sorted(before - after):
+            log.warning("trial %d lost its heartbeat (its process died): marked FAIL", number)
 
     def _tell(self, study: optuna.Study, trial: optuna.Trial, ret: Any) -> None:
         if ret.status == JobStatus.COMPLETED:

@@ -10,6 +10,7 @@ from hydra.core.config_store import ConfigStore
 @dataclass
 class CompressOptunaSweeperConf:
     _target_: str = "hydra_plugins.compress_optuna_sweeper.sweeper.CompressOptunaSweeper"
+    _recursive_: bool = False  # the sweeper instantiates the sampler itself (it reseeds it on resume)
     # a sampler config with _target_ (optuna.samplers.NSGAIISampler, TPESampler, RandomSampler ...)
     sampler: Dict[str, Any] = field(default_factory=lambda: {"_target_": "optuna.samplers.TPESampler", "seed": None})
     # "minimize" / "maximize", or a list with one entry per objective
@@ -24,6 +25,11 @@ class CompressOptunaSweeperConf:
     # stop the study when more than this share of its finished trials failed (after min_trials_for_rate)
     max_failure_rate: float = 1.0
     min_trials_for_rate: int = 4
+    # RDB storages: seconds between a running trial's heartbeats (0: none), how long without one
+    # before the trial counts as dead (0: 3 intervals), and how often a dead trial is retried
+    heartbeat_interval: int = 0
+    grace_period: int = 0
+    max_retry: int = 0
     # key: override-grammar sweep, e.g. "interval(0.1, 1)", "choice(a, b)", "tag(log, interval(1e-4, 1))"
     params: Optional[Dict[str, str]] = None
 

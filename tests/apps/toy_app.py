@@ -1,11 +1,14 @@
 """A cheap two-objective task for testing the sweeper (no TensorFlow): it fails, by its
 inputs, whenever x is negative."""
 
+import time
+
 import hydra
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="toy")
 def main(cfg):
+    time.sleep(cfg.sleep)
     if cfg.x < 0:
         raise ValueError(f"x={cfg.x} is negative")
     return {"a": cfg.x**2 + cfg.y, "b": (cfg.x - 2) ** 2 - cfg.y, "trial": cfg.study.trial_number}
