@@ -17,7 +17,7 @@ from compress import context, distill, measure, prune, quantize, tracking
 from compress import metrics as M
 from compress.compat import keras, set_seed
 from compress.students import build_student
-from compress.validate import validate
+from compress.validate import preflight
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def representative_images(cfg, ctx: context.TrialContext) -> np.ndarray:
 def run_trial(cfg, out_dir: str | Path) -> dict:
     """Run one trial of `cfg`, writing `model.tflite` and `config.yaml` into `out_dir`;
     returns every metric (also logged to MLflow when tracking is enabled)."""
-    validate(cfg)
+    preflight(cfg)
     total_start = time.perf_counter()
     out_dir = Path(out_dir)
     ctx = context.get(cfg)

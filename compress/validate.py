@@ -47,3 +47,20 @@ def validate(cfg) -> None:
     _check(m.warmup >= 0, "measure.warmup", m.warmup, "must be >= 0")
     _check(m.threads >= 1, "measure.threads", m.threads, "must be >= 1")
     _check(m.eval_batch >= 1, "measure.eval_batch", m.eval_batch, "must be >= 1")
+
+
+def preflight(cfg) -> None:
+    """Everything checkable before a study starts: ranges, the data folder, the teacher file.
+
+    Called by the sweeper on the configs at the corners of the search space, and by a
+    single run before it trains anything.
+    """
+    from pathlib import Path
+
+    from compress import data
+    from compress.teacher import DEFAULT_PATH
+
+    validate(cfg)
+    data.locate(cfg.data.dir)
+    if cfg.teacher.path and str(cfg.teacher.path) != DEFAULT_PATH and not Path(cfg.teacher.path).is_file():
+        raise ConfigError(f"teacher.path={cfg.teacher.path}: no such file (point it at a trained Keras model)")

@@ -53,3 +53,25 @@ def test_bad_value_on_the_command_line_is_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: quant.mode=int4: allowed float32, float16, dynamic, int8, qat"
     assert not (tmp_path / "m.db").exists()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("quant.mode=int4", "error: quant.mode=int4: allowed float32, float16, dynamic, int8, qat"),
+        ("prune.sparsity=interval(0.1,1.2)", "error: prune.sparsity=1.2: allowed [0, 1)"),
+        ("distill.alpha=choice(0.5,2.0)", "error: distill.alpha=2.0: allowed [0, 1]"),
+        ("data.dir=/nonexistent/fmnist", "error: data.dir=/nonexistent/fmnist: no such folder"),
+        ("teacher.path=/nonexistent/t.keras", "error: teacher.path=/nonexistent/t.keras: no such file"),
+    ],
+)
+def test_bad_study_input_stops_before_anything_is_stored(tmp_path, override, message):
+    proc = subprocess.run(
+        [sys.executable, "-m", "compress.sweep", "-m", override, f"tracking.uri=sqlite:///{tmp_path}/m.db",
+         f"hydra.sweeper.storage=sqlite:///{tmp_path}/o.db", f"hydra.sweep.dir={tmp_path}/jobs"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
+    assert list(tmp_path.iterdir()) == []  # no study, no runs, no job folder

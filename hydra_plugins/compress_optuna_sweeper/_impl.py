@@ -131,6 +131,7 @@ class OptunaSweeperImpl:
         heartbeat_interval: int = 0,
         grace_period: int = 0,
         max_retry: int = 0,
+        preflight: Optional[str] = None,
     ) -> None:
         self.sampler_cfg = sampler
         self.directions = [direction] if isinstance(direction, str) else list(direction)
@@ -143,6 +144,7 @@ class OptunaSweeperImpl:
         self.max_failure_rate = float(max_failure_rate)
         self.min_trials_for_rate = int(min_trials_for_rate)
         self.heartbeat = (int(heartbeat_interval), int(grace_period), int(max_retry))
+        self.preflight = preflight
         if self.objectives and len(self.objectives) != len(self.directions):
             raise SweeperError(
                 f"hydra.sweeper.objectives has {len(self.objectives)} names but direction has {len(self.directions)}"
@@ -203,8 +205,41 @@ class OptunaSweeperImpl:
         return values
 
     # -- the loop -------------------------------------------------------------------------
+    def corner_overrides(self, space: Dict[str, BaseDistribution], fixed: List[str]) -> List[List[str]]:
+        """Override lists that put each parameter, in turn, at each end (or each choice) of its
+        range, the others at their first value: enough to find any out-of-range bound."""
+        def ends(dist: BaseDistribution) -> List[Any]:
+            if isinstance(dist, CategoricalDistribution):
+                return list(dist.choices)
+            return [dist.low, dist.high]
+
+        base = {k: ends(d)[0] for k, d in space.items()}
+        batches = [dict(base)]
+        for key, dist in space.items():
+            for value in ends(dist)[1:]:
+                batches.append({**base, key: value})
+        return [fixed + [f"{k}={_format_value(v)}" for k, v in b.items()] for b in batches]
+
+    def run_preflight(self, space: Dict[str, BaseDistribution], fixed: List[str]) -> None:
+        """Compose and check the jobs' configs before anything is stored; exit 2 on a bad value."""
+        if not self.preflight:
+            return
+        module_name, _, func_name = self.preflight.rpartition(".")
+        import importlib
+        import sys
+
+        check = getattr(importlib.import_module(module_name), func_name)
+        for overrides in self.corner_overrides(space, fixed):
+            job_cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            try:
+                check(job_cfg)
+            except Exception as exc:  # noqa: BLE001 - the check decides what is wrong
+                print(f"error: {exc}".splitlines()[0], file=sys.stderr)
+                raise SystemExit(2) from None
+
     def sweep(self, arguments: List[str]) -> List[Any]:
         space, fixed = self.search_space(arguments)
+        self.run_preflight(space, fixed)
         study = optuna.create_study(
             study_name=self.study_name,
             storage=make_storage(self.storage_url, *self.heartbeat),

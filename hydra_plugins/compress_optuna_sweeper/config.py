@@ -30,6 +30,10 @@ class CompressOptunaSweeperConf:
     heartbeat_interval: int = 0
     grace_period: int = 0
     max_retry: int = 0
+    # dotted path of a function called with each composed job config at the search space's
+    # corners before the study is created or any job runs; an exception it raises ends the
+    # sweep with its message on one line and exit status 2
+    preflight: Optional[str] = None
     # key: override-grammar sweep, e.g. "interval(0.1, 1)", "choice(a, b)", "tag(log, interval(1e-4, 1))"
     params: Optional[Dict[str, str]] = None
 
