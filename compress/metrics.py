@@ -16,7 +16,8 @@ TIME_TRAIN_S = "time_train_s"
 TIME_PRUNE_S = "time_prune_s"
 TIME_CONVERT_S = "time_convert_s"
 TIME_EVAL_S = "time_eval_s"
-TIME_TOTAL_S = "time_total_s"
+TIME_TOTAL_S = "time_total_s"  # the trial's own work: train, prune, convert, evaluate
+TIME_CONTEXT_S = "time_context_s"  # data, teacher and logit cache loading (first trial of a process only)
 
 # metrics every completed trial must carry
 TRIAL_METRICS = (
@@ -31,7 +32,7 @@ EPOCH_VAL_ACCURACY = "epoch_val_accuracy"
 EPOCH_LOSS = "epoch_loss"
 
 # the searched hyperparameters, as MLflow params
-SEARCHED_PARAMS = ("student.width", "distill.temperature", "distill.alpha", "prune.sparsity", "quant.mode")
+SEARCHED_PARAMS = ("student.width", "distill.temperature", "distill.alpha", "prune.sparsity", "quant.mode", "student.head")
 
 TAG_STUDY = "optuna.study_name"
 TAG_TRIAL = "optuna.trial_number"

@@ -93,3 +93,16 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path):
     assert len(parents) == 1 and len(children) == 4
     assert sorted(int(r.data.tags[M.TAG_TRIAL]) for r in children) == [0, 1, 2, 3]
     assert len({p.name for p in (tmp_path / "jobs").iterdir() if p.name.startswith("trial_")}) == 4
+
+    # the analysis reads those runs back, marks the front and tags every finished trial
+    proc = subprocess.run([sys.executable, "-m", "analysis.pareto", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
+                           "--study", "smoke", "--out", str(tmp_path / "analysis")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    client, _, children = trial_runs(tmp_path)
+    tags = [r.data.tags.get("pareto") for r in children]
+    assert set(tags) <= {"true", "false"} and "true" in tags
+    import pandas as pd
+
+    front = pd.read_csv(tmp_path / "analysis" / "pareto.csv")
+    assert len(front) == tags.count("true")
