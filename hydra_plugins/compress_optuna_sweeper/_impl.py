@@ -99,7 +99,8 @@ def make_storage(url: Optional[str], heartbeat_interval: int = 0, grace_period: 
                 "failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=int(max_retry))
                 if max_retry > 0 else None,
             }
-    engine = {"pool_pre_ping": True} if not url.startswith("sqlite") else None
+    # SQLite: wait for a lock rather than fail with "database is locked" when workers share the file
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     return optuna.storages.RDBStorage(url, engine_kwargs=engine, **heartbeat)
 
 
@@ -252,6 +253,10 @@ class OptunaSweeperImpl:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.set_metric_names(self.objectives)
+        if self.n_jobs > 1:
+            log.warning("n_jobs=%d: jobs still run one at a time in this process; for parallel trials start "
+                        "the same command again in another terminal (workers share the study's storage)",
+                        self.n_jobs)
         self._fail_stale(study)
         done = counted_trials(study)
         log.info(
