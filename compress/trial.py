@@ -120,6 +120,10 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
         results.update({k: round(v, 3) for k, v in times.items()})
         results[M.TIME_CONTEXT_S] = round(context_seconds, 3)
         OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
+        # the float student (pruned, before quantization): what the Core ML export starts from
+        bare = keras.models.clone_model(float_model)  # uncompiled: no custom loss in the file
+        bare.set_weights(float_model.get_weights())
+        bare.save(out_dir / "student.keras")
         if run is not None:
             import mlflow
 
@@ -127,6 +131,7 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
             tracking.log_history(histories)
             mlflow.log_artifact(str(tflite_path))
             mlflow.log_artifact(str(out_dir / "config.yaml"))
+            mlflow.log_artifact(str(out_dir / "student.keras"))
         log.info(
             "trial: val %.4f test %.4f | %s bytes (%s gz) | %.3f ms = %.3fx teacher | %.0fs",
             results[M.VAL_ACCURACY], results[M.TEST_ACCURACY], f"{size:,}", f"{size_gz:,}", latency,

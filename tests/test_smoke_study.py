@@ -77,7 +77,7 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path):
         if float(p["prune.sparsity"]) > 0:
             assert m[M.NONZERO_PARAMS] < m[M.PARAMS] * (1 - 0.8 * float(p["prune.sparsity"]))
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"model.tflite", "config.yaml"} <= artifacts
+        assert {"model.tflite", "config.yaml", "student.keras"} <= artifacts
         local = Path(client.download_artifacts(run.info.run_id, "model.tflite", str(tmp_path / f"dl{trial.number}")))
         assert local.stat().st_size == m[M.SIZE_BYTES]
         assert (tmp_path / "jobs" / f"trial_{trial.number}" / "model.tflite").is_file()
