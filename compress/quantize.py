@@ -15,9 +15,8 @@ import numpy as np
 from compress import distill
 from compress.compat import keras, native_quiet, tf, tfmot
 from compress.errors import ConfigError
-
-MODES = ("float32", "float16", "dynamic", "int8", "qat")
-INTEGER_MODES = ("int8", "qat")
+from compress.options import INTEGER_MODES
+from compress.options import QUANT_MODES as MODES
 
 
 def check_mode(mode: str) -> None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from compress.compat import keras
 from compress.errors import ConfigError
+from compress.options import ACTIVATIONS, HEADS, KERNEL_SIZES
 
 TEACHER_CHANNELS = (64, 128, 256)
 TEACHER_DENSE = 256
-ACTIVATIONS = ("relu", "relu6")
-HEADS = ("flatten", "gap")
 
 
 def channel_plan(width: float, min_channels: int = 4) -> tuple[tuple[int, ...], int]:
@@ -30,7 +29,7 @@ def build_student(student_cfg, num_classes: int = 10) -> keras.Model:
         raise ConfigError(f"student.activation={student_cfg.activation}: allowed {', '.join(ACTIVATIONS)}")
     if student_cfg.head not in HEADS:
         raise ConfigError(f"student.head={student_cfg.head}: allowed {', '.join(HEADS)}")
-    if student_cfg.kernel_size not in (1, 3, 5):
+    if student_cfg.kernel_size not in KERNEL_SIZES:
         raise ConfigError(f"student.kernel_size={student_cfg.kernel_size}: allowed 1, 3, 5")
     if not 0 <= student_cfg.dropout < 1:
         raise ConfigError(f"student.dropout={student_cfg.dropout}: allowed [0, 1)")

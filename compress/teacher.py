@@ -21,9 +21,9 @@ import numpy as np
 from compress.compat import keras, set_seed, tf
 from compress.data import Splits, sha256_of
 from compress.errors import ConfigError
+from compress.options import DEFAULT_TEACHER_PATH as DEFAULT_PATH
 
 log = logging.getLogger(__name__)
-DEFAULT_PATH = "models/teacher/teacher.keras"
 
 
 def build_teacher() -> keras.Model:

@@ -8,10 +8,7 @@ and what is allowed.
 from __future__ import annotations
 
 from compress.errors import ConfigError
-from compress.quantize import MODES
-from compress.students import ACTIVATIONS, HEADS
-
-LOGIT_SOURCES = ("cached", "online")
+from compress.options import ACTIVATIONS, DEFAULT_TEACHER_PATH, HEADS, KERNEL_SIZES, LOGIT_SOURCES, QUANT_MODES
 
 
 def _check(condition: bool, field: str, value, allowed: str) -> None:
@@ -27,7 +24,7 @@ def validate(cfg) -> None:
     _check(s.width > 0, "student.width", s.width, "must be > 0 (1.0 = the teacher's channels)")
     _check(s.activation in ACTIVATIONS, "student.activation", s.activation, f"allowed {', '.join(ACTIVATIONS)}")
     _check(s.head in HEADS, "student.head", s.head, f"allowed {', '.join(HEADS)}")
-    _check(s.kernel_size in (1, 3, 5), "student.kernel_size", s.kernel_size, "allowed 1, 3, 5")
+    _check(s.kernel_size in KERNEL_SIZES, "student.kernel_size", s.kernel_size, "allowed 1, 3, 5")
     _check(0 <= s.dropout < 1, "student.dropout", s.dropout, "allowed [0, 1)")
     _check(s.min_channels >= 1, "student.min_channels", s.min_channels, "must be >= 1")
     _check(k.temperature > 0, "distill.temperature", k.temperature, "must be > 0")
@@ -40,7 +37,7 @@ def validate(cfg) -> None:
     _check(0 <= p.sparsity < 1, "prune.sparsity", p.sparsity, "allowed [0, 1)")
     _check(p.epochs >= 1, "prune.epochs", p.epochs, "must be >= 1")
     _check(p.learning_rate > 0, "prune.learning_rate", p.learning_rate, "must be > 0")
-    _check(q.mode in MODES, "quant.mode", q.mode, f"allowed {', '.join(MODES)}")
+    _check(q.mode in QUANT_MODES, "quant.mode", q.mode, f"allowed {', '.join(QUANT_MODES)}")
     _check(q.qat_epochs >= 1, "quant.qat_epochs", q.qat_epochs, "must be >= 1")
     _check(q.representative_samples >= 1, "quant.representative_samples", q.representative_samples, "must be >= 1")
     _check(m.latency_runs >= 1, "measure.latency_runs", m.latency_runs, "must be >= 1")
@@ -58,9 +55,8 @@ def preflight(cfg) -> None:
     from pathlib import Path
 
     from compress import data
-    from compress.teacher import DEFAULT_PATH
 
     validate(cfg)
     data.locate(cfg.data.dir)
-    if cfg.teacher.path and str(cfg.teacher.path) != DEFAULT_PATH and not Path(cfg.teacher.path).is_file():
+    if cfg.teacher.path and str(cfg.teacher.path) != DEFAULT_TEACHER_PATH and not Path(cfg.teacher.path).is_file():
         raise ConfigError(f"teacher.path={cfg.teacher.path}: no such file (point it at a trained Keras model)")

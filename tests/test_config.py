@@ -6,11 +6,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT, compose_config
 
 from compress.errors import ConfigError
 from compress.validate import validate
-
-from conftest import ROOT, compose_config
 
 
 def test_default_config_composes_and_validates():

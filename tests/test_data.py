@@ -7,11 +7,10 @@ import struct
 
 import numpy as np
 import pytest
+from conftest import needs_data
 
 from compress import data
 from compress.errors import DataError
-
-from conftest import needs_data
 
 
 def write_idx(path, array: np.ndarray, magic: int | None = None, compress: bool = True, count: int | None = None):

@@ -6,7 +6,6 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from compress import measure, quantize
-from compress.compat import keras
 from compress.students import build_student, channel_plan
 from compress.teacher import build_teacher
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import have_dataset
 from omegaconf import OmegaConf
 
 from compress import distill, measure, prune, quantize
 from compress.errors import ConfigError
 from compress.students import build_student
-
-from conftest import have_dataset
 
 STUDENT = {"width": 0.125, "kernel_size": 3, "activation": "relu", "head": "flatten", "dropout": 0.1,
            "min_channels": 4}

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import ROOT, needs_data, needs_teacher
 from optuna.trial import TrialState
 
 from compress import metrics as M
-
-from conftest import ROOT, needs_data, needs_teacher
 
 pytestmark = [needs_data, needs_teacher]
 

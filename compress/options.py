@@ -1,0 +1,10 @@
+"""The allowed values of the config's enumerated fields, in a module that imports nothing
+heavy, so that checking a config does not wait for TensorFlow."""
+
+QUANT_MODES = ("float32", "float16", "dynamic", "int8", "qat")
+INTEGER_MODES = ("int8", "qat")
+ACTIVATIONS = ("relu", "relu6")
+HEADS = ("flatten", "gap")
+KERNEL_SIZES = (1, 3, 5)
+LOGIT_SOURCES = ("cached", "online")
+DEFAULT_TEACHER_PATH = "models/teacher/teacher.keras"
