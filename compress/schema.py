@@ -8,7 +8,7 @@ composes the config.  Range checks (which types alone cannot express) live in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -74,6 +74,14 @@ class QuantConfig:
 
 
 @dataclass
+class EarlyStopConfig:
+    enabled: bool = False
+    check_epochs: List[int] = field(default_factory=lambda: [1, 2])
+    slack: float = 0.005
+    min_completed: int = 6
+
+
+@dataclass
 class MeasureConfig:
     latency_runs: int = 200  # timed single-image invokes per model (median reported)
     warmup: int = 20
@@ -111,6 +119,7 @@ class Config:
     distill: DistillConfig = field(default_factory=DistillConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)
     quant: QuantConfig = field(default_factory=QuantConfig)
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)

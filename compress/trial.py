@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from compress import context, distill, measure, prune, quantize, tracking
+from compress import context, distill, early_stop, measure, prune, quantize, tracking
 from compress import metrics as M
 from compress.compat import keras, set_seed
 from compress.students import build_student
@@ -46,9 +46,10 @@ def train_student(cfg, ctx: context.TrialContext) -> tuple[keras.Model, keras.Mo
     student = build_student(cfg.student)
     times = {}
     start = time.perf_counter()
+    stop_checks = early_stop.callbacks(cfg, student, measure.count_macs(student))
     histories = [distill.fit(student, s.x_train, train_targets, s.x_val, ctx.val_targets, cfg.distill,
                              int(cfg.distill.epochs), float(cfg.distill.learning_rate), seed,
-                             teacher=teacher_for_batches, verbose=int(cfg.verbose))]
+                             callbacks=stop_checks, teacher=teacher_for_batches, verbose=int(cfg.verbose))]
     times[M.TIME_TRAIN_S] = time.perf_counter() - start
     log.info("distilled: val acc %.4f (%.1fs)", histories[-1].get("val_accuracy", [float("nan")])[-1],
              times[M.TIME_TRAIN_S])
@@ -119,6 +120,7 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
         times[M.TIME_TOTAL_S] = time.perf_counter() - total_start
         results.update({k: round(v, 3) for k, v in times.items()})
         results[M.TIME_CONTEXT_S] = round(context_seconds, 3)
+        curve = [round(v, 5) for v in histories[0].get("val_accuracy", [])]
         OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
         # the float student (pruned, before quantization): what the Core ML export starts from
         bare = keras.models.clone_model(float_model)  # uncompiled: no custom loss in the file
@@ -137,4 +139,4 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
             results[M.VAL_ACCURACY], results[M.TEST_ACCURACY], f"{size:,}", f"{size_gz:,}", latency,
             results[M.LATENCY_RATIO], times[M.TIME_TOTAL_S],
         )
-    return results
+    return {**results, early_stop.CURVE_ATTR: curve}

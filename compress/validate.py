@@ -40,6 +40,11 @@ def validate(cfg) -> None:
     _check(q.mode in QUANT_MODES, "quant.mode", q.mode, f"allowed {', '.join(QUANT_MODES)}")
     _check(q.qat_epochs >= 1, "quant.qat_epochs", q.qat_epochs, "must be >= 1")
     _check(q.representative_samples >= 1, "quant.representative_samples", q.representative_samples, "must be >= 1")
+    e = cfg.early_stop
+    _check(e.slack >= 0, "early_stop.slack", e.slack, "must be >= 0")
+    _check(e.min_completed >= 1, "early_stop.min_completed", e.min_completed, "must be >= 1")
+    _check(all(1 <= int(x) <= k.epochs for x in e.check_epochs), "early_stop.check_epochs", list(e.check_epochs),
+           f"each must be in 1..distill.epochs ({k.epochs})")
     _check(m.latency_runs >= 1, "measure.latency_runs", m.latency_runs, "must be >= 1")
     _check(m.warmup >= 0, "measure.warmup", m.warmup, "must be >= 0")
     _check(m.threads >= 1, "measure.threads", m.threads, "must be >= 1")

@@ -131,3 +131,15 @@ def test_kill_9_mid_trial_then_resume_loses_and_repeats_nothing(tmp_path):
     assert len(complete) == 4 and len({t.number for t in complete}) == 4
     assert len({tuple(sorted(t.params.items())) for t in complete}) == 4  # none repeated
     assert "lost its heartbeat" in done.stderr + done.stdout
+
+
+def test_a_pruned_job_is_a_pruned_trial_and_reported_figures_are_kept(tmp_path):
+    _, storage = run_toy(tmp_path, "x=interval(0.0,3.0)", "prune_above=1.5")
+    trials = optuna.load_study(study_name="toy", storage=storage).get_trials()
+    assert len(trials) == 6
+    for t in trials:
+        if t.params["x"] > 1.5:
+            assert t.state == TrialState.PRUNED and "above 1.5" in t.user_attrs["pruned_reason"]
+        else:
+            assert t.state == TrialState.COMPLETE and t.user_attrs["trial"] == t.number
+    assert {t.state for t in trials} == {TrialState.PRUNED, TrialState.COMPLETE}

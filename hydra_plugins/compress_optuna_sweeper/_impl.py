@@ -305,10 +305,18 @@ class OptunaSweeperImpl:
                 study.tell(trial, state=TrialState.FAIL)
                 log.warning("trial %d failed: %s", trial.number, exc)
                 return
+            for key, value in ret.return_value.items() if isinstance(ret.return_value, dict) else ():
+                if isinstance(value, (int, float, str, bool, list)):
+                    trial.set_user_attr(str(key), value)  # every reported figure, kept on the trial
             study.tell(trial, values)
             log.info("trial %d: %s", trial.number, dict(zip(self.objectives or ["value"] * len(values), values)))
             return
         error = ret._return_value  # the exception the job raised
+        if isinstance(error, optuna.TrialPruned):
+            trial.set_user_attr("pruned_reason", str(error)[:500])
+            study.tell(trial, state=TrialState.PRUNED)
+            log.info("trial %d pruned: %s", trial.number, error)
+            return
         message = f"{type(error).__name__}: {error}".splitlines()[0][:500]
         trial.set_user_attr("error", message)
         study.tell(trial, state=TrialState.FAIL)

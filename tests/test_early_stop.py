@@ -1,0 +1,53 @@
+"""The early-stop rule on hand-made studies, and the callback against a real Optuna storage."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from omegaconf import OmegaConf
+
+from compress.early_stop import CURVE_ATTR, EarlyStopCheck, Reference, hopeless
+
+# completed trials: final accuracy, bytes, MACs, per-epoch validation curve
+REFS = [Reference(0.90, 30_000, 1e6, (0.85, 0.88)), Reference(0.92, 200_000, 5e6, (0.89, 0.91)),
+        Reference(0.88, 10_000, 3e5, (0.80, 0.86))]
+
+
+def test_a_trial_far_below_a_smaller_lighter_rival_is_stopped():
+    # 40,000 int8 params (<= 40 KB), 2e6 MACs: the 30 KB / 1e6 MAC trial (0.90) is its rival;
+    # best gain seen from epoch 1 is 0.08 (0.80 -> 0.88): 0.80 + 0.08 + 0.005 < 0.90
+    reason = hopeless(0.80, 1, 40_000, "int8", 2_000_000, REFS, slack=0.005, min_completed=3)
+    assert reason and "0.9000" in reason and "epoch 1" in reason
+
+
+def test_a_trial_that_could_still_catch_up_goes_on():
+    assert hopeless(0.82, 1, 40_000, "int8", 2_000_000, REFS, slack=0.005, min_completed=3) is None
+
+
+def test_no_rival_at_its_size_or_speed_means_no_stop():
+    # 8,000 int8 params: every completed trial is larger
+    assert hopeless(0.10, 1, 8_000, "int8", 2_000_000, REFS, slack=0.0, min_completed=1) is None
+    # same size bound as float32 is 4x larger, but fewer MACs than every rival
+    assert hopeless(0.10, 1, 40_000, "float32", 100_000, REFS, slack=0.0, min_completed=1) is None
+
+
+def test_nothing_is_stopped_before_enough_trials_completed():
+    assert hopeless(0.10, 1, 400_000, "float32", 10**8, REFS, slack=0.0, min_completed=4) is None
+    assert hopeless(0.10, 1, 400_000, "float32", 10**8, REFS, slack=0.0, min_completed=3) is not None
+
+
+def test_callback_reads_the_study_and_raises_trial_pruned(tmp_path):
+    storage = f"sqlite:///{tmp_path}/s.db"
+    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    for ref in REFS:
+        trial = study.ask()
+        for key, value in (("val_accuracy", ref.val_accuracy), ("size_bytes", ref.size_bytes), ("macs", ref.macs),
+                           (CURVE_ATTR, list(ref.curve))):
+            trial.set_user_attr(key, value)
+        study.tell(trial, [ref.val_accuracy, ref.size_bytes])
+    cfg = OmegaConf.create({"early_stop": {"check_epochs": [1, 2], "slack": 0.005, "min_completed": 3},
+                            "study": {"study_name": "s", "storage": storage}, "quant": {"mode": "int8"}})
+    check = EarlyStopCheck(cfg, params=40_000, macs=2_000_000)
+    check.on_epoch_end(0, {"val_accuracy": 0.85})  # could still reach 0.90: goes on
+    with pytest.raises(optuna.TrialPruned, match="epoch 2"):
+        check.on_epoch_end(1, {"val_accuracy": 0.80})
