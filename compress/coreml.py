@@ -59,7 +59,8 @@ def to_mlpackage(model: keras.Model, path: str | Path, compression: str = "none"
     """Convert a logits-output Keras model to `path` (.mlpackage), written atomically."""
     ct = _coremltools()
     path = Path(path)
-    probs = keras.Model(model.inputs, keras.layers.Softmax(name="probabilities")(model.outputs[0]))
+    image_in = keras.Input((28, 28, 1), name=INPUT_NAME)  # whatever the Keras model named its input
+    probs = keras.Model(image_in, keras.layers.Softmax(name="probabilities")(model(image_in)))
     image = ct.ImageType(name=INPUT_NAME, shape=(1, 28, 28, 1), scale=1 / 255.0,
                          color_layout=ct.colorlayout.GRAYSCALE)
     with native_quiet(), warnings.catch_warnings():

@@ -1,0 +1,171 @@
+"""The NumPy Core ML executor: each op against an independent reference, each exported
+variant against the Keras model on real test images, and the clear error for an unknown op."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import have_dataset
+from omegaconf import OmegaConf
+
+from compress import coreml, coreml_exec, distill
+from compress.compat import keras
+from compress.students import build_student
+
+RNG = np.random.default_rng(0)
+
+
+# -- ops against Keras layers or plain NumPy (float32; tolerance 1e-4 relative) -----------
+@pytest.mark.parametrize("padding, strides, dilation", [("same", 1, 1), ("valid", 1, 1), ("same", 2, 1),
+                                                        ("valid", 1, 2)])
+def test_conv_matches_keras(padding, strides, dilation):
+    x = RNG.normal(size=(3, 11, 13, 4)).astype(np.float32)
+    layer = keras.layers.Conv2D(5, 3, strides=strides, padding=padding, dilation_rate=dilation)
+    expected = layer(x).numpy()
+    kernel, bias = layer.get_weights()
+    got = coreml_exec.conv(np.transpose(x, (0, 3, 1, 2)), np.transpose(kernel, (3, 2, 0, 1)), bias,
+                           strides=[strides] * 2, pad_type=padding, pad=[0, 0, 0, 0], dilations=[dilation] * 2)
+    np.testing.assert_allclose(np.transpose(got, (0, 2, 3, 1)), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_grouped_and_custom_padded_conv_match_numpy():
+    x = RNG.normal(size=(2, 4, 6, 6)).astype(np.float32)
+    w = RNG.normal(size=(6, 2, 3, 3)).astype(np.float32)
+    got = coreml_exec.conv(x, w, None, strides=[1, 1], pad_type="custom", pad=[1, 0, 2, 1], dilations=[1, 1],
+                           groups=2)
+    xp = np.pad(x, [(0, 0), (0, 0), (1, 0), (2, 1)])
+    ref = np.zeros((2, 6, 5, 7), np.float32)
+    for o in range(6):
+        g = o // 3
+        for i in range(5):
+            for j in range(7):
+                ref[:, o, i, j] = np.sum(xp[:, 2 * g:2 * g + 2, i:i + 3, j:j + 3] * w[o], axis=(1, 2, 3))
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_pools_match_keras(padding):
+    x = RNG.normal(size=(2, 7, 9, 3)).astype(np.float32)
+    nchw = np.transpose(x, (0, 3, 1, 2))
+    for keras_layer, op in ((keras.layers.MaxPooling2D(2, padding=padding), coreml_exec.max_pool),
+                            (keras.layers.AveragePooling2D(2, padding="valid"), coreml_exec.avg_pool)):
+        pad_type = padding if op is coreml_exec.max_pool else "valid"
+        got = op(nchw, [2, 2], [2, 2], pad_type, [0, 0, 0, 0])
+        np.testing.assert_allclose(np.transpose(got, (0, 2, 3, 1)), keras_layer(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_dense_ops_softmax_reductions_and_batch_norm():
+    x = RNG.normal(size=(4, 6)).astype(np.float32)
+    w = RNG.normal(size=(6, 3)).astype(np.float32)
+    b = RNG.normal(size=3).astype(np.float32)
+    np.testing.assert_allclose(coreml_exec.matmul(x, w), x @ w, rtol=1e-5)
+    np.testing.assert_allclose(coreml_exec.matmul(x, w.T, transpose_y=True), x @ w, rtol=1e-5)
+    np.testing.assert_allclose(coreml_exec.linear(x, w.T, b), x @ w + b, rtol=1e-5)
+    sm = coreml_exec.softmax(x, axis=-1)
+    np.testing.assert_allclose(sm, keras.activations.softmax(keras.backend.constant(x)).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(coreml_exec.OPS["reduce_mean"](x, axes=[1], keep_dims=True), x.mean(1, keepdims=True))
+    img = RNG.normal(size=(2, 3, 4, 4)).astype(np.float32)
+    mean, var, gamma, beta = (RNG.random(3).astype(np.float32) + 0.1 for _ in range(4))
+    ref = (img - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-3) * gamma[:, None, None] + beta[:, None, None]
+    np.testing.assert_allclose(coreml_exec.batch_norm(img, mean, var, gamma, beta, 1e-3), ref, rtol=1e-5)
+
+
+def pack_little(values: np.ndarray, nbits: int) -> np.ndarray:
+    """Pack unsigned `nbits`-bit integers least-significant bit first (written independently)."""
+    bits = ((values[:, None] >> np.arange(nbits)) & 1).astype(np.uint8).reshape(-1)
+    bits = np.concatenate([bits, np.zeros((-len(bits)) % 8, np.uint8)])
+    return np.array([int("".join(map(str, bits[i:i + 8][::-1])), 2) for i in range(0, len(bits), 8)], np.uint8)
+
+
+@pytest.mark.parametrize("nbits", [1, 2, 4, 6, 8])
+def test_lut_to_dense_unpacks_indices(nbits):
+    shape = (3, 5, 7)
+    idx = RNG.integers(0, 2**nbits, int(np.prod(shape)))
+    lut = RNG.normal(size=2**nbits).astype(np.float16)
+    got = coreml_exec.constexpr_lut_to_dense(lut, pack_little(idx, nbits), np.array(shape))
+    np.testing.assert_array_equal(got, lut[idx].reshape(shape))
+
+
+def test_sparse_to_dense_and_affine_dequantize():
+    dense = RNG.normal(size=(4, 9)).astype(np.float16) * (RNG.random((4, 9)) < 0.4)
+    mask = (dense != 0).reshape(-1).astype(np.int64)
+    got = coreml_exec.constexpr_sparse_to_dense(dense[dense != 0], pack_little(mask, 1), np.array(dense.shape))
+    np.testing.assert_array_equal(got, dense)
+    q = RNG.integers(-128, 128, (3, 4)).astype(np.int8)
+    scale, zero = np.array([0.5, 0.25, 2.0], np.float32), np.array([1, 0, -3], np.int8)
+    np.testing.assert_allclose(coreml_exec.constexpr_affine_dequantize(q, zero, scale, 0),
+                               (q.astype(np.float32) - zero[:, None]) * scale[:, None])
+
+
+# -- whole exported models --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained_student():
+    """A student trained two epochs on real images (or random ones without the dataset)."""
+    if have_dataset():
+        from compress import data
+
+        s = data.load()
+        x, y, x_test = s.x_train[:6000], s.y_train[:6000], s.x_test[:300]
+    else:
+        x, y = RNG.random((600, 28, 28, 1), dtype=np.float32), RNG.integers(0, 10, 600)
+        x_test = RNG.random((300, 28, 28, 1), dtype=np.float32)
+    model = build_student(OmegaConf.create({"width": 0.125, "kernel_size": 3, "activation": "relu",
+                                            "head": "flatten", "dropout": 0.0, "min_channels": 4}))
+    targets = distill.pack_targets(y, np.zeros((len(y), 10), np.float32))
+    distill.fit(model, x, targets, x[:0], targets[:0], OmegaConf.create({"temperature": 1.0, "alpha": 1.0,
+                                                                         "batch_size": 64}), 2, 3e-3, 0)
+    # make it sparse so that the sparse variant has zeros to carry
+    fc = model.get_layer("fc")
+    k = fc.kernel.numpy()
+    fc.kernel.assign(np.where(np.abs(k) < np.quantile(np.abs(k), 0.5), 0, k))
+    return model, np.round(x_test * 255) / 255
+
+
+LOSSLESS = ["none", "linear8", "sparse", "palettize8"]  # weights survive to ~fp16 precision
+LOSSY = ["palettize6", "palettize4", "palettize2"]  # fewer bits change the model itself
+
+
+@pytest.mark.parametrize("compression", LOSSLESS + LOSSY)
+def test_exported_variant_agrees_with_keras(tmp_path, trained_student, compression):
+    """Lossless variants: executor vs Keras, top-1 agreement >= 99%.  Lossy variants: executor on
+    the compressed program vs executor on coremltools' own decompression of it (>= 99.9%: checks
+    our unpacking), and a floor against Keras showing the model is still the same model."""
+    model, x_test = trained_student
+    path = coreml.to_mlpackage(model, tmp_path / f"{compression}.mlpackage", compression=compression, sparsity=0.5)
+    probs = coreml_exec.predict(path, x_test)
+    assert probs.shape == (len(x_test), 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=2e-3)
+    keras_top1 = np.argmax(model.predict(x_test, verbose=0), axis=1)
+    assert len(set(keras_top1)) >= 3  # a model that predicts one class would agree trivially
+    agreement = np.mean(np.argmax(probs, axis=1) == keras_top1)
+    if compression in LOSSLESS:
+        assert agreement >= 0.99, (compression, agreement)
+        return
+    import coremltools as ct
+    from coremltools.optimize.coreml import decompress_weights
+
+    dense = decompress_weights(ct.models.MLModel(str(path), skip_model_load=True))
+    dense.save(str(tmp_path / "dense.mlpackage"))
+    assert "constexpr_lut_to_dense" not in coreml.program_ops(tmp_path / "dense.mlpackage")
+    reference = coreml_exec.predict(tmp_path / "dense.mlpackage", x_test)
+    assert np.mean(np.argmax(probs, 1) == np.argmax(reference, 1)) >= 0.999
+    np.testing.assert_allclose(probs, reference, atol=2e-3)
+    assert agreement >= {"palettize6": 0.9, "palettize4": 0.75, "palettize2": 0.4}[compression], agreement
+
+
+def test_float_variant_probabilities_match_keras(tmp_path, trained_student):
+    model, x_test = trained_student
+    path = coreml.to_mlpackage(model, tmp_path / "f.mlpackage")
+    probs = coreml_exec.predict(path, x_test)
+    expected = keras.activations.softmax(keras.backend.constant(model.predict(x_test, verbose=0))).numpy()
+    np.testing.assert_allclose(probs, expected, atol=5e-3)  # fp16 program
+
+
+def test_unknown_op_is_named(tmp_path):
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(4, 3)(inputs)
+    x = keras.layers.LeakyReLU(0.1)(x)
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(x)))
+    path = coreml.to_mlpackage(model, tmp_path / "leaky.mlpackage")
+    with pytest.raises(coreml_exec.UnsupportedOpError, match="leaky_relu not implemented"):
+        coreml_exec.Program(path)

@@ -1,0 +1,46 @@
+"""`python -m compress.verify` on a .tflite file and a .mlpackage: one line, or one JSON object."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT, needs_data
+from omegaconf import OmegaConf
+
+from compress import coreml, measure, quantize
+from compress.students import build_student
+
+
+def run_verify(*args):
+    return subprocess.run([sys.executable, "-m", "compress.verify", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600)
+
+
+@needs_data
+def test_verify_scores_both_formats_on_the_full_test_set(tmp_path):
+    from compress import data
+
+    model = build_student(OmegaConf.create({"width": 0.0625, "kernel_size": 3, "activation": "relu", "head": "gap",
+                                            "dropout": 0.0, "min_channels": 4}))
+    tflite = quantize.write(quantize.convert(model, "float32"), tmp_path / "m.tflite")
+    package = coreml.to_mlpackage(model, tmp_path / "m.mlpackage")
+    proc = run_verify(package, "--against", tflite, "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["n"] == 10000 and result["size_bytes"] == coreml.package_bytes(package)
+    s = data.load()
+    assert result["against_accuracy"] == measure.accuracy(tflite, s.x_test, s.y_test)
+    assert abs(result["accuracy"] - result["against_accuracy"]) <= 0.003 and result["agreement"] >= 0.99
+    line = run_verify(tflite)
+    assert line.returncode == 0 and line.stdout.count("\n") == 1
+    assert "test accuracy" in line.stdout and "10,000 images" in line.stdout
+
+
+def test_verify_refuses_a_missing_or_foreign_file(tmp_path):
+    missing = run_verify(tmp_path / "nope.tflite")
+    assert missing.returncode == 2 and missing.stderr.strip() == f"error: {tmp_path / 'nope.tflite'}: no such file"
+    (tmp_path / "model.onnx").write_bytes(b"x")
+    foreign = run_verify(tmp_path / "model.onnx")
+    assert foreign.returncode == 2 and "allowed .tflite, .mlpackage" in foreign.stderr
