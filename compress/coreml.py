@@ -20,7 +20,7 @@ from compress.data import CLASS_NAMES
 from compress.errors import ConfigError
 
 log = logging.getLogger(__name__)
-COMPRESSIONS = ("none", "linear8", "palettize8", "palettize6", "palettize4", "palettize2", "sparse")
+from compress.options import COREML_COMPRESSIONS as COMPRESSIONS
 DEPLOYMENT_TARGET = "iOS16"
 INPUT_NAME = "image"
 

@@ -11,6 +11,9 @@ PARAMS = "params"
 NONZERO_PARAMS = "nonzero_params"
 MACS = "macs"
 KERAS_VAL_ACCURACY = "keras_val_accuracy"
+COREML_SIZE_BYTES = "coreml_size_bytes"  # every file inside the .mlpackage
+COREML_VAL_ACCURACY = "coreml_val_accuracy"  # through the NumPy executor (Core ML itself on macOS)
+TIME_COREML_S = "time_coreml_s"
 
 TIME_TRAIN_S = "time_train_s"
 TIME_PRUNE_S = "time_prune_s"
@@ -32,7 +35,8 @@ EPOCH_VAL_ACCURACY = "epoch_val_accuracy"
 EPOCH_LOSS = "epoch_loss"
 
 # the searched hyperparameters, as MLflow params
-SEARCHED_PARAMS = ("student.width", "distill.temperature", "distill.alpha", "prune.sparsity", "quant.mode", "student.head")
+SEARCHED_PARAMS = ("student.width", "distill.temperature", "distill.alpha", "prune.sparsity", "quant.mode", "student.head",
+                   "coreml.compression")
 
 TAG_STUDY = "optuna.study_name"
 TAG_TRIAL = "optuna.trial_number"

@@ -7,4 +7,5 @@ ACTIVATIONS = ("relu", "relu6")
 HEADS = ("flatten", "gap")
 KERNEL_SIZES = (1, 3, 5)
 LOGIT_SOURCES = ("cached", "online")
+COREML_COMPRESSIONS = ("none", "linear8", "palettize8", "palettize6", "palettize4", "palettize2", "sparse")
 DEFAULT_TEACHER_PATH = "models/teacher/teacher.keras"

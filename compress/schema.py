@@ -82,6 +82,12 @@ class EarlyStopConfig:
 
 
 @dataclass
+class CoremlConfig:
+    enabled: bool = True
+    compression: str = "palettize6"  # none, linear8, palettize8, palettize6, palettize4, palettize2, sparse
+
+
+@dataclass
 class MeasureConfig:
     latency_runs: int = 200  # timed single-image invokes per model (median reported)
     warmup: int = 20
@@ -120,6 +126,7 @@ class Config:
     prune: PruneConfig = field(default_factory=PruneConfig)
     quant: QuantConfig = field(default_factory=QuantConfig)
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
+    coreml: CoremlConfig = field(default_factory=CoremlConfig)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)

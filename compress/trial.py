@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from compress import context, distill, early_stop, measure, prune, quantize, tracking
+from compress import context, coreml, coreml_exec, distill, early_stop, measure, prune, quantize, tracking
 from compress import metrics as M
 from compress.compat import keras, set_seed
 from compress.students import build_student
@@ -117,6 +117,16 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
             M.MACS: measure.count_macs(float_model),
         }
         times[M.TIME_EVAL_S] = time.perf_counter() - start
+        if cfg.coreml.enabled:
+            start = time.perf_counter()
+            package = coreml.to_mlpackage(
+                float_model, out_dir / "model.mlpackage", cfg.coreml.compression, float(cfg.prune.sparsity),
+                metadata={"val_accuracy_tflite": f"{results[M.VAL_ACCURACY]:.4f}", "quant_mode": cfg.quant.mode},
+            )
+            results[M.COREML_SIZE_BYTES] = coreml.package_bytes(package)
+            probs = coreml_exec.predict(package, s.x_val)
+            results[M.COREML_VAL_ACCURACY] = float(np.mean(np.argmax(probs, axis=1) == s.y_val))
+            times[M.TIME_COREML_S] = time.perf_counter() - start
         times[M.TIME_TOTAL_S] = time.perf_counter() - total_start
         results.update({k: round(v, 3) for k, v in times.items()})
         results[M.TIME_CONTEXT_S] = round(context_seconds, 3)
@@ -134,6 +144,8 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
             mlflow.log_artifact(str(tflite_path))
             mlflow.log_artifact(str(out_dir / "config.yaml"))
             mlflow.log_artifact(str(out_dir / "student.keras"))
+            if cfg.coreml.enabled:
+                mlflow.log_artifacts(str(out_dir / "model.mlpackage"), artifact_path="model.mlpackage")
         log.info(
             "trial: val %.4f test %.4f | %s bytes (%s gz) | %.3f ms = %.3fx teacher | %.0fs",
             results[M.VAL_ACCURACY], results[M.TEST_ACCURACY], f"{size:,}", f"{size_gz:,}", latency,

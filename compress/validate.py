@@ -8,7 +8,7 @@ and what is allowed.
 from __future__ import annotations
 
 from compress.errors import ConfigError
-from compress.options import ACTIVATIONS, DEFAULT_TEACHER_PATH, HEADS, KERNEL_SIZES, LOGIT_SOURCES, QUANT_MODES
+from compress.options import COREML_COMPRESSIONS, ACTIVATIONS, DEFAULT_TEACHER_PATH, HEADS, KERNEL_SIZES, LOGIT_SOURCES, QUANT_MODES
 
 
 def _check(condition: bool, field: str, value, allowed: str) -> None:
@@ -43,8 +43,10 @@ def validate(cfg) -> None:
     e = cfg.early_stop
     _check(e.slack >= 0, "early_stop.slack", e.slack, "must be >= 0")
     _check(e.min_completed >= 1, "early_stop.min_completed", e.min_completed, "must be >= 1")
-    _check(all(1 <= int(x) <= k.epochs for x in e.check_epochs), "early_stop.check_epochs", list(e.check_epochs),
+    _check(not e.enabled or all(1 <= int(x) <= k.epochs for x in e.check_epochs), "early_stop.check_epochs", list(e.check_epochs),
            f"each must be in 1..distill.epochs ({k.epochs})")
+    _check(cfg.coreml.compression in COREML_COMPRESSIONS, "coreml.compression", cfg.coreml.compression,
+           f"allowed {', '.join(COREML_COMPRESSIONS)}")
     _check(m.latency_runs >= 1, "measure.latency_runs", m.latency_runs, "must be >= 1")
     _check(m.warmup >= 0, "measure.warmup", m.warmup, "must be >= 0")
     _check(m.threads >= 1, "measure.threads", m.threads, "must be >= 1")

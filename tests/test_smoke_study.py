@@ -76,7 +76,10 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path):
         if float(p["prune.sparsity"]) > 0:
             assert m[M.NONZERO_PARAMS] < m[M.PARAMS] * (1 - 0.8 * float(p["prune.sparsity"]))
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"model.tflite", "config.yaml", "student.keras"} <= artifacts
+        assert {"model.tflite", "config.yaml", "student.keras", "model.mlpackage"} <= artifacts
+        assert 0 < m[M.COREML_SIZE_BYTES] and 0.0 <= m[M.COREML_VAL_ACCURACY] <= 1.0
+        # the Core ML file is the same student: its accuracy stays near the float model's
+        assert abs(m[M.COREML_VAL_ACCURACY] - m[M.KERAS_VAL_ACCURACY]) < 0.1 or p["quant.mode"] == "qat"
         local = Path(client.download_artifacts(run.info.run_id, "model.tflite", str(tmp_path / f"dl{trial.number}")))
         assert local.stat().st_size == m[M.SIZE_BYTES]
         assert (tmp_path / "jobs" / f"trial_{trial.number}" / "model.tflite").is_file()
