@@ -23,7 +23,14 @@ if [ ! -f "$DATA_DIR/train-images-idx3-ubyte.gz" ]; then
   fi
 fi
 
-if ! "$PY" -c "import compress, tf_keras, tensorflow_model_optimization, optuna, mlflow, hydra, coremltools, ai_edge_litert, pytest, hypothesis" >/dev/null 2>&1; then
+# (re)install when a dependency is missing or `compress` resolves to another checkout
+if ! "$PY" - >/dev/null 2>&1 <<'PYCHECK'
+import pathlib
+import ai_edge_litert, coremltools, hydra, hypothesis, mlflow, optuna, pytest, tensorflow_model_optimization, tf_keras  # noqa
+import compress
+assert pathlib.Path(compress.__file__).resolve().parent.parent == pathlib.Path.cwd().resolve()
+PYCHECK
+then
   echo "setup: installing Python dependencies (a few minutes on a fresh machine)"
   "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[dev]"
 fi

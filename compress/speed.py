@@ -1,0 +1,102 @@
+"""`python -m compress.speed`: what a trial costs, measured in one run on the full data.
+
+1. N trials at the default settings (tracking off, files in a temporary folder): the
+   median of `time_total_s` and the median of each phase.
+2. One distillation epoch of the default student with the teacher's logits read from the
+   on-disk cache, against one epoch with the teacher run on every batch (online).
+Prints a table; with --json PATH writes the same figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from compress import metrics as M
+
+
+def compose(overrides: list[str]):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from compress import schema
+    from compress.cli import CONF_DIR
+
+    schema.register()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=overrides)
+
+
+def trial_times(n: int, overrides: list[str]) -> list[dict]:
+    """Run `n` default trials in this process (the first pays for loading the context)."""
+    from compress.trial import run_trial
+
+    cfg = compose(["tracking.enabled=false", *overrides])
+    out = []
+    for i in range(n):
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg.seed = i
+            results = run_trial(cfg, tmp)
+        out.append({k: results[k] for k in (*M.PHASE_TIMES, M.TIME_CONTEXT_S, M.VAL_ACCURACY) if k in results})
+    return out
+
+
+def epoch_seconds(mode: str, overrides: list[str]) -> float:
+    """Seconds of one distillation epoch of the default student, logits cached or online."""
+    from compress import context, distill
+    from compress.students import build_student
+    from compress.teacher import logits_model
+
+    cfg = compose([f"distill.teacher_logits={mode}", *overrides])
+    ctx = context.get(cfg)
+    s = ctx.splits
+    targets = ctx.train_targets.copy()
+    teacher = None
+    if mode == "online":
+        teacher = logits_model(ctx.teacher)
+        targets[:, 10:] = 0.0
+    student = build_student(cfg.student)
+    # one warm-up epoch on a slice traces the graphs; then the timed full epoch
+    distill.fit(student, s.x_train[:2048], targets[:2048], s.x_val[:0], ctx.val_targets[:0], cfg.distill, 1,
+                float(cfg.distill.learning_rate), 0, teacher=teacher)
+    start = time.perf_counter()
+    distill.fit(student, s.x_train, targets, s.x_val[:0], ctx.val_targets[:0], cfg.distill, 1,
+                float(cfg.distill.learning_rate), 0, teacher=teacher)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compress.speed", description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=3, help="default trials to time (default 3)")
+    parser.add_argument("--json", type=Path, help="write the figures here as JSON")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. data.fraction=0.1")
+    args = parser.parse_args(argv)
+    trials = trial_times(args.trials, args.overrides)
+    cached = epoch_seconds("cached", args.overrides)
+    online = epoch_seconds("online", args.overrides)
+    summary = {
+        "trials": trials,
+        "median_" + M.TIME_TOTAL_S: float(np.median([t[M.TIME_TOTAL_S] for t in trials])),
+        **{f"median_{k}": float(np.median([t[k] for t in trials])) for k in M.PHASE_TIMES if k != M.TIME_TOTAL_S},
+        "epoch_s_cached_logits": cached,
+        "epoch_s_online_teacher": online,
+        "cached_speedup": online / cached,
+    }
+    print(f"{'phase':<24}{'median s':>10}")
+    for key in (*M.PHASE_TIMES,):
+        print(f"{key:<24}{summary['median_' + key]:>10.1f}")
+    print(f"distillation epoch: cached logits {cached:.1f} s, teacher online {online:.1f} s "
+          f"-> {summary['cached_speedup']:.1f}x")
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
