@@ -269,7 +269,9 @@ class OptunaSweeperImpl:
             self._fail_stale(study)
             if counted_trials(study) >= self.n_trials:
                 break
-            trial = study.ask(fixed_distributions=space)
+            with warnings.catch_warnings():  # heartbeats work with ask/tell too: we run the thread ourselves
+                warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+                trial = study.ask(fixed_distributions=space)
             overrides = fixed + [f"{k}={_format_value(v)}" for k, v in trial.params.items()] + [
                 f"study.study_name={study.study_name}",
                 f"study.trial_number={trial.number}",
