@@ -101,6 +101,9 @@ def test_sparse_to_dense_and_affine_dequantize():
 @pytest.fixture(scope="module")
 def trained_student():
     """A student trained two epochs on real images (or random ones without the dataset)."""
+    from compress.compat import set_seed
+
+    set_seed(0)
     if have_dataset():
         from compress import data
 
@@ -121,8 +124,8 @@ def trained_student():
     return model, np.round(x_test * 255) / 255
 
 
-LOSSLESS = ["none", "linear8", "sparse", "palettize8"]  # weights survive to ~fp16 precision
-LOSSY = ["palettize6", "palettize4", "palettize2"]  # fewer bits change the model itself
+LOSSLESS = ["none", "sparse", "palettize8"]  # weights survive to about fp16 precision
+LOSSY = ["linear8", "palettize6", "palettize4", "palettize2"]  # int8 and fewer bits change the model itself
 
 
 @pytest.mark.parametrize("compression", LOSSLESS + LOSSY)
@@ -146,11 +149,13 @@ def test_exported_variant_agrees_with_keras(tmp_path, trained_student, compressi
 
     dense = decompress_weights(ct.models.MLModel(str(path), skip_model_load=True))
     dense.save(str(tmp_path / "dense.mlpackage"))
-    assert "constexpr_lut_to_dense" not in coreml.program_ops(tmp_path / "dense.mlpackage")
+    assert not {"constexpr_lut_to_dense", "constexpr_affine_dequantize"} & set(
+        coreml.program_ops(tmp_path / "dense.mlpackage"))
     reference = coreml_exec.predict(tmp_path / "dense.mlpackage", x_test)
     assert np.mean(np.argmax(probs, 1) == np.argmax(reference, 1)) >= 0.999
     np.testing.assert_allclose(probs, reference, atol=2e-3)
-    assert agreement >= {"palettize6": 0.9, "palettize4": 0.75, "palettize2": 0.4}[compression], agreement
+    floor = {"linear8": 0.95, "palettize6": 0.9, "palettize4": 0.75, "palettize2": 0.4}[compression]
+    assert agreement >= floor, agreement
 
 
 def test_float_variant_probabilities_match_keras(tmp_path, trained_student):

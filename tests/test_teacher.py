@@ -6,13 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import TEACHER, needs_data, needs_teacher
 
 from compress import data
 from compress.compat import keras
 from compress.errors import ConfigError
 from compress.teacher import build_teacher, load_keras, logits_model
-
-from conftest import TEACHER, needs_data, needs_teacher
 
 
 def test_teacher_is_the_users_network():
