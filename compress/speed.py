@@ -43,7 +43,7 @@ def trial_times(n: int, overrides: list[str]) -> list[dict]:
         with tempfile.TemporaryDirectory() as tmp:
             cfg.seed = i
             results = run_trial(cfg, tmp)
-        out.append({k: results[k] for k in (*M.PHASE_TIMES, M.TIME_CONTEXT_S, M.VAL_ACCURACY) if k in results})
+        out.append({k: results.get(k, 0.0) for k in (*M.PHASE_TIMES, M.TIME_COREML_S, M.TIME_CONTEXT_S, M.VAL_ACCURACY)})
     return out
 
 
@@ -83,13 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "trials": trials,
         "median_" + M.TIME_TOTAL_S: float(np.median([t[M.TIME_TOTAL_S] for t in trials])),
-        **{f"median_{k}": float(np.median([t[k] for t in trials])) for k in M.PHASE_TIMES if k != M.TIME_TOTAL_S},
+        **{f"median_{k}": float(np.median([t[k] for t in trials]))
+           for k in (*M.PHASE_TIMES, M.TIME_COREML_S) if k != M.TIME_TOTAL_S},
         "epoch_s_cached_logits": cached,
         "epoch_s_online_teacher": online,
         "cached_speedup": online / cached,
     }
     print(f"{'phase':<24}{'median s':>10}")
-    for key in (*M.PHASE_TIMES,):
+    for key in (M.TIME_TRAIN_S, M.TIME_PRUNE_S, M.TIME_CONVERT_S, M.TIME_EVAL_S, M.TIME_COREML_S, M.TIME_TOTAL_S):
         print(f"{key:<24}{summary['median_' + key]:>10.1f}")
     print(f"distillation epoch: cached logits {cached:.1f} s, teacher online {online:.1f} s "
           f"-> {summary['cached_speedup']:.1f}x")
