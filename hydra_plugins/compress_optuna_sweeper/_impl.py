@@ -90,18 +90,16 @@ def make_storage(url: Optional[str], heartbeat_interval: int = 0, grace_period: 
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     heartbeat = {}
-    if heartbeat_interval > 0:
-        heartbeat = {
-            "heartbeat_interval": int(heartbeat_interval),
-            "grace_period": int(grace_period or 3 * heartbeat_interval),
-        }
-        if max_retry > 0:
-            heartbeat["heartbeat_stale_trial_callback"] = optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=int(max_retry))
     # SQLite: wait for a lock rather than fail with "database is locked" when workers share the file
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     with warnings.catch_warnings():  # the heartbeat API is marked experimental in Optuna 5
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if heartbeat_interval > 0:
+            heartbeat = {"heartbeat_interval": int(heartbeat_interval),
+                         "grace_period": int(grace_period or 3 * heartbeat_interval)}
+            if max_retry > 0:
+                heartbeat["heartbeat_stale_trial_callback"] = optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=int(max_retry))
         return optuna.storages.RDBStorage(url, engine_kwargs=engine, **heartbeat)
 
 def retried_numbers(trials: Sequence[optuna.trial.FrozenTrial]) -> set:
