@@ -1,0 +1,41 @@
+"""The winner policy on hand-made fronts."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analysis.front import pareto_mask
+from analysis.winner import pick
+
+
+def front(rows):
+    t = pd.DataFrame(rows, columns=["trial", "val_accuracy", "size_bytes", "latency_ms"])
+    t["pareto"] = pareto_mask(t)
+    return t
+
+
+def test_smallest_model_within_the_budget_wins():
+    t = front([(0, 0.93, 900_000, 0.5), (1, 0.925, 60_000, 0.05), (2, 0.924, 40_000, 0.04), (3, 0.90, 9_000, 0.01)])
+    row, why = pick(t, teacher_val_accuracy=0.927, budget=0.005)
+    assert row.trial == 2 and "within" in why
+
+
+def test_ties_in_size_go_to_the_faster_then_the_more_accurate():
+    t = front([(0, 0.925, 40_000, 0.05), (1, 0.923, 40_000, 0.04), (2, 0.90, 10_000, 0.01)])
+    row, _ = pick(t, 0.927, 0.005)
+    assert row.trial == 1
+
+
+def test_falls_back_to_the_knee_when_nothing_is_close_enough():
+    t = front([(0, 0.91, 1_000_000, 0.5), (1, 0.905, 50_000, 0.05), (2, 0.80, 5_000, 0.01), (3, 0.89, 30_000, 0.03)])
+    row, why = pick(t, teacher_val_accuracy=0.95, budget=0.005)
+    assert "knee" in why and row.trial in (1, 3)
+    assert pick(t, 0.95, policy="knee")[0].trial == row.trial
+
+
+def test_a_dominated_trial_never_wins_and_bad_policy_is_refused():
+    t = front([(0, 0.93, 50_000, 0.05), (1, 0.93, 60_000, 0.06)])
+    assert pick(t, 0.93)[0].trial == 0
+    with pytest.raises(ValueError, match="allowed smallest_within_budget, knee"):
+        pick(t, 0.93, policy="best")
