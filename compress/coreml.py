@@ -21,6 +21,7 @@ from compress.errors import ConfigError
 
 log = logging.getLogger(__name__)
 from compress.options import COREML_COMPRESSIONS as COMPRESSIONS
+
 DEPLOYMENT_TARGET = "iOS16"
 INPUT_NAME = "image"
 

@@ -8,7 +8,15 @@ and what is allowed.
 from __future__ import annotations
 
 from compress.errors import ConfigError
-from compress.options import COREML_COMPRESSIONS, ACTIVATIONS, DEFAULT_TEACHER_PATH, HEADS, KERNEL_SIZES, LOGIT_SOURCES, QUANT_MODES
+from compress.options import (
+    ACTIVATIONS,
+    COREML_COMPRESSIONS,
+    DEFAULT_TEACHER_PATH,
+    HEADS,
+    KERNEL_SIZES,
+    LOGIT_SOURCES,
+    QUANT_MODES,
+)
 
 
 def _check(condition: bool, field: str, value, allowed: str) -> None:

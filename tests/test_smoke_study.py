@@ -98,7 +98,8 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path):
 
     # the analysis reads those runs back, marks the front and tags every finished trial
     proc = subprocess.run([sys.executable, "-m", "analysis.pareto", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
-                           "--study", "smoke", "--out", str(tmp_path / "analysis")],
+                           "--study", "smoke", "--out", str(tmp_path / "analysis"),
+                           "--export-dir", str(tmp_path / "winner")],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     client, _, children = trial_runs(tmp_path)
@@ -108,3 +109,14 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path):
 
     front = pd.read_csv(tmp_path / "analysis" / "pareto.csv")
     assert len(front) == tags.count("true")
+    # the winner went out in both formats, each scored from disk, and is tagged on its run
+    import json
+
+    summary = json.loads((tmp_path / "winner" / "winner.json").read_text())
+    (winner,) = [r for r in children if r.data.tags.get("winner") == "true"]
+    assert summary["run_id"] == winner.info.run_id and winner.data.tags["pareto"] == "true"
+    assert summary["tflite"]["accuracy"] == pytest.approx(winner.data.metrics[M.TEST_ACCURACY], abs=1e-9)
+    assert abs(summary["coreml"]["accuracy"] - summary["tflite"]["accuracy"]) <= max(0.003, 2 / summary["coreml"]["n"])
+    assert (tmp_path / "winner" / "winner.mlpackage" / "Manifest.json").is_file()
+    exported = {a.path for a in client.list_artifacts(winner.info.run_id, "export")}
+    assert exported == {"export/winner.tflite", "export/winner.mlpackage"}

@@ -1,0 +1,68 @@
+"""Export the winner: its .tflite as shipped by the trial, and a Core ML package made from
+its float student with coremltools' own compression; both scored from disk."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from compress import metrics as M
+
+# how a trial's TFLite quantization carries over to Core ML's native weight compression
+COREML_FOR_QUANT = {"float32": "none", "float16": "none", "dynamic": "linear8", "int8": "linear8", "qat": "linear8"}
+MAX_FORMAT_GAP = 0.003  # Core ML and TFLite test accuracy may differ by at most 0.3 points
+
+
+class ExportError(Exception):
+    """The exported files do not reproduce the logged figures."""
+
+
+def export_winner(tracking_uri: str, row: pd.Series, out_dir: Path, coreml_compression: str | None = None) -> dict:
+    """Write winner.tflite, winner.mlpackage and winner.json to `out_dir`, log them on the run."""
+    from mlflow.tracking import MlflowClient
+
+    from compress import coreml
+    from compress.teacher import load_keras
+    from compress.verify import score
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    run_id = row["run_id"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tflite = Path(client.download_artifacts(run_id, "model.tflite", tmp))
+        student = Path(client.download_artifacts(run_id, "student.keras", tmp))
+        shutil.copyfile(tflite, out_dir / "winner.tflite")
+        model = load_keras(student)
+    fraction = float(row.get("data.fraction") or 1.0)  # 1.0 for a real study: the full test set
+    tflite_score = score(out_dir / "winner.tflite", fraction=fraction)
+    if abs(tflite_score["accuracy"] - float(row[M.TEST_ACCURACY])) > 1e-9:
+        raise ExportError(f"winner.tflite scores {tflite_score['accuracy']:.4f} from disk but the run logged "
+                          f"{float(row[M.TEST_ACCURACY]):.4f}")
+    compression = coreml_compression or COREML_FOR_QUANT[str(row["quant.mode"])]
+    meta = {
+        "study": row.get("study"), "trial": int(row["trial"]), "val_accuracy": f"{float(row[M.VAL_ACCURACY]):.4f}",
+        "tflite_test_accuracy": f"{tflite_score['accuracy']:.4f}", "tflite_size_bytes": int(row[M.SIZE_BYTES]),
+        "latency_ratio_tflite": f"{float(row[M.LATENCY_RATIO]):.4f}",
+    }
+    package = coreml.to_mlpackage(model, out_dir / "winner.mlpackage", compression,
+                                  float(row.get("prune.sparsity") or 0.0), metadata=meta)
+    coreml_score = score(package, against=out_dir / "winner.tflite", fraction=fraction)
+    gap = abs(coreml_score["accuracy"] - tflite_score["accuracy"])
+    allowed = max(MAX_FORMAT_GAP, 2.0 / coreml_score["n"])  # on a smoke slice, two images' worth
+    if gap > allowed + 1e-12:
+        raise ExportError(f"winner.mlpackage scores {100 * coreml_score['accuracy']:.2f}% but winner.tflite "
+                          f"{100 * tflite_score['accuracy']:.2f}%: more than {100 * allowed:.2f} points apart")
+    summary = {**meta, "run_id": run_id, "coreml_compression": compression,
+               "tflite": tflite_score, "coreml": coreml_score}
+    (out_dir / "winner.json").write_text(json.dumps(summary, indent=2) + "\n")
+    client.log_artifact(run_id, str(out_dir / "winner.tflite"), "export")
+    client.log_artifacts(run_id, str(package), "export/winner.mlpackage")
+    client.log_metric(run_id, "export_tflite_test_accuracy", tflite_score["accuracy"])
+    client.log_metric(run_id, "export_coreml_test_accuracy", coreml_score["accuracy"])
+    client.log_metric(run_id, "export_coreml_size_bytes", coreml_score["size_bytes"])
+    client.set_tag(run_id, "winner", "true")
+    return summary
