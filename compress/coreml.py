@@ -18,9 +18,9 @@ from typing import Mapping
 from compress.compat import keras, native_quiet
 from compress.data import CLASS_NAMES
 from compress.errors import ConfigError
+from compress.options import COREML_COMPRESSIONS as COMPRESSIONS
 
 log = logging.getLogger(__name__)
-from compress.options import COREML_COMPRESSIONS as COMPRESSIONS
 
 DEPLOYMENT_TARGET = "iOS16"
 INPUT_NAME = "image"
