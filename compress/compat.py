@@ -60,6 +60,10 @@ def _import_quietly():
 
 
 tf, keras = _import_quietly()
+if os.environ.get("COMPRESS_THREADS"):  # parallel sweep workers share the cores
+    _threads = int(os.environ["COMPRESS_THREADS"])
+    tf.config.threading.set_intra_op_parallelism_threads(_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(_threads)
 
 tf.get_logger().setLevel(logging.ERROR)
 logging.getLogger("absl").setLevel(logging.ERROR)

@@ -72,7 +72,15 @@ def study_parent_run(experiment_id: str, study_name: str) -> str:
     run = client.create_run(experiment_id, run_name=f"study-{study_name}",
                             tags={M.TAG_ROLE: "study", M.TAG_STUDY: study_name})
     client.set_terminated(run.info.run_id, "FINISHED")
-    return run.info.run_id
+    # two workers may have raced here: all keep the earliest parent, the later one is removed
+    earliest = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{M.TAG_ROLE}` = 'study' and tags.`{M.TAG_STUDY}` = '{study_name}'",
+        max_results=1, order_by=["attributes.start_time ASC"],
+    )[0].info.run_id
+    if earliest != run.info.run_id:
+        client.delete_run(run.info.run_id)
+    return earliest
 
 
 def close_orphaned_runs(experiment_id: str, study_name: str, storage_url: str | None) -> int:

@@ -143,3 +143,18 @@ def test_a_pruned_job_is_a_pruned_trial_and_reported_figures_are_kept(tmp_path):
         else:
             assert t.state == TrialState.COMPLETE and t.user_attrs["trial"] == t.number
     assert {t.state for t in trials} == {TrialState.PRUNED, TrialState.COMPLETE}
+
+
+def test_n_jobs_2_runs_two_workers_on_one_study_without_losing_or_repeating_trials(tmp_path):
+    _, storage = run_toy(tmp_path, "x=interval(0.0,3.0)", "sleep=1.5", "hydra.sweeper.n_jobs=2",
+                         "hydra.sweeper.n_trials=8")
+    trials = optuna.load_study(study_name="toy", storage=storage).get_trials()
+    assert 8 <= len(trials) <= 9  # two workers may both start the last trial
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert sorted(t.number for t in trials) == list(range(len(trials)))
+    assert len({t.user_attrs["pid"] for t in trials}) == 2
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)
+    assert (tmp_path / "jobs" / "worker_1.log").is_file()
+    # the two workers' trials ran at the same time
+    a = [t.user_attrs for t in trials]
+    assert any(p["pid"] != q["pid"] and p["start"] < q["end"] and q["start"] < p["end"] for p in a for q in a)

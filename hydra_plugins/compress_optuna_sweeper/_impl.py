@@ -31,6 +31,7 @@ from optuna.trial import TrialState
 
 log = logging.getLogger(__name__)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+WORKER_ENV = "COMPRESS_SWEEPER_WORKER"  # set in the worker processes that n_jobs > 1 starts
 
 
 class SweeperError(Exception):
@@ -251,10 +252,7 @@ class OptunaSweeperImpl:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.set_metric_names(self.objectives)
-        if self.n_jobs > 1:
-            log.warning("n_jobs=%d: jobs still run one at a time in this process; for parallel trials start "
-                        "the same command again in another terminal (workers share the study's storage)",
-                        self.n_jobs)
+        workers = self.start_workers()
         self._fail_stale(study)
         done = counted_trials(study)
         log.info(
@@ -283,8 +281,39 @@ class OptunaSweeperImpl:
             returns.append(ret)
             self._tell(study, trial, ret)
             self._check_failure_rate(study)
+        failed_workers = [w.pid for w in workers if w.wait() != 0]
         self._write_results(study)
+        if failed_workers:
+            raise SweeperError(f"worker process(es) {failed_workers} ended with an error; see their logs in "
+                               f"{self.sweep_dir}")
         return returns
+
+    def start_workers(self) -> list:
+        """For n_jobs > 1, start n_jobs - 1 more processes running this same command.
+
+        Each runs its own ask / launch / tell loop against the shared storage, so a new
+        trial starts as soon as any worker is free (not when a whole batch has ended).  The
+        workers split the cores between them (COMPRESS_THREADS) and log to the sweep folder.
+        """
+        import os
+        import subprocess
+        import sys
+
+        if self.n_jobs <= 1 or os.environ.get(WORKER_ENV):
+            return []
+        if not self.storage_url:
+            raise SweeperError("hydra.sweeper.n_jobs > 1 needs a storage the workers can share (hydra.sweeper.storage)")
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        threads = str(max(1, (os.cpu_count() or 1) // self.n_jobs))
+        os.environ.setdefault("COMPRESS_THREADS", threads)
+        workers = []
+        for i in range(1, self.n_jobs):
+            env = {**os.environ, WORKER_ENV: str(i), "COMPRESS_THREADS": threads}
+            log_file = open(self.sweep_dir / f"worker_{i}.log", "ab")  # noqa: SIM115 - closed with the process
+            workers.append(subprocess.Popen([sys.executable, *sys.orig_argv[1:]], env=env, stdout=log_file,
+                                            stderr=subprocess.STDOUT))
+        log.info("started %d more worker process(es): %s", len(workers), [w.pid for w in workers])
+        return workers
 
     def _fail_stale(self, study: optuna.Study) -> None:
         """Mark trials whose process died (no heartbeat) as FAIL; the storage's callback retries them."""

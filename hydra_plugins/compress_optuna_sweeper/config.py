@@ -18,7 +18,7 @@ class CompressOptunaSweeperConf:
     storage: Optional[str] = None  # sqlite:///..., postgresql://..., or journal:///path.log
     study_name: Optional[str] = None
     n_trials: int = 20  # total trials of the study, counting those of earlier runs
-    n_jobs: int = 1
+    n_jobs: int = 1  # > 1: that many processes share the study, each starting a trial when it is free
     # metric names picked from a task's returned dict, in the order of `direction`;
     # None when the task returns a float or a list of floats
     objectives: Optional[List[str]] = None

@@ -8,6 +8,7 @@ import hydra
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="toy")
 def main(cfg):
+    start = time.time()
     time.sleep(cfg.sleep)
     if cfg.prune_above is not None and cfg.x > cfg.prune_above:
         import optuna
@@ -15,7 +16,10 @@ def main(cfg):
         raise optuna.TrialPruned(f"x={cfg.x} above {cfg.prune_above}")
     if cfg.x < 0:
         raise ValueError(f"x={cfg.x} is negative")
-    return {"a": cfg.x**2 + cfg.y, "b": (cfg.x - 2) ** 2 - cfg.y, "trial": cfg.study.trial_number}
+    import os
+
+    return {"a": cfg.x**2 + cfg.y, "b": (cfg.x - 2) ** 2 - cfg.y, "trial": cfg.study.trial_number,
+            "pid": os.getpid(), "start": start, "end": time.time()}
 
 
 if __name__ == "__main__":
