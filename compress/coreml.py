@@ -50,8 +50,11 @@ def compress_weights(mlmodel, compression: str, sparsity: float = 0.0):
             global_config=opt.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", **small)))
     if compression.startswith("palettize"):
         nbits = int(compression[len("palettize"):])
+        # a tensor smaller than four lookup tables gains nothing from one; and coremltools 9's
+        # 8-bit k-means returned wrong weights for such a tensor (72 weights: error larger
+        # than the weights themselves), which the executor showed
         return opt.palettize_weights(mlmodel, opt.OptimizationConfig(
-            global_config=opt.OpPalettizerConfig(nbits=nbits, mode="kmeans", **small)))
+            global_config=opt.OpPalettizerConfig(nbits=nbits, mode="kmeans", weight_threshold=4 * 2**nbits)))
     return mlmodel
 
 
