@@ -179,6 +179,17 @@ def _checksums(folder: Path, verify: bool) -> str:
     return hashlib.sha256("".join(digests[k] for k in FILES).encode()).hexdigest()
 
 
+def check_files(data_dir: str | None = None, verify_checksums: bool = True) -> Path:
+    """Locate the four files and read each strictly (and check their sha256): every data
+    fault is found here, before a study starts."""
+    folder = locate(data_dir)
+    for key, name in FILES.items():  # structure first: its errors say more than a checksum's
+        read_idx(folder / name, "images" if key.endswith("images") else "labels",
+                 COUNTS["train" if key.startswith("train") else "test"] if verify_checksums else None)
+    _checksums(folder, verify_checksums)
+    return folder
+
+
 def load(data_dir: str | None = None, val_size: int = 5000, seed: int = 0, verify_checksums: bool = True) -> Splits:
     """Locate, verify, read and split Fashion-MNIST."""
     folder = locate(data_dir)

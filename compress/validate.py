@@ -7,6 +7,8 @@ and what is allowed.
 
 from __future__ import annotations
 
+import os
+
 from compress.errors import ConfigError
 from compress.options import (
     ACTIVATIONS,
@@ -69,9 +71,50 @@ def preflight(cfg) -> None:
     """
     from pathlib import Path
 
-    from compress import data
 
     validate(cfg)
-    data.locate(cfg.data.dir)
-    if cfg.teacher.path and str(cfg.teacher.path) != DEFAULT_TEACHER_PATH and not Path(cfg.teacher.path).is_file():
+    _checked_data(cfg.data.dir, bool(cfg.data.verify_checksums))
+    teacher = Path(cfg.teacher.path) if cfg.teacher.path else None
+    if teacher is not None and str(cfg.teacher.path) != DEFAULT_TEACHER_PATH and not teacher.is_file():
         raise ConfigError(f"teacher.path={cfg.teacher.path}: no such file (point it at a trained Keras model)")
+    if teacher is not None and teacher.is_file():
+        with open(teacher, "rb") as handle:
+            head = handle.read(8)
+        if not (head.startswith(b"PK") or head.startswith(b"\x89HDF")):
+            raise ConfigError(f"teacher.path={cfg.teacher.path}: not a Keras model file (.keras or .h5)")
+    check_tracking(cfg.tracking.uri)
+
+
+_CHECKED: set = set()
+
+
+def _checked_data(data_dir, verify: bool) -> None:
+    """data.check_files once per process and setting (the sweeper checks several corners)."""
+    from compress import data
+
+    key = (data_dir, verify)
+    if key not in _CHECKED:
+        data.check_files(data_dir, verify)
+        _CHECKED.add(key)
+
+
+def check_tracking(uri: str) -> None:
+    """An MLflow server must answer; a local SQLite store's folder must be creatable."""
+    from pathlib import Path
+
+    from compress.errors import StoreError
+
+    if uri.startswith(("http://", "https://")):
+        import urllib.request
+
+        try:
+            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
+        except Exception as exc:  # noqa: BLE001 - any failure means "cannot reach"
+            raise StoreError(f"tracking.uri={uri}: no MLflow server answers ({type(exc).__name__})") from None
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri[len("sqlite:///"):]).parent
+        probe = folder
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir() or not os.access(probe, os.W_OK):
+            raise StoreError(f"tracking.uri={uri}: cannot create {folder}")

@@ -62,15 +62,58 @@ def test_bad_value_on_the_command_line_is_one_line_and_exit_2(tmp_path):
         ("distill.alpha=choice(0.5,2.0)", "error: distill.alpha=2.0: allowed [0, 1]"),
         ("data.dir=/nonexistent/fmnist", "error: data.dir=/nonexistent/fmnist: no such folder"),
         ("teacher.path=/nonexistent/t.keras", "error: teacher.path=/nonexistent/t.keras: no such file"),
+        ("teacher.path=pyproject.toml", "error: teacher.path=pyproject.toml: not a Keras model file"),
+        ("tracking.uri=http://127.0.0.1:9/", "error: tracking.uri=http://127.0.0.1:9/: no MLflow server answers"),
+        ("hydra.sweeper.storage=postgresql://nobody@127.0.0.1:9/none",
+         "error: hydra.sweeper.storage=postgresql://nobody@127.0.0.1:9/none: cannot open the study"),
     ],
 )
 def test_bad_study_input_stops_before_anything_is_stored(tmp_path, override, message):
+    stores = [f"tracking.uri=sqlite:///{tmp_path}/m.db", f"hydra.sweeper.storage=sqlite:///{tmp_path}/o.db"]
+    stores = [s for s in stores if s.split("=")[0] != override.split("=")[0]]
     proc = subprocess.run(
-        [sys.executable, "-m", "compress.sweep", "-m", override, f"tracking.uri=sqlite:///{tmp_path}/m.db",
-         f"hydra.sweeper.storage=sqlite:///{tmp_path}/o.db", f"hydra.sweep.dir={tmp_path}/jobs"],
+        [sys.executable, "-m", "compress.sweep", "-m", override, *stores, f"hydra.sweep.dir={tmp_path}/jobs"],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
     assert list(tmp_path.iterdir()) == []  # no study, no runs, no job folder
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("truncated", "truncated or padded"),
+    ("checksum", "does not match Fashion-MNIST's"),
+    ("not_gzip", "magic number"),
+])
+def test_a_corrupt_data_file_stops_the_study_before_anything_is_stored(tmp_path, fault, message):
+    import gzip
+
+    from conftest import have_dataset
+
+    from compress import data
+
+    if not have_dataset():
+        pytest.skip("real Fashion-MNIST not installed")
+    source, folder = data.locate(None), tmp_path / "data"
+    folder.mkdir()
+    for name in data.FILES.values():
+        (folder / name).write_bytes((source / name).read_bytes())
+    target = folder / data.FILES["test_labels"]
+    raw = gzip.decompress(target.read_bytes())
+    if fault == "truncated":
+        target.write_bytes(gzip.compress(raw[:-10]))
+    elif fault == "checksum":
+        target.write_bytes(gzip.compress(raw[:-1] + bytes([(raw[-1] + 1) % 10])))
+    else:
+        target.write_bytes(b"\x00" * 64)
+    out = tmp_path / "stores"
+    proc = subprocess.run(
+        [sys.executable, "-m", "compress.sweep", "-m", f"data.dir={folder}", f"tracking.uri=sqlite:///{out}/m.db",
+         f"hydra.sweeper.storage=sqlite:///{out}/o.db", f"hydra.sweep.dir={out}/jobs"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(target) in lines[0] and message in lines[0], proc.stderr
+    assert not out.exists()

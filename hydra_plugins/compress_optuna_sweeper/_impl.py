@@ -240,13 +240,21 @@ class OptunaSweeperImpl:
     def sweep(self, arguments: List[str]) -> List[Any]:
         space, fixed = self.search_space(arguments)
         self.run_preflight(space, fixed)
-        study = optuna.create_study(
-            study_name=self.study_name,
-            storage=make_storage(self.storage_url, *self.heartbeat),
-            sampler=optuna.samplers.RandomSampler(),  # replaced below, once the study's size is known
-            directions=self.directions,
-            load_if_exists=True,
-        )
+        try:
+            study = optuna.create_study(
+                study_name=self.study_name,
+                storage=make_storage(self.storage_url, *self.heartbeat),
+                sampler=optuna.samplers.RandomSampler(),  # replaced below, once the study's size is known
+                directions=self.directions,
+                load_if_exists=True,
+            )
+        except Exception as exc:  # noqa: BLE001 - an unreachable or unusable storage
+            import sys
+
+            detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            print(f"error: hydra.sweeper.storage={self.storage_url}: cannot open the study ({detail})",
+                  file=sys.stderr)
+            raise SystemExit(2) from None
         study.sampler = self.make_sampler(len(study.get_trials(deepcopy=False)))
         if self.objectives:
             with warnings.catch_warnings():
