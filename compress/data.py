@@ -63,6 +63,8 @@ def read_idx(path: str | Path, kind: str, expected_count: int | None = None) -> 
     if magic != magic_expected:
         raise DataError(f"{path}: magic number {magic}, expected {magic_expected} for IDX {kind}")
     dims = struct.unpack(f">{ndim}i", raw[4 : 4 + 4 * ndim])
+    if any(d < 0 for d in dims):
+        raise DataError(f"{path}: negative dimension in header {dims}")
     if kind == "images" and dims[1:] != (28, 28):
         raise DataError(f"{path}: images are {dims[1]}x{dims[2]}, expected 28x28")
     if expected_count is not None and dims[0] != expected_count:
