@@ -39,3 +39,14 @@ def test_a_dominated_trial_never_wins_and_bad_policy_is_refused():
     assert pick(t, 0.93)[0].trial == 0
     with pytest.raises(ValueError, match="allowed smallest_within_budget, knee"):
         pick(t, 0.93, policy="best")
+
+
+def test_best_by_size_picks_the_most_accurate_trial_per_bucket():
+    from analysis.summary import best_by_size
+
+    t = pd.DataFrame({"trial": [0, 1, 2, 3], "val_accuracy": [0.80, 0.85, 0.90, 0.70],
+                      "test_accuracy": [0.8, 0.84, 0.9, 0.7], "size_bytes": [10_000, 15_000, 50_000, 60_000],
+                      "latency_ratio": [0.01] * 4, "quant.mode": ["int8"] * 4, "student.width": [0.1] * 4,
+                      "prune.sparsity": [0.0] * 4})
+    rows = best_by_size(t)
+    assert [(r["up_to_bytes"], r["trial"], r["trials"]) for r in rows] == [(16_000, 1, 2), (64_000, 2, 2)]
