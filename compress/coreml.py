@@ -17,8 +17,7 @@ from typing import Mapping
 
 from compress.compat import keras, native_quiet
 from compress.data import CLASS_NAMES
-from compress.errors import ConfigError
-from compress.options import COREML_COMPRESSIONS as COMPRESSIONS
+from compress.validate import check_coreml_compression
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +35,8 @@ def _coremltools():
 
 
 def compress_weights(mlmodel, compression: str, sparsity: float = 0.0):
-    """Apply one of COMPRESSIONS; a pruned model keeps its zeros as sparse weights first."""
-    if compression not in COMPRESSIONS:
-        raise ConfigError(f"coreml.compression={compression}: allowed {', '.join(COMPRESSIONS)}")
+    """Apply one of options.COREML_COMPRESSIONS; a pruned model keeps its zeros as sparse weights first."""
+    check_coreml_compression(compression)
     from coremltools.optimize import coreml as opt
 
     small = {"weight_threshold": 0}  # our students' tensors are small: compress them all

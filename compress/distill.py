@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from compress.compat import keras, tf
-from compress.errors import ConfigError
+from compress.validate import check_distill_weights
 
 log = logging.getLogger(__name__)
 NUM_CLASSES = 10
@@ -58,10 +58,7 @@ class DistillationLoss(keras.losses.Loss):
 
     def __init__(self, temperature: float, alpha: float, name: str = "distillation", **kwargs):
         super().__init__(name=name, **kwargs)
-        if not temperature > 0:
-            raise ConfigError(f"distill.temperature={temperature}: must be > 0")
-        if not 0 <= alpha <= 1:
-            raise ConfigError(f"distill.alpha={alpha}: allowed [0, 1]")
+        check_distill_weights(temperature, alpha)
         self.temperature = float(temperature)
         self.alpha = float(alpha)
 

@@ -8,6 +8,7 @@ import numpy as np
 from compress import distill
 from compress.compat import keras, tfmot
 from compress.errors import ConfigError
+from compress.validate import check_sparsity
 
 
 def schedule_for(sparsity: float, total_steps: int):
@@ -24,8 +25,7 @@ def prune(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, prune
           verbose: int = 0) -> tuple[keras.Model, dict]:
     """Prune `model` to `prune_cfg.sparsity`; returns the stripped model and the fine-tuning history."""
     sparsity = float(prune_cfg.sparsity)
-    if not 0 <= sparsity < 1:
-        raise ConfigError(f"prune.sparsity={sparsity}: allowed [0, 1)")
+    check_sparsity(sparsity)
     if prune_cfg.epochs < 1:
         raise ConfigError(f"prune.epochs={prune_cfg.epochs}: must be >= 1 when prune.sparsity > 0")
     sparsity_api = tfmot().sparsity.keras

@@ -16,12 +16,7 @@ from compress import distill
 from compress.compat import keras, native_quiet, tf, tfmot
 from compress.errors import ConfigError
 from compress.options import INTEGER_MODES
-from compress.options import QUANT_MODES as MODES
-
-
-def check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise ConfigError(f"quant.mode={mode}: allowed {', '.join(MODES)}")
+from compress.validate import check_quant_mode
 
 
 def quantization_aware(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, quant_cfg,
@@ -44,7 +39,7 @@ def quantization_aware(model: keras.Model, x, targets, x_val, targets_val, disti
 
 def convert(model: keras.Model, mode: str, representative: np.ndarray | None = None) -> bytes:
     """The .tflite flatbuffer of `model` in quantization `mode`."""
-    check_mode(mode)
+    check_quant_mode(mode)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if mode == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

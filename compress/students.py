@@ -8,8 +8,7 @@ and by tfmot's pruning and quantization-aware training.  The student ends in log
 from __future__ import annotations
 
 from compress.compat import keras
-from compress.errors import ConfigError
-from compress.options import ACTIVATIONS, HEADS, KERNEL_SIZES
+from compress.validate import check_student, check_width
 
 TEACHER_CHANNELS = (64, 128, 256)
 TEACHER_DENSE = 256
@@ -17,22 +16,14 @@ TEACHER_DENSE = 256
 
 def channel_plan(width: float, min_channels: int = 4) -> tuple[tuple[int, ...], int]:
     """Conv channels and dense units of a student of this width."""
-    if not width > 0:
-        raise ConfigError(f"student.width={width}: must be > 0 (1.0 is the teacher's channel count)")
+    check_width(width)
     convs = tuple(max(min_channels, int(round(c * width))) for c in TEACHER_CHANNELS)
     return convs, max(min_channels, int(round(TEACHER_DENSE * width)))
 
 
 def build_student(student_cfg, num_classes: int = 10) -> keras.Model:
     """A student model of the configured width, returning logits."""
-    if student_cfg.activation not in ACTIVATIONS:
-        raise ConfigError(f"student.activation={student_cfg.activation}: allowed {', '.join(ACTIVATIONS)}")
-    if student_cfg.head not in HEADS:
-        raise ConfigError(f"student.head={student_cfg.head}: allowed {', '.join(HEADS)}")
-    if student_cfg.kernel_size not in KERNEL_SIZES:
-        raise ConfigError(f"student.kernel_size={student_cfg.kernel_size}: allowed 1, 3, 5")
-    if not 0 <= student_cfg.dropout < 1:
-        raise ConfigError(f"student.dropout={student_cfg.dropout}: allowed [0, 1)")
+    check_student(student_cfg)
     convs, dense_units = channel_plan(float(student_cfg.width), int(student_cfg.min_channels))
     layers = keras.layers
     inputs = keras.Input((28, 28, 1), name="image")

@@ -26,28 +26,54 @@ def _check(condition: bool, field: str, value, allowed: str) -> None:
         raise ConfigError(f"{field}={value}: {allowed}")
 
 
-def validate(cfg) -> None:
-    """Raise ConfigError on the first out-of-range value of `cfg`."""
-    d, s, k, p, q, m = cfg.data, cfg.student, cfg.distill, cfg.prune, cfg.quant, cfg.measure
-    _check(0 < d.fraction <= 1, "data.fraction", d.fraction, "allowed (0, 1]")
-    _check(0 < d.val_size < 60000, "data.val_size", d.val_size, "allowed 1..59999")
-    _check(s.width > 0, "student.width", s.width, "must be > 0 (1.0 = the teacher's channels)")
+def check_width(width) -> None:
+    _check(width > 0, "student.width", width, "must be > 0 (1.0 = the teacher's channels)")
+
+
+def check_student(s) -> None:
+    """The `student` group's values (also checked by build_student when used as a library)."""
+    check_width(s.width)
     _check(s.activation in ACTIVATIONS, "student.activation", s.activation, f"allowed {', '.join(ACTIVATIONS)}")
     _check(s.head in HEADS, "student.head", s.head, f"allowed {', '.join(HEADS)}")
     _check(s.kernel_size in KERNEL_SIZES, "student.kernel_size", s.kernel_size, "allowed 1, 3, 5")
     _check(0 <= s.dropout < 1, "student.dropout", s.dropout, "allowed [0, 1)")
     _check(s.min_channels >= 1, "student.min_channels", s.min_channels, "must be >= 1")
-    _check(k.temperature > 0, "distill.temperature", k.temperature, "must be > 0")
-    _check(0 <= k.alpha <= 1, "distill.alpha", k.alpha, "allowed [0, 1]")
+
+
+def check_distill_weights(temperature, alpha) -> None:
+    _check(temperature > 0, "distill.temperature", temperature, "must be > 0")
+    _check(0 <= alpha <= 1, "distill.alpha", alpha, "allowed [0, 1]")
+
+
+def check_sparsity(sparsity) -> None:
+    _check(0 <= sparsity < 1, "prune.sparsity", sparsity, "allowed [0, 1)")
+
+
+def check_quant_mode(mode) -> None:
+    _check(mode in QUANT_MODES, "quant.mode", mode, f"allowed {', '.join(QUANT_MODES)}")
+
+
+def check_coreml_compression(compression) -> None:
+    _check(compression in COREML_COMPRESSIONS, "coreml.compression", compression,
+           f"allowed {', '.join(COREML_COMPRESSIONS)}")
+
+
+def validate(cfg) -> None:
+    """Raise ConfigError on the first out-of-range value of `cfg`."""
+    d, s, k, p, q, m = cfg.data, cfg.student, cfg.distill, cfg.prune, cfg.quant, cfg.measure
+    _check(0 < d.fraction <= 1, "data.fraction", d.fraction, "allowed (0, 1]")
+    _check(0 < d.val_size < 60000, "data.val_size", d.val_size, "allowed 1..59999")
+    check_student(s)
+    check_distill_weights(k.temperature, k.alpha)
     _check(k.epochs >= 1, "distill.epochs", k.epochs, "must be >= 1")
     _check(k.batch_size >= 1, "distill.batch_size", k.batch_size, "must be >= 1")
     _check(k.learning_rate > 0, "distill.learning_rate", k.learning_rate, "must be > 0")
     _check(k.teacher_logits in LOGIT_SOURCES, "distill.teacher_logits", k.teacher_logits,
            f"allowed {', '.join(LOGIT_SOURCES)}")
-    _check(0 <= p.sparsity < 1, "prune.sparsity", p.sparsity, "allowed [0, 1)")
+    check_sparsity(p.sparsity)
     _check(p.epochs >= 1, "prune.epochs", p.epochs, "must be >= 1")
     _check(p.learning_rate > 0, "prune.learning_rate", p.learning_rate, "must be > 0")
-    _check(q.mode in QUANT_MODES, "quant.mode", q.mode, f"allowed {', '.join(QUANT_MODES)}")
+    check_quant_mode(q.mode)
     _check(q.qat_epochs >= 1, "quant.qat_epochs", q.qat_epochs, "must be >= 1")
     _check(q.representative_samples >= 1, "quant.representative_samples", q.representative_samples, "must be >= 1")
     e = cfg.early_stop
@@ -55,8 +81,7 @@ def validate(cfg) -> None:
     _check(e.min_completed >= 1, "early_stop.min_completed", e.min_completed, "must be >= 1")
     _check(not e.enabled or all(1 <= int(x) <= k.epochs for x in e.check_epochs), "early_stop.check_epochs", list(e.check_epochs),
            f"each must be in 1..distill.epochs ({k.epochs})")
-    _check(cfg.coreml.compression in COREML_COMPRESSIONS, "coreml.compression", cfg.coreml.compression,
-           f"allowed {', '.join(COREML_COMPRESSIONS)}")
+    check_coreml_compression(cfg.coreml.compression)
     _check(m.latency_runs >= 1, "measure.latency_runs", m.latency_runs, "must be >= 1")
     _check(m.warmup >= 0, "measure.warmup", m.warmup, "must be >= 0")
     _check(m.threads >= 1, "measure.threads", m.threads, "must be >= 1")
