@@ -99,14 +99,23 @@ def package_bytes(path: str | Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
-def program_ops(path: str | Path) -> list[str]:
-    """The op types of the saved ML Program's main function, read back from disk."""
+def load_program(path: str | Path):
+    """(spec, MIL program) of a saved package, read with coremltools' own loader; the
+    program is None when the package holds no ML Program."""
     ct = _coremltools()
     with native_quiet(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from coremltools.converters.mil.frontend.milproto.load import load as load_mil
 
         mlmodel = ct.models.MLModel(str(path), skip_model_load=True)
-        program = load_mil(mlmodel.get_spec(), specification_version=mlmodel.get_spec().specificationVersion,
-                           file_weights_dir=mlmodel.weights_dir)
+        spec = mlmodel.get_spec()
+        if spec.WhichOneof("Type") != "mlProgram":
+            return spec, None
+        return spec, load_mil(spec, specification_version=spec.specificationVersion,
+                              file_weights_dir=mlmodel.weights_dir)
+
+
+def program_ops(path: str | Path) -> list[str]:
+    """The op types of the saved ML Program's main function, read back from disk."""
+    _, program = load_program(path)
     return [op.op_type for op in program.functions["main"].operations]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import platform
-import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -241,21 +240,12 @@ class Program:
     """A loaded ML Program: its main function's ops, ready to run on NumPy batches."""
 
     def __init__(self, path: str | Path):
-        from compress.coreml import _coremltools
+        from compress.coreml import load_program
 
-        ct = _coremltools()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from coremltools.converters.mil.frontend.milproto.load import load as load_mil
-
-            self.mlmodel = ct.models.MLModel(str(path), skip_model_load=True)
-            spec = self.mlmodel.get_spec()
-            if spec.WhichOneof("Type") != "mlProgram":
-                raise UnsupportedOpError(f"{path}: not an ML Program (a {spec.WhichOneof('Type')} model)")
-            self.program = load_mil(spec, specification_version=spec.specificationVersion,
-                                    file_weights_dir=self.mlmodel.weights_dir)
-        self.function = self.program.functions["main"]
-        self.spec = spec
+        spec, program = load_program(path)
+        if program is None:
+            raise UnsupportedOpError(f"{path}: not an ML Program (a {spec.WhichOneof('Type')} model)")
+        self.function = program.functions["main"]
         unknown = sorted({op.op_type for op in self.function.operations} - set(OPS) - {"const", "classify"})
         if unknown:
             raise UnsupportedOpError(f"{path}: op(s) {', '.join(unknown)} not implemented by the NumPy executor")

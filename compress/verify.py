@@ -21,7 +21,11 @@ SUFFIXES = (".tflite", ".mlpackage")
 
 def model_bytes(path: Path) -> int:
     """Bytes on disk: the file, or every file inside an .mlpackage folder."""
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+    if path.is_dir():
+        from compress.coreml import package_bytes
+
+        return package_bytes(path)
+    return path.stat().st_size
 
 
 def predictions(path: Path, images: np.ndarray) -> np.ndarray:
