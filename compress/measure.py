@@ -72,6 +72,12 @@ def accuracy(path: str | Path, images: np.ndarray, labels: np.ndarray, batch: in
     return float(np.mean(np.argmax(predict(path, images, batch, threads), axis=1) == labels))
 
 
+def keras_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of a Keras model (inference mode), for comparison with its exported file."""
+    preds = model.predict(x, batch_size=1000, verbose=0)
+    return float(np.mean(np.argmax(preds, axis=1) == y))
+
+
 def tensor_dtypes(path: str | Path) -> dict[str, set]:
     """Input, output and all tensor dtypes of a .tflite file (names like 'int8', 'float16')."""
     interp = interpreter(path)
@@ -83,8 +89,7 @@ def tensor_dtypes(path: str | Path) -> dict[str, set]:
 
 
 def _single_image_runner(path: str | Path, image: np.ndarray, threads: int):
-    interp = interpreter(path, threads)
-    interp.allocate_tensors()
+    interp = interpreter(path, threads)  # allocated for its batch-1 input
     inp = interp.get_input_details()[0]
     interp.set_tensor(inp["index"], _to_input(image[None], inp))
     return interp.invoke

@@ -21,6 +21,7 @@ import numpy as np
 from compress.compat import keras, set_seed, tf
 from compress.data import Splits, sha256_of
 from compress.errors import ConfigError
+from compress.measure import keras_accuracy
 from compress.options import DEFAULT_TEACHER_PATH as DEFAULT_PATH
 
 log = logging.getLogger(__name__)
@@ -84,12 +85,6 @@ def train_teacher(train_cfg: dict, splits: Splits, verbose: int = 1) -> tuple[ke
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
-def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    """Top-1 accuracy of a Keras model (inference mode)."""
-    preds = model.predict(x, batch_size=1000, verbose=0)
-    return float(np.mean(np.argmax(preds, axis=1) == y))
-
-
 def load_keras(path: str | Path) -> keras.Model:
     """Load a user's Keras file in safe mode (no arbitrary code from the file)."""
     path = Path(path)
@@ -139,8 +134,8 @@ def train_cached(teacher_cfg, splits: Splits, cache_dir: str | Path, verbose: in
         "seed": train_cfg["seed"],
         "epochs": train_cfg["epochs"],
         "params": int(model.count_params()),
-        "val_accuracy": accuracy(model, splits.x_val, splits.y_val),
-        "test_accuracy": accuracy(model, splits.x_test, splits.y_test),
+        "val_accuracy": keras_accuracy(model, splits.x_val, splits.y_val),
+        "test_accuracy": keras_accuracy(model, splits.x_test, splits.y_test),
         "train_seconds": round(time.time() - start, 1),
         "data_fingerprint": splits.fingerprint,
         "val_size": int(len(splits.x_val)),

@@ -22,10 +22,6 @@ from compress.validate import preflight
 log = logging.getLogger(__name__)
 
 
-def _keras_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(np.argmax(model.predict(x, batch_size=1000, verbose=0), axis=1) == y)) if len(x) else 0.0
-
-
 def train_student(cfg, ctx: context.TrialContext) -> tuple[keras.Model, keras.Model, list[dict], dict]:
     """Distil, prune and (for qat) quantization-aware fine-tune a student.
 
@@ -106,7 +102,7 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
         results = {
             M.VAL_ACCURACY: measure.accuracy(tflite_path, s.x_val, s.y_val, int(m.eval_batch)),
             M.TEST_ACCURACY: measure.accuracy(tflite_path, s.x_test, s.y_test, int(m.eval_batch)),
-            M.KERAS_VAL_ACCURACY: _keras_accuracy(to_convert, s.x_val, s.y_val),
+            M.KERAS_VAL_ACCURACY: measure.keras_accuracy(to_convert, s.x_val, s.y_val),
             M.SIZE_BYTES: size,
             M.SIZE_GZIP_BYTES: size_gz,
             M.LATENCY_MS: latency,
