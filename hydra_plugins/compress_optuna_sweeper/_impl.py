@@ -27,6 +27,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
 
 log = logging.getLogger(__name__)
@@ -262,17 +263,13 @@ class OptunaSweeperImpl:
                 study.set_metric_names(self.objectives)
         workers = self.start_workers()
         self._fail_stale(study)
-        done = counted_trials(study)
         log.info(
             "Study %s (%s): %d of %d trials done or running; space: %s",
-            study.study_name, self.storage_url or "in memory", done, self.n_trials,
+            study.study_name, self.storage_url or "in memory", counted_trials(study), self.n_trials,
             ", ".join(f"{k}={v}" for k, v in space.items()),
         )
         returns: List[Any] = []
-        while True:
-            self._fail_stale(study)
-            if counted_trials(study) >= self.n_trials:
-                break
+        while counted_trials(study) < self.n_trials:
             with warnings.catch_warnings():  # heartbeats work with ask/tell too: we run the thread ourselves
                 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
                 trial = study.ask(fixed_distributions=space)
@@ -282,13 +279,12 @@ class OptunaSweeperImpl:
             ]
             if self.storage_url:
                 overrides.append(f"study.storage='{self.storage_url}'")
-            from optuna.storages._heartbeat import get_heartbeat_thread
-
             with get_heartbeat_thread(trial._trial_id, study._storage):
                 (ret,) = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)
             returns.append(ret)
             self._tell(study, trial, ret)
             self._check_failure_rate(study)
+            self._fail_stale(study)  # before the next trial is asked for
         failed_workers = [w.pid for w in workers if w.wait() != 0]
         self._write_results(study)
         if failed_workers:
