@@ -181,21 +181,9 @@ def _checksums(folder: Path, verify: bool) -> str:
     return hashlib.sha256("".join(digests[k] for k in FILES).encode()).hexdigest()
 
 
-def check_files(data_dir: str | None = None, verify_checksums: bool = True) -> Path:
-    """Locate the four files and read each strictly (and check their sha256): every data
-    fault is found here, before a study starts."""
-    folder = locate(data_dir)
-    for key, name in FILES.items():  # structure first: its errors say more than a checksum's
-        read_idx(folder / name, "images" if key.endswith("images") else "labels",
-                 COUNTS["train" if key.startswith("train") else "test"] if verify_checksums else None)
-    _checksums(folder, verify_checksums)
-    return folder
-
-
-def load(data_dir: str | None = None, val_size: int = 5000, seed: int = 0, verify_checksums: bool = True) -> Splits:
-    """Locate, verify, read and split Fashion-MNIST."""
-    folder = locate(data_dir)
-    fingerprint = _checksums(folder, verify_checksums)
+def _read_checked(folder: Path, verify_checksums: bool) -> tuple[dict[str, np.ndarray], str]:
+    """The four arrays, read strictly (structure first: its errors say more than a checksum's),
+    and the data's fingerprint after the sha256 check."""
     arrays = {
         key: read_idx(folder / name, "images" if key.endswith("images") else "labels",
                       COUNTS["train" if key.startswith("train") else "test"] if verify_checksums else None)
@@ -204,6 +192,21 @@ def load(data_dir: str | None = None, val_size: int = 5000, seed: int = 0, verif
     for split in ("train", "test"):
         if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
             raise DataError(f"{folder}: {split} images and labels differ in count")
+    return arrays, _checksums(folder, verify_checksums)
+
+
+def check_files(data_dir: str | None = None, verify_checksums: bool = True) -> Path:
+    """Locate the four files and read and checksum them: every data fault is found here,
+    before a study starts."""
+    folder = locate(data_dir)
+    _read_checked(folder, verify_checksums)
+    return folder
+
+
+def load(data_dir: str | None = None, val_size: int = 5000, seed: int = 0, verify_checksums: bool = True) -> Splits:
+    """Locate, verify, read and split Fashion-MNIST."""
+    folder = locate(data_dir)
+    arrays, fingerprint = _read_checked(folder, verify_checksums)
     train_idx, val_idx = stratified_split(arrays["train_labels"], val_size, seed)
 
     def images(a: np.ndarray) -> np.ndarray:
