@@ -37,8 +37,11 @@ def export_winner(tracking_uri: str, row: pd.Series, out_dir: Path, coreml_compr
         student = Path(client.download_artifacts(run_id, "student.keras", tmp))
         shutil.copyfile(tflite, out_dir / "winner.tflite")
         model = load_keras(student)
+    from compress import data
+
     fraction = float(row.get("data.fraction") or 1.0)  # 1.0 for a real study: the full test set
-    tflite_score = score(out_dir / "winner.tflite", fraction=fraction)
+    splits = data.load()
+    tflite_score = score(out_dir / "winner.tflite", fraction=fraction, splits=splits)
     if abs(tflite_score["accuracy"] - float(row[M.TEST_ACCURACY])) > 1e-9:
         raise ExportError(f"winner.tflite scores {tflite_score['accuracy']:.4f} from disk but the run logged "
                           f"{float(row[M.TEST_ACCURACY]):.4f}")
@@ -50,7 +53,7 @@ def export_winner(tracking_uri: str, row: pd.Series, out_dir: Path, coreml_compr
     }
     package = coreml.to_mlpackage(model, out_dir / "winner.mlpackage", compression,
                                   float(row.get("prune.sparsity") or 0.0), metadata=meta)
-    coreml_score = score(package, against=out_dir / "winner.tflite", fraction=fraction)
+    coreml_score = score(package, against=out_dir / "winner.tflite", fraction=fraction, splits=splits)
     gap = abs(coreml_score["accuracy"] - tflite_score["accuracy"])
     allowed = max(MAX_FORMAT_GAP, 2.0 / coreml_score["n"])  # on a smoke slice, two images' worth
     if gap > allowed + 1e-12:

@@ -47,14 +47,18 @@ def check_path(path: Path) -> Path:
     return path
 
 
-def score(path: Path, against: Path | None = None, data_dir: str | None = None, fraction: float = 1.0) -> dict:
+def score(path: Path, against: Path | None = None, data_dir: str | None = None, fraction: float = 1.0,
+          splits=None) -> dict:
     """Accuracy of `path` on the full test set (or the head `fraction` of it, as a smoke study
-    used), and top-1 agreement with `against`."""
+    used), and top-1 agreement with `against`.  Pass `splits` to score several files on data
+    loaded once."""
     from compress import data
 
     path = check_path(Path(path))
     against = check_path(Path(against)) if against else None
-    splits = data.load(data_dir).sliced(fraction)
+    if splits is None:
+        splits = data.load(data_dir)
+    splits = splits.sliced(fraction)
     preds = predictions(path, splits.x_test)
     result = {"path": str(path), "accuracy": float(np.mean(preds == splits.y_test)), "n": int(len(preds)),
               "size_bytes": model_bytes(path)}
