@@ -8,6 +8,7 @@ and what is allowed.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from compress.errors import ConfigError
 from compress.options import (
@@ -88,17 +89,17 @@ def validate(cfg) -> None:
     _check(m.eval_batch >= 1, "measure.eval_batch", m.eval_batch, "must be >= 1")
 
 
-def preflight(cfg) -> None:
-    """Everything checkable before a study starts: ranges, the data folder, the teacher file.
+def preflight(cfg, check_data: bool = True) -> None:
+    """Everything checkable before a study starts: ranges, the data files, the teacher file,
+    the tracking store.
 
-    Called by the sweeper on the configs at the corners of the search space, and by a
-    single run before it trains anything.
+    Called by the sweeper on the configs at the corners of the search space, and by a trial
+    before it trains anything; a trial passes check_data=False because it reads and checks
+    the same files itself, next, before anything is written.
     """
-    from pathlib import Path
-
-
     validate(cfg)
-    _checked_data(cfg.data.dir, bool(cfg.data.verify_checksums))
+    if check_data:
+        _checked_data(cfg.data.dir, bool(cfg.data.verify_checksums))
     teacher = Path(cfg.teacher.path) if cfg.teacher.path else None
     if teacher is not None and str(cfg.teacher.path) != DEFAULT_TEACHER_PATH and not teacher.is_file():
         raise ConfigError(f"teacher.path={cfg.teacher.path}: no such file (point it at a trained Keras model)")
@@ -125,8 +126,6 @@ def _checked_data(data_dir, verify: bool) -> None:
 
 def check_tracking(uri: str) -> None:
     """An MLflow server must answer; a local SQLite store's folder must be creatable."""
-    from pathlib import Path
-
     from compress.errors import StoreError
 
     if uri.startswith(("http://", "https://")):
