@@ -26,6 +26,17 @@ class TrialContext:
     val_targets: np.ndarray
     teacher_tflite: Path  # the teacher as float32 TFLite: the latency reference
 
+    def distillation_targets(self, teacher_logits: str) -> tuple[np.ndarray, keras.Model | None]:
+        """Training targets and, for `online`, the teacher model that fills in their logits on
+        every batch; `cached` uses the logits read from disk as they are."""
+        if teacher_logits != "online":
+            return self.train_targets, None
+        from compress.teacher import logits_model
+
+        targets = self.train_targets.copy()
+        targets[:, 10:] = 0.0  # the teacher fills these on every batch
+        return targets, logits_model(self.teacher)
+
 
 def teacher_tflite(model: keras.Model, sha: str, cache_dir: str | Path) -> Path:
     """The teacher converted to float32 TFLite once per teacher file."""

@@ -31,14 +31,7 @@ def train_student(cfg, ctx: context.TrialContext) -> tuple[keras.Model, keras.Mo
     s = ctx.splits
     seed = int(cfg.seed)
     set_seed(seed)
-    online = cfg.distill.teacher_logits == "online"
-    train_targets = ctx.train_targets.copy()
-    teacher_for_batches = None
-    if online:
-        from compress.teacher import logits_model
-
-        teacher_for_batches = logits_model(ctx.teacher)
-        train_targets[:, 10:] = 0.0  # the teacher fills these on every batch
+    train_targets, teacher_for_batches = ctx.distillation_targets(cfg.distill.teacher_logits)
     student = build_student(cfg.student)
     times = {}
     start = time.perf_counter()
