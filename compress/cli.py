@@ -9,6 +9,19 @@ from typing import Callable
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
+def compose(overrides: list[str] | None = None):
+    """The project's config composed with `overrides`, as the command line would, without
+    running a job (for tests and benchmarks)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from compress import schema
+
+    schema.register()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides or []))
+
+
 def hydra_entry(fn: Callable, config_name: str = "config") -> None:
     """Run `fn(cfg)` under @hydra.main with the project's config folder.
 

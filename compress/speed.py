@@ -19,18 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from compress import metrics as M
-
-
-def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from compress import schema
-    from compress.cli import CONF_DIR
-
-    schema.register()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=overrides)
+from compress.cli import compose
 
 
 def trial_times(n: int, overrides: list[str]) -> list[dict]:
@@ -51,16 +40,11 @@ def epoch_seconds(mode: str, overrides: list[str]) -> float:
     """Seconds of one distillation epoch of the default student, logits cached or online."""
     from compress import context, distill
     from compress.students import build_student
-    from compress.teacher import logits_model
 
     cfg = compose([f"distill.teacher_logits={mode}", *overrides])
     ctx = context.get(cfg)
     s = ctx.splits
-    targets = ctx.train_targets.copy()
-    teacher = None
-    if mode == "online":
-        teacher = logits_model(ctx.teacher)
-        targets[:, 10:] = 0.0
+    targets, teacher = ctx.distillation_targets(mode)
     student = build_student(cfg.student)
     # one warm-up epoch on a slice traces the graphs; then the timed full epoch
     distill.fit(student, s.x_train[:2048], targets[:2048], s.x_val[:0], ctx.val_targets[:0], cfg.distill, 1,

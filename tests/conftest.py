@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from compress import data, schema
-from compress.cli import CONF_DIR
+from compress import data
+from compress.cli import compose
 
 ROOT = Path(__file__).resolve().parent.parent
 TEACHER = ROOT / "models" / "teacher" / "teacher.keras"
@@ -32,9 +31,7 @@ needs_teacher = pytest.mark.skipif(not TEACHER.is_file(), reason=f"no committed 
 
 def compose_config(overrides: list[str] | None = None):
     """The project's real config, composed as `python -m compress.sweep` would."""
-    schema.register()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides or []), return_hydra_config=False)
+    return compose(overrides)
 
 
 @pytest.fixture
