@@ -62,22 +62,23 @@ def study_parent_run(experiment_id: str, study_name: str) -> str:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
-    found = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{M.TAG_ROLE}` = 'study' and tags.`{M.TAG_STUDY}` = '{study_name}'",
-        max_results=1, order_by=["attributes.start_time ASC"],
-    )
+
+    def earliest_parent():
+        found = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{M.TAG_ROLE}` = 'study' and tags.`{M.TAG_STUDY}` = '{study_name}'",
+            max_results=1, order_by=["attributes.start_time ASC"],
+        )
+        return found[0].info.run_id if found else None
+
+    found = earliest_parent()
     if found:
-        return found[0].info.run_id
+        return found
     run = client.create_run(experiment_id, run_name=f"study-{study_name}",
                             tags={M.TAG_ROLE: "study", M.TAG_STUDY: study_name})
     client.set_terminated(run.info.run_id, "FINISHED")
     # two workers may have raced here: all keep the earliest parent, the later one is removed
-    earliest = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{M.TAG_ROLE}` = 'study' and tags.`{M.TAG_STUDY}` = '{study_name}'",
-        max_results=1, order_by=["attributes.start_time ASC"],
-    )[0].info.run_id
+    earliest = earliest_parent()
     if earliest != run.info.run_id:
         client.delete_run(run.info.run_id)
     return earliest
