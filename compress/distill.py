@@ -83,13 +83,21 @@ def packed_accuracy(y_true, y_pred):
 packed_accuracy.__name__ = "accuracy"
 
 
-def compile_for_distillation(model: keras.Model, distill_cfg, learning_rate: float, steps: int) -> None:
-    """Compile `model` with the distillation loss and a cosine learning-rate decay over `steps`."""
+def compile_for_distillation(model: keras.Model, distill_cfg, learning_rate: float, steps: int,
+                             steps_per_execution: int = 1) -> None:
+    """Compile `model` with the distillation loss and a cosine learning-rate decay over `steps`.
+
+    `steps_per_execution` > 1 runs that many batches per call into the graph: small students
+    on two cores spend a good part of each step in Python, so this saves about a fifth of an
+    epoch. Batch-level callbacks then fire once per execution, so phases that rely on them
+    (tfmot's pruning step) keep 1.
+    """
     schedule = keras.optimizers.schedules.CosineDecay(float(learning_rate), decay_steps=max(1, steps), alpha=0.05)
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
         loss=DistillationLoss(distill_cfg.temperature, distill_cfg.alpha),
         metrics=[packed_accuracy],
+        steps_per_execution=int(steps_per_execution),
     )
 
 
@@ -107,10 +115,11 @@ def dataset(x: np.ndarray, targets: np.ndarray, batch_size: int, seed: int, teac
 
 
 def fit(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, epochs: int, learning_rate: float,
-        seed: int, callbacks=(), teacher: keras.Model | None = None, verbose: int = 0) -> dict:
+        seed: int, callbacks=(), teacher: keras.Model | None = None, verbose: int = 0,
+        steps_per_execution: int = 1) -> dict:
     """Compile and train `model` on the distillation objective; returns its history."""
     steps = int(np.ceil(len(x) / distill_cfg.batch_size)) * epochs
-    compile_for_distillation(model, distill_cfg, learning_rate, steps)
+    compile_for_distillation(model, distill_cfg, learning_rate, steps, steps_per_execution)
     history = model.fit(
         dataset(x, targets, distill_cfg.batch_size, seed, teacher),
         validation_data=(x_val, targets_val) if len(x_val) else None,

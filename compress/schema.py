@@ -56,6 +56,7 @@ class DistillConfig:
     batch_size: int = 128
     learning_rate: float = 3e-3
     teacher_logits: str = "cached"  # cached (on disk, computed once) or online (teacher on every batch)
+    steps_per_execution: int = 8  # batches per graph call while distilling (see distill.compile_for_distillation)
 
 
 @dataclass

@@ -68,6 +68,7 @@ def validate(cfg) -> None:
     check_distill_weights(k.temperature, k.alpha)
     _check(k.epochs >= 1, "distill.epochs", k.epochs, "must be >= 1")
     _check(k.batch_size >= 1, "distill.batch_size", k.batch_size, "must be >= 1")
+    _check(k.steps_per_execution >= 1, "distill.steps_per_execution", k.steps_per_execution, "must be >= 1")
     _check(k.learning_rate > 0, "distill.learning_rate", k.learning_rate, "must be > 0")
     _check(k.teacher_logits in LOGIT_SOURCES, "distill.teacher_logits", k.teacher_logits,
            f"allowed {', '.join(LOGIT_SOURCES)}")
