@@ -35,7 +35,9 @@ def export_winner(tracking_uri: str, row: pd.Series, out_dir: Path, coreml_compr
     with tempfile.TemporaryDirectory() as tmp:
         tflite = Path(client.download_artifacts(run_id, "model.tflite", tmp))
         student = Path(client.download_artifacts(run_id, "student.keras", tmp))
+        config = Path(client.download_artifacts(run_id, "config.yaml", tmp))
         shutil.copyfile(tflite, out_dir / "winner.tflite")
+        shutil.copyfile(config, out_dir / "config.yaml")  # the trial's recipe: the benchmark retrains it
         model = load_keras(student)
     from compress import data
 
@@ -51,6 +53,8 @@ def export_winner(tracking_uri: str, row: pd.Series, out_dir: Path, coreml_compr
         "tflite_test_accuracy": f"{tflite_score['accuracy']:.4f}", "tflite_size_bytes": int(row[M.SIZE_BYTES]),
         "latency_ratio_tflite": f"{float(row[M.LATENCY_RATIO]):.4f}",
     }
+    logged = {"macs": int(row[M.MACS]), "size_gzip_bytes": int(row[M.SIZE_GZIP_BYTES]),
+              "latency_ms": float(row[M.LATENCY_MS])}
     package = coreml.to_mlpackage(model, out_dir / "winner.mlpackage", compression,
                                   float(row.get("prune.sparsity") or 0.0), metadata=meta)
     coreml_score = score(package, against=out_dir / "winner.tflite", fraction=fraction, splits=splits)
@@ -59,7 +63,7 @@ def export_winner(tracking_uri: str, row: pd.Series, out_dir: Path, coreml_compr
     if gap > allowed + 1e-12:
         raise ExportError(f"winner.mlpackage scores {100 * coreml_score['accuracy']:.2f}% but winner.tflite "
                           f"{100 * tflite_score['accuracy']:.2f}%: more than {100 * allowed:.2f} points apart")
-    summary = {**meta, "run_id": run_id, "coreml_compression": compression,
+    summary = {**meta, **logged, "run_id": run_id, "coreml_compression": compression,
                "tflite": tflite_score, "coreml": coreml_score}
     (out_dir / "winner.json").write_text(json.dumps(summary, indent=2) + "\n")
     client.log_artifact(run_id, str(out_dir / "winner.tflite"), "export")

@@ -95,24 +95,30 @@ def _single_image_runner(path: str | Path, image: np.ndarray, threads: int):
     return interp.invoke
 
 
-def latency_pair(model_path: str | Path, reference_path: str | Path, image: np.ndarray, runs: int = 200,
-                 warmup: int = 20, threads: int = 1, rounds: int = 4) -> tuple[float, float]:
-    """Median single-image latency (ms) of a model and of a reference, timed in alternating
-    rounds in this process so that machine noise hits both alike."""
-    invoke_model = _single_image_runner(model_path, image, threads)
-    invoke_ref = _single_image_runner(reference_path, image, threads)
+def latencies(paths: list[str | Path], image: np.ndarray, runs: int = 200, warmup: int = 20, threads: int = 1,
+              rounds: int = 4) -> list[float]:
+    """Median single-image latency (ms) of each model, timed in alternating rounds in this
+    process so that machine noise hits all of them alike."""
+    invokers = [_single_image_runner(path, image, threads) for path in paths]
     for _ in range(warmup):
-        invoke_model()
-        invoke_ref()
+        for invoke in invokers:
+            invoke()
     per_round = max(1, int(np.ceil(runs / rounds)))
-    times: dict[str, list[float]] = {"model": [], "ref": []}
+    times: list[list[float]] = [[] for _ in invokers]
     for _ in range(rounds):
-        for key, invoke in (("model", invoke_model), ("ref", invoke_ref)):
+        for timed, invoke in zip(times, invokers):
             for _ in range(per_round):
                 start = time.perf_counter_ns()
                 invoke()
-                times[key].append((time.perf_counter_ns() - start) / 1e6)
-    return float(np.median(times["model"])), float(np.median(times["ref"]))
+                timed.append((time.perf_counter_ns() - start) / 1e6)
+    return [float(np.median(t)) for t in times]
+
+
+def latency_pair(model_path: str | Path, reference_path: str | Path, image: np.ndarray, runs: int = 200,
+                 warmup: int = 20, threads: int = 1, rounds: int = 4) -> tuple[float, float]:
+    """Median single-image latency (ms) of a model and of its reference, timed together."""
+    model_ms, reference_ms = latencies([model_path, reference_path], image, runs, warmup, threads, rounds)
+    return model_ms, reference_ms
 
 
 def count_macs(model: keras.Model) -> int:

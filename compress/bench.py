@@ -1,0 +1,172 @@
+"""`python -m compress.bench`: the exported winner against the anchors, in one process and one run.
+
+Five .tflite files measured the same way, side by side:
+
+- `teacher_float32`: the user's teacher converted as it is (the latency reference);
+- `teacher_dynamic`: the teacher with dynamic-range quantization, what the seed write-ups ship;
+- `teacher_pruned50_int8`: the textbook tfmot recipe, the teacher pruned to 50% while fine-tuned
+  on the labels, stripped and quantized to full int8;
+- `student_no_distillation`: the winner's own recipe (width, head, pruning, quantization, epochs,
+  seed) trained on the labels alone (`distill.alpha=1`), so the row shows what distillation buys;
+- `winner`: the exported winner file.
+
+For each: test accuracy scored from the file on the full test set, bytes, gzipped bytes, MACs,
+single-image latency (one thread, median of `measure.latency_runs` after warm-up, all five
+timed in alternating rounds) and its ratio to the teacher's.  The anchors that need training
+are cached under `paths.cache_dir/anchors`, keyed by what they were made from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from compress import metrics as M
+from compress.cli import compose
+from compress.errors import CompressError, DataError
+
+PRUNED_SPARSITY = 0.5
+COLUMNS = ("name", "test_accuracy", "size_bytes", "size_gzip_bytes", "macs", "latency_ms", "latency_ratio")
+
+
+def _atomic_write(data: bytes, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
+
+
+def teacher_dynamic(ctx, cache: Path) -> Path:
+    """The teacher with dynamic-range quantization (weights int8, activations float)."""
+    from compress import quantize
+
+    path = cache / f"teacher_{ctx.teacher_sha[:16]}_dynamic.tflite"
+    if not path.is_file():
+        _atomic_write(quantize.convert(ctx.teacher, "dynamic"), path)
+    return path
+
+
+def teacher_pruned_int8(cfg, ctx, cache: Path, epochs: int) -> Path:
+    """The teacher pruned to 50% by tfmot while fine-tuned `epochs` on the labels, then int8."""
+    from compress import prune, quantize
+    from compress.compat import keras, set_seed
+    from compress.teacher import logits_model
+
+    key = f"{ctx.teacher_sha[:16]}_{ctx.splits.fingerprint[:12]}_s{PRUNED_SPARSITY}_e{epochs}_seed{int(cfg.seed)}"
+    path = cache / f"teacher_pruned_{key}_int8.tflite"
+    if path.is_file():
+        return path
+    set_seed(int(cfg.seed))
+    model = keras.models.clone_model(logits_model(ctx.teacher))
+    model.set_weights(logits_model(ctx.teacher).get_weights())
+    labels_only = OmegaConf.merge(cfg.distill, {"alpha": 1.0})  # no distillation: cross-entropy on the labels
+    prune_cfg = OmegaConf.create({"sparsity": PRUNED_SPARSITY, "epochs": epochs, "learning_rate": 1e-4})
+    s = ctx.splits
+    pruned, _ = prune.prune(model, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, labels_only,
+                            prune_cfg, int(cfg.seed))
+    rng = np.random.default_rng(int(cfg.seed))
+    representative = s.x_train[rng.choice(len(s.x_train), min(500, len(s.x_train)), replace=False)]
+    return _atomic_write(quantize.convert(pruned, "int8", representative), path)
+
+
+def undistilled_student(cfg, winner_config: Path, cache: Path) -> tuple[Path, int]:
+    """The winner's trial recipe retrained with `distill.alpha=1` (labels only); its file and MACs."""
+    from compress.trial import run_trial
+
+    recipe = OmegaConf.load(winner_config)
+    recipe = OmegaConf.merge(recipe, {
+        "distill": {"alpha": 1.0}, "tracking": {"enabled": False}, "coreml": {"enabled": False},
+        "early_stop": {"enabled": False}, "data": OmegaConf.to_container(cfg.data), "paths": {"cache_dir": cfg.paths.cache_dir},
+        "teacher": {"path": cfg.teacher.path},
+    })
+    key = hashlib.sha256(OmegaConf.to_yaml(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    folder = cache / f"student_no_distillation_{key}"
+    done = folder / "metrics.json"
+    if not done.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        results = run_trial(recipe, folder)
+        _atomic_write(json.dumps({M.MACS: int(results[M.MACS])}).encode(), done)
+    return folder / "model.tflite", int(json.loads(done.read_text())[M.MACS])
+
+
+def run(cfg, winner_dir: Path, prune_epochs: int) -> list[dict]:
+    """Build or fetch every entry, then measure all of them together."""
+    from compress import context, measure
+
+    winner_file, winner_json = winner_dir / "winner.tflite", winner_dir / "winner.json"
+    for needed in (winner_file, winner_json, winner_dir / "config.yaml"):
+        if not needed.is_file():
+            raise DataError(f"{needed}: missing; export a winner first (python -m analysis.pareto "
+                            f"--export-dir {winner_dir})")
+    ctx = context.get(cfg)
+    cache = Path(cfg.paths.cache_dir) / "anchors"
+    teacher_macs = measure.count_macs(ctx.teacher)
+    student_file, student_macs = undistilled_student(cfg, winner_dir / "config.yaml", cache)
+    entries = [
+        ("teacher_float32", ctx.teacher_tflite, teacher_macs),
+        ("teacher_dynamic", teacher_dynamic(ctx, cache), teacher_macs),
+        ("teacher_pruned50_int8", teacher_pruned_int8(cfg, ctx, cache, prune_epochs), teacher_macs),
+        ("student_no_distillation", student_file, student_macs),
+        ("winner", winner_file, int(json.loads(winner_json.read_text())[M.MACS])),
+    ]
+    m, s = cfg.measure, ctx.splits
+    latency = measure.latencies([path for _, path, _ in entries], s.x_test[0], int(m.latency_runs), int(m.warmup),
+                                int(m.threads))
+    rows = []
+    for (name, path, macs), ms in zip(entries, latency):
+        size, size_gz = measure.file_sizes(path)
+        rows.append({
+            "name": name,
+            "test_accuracy": measure.accuracy(path, s.x_test, s.y_test, int(m.eval_batch)),
+            "size_bytes": size, "size_gzip_bytes": size_gz, "macs": int(macs),
+            "latency_ms": ms, "latency_ratio": ms / latency[0],
+            "file": str(path), "n_test": int(len(s.y_test)),
+        })
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """The rows as a fixed-width text table."""
+    head = f"{'model':<26}{'test acc':>9}{'bytes':>12}{'gzip':>12}{'MACs':>14}{'latency ms':>12}{'x teacher':>11}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['name']:<26}{100 * r['test_accuracy']:>8.2f}%{r['size_bytes']:>12,}{r['size_gzip_bytes']:>12,}"
+                     f"{r['macs']:>14,}{r['latency_ms']:>12.4f}{r['latency_ratio']:>11.4f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compress.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--winner", type=Path, default=Path("winner"), help="exported winner folder (default winner/)")
+    parser.add_argument("--json", type=Path, help="also write the rows here as a JSON list")
+    parser.add_argument("--prune-epochs", type=int, default=1, help="fine-tuning epochs of the pruned teacher")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. measure.latency_runs=400")
+    args = parser.parse_args(argv)
+    try:
+        from compress.validate import preflight
+
+        cfg = compose(["tracking.enabled=false", *args.overrides])
+        preflight(cfg)
+        rows = run(cfg, args.winner, args.prune_epochs)
+    except CompressError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(table(rows))
+    print(f"test accuracy on {rows[0]['n_test']:,} images from each file; latency: 1 image, "
+          f"{cfg.measure.threads} thread, median of {cfg.measure.latency_runs} after {cfg.measure.warmup} warm-up, "
+          f"all models in alternating rounds")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([{k: r[k] for k in (*COLUMNS, "file", "n_test")} for r in rows], indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
