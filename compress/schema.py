@@ -46,6 +46,7 @@ class StudentConfig:
     head: str = "flatten"  # flatten (like the teacher) or gap (global average pooling)
     dropout: float = 0.1
     min_channels: int = 4
+    bn_momentum: float = 0.99  # BatchNorm moving-average momentum; lower it for runs of a few hundred steps
 
 
 @dataclass

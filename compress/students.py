@@ -26,11 +26,12 @@ def build_student(student_cfg, num_classes: int = 10) -> keras.Model:
     check_student(student_cfg)
     convs, dense_units = channel_plan(float(student_cfg.width), int(student_cfg.min_channels))
     layers = keras.layers
+    momentum = float(student_cfg.get("bn_momentum", 0.99))  # configs saved before the key existed
     inputs = keras.Input((28, 28, 1), name="image")
     x = inputs
     for i, filters in enumerate(convs, start=1):
         x = layers.Conv2D(filters, student_cfg.kernel_size, padding="same", use_bias=False, name=f"conv{i}")(x)
-        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.BatchNormalization(momentum=momentum, name=f"bn{i}")(x)
         x = layers.Activation(student_cfg.activation, name=f"act{i}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
     x = layers.Flatten(name="flatten")(x) if student_cfg.head == "flatten" else layers.GlobalAveragePooling2D(name="gap")(x)

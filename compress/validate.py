@@ -39,6 +39,7 @@ def check_student(s) -> None:
     _check(s.kernel_size in KERNEL_SIZES, "student.kernel_size", s.kernel_size, "allowed 1, 3, 5")
     _check(0 <= s.dropout < 1, "student.dropout", s.dropout, "allowed [0, 1)")
     _check(s.min_channels >= 1, "student.min_channels", s.min_channels, "must be >= 1")
+    _check(0 < s.get("bn_momentum", 0.99) < 1, "student.bn_momentum", s.get("bn_momentum"), "allowed (0, 1)")
 
 
 def check_distill_weights(temperature, alpha) -> None:

@@ -1,0 +1,112 @@
+"""`python -m analysis.search_quality`: does the sampler earn its place, and what does early
+stopping save?  Both measured on the proxy study (`conf/experiment/proxy.yaml`).
+
+    python -m analysis.search_quality samplers --samplers nsga2 random --seeds 0 1 2 --trials 20
+    python -m analysis.search_quality early-stop --trials 24 --seed 0
+
+Each arm is an ordinary sweep (`python -m compress.sweep -m experiment=proxy ...`) with its own
+study name in `sweeps/proxy.db`, so an interrupted comparison resumes where it stopped.  An
+arm's figures come from its stored trials: the hypervolume of its completed trials
+(`analysis/hypervolume.py`, reference point stated there) and its trial time, the sum of the
+trials' run times (start to finish, as Optuna stored them), pruned trials included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+from analysis.hypervolume import REFERENCE, hypervolume, to_space
+
+ROOT = Path(__file__).resolve().parent.parent
+STORAGE = "sqlite:///sweeps/proxy.db"
+
+
+def run_arm(name: str, trials: int, overrides: list[str]) -> dict:
+    """Run (or resume) one proxy study and summarise it from the store."""
+    cmd = [sys.executable, "-m", "compress.sweep", "-m", "experiment=proxy", f"hydra.sweeper.study_name={name}",
+           f"hydra.sweeper.storage={STORAGE}", f"hydra.sweeper.n_trials={trials}",
+           f"hydra.sweep.dir=sweeps/{name}/jobs", *overrides]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COMPRESS_THREADS": os.environ.get("COMPRESS_THREADS", "1")}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"error: arm {name} failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
+    return summarise(name)
+
+
+def summarise(name: str) -> dict:
+    """Hypervolume, trial counts and trial time of a stored proxy study."""
+    study = optuna.load_study(study_name=name, storage=str(STORAGE).replace("sqlite:///", f"sqlite:///{ROOT}/"))
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    points = [to_space(t.user_attrs["val_accuracy"], t.user_attrs["size_bytes"], t.user_attrs["latency_ratio"])
+              for t in done]
+    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in (*done, *pruned)
+                  if t.datetime_complete and t.datetime_start)
+    return {"study": name, "complete": len(done), "pruned": len(pruned), "hypervolume": hypervolume(points),
+            "trial_seconds": seconds, "best_val_accuracy": max((t.user_attrs["val_accuracy"] for t in done), default=None)}
+
+
+def samplers(args) -> dict:
+    arms = []
+    for sampler in args.samplers:
+        for seed in args.seeds:
+            arm = run_arm(f"proxy_{sampler}_s{seed}", args.trials,
+                          [f"sampler={sampler}", f"hydra.sweeper.sampler.seed={seed}", "early_stop=disabled"])
+            arms.append({"sampler": sampler, "seed": seed, **arm})
+            print(f"{sampler:<8} seed {seed}: hypervolume {arm['hypervolume']:.4f} ({arm['complete']} trials)", flush=True)
+    by_sampler = {}
+    for sampler in args.samplers:
+        hv = [a["hypervolume"] for a in arms if a["sampler"] == sampler]
+        by_sampler[sampler] = {"mean": float(np.mean(hv)), "std": float(np.std(hv, ddof=1)) if len(hv) > 1 else 0.0,
+                               "values": hv}
+    for sampler, s in by_sampler.items():
+        print(f"{sampler:<8} hypervolume after {args.trials} trials: {s['mean']:.4f} +- {s['std']:.4f} "
+              f"over seeds {list(args.seeds)}")
+    return {"comparison": "samplers", "trials": args.trials, "reference_point": REFERENCE, "arms": arms,
+            "by_sampler": by_sampler}
+
+
+def early_stop(args) -> dict:
+    arms = {}
+    for label, group in (("without", "disabled"), ("with", "front")):
+        arms[label] = run_arm(f"proxy_es_{label}_s{args.seed}", args.trials,
+                              [f"early_stop={group}", f"hydra.sweeper.sampler.seed={args.seed}"])
+    saved = 1.0 - arms["with"]["trial_seconds"] / arms["without"]["trial_seconds"]
+    for label, a in arms.items():
+        print(f"{label:<8} early stop: hypervolume {a['hypervolume']:.4f}, {a['complete']} complete, "
+              f"{a['pruned']} pruned, trial time {a['trial_seconds']:.0f} s")
+    print(f"early stopping saved {100 * saved:.0f}% of the trial time on the same budget of {args.trials} trials")
+    return {"comparison": "early_stop", "trials": args.trials, "seed": args.seed, "reference_point": REFERENCE,
+            "arms": arms, "time_saved_share": saved}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m analysis.search_quality", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    s = sub.add_parser("samplers", help="hypervolume after N trials per sampler and seed")
+    s.add_argument("--samplers", nargs="+", default=["nsga2", "random"])
+    s.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    s.add_argument("--trials", type=int, default=20)
+    e = sub.add_parser("early-stop", help="the same budget with and without early stopping")
+    e.add_argument("--trials", type=int, default=24)
+    e.add_argument("--seed", type=int, default=0)
+    for p in (s, e):
+        p.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args(argv)
+    result = samplers(args) if args.what == "samplers" else early_stop(args)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
