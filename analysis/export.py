@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from compress import metrics as M
@@ -63,6 +64,13 @@ def export_winner(tracking_uri: str, row: pd.Series, out_dir: Path, coreml_compr
     if gap > allowed + 1e-12:
         raise ExportError(f"winner.mlpackage scores {100 * coreml_score['accuracy']:.2f}% but winner.tflite "
                           f"{100 * tflite_score['accuracy']:.2f}%: more than {100 * allowed:.2f} points apart")
+    from compress.measure import predict
+
+    test = splits.sliced(fraction)
+    predicted = np.argmax(predict(out_dir / "winner.tflite", test.x_test), axis=1)
+    confusion = np.zeros((10, 10), dtype=int)
+    np.add.at(confusion, (test.y_test, predicted), 1)
+    logged["confusion"] = confusion.tolist()  # rows: true class, columns: predicted (winner.tflite, test set)
     summary = {**meta, **logged, "run_id": run_id, "coreml_compression": compression,
                "tflite": tflite_score, "coreml": coreml_score}
     (out_dir / "winner.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -8,6 +8,7 @@ from compress import metrics as M
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 DEFAULT_EXPERIMENT = "fashion-mnist-compression"
+RECIPE_PARAMS = ("data.fraction", "distill.epochs", "prune.epochs", "quant.qat_epochs")  # fixed per study, read too
 
 
 def load_trials(tracking_uri: str = DEFAULT_URI, experiment: str = DEFAULT_EXPERIMENT,
@@ -38,14 +39,14 @@ def load_trials(tracking_uri: str = DEFAULT_URI, experiment: str = DEFAULT_EXPER
                 "study": run.data.tags.get(M.TAG_STUDY),
                 "trial": int(run.data.tags[M.TAG_TRIAL]) if M.TAG_TRIAL in run.data.tags else None,
             }
-            row.update({k: run.data.params.get(k) for k in (*M.SEARCHED_PARAMS, "data.fraction")})
+            row.update({k: run.data.params.get(k) for k in (*M.SEARCHED_PARAMS, *RECIPE_PARAMS)})
             row.update(run.data.metrics)
             rows.append(row)
         page_token = page.token
         if not page_token:
             break
     table = pd.DataFrame(rows)
-    for key in ("student.width", "distill.temperature", "distill.alpha", "prune.sparsity", "data.fraction"):
+    for key in ("student.width", "distill.temperature", "distill.alpha", "prune.sparsity", *RECIPE_PARAMS):
         if key in table:
             table[key] = pd.to_numeric(table[key], errors="coerce")
     return table.sort_values(["study", "trial"]).reset_index(drop=True) if len(table) else table

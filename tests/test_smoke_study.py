@@ -40,7 +40,7 @@ def trial_runs(tmp_path: Path):
     return client, parents, children
 
 
-def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path):
+def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch):
     proc = run_smoke(tmp_path)
     assert "Traceback" not in proc.stdout + proc.stderr
     study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{tmp_path}/optuna.db")
@@ -145,3 +145,20 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path):
     assert rows["student_no_distillation"]["macs"] == rows["winner"]["macs"]
     anchors = sorted(p.name for p in (tmp_path / "cache" / "anchors").iterdir())
     assert any(n.startswith("teacher_pruned_") for n in anchors) and any(n.startswith("student_no_") for n in anchors)
+
+    # the analysis notebook runs top to bottom against this study, with the benchmark's references
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("COMPRESS_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.setenv("COMPRESS_STUDY", "smoke")
+    monkeypatch.setenv("COMPRESS_BENCH", str(bench_json))
+    notebook = nbformat.read(ROOT / "analysis" / "pareto.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "analysis")}}).execute()
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert f"4 finished trials of 'smoke', {tags.count('true')} on the front; 3 reference models" in text
+    plotted = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(plotted) == 4  # size, latency, techniques, Core ML

@@ -1,0 +1,468 @@
+"""`python -m analysis.report`: report.md and its figures, generated from committed tables.
+
+    python -m analysis.report --from-mlflow     # first write report/trials.csv from the MLflow store
+    python -m analysis.report                   # then (or from a clean clone) build the report
+
+Inputs, all in the repository: `report/trials.csv` (the study, `analysis.table`),
+`report/bench.json` (`python -m compress.bench`), `report/early_stop.json` and
+`report/samplers.json` (`python -m analysis.search_quality`), `winner/winner.json` (the export)
+and the teacher's card.  Output: `report.md` and `report/*.png`.  Nothing is typed by hand:
+every figure in the text is computed here from those files, and building twice gives the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import table as T
+from analysis.front import DEFAULT_OBJECTIVES, pareto_mask
+from compress import metrics as M
+
+KB = 1024
+TARGETS = ({"size": 64 * KB, "accuracy": 0.925}, {"size": 16 * KB, "accuracy": 0.90})
+LATENCY_TARGET = 20.0  # times lower than the teacher's float32 TFLite
+SEED_BAR = {"size_share": 0.5, "latency_share": 0.6, "points": 5.0}  # seed 001: 50% smaller, 40% faster, within 5 points
+FIGURES = ("pareto_size", "pareto_latency", "coreml_front", "techniques", "confusion", "learning_curves")
+
+
+def pct(v: float, digits: int = 2) -> str:
+    return f"{100 * float(v):.{digits}f}%"
+
+
+def nbytes(v: float) -> str:
+    return f"{int(round(float(v))):,} B"
+
+
+def ratio(v: float) -> str:
+    return f"{float(v):.4f}x"
+
+
+def md_table(rows: list[dict]) -> str:
+    if not rows:
+        return "_(none)_\n"
+    heads = list(rows[0])
+    out = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in heads) + "|"]
+    out += ["| " + " | ".join(str(r[h]) for h in heads) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+class Inputs:
+    """Everything the report is computed from, read once."""
+
+    def __init__(self, folder: Path, winner_dir: Path, teacher_card: Path):
+        self.folder = folder
+        self.all = T.read(folder / "trials.csv")
+        self.trials = T.finished(self.all)
+        self.trials["pareto"] = pareto_mask(self.trials, DEFAULT_OBJECTIVES)
+        self.bench = {r["name"]: r for r in json.loads((folder / "bench.json").read_text())}
+        self.early_stop = _maybe_json(folder / "early_stop.json")
+        self.samplers = _maybe_json(folder / "samplers.json")
+        self.winner_json = json.loads((winner_dir / "winner.json").read_text())
+        self.card = json.loads(teacher_card.read_text())
+        hits = self.trials[self.trials["trial"] == int(self.winner_json["trial"])]
+        if hits.empty:
+            raise SystemExit(f"error: winner trial {self.winner_json['trial']} is not a finished trial of the table")
+        self.winner = hits.iloc[0]
+
+
+def _maybe_json(path: Path):
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def coreml_front_mask(trials: pd.DataFrame) -> pd.Series:
+    """The Core ML front: package size down, validation accuracy (executor) up."""
+    return pareto_mask(trials, {M.COREML_VAL_ACCURACY: "max", M.COREML_SIZE_BYTES: "min"})
+
+
+def best_within(trials: pd.DataFrame, size: float) -> pd.Series | None:
+    """The most accurate trial on validation among those of at most `size` bytes."""
+    small = trials[trials[M.SIZE_BYTES] <= size]
+    return None if small.empty else small.sort_values([M.VAL_ACCURACY, M.SIZE_BYTES], ascending=[False, True]).iloc[0]
+
+
+def technique_rows(inp: Inputs) -> list[dict]:
+    """Each technique alone and combined: the anchors from the benchmark, and for each
+    combination in the study its most accurate trial on validation."""
+    t, teacher = inp.trials, inp.bench["teacher_float32"]
+    dense, sparse = t["prune.sparsity"] == 0, t["prune.sparsity"] > 0
+    floaty = t["quant.mode"].isin(["float32"])
+    groups = [
+        ("distillation into a smaller student (float32, dense)", dense & floaty),
+        ("distillation + quantization (dense)", dense & ~floaty),
+        ("distillation + pruning (float32)", sparse & floaty),
+        ("distillation + pruning + quantization", sparse & ~floaty),
+    ]
+    rows = []
+
+    def add(name, size, gz, lat, acc, source):
+        rows.append({"technique": name, "bytes": f"{int(size):,}", "gzip bytes": f"{int(gz):,}",
+                     "size / teacher": f"{size / teacher['size_bytes']:.4f}", "latency / teacher": ratio(lat),
+                     "test accuracy": pct(acc), "source": source})
+
+    labels = {"teacher_float32": "none (teacher, float32 TFLite)",
+              "teacher_dynamic": "quantization alone (teacher, dynamic range)",
+              "teacher_pruned50_int8": "pruning 50% + int8 (teacher, tfmot recipe)",
+              "student_no_distillation": "winner's recipe without distillation"}
+    for key, label in labels.items():
+        b = inp.bench[key]
+        add(label, b["size_bytes"], b["size_gzip_bytes"], b["latency_ratio"], b["test_accuracy"], "bench")
+    for label, mask in groups:
+        sub = t[mask]
+        if len(sub):
+            r = sub.sort_values(M.VAL_ACCURACY, ascending=False).iloc[0]
+            add(label, r[M.SIZE_BYTES], r[M.SIZE_GZIP_BYTES], r[M.LATENCY_RATIO], r[M.TEST_ACCURACY],
+                f"trial {int(r.trial)}")
+    w = inp.bench["winner"]
+    add("all combined: the exported winner", w["size_bytes"], w["size_gzip_bytes"], w["latency_ratio"],
+        w["test_accuracy"], "bench")
+    return rows
+
+
+def front_rows(inp: Inputs) -> list[dict]:
+    front = inp.trials[inp.trials["pareto"]].sort_values(M.SIZE_BYTES)
+    return [{"trial": int(r.trial), "quant": r["quant.mode"], "width": f"{r['student.width']:.3f}",
+             "head": r["student.head"], "sparsity": f"{r['prune.sparsity']:g}", "T": f"{r['distill.temperature']:.2f}",
+             "alpha": f"{r['distill.alpha']:.2f}", "val acc": pct(r[M.VAL_ACCURACY]), "test acc": pct(r[M.TEST_ACCURACY]),
+             "bytes": f"{int(r[M.SIZE_BYTES]):,}", "gzip": f"{int(r[M.SIZE_GZIP_BYTES]):,}",
+             "latency / teacher": ratio(r[M.LATENCY_RATIO])} for _, r in front.iterrows()]
+
+
+def coreml_rows(inp: Inputs) -> list[dict]:
+    t = inp.trials.dropna(subset=[M.COREML_SIZE_BYTES, M.COREML_VAL_ACCURACY]).copy()
+    front = t[coreml_front_mask(t)].sort_values(M.COREML_SIZE_BYTES)
+    return [{"trial": int(r.trial), "Core ML compression": r["coreml.compression"], "width": f"{r['student.width']:.3f}",
+             "sparsity": f"{r['prune.sparsity']:g}", "package bytes": f"{int(r[M.COREML_SIZE_BYTES]):,}",
+             "val acc (Core ML)": pct(r[M.COREML_VAL_ACCURACY]), "TFLite bytes": f"{int(r[M.SIZE_BYTES]):,}",
+             "val acc (TFLite)": pct(r[M.VAL_ACCURACY])} for _, r in front.iterrows()]
+
+
+def smallest_reaching(t: pd.DataFrame, acc_col: str, size_col: str, accuracy: float):
+    ok = t[t[acc_col] >= accuracy]
+    return None if ok.empty else ok.sort_values(size_col).iloc[0]
+
+
+def compute(inp: Inputs) -> dict:
+    """Every figure the text quotes, in one place."""
+    t, teacher, w = inp.trials, inp.bench["teacher_float32"], inp.bench["winner"]
+    f = {"n_runs": len(inp.all), "n_finished": len(t),
+         "n_failed": int((inp.all["status"] == "FAILED").sum()), "n_killed": int((inp.all["status"] == "KILLED").sum()),
+         "n_front": int(t["pareto"].sum()), "median_trial_s": float(t[M.TIME_TOTAL_S].median()),
+         "total_trial_h": float(t[M.TIME_TOTAL_S].sum()) / 3600, "study": str(t["study"].iloc[0])}
+    f["targets"] = []
+    for target in TARGETS:
+        r = best_within(t, target["size"])
+        f["targets"].append({**target, "row": r, "reached": bool(r is not None and r[M.TEST_ACCURACY] >= target["accuracy"])})
+    f["latency_x"] = 1.0 / w["latency_ratio"]
+    f["latency_reached"] = f["latency_x"] >= LATENCY_TARGET
+    f["seed_bar"] = {
+        "size_share": w["size_bytes"] / teacher["size_bytes"], "latency_share": w["latency_ratio"],
+        "points": 100 * (teacher["test_accuracy"] - w["test_accuracy"]),
+    }
+    f["seed_bar"]["met"] = bool(f["seed_bar"]["size_share"] <= SEED_BAR["size_share"]
+                                and f["seed_bar"]["latency_share"] <= SEED_BAR["latency_share"]
+                                and f["seed_bar"]["points"] <= SEED_BAR["points"])
+    # quantization: bytes per parameter and accuracy lost at conversion (float model -> file), dense trials
+    dense = t[t["prune.sparsity"] == 0]
+    f["quant"] = []
+    for mode in ("float32", "float16", "dynamic", "int8", "qat"):
+        sub = dense[dense["quant.mode"] == mode]
+        if len(sub):
+            f["quant"].append({"mode": mode, "n": len(sub), "bytes_per_param": float((sub[M.SIZE_BYTES] / sub[M.PARAMS]).median()),
+                               "conversion_points": float(100 * (sub[M.KERAS_VAL_ACCURACY] - sub[M.VAL_ACCURACY]).median())})
+    # pruning: accuracy after distillation -> final, and the gzip gain, per sparsity
+    f["prune"] = []
+    for s, sub in t.groupby("prune.sparsity"):
+        end_of_distill = [c[int(k) - 1] if len(c) >= int(k) else np.nan for c, k in zip(sub["curve_val"], sub["distill.epochs"])]
+        f["prune"].append({"sparsity": float(s), "n": len(sub),
+                           "points": float(100 * np.nanmedian(np.asarray(end_of_distill) - sub[M.KERAS_VAL_ACCURACY])),
+                           "gzip_share": float((sub[M.SIZE_GZIP_BYTES] / sub[M.SIZE_BYTES]).median())})
+    # width along the front: accuracy points per halving of the file
+    front = t[t["pareto"]]
+    if len(front) >= 3:
+        slope = np.polyfit(np.log2(front[M.SIZE_BYTES].astype(float)), 100 * front[M.VAL_ACCURACY].astype(float), 1)[0]
+        f["points_per_halving"] = float(slope)
+    f["distillation_points"] = 100 * (w["test_accuracy"] - inp.bench["student_no_distillation"]["test_accuracy"])
+    # Core ML against TFLite: the smallest file within one point of the best TFLite validation accuracy
+    cm = t.dropna(subset=[M.COREML_SIZE_BYTES, M.COREML_VAL_ACCURACY])
+    bar = float(t[M.VAL_ACCURACY].max()) - 0.01
+    f["coreml_bar"] = bar
+    f["smallest_tflite"] = smallest_reaching(t, M.VAL_ACCURACY, M.SIZE_BYTES, bar)
+    f["smallest_coreml"] = smallest_reaching(cm, M.COREML_VAL_ACCURACY, M.COREML_SIZE_BYTES, bar)
+    p4 = cm[cm["coreml.compression"] == "palettize4"]
+    int8 = t[t["quant.mode"].isin(["int8", "qat", "dynamic"])]
+    f["palettize4"] = {"n": len(p4), "bytes_per_param": float((p4[M.COREML_SIZE_BYTES] / p4[M.PARAMS]).median()) if len(p4) else None,
+                       "points": float(100 * (p4[M.KERAS_VAL_ACCURACY] - p4[M.COREML_VAL_ACCURACY]).median()) if len(p4) else None,
+                       "int8_bytes_per_param": float((int8[M.SIZE_BYTES] / int8[M.PARAMS]).median()) if len(int8) else None}
+    return f
+
+
+def figures(inp: Inputs, out: Path) -> list[str]:
+    """Write the PNG figures (plotly's static export through kaleido and a Chrome binary)."""
+    from analysis import plots
+    from compress.data import CLASS_NAMES
+
+    t = inp.trials
+    refs = [inp.bench[k] for k in ("teacher_float32", "teacher_dynamic", "teacher_pruned50_int8")]
+    cm = t.dropna(subset=[M.COREML_SIZE_BYTES, M.COREML_VAL_ACCURACY]).copy()
+    cm["tflite_front_2d"] = pareto_mask(cm, {M.VAL_ACCURACY: "max", M.SIZE_BYTES: "min"})
+    w = inp.winner
+    curves = {"validation": w["curve_val"], "training (batch statistics, with dropout)": w["curve_train"]}
+    figs = {
+        "pareto_size": plots.accuracy_against(t, M.SIZE_BYTES, refs, "Test accuracy against .tflite size"),
+        "pareto_latency": plots.accuracy_against(t, M.LATENCY_RATIO, refs, "Test accuracy against latency"),
+        "coreml_front": plots.coreml_front(cm, coreml_front_mask(cm)),
+        "techniques": plots.techniques(t),
+        "confusion": plots.confusion(inp.winner_json["confusion"], list(CLASS_NAMES)),
+        "learning_curves": plots.learning_curves(curves, f"Winner (trial {int(w.trial)}): accuracy per epoch"),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    for name, fig in figs.items():
+        fig.write_image(out / f"{name}.png", scale=1)
+    return [f"{name}.png" for name in figs]
+
+
+def render(inp: Inputs, fig_dir: str) -> str:
+    """report.md's text."""
+    from compress.data import CLASS_NAMES
+
+    f, b, w, card = compute(inp), inp.bench, inp.winner, inp.card
+    teacher, wb = b["teacher_float32"], b["winner"]
+    wj = inp.winner_json
+    tgt_lines = []
+    for tg in f["targets"]:
+        r = tg["row"]
+        if r is None:
+            tgt_lines.append(f"- at most {tg['size'] // KB} KB with at least {pct(tg['accuracy'], 1)}: **not reached**, "
+                             f"no trial was that small")
+            continue
+        verdict = "reached" if tg["reached"] else "not reached"
+        tgt_lines.append(
+            f"- at most {tg['size'] // KB} KB ({tg['size']:,} B) with at least {pct(tg['accuracy'], 1)} test accuracy: "
+            f"**{verdict}**; the most accurate trial on validation at that size is trial {int(r.trial)} "
+            f"({nbytes(r[M.SIZE_BYTES])}, {r['quant.mode']}, width {r['student.width']:.3f}): "
+            f"{pct(r[M.TEST_ACCURACY])} test")
+    tgt_lines.append(f"- at least {LATENCY_TARGET:g}x lower latency than the teacher's float32 TFLite: "
+                     f"**{'reached' if f['latency_reached'] else 'not reached'}** by the winner, "
+                     f"{f['latency_x']:.0f}x lower in the benchmark run")
+    sb = f["seed_bar"]
+    lines = [
+        "# Compressing the Fashion-MNIST CNN for the iPhone: study report",
+        "",
+        f"_Generated by `python -m analysis.report` from `report/trials.csv` (study `{f['study']}`), "
+        "`report/bench.json`, `report/early_stop.json`, `report/samplers.json`, `winner/winner.json` and "
+        "`models/teacher/card.json`. Do not edit by hand._",
+        "",
+        "## Executive summary",
+        "",
+        f"- **Winner: trial {int(w.trial)}**, a {w['quant.mode']} student of width {w['student.width']:.3f} "
+        f"({w['student.head']} head, sparsity {w['prune.sparsity']:g}): **{nbytes(wb['size_bytes'])}** as TFLite "
+        f"({wb['size_bytes'] / teacher['size_bytes'] * 100:.2f}% of the teacher's {nbytes(teacher['size_bytes'])}), "
+        f"**{f['latency_x']:.0f}x faster** than the teacher on one image, **{pct(wb['test_accuracy'])} test accuracy** "
+        f"against the teacher's {pct(teacher['test_accuracy'])} ({-100 * (wb['test_accuracy'] - teacher['test_accuracy']):.2f} points).",
+        f"- The iPhone file `winner.mlpackage` ({wj['coreml_compression']} weights): "
+        f"{nbytes(wj['coreml']['size_bytes'])}, {pct(wj['coreml']['accuracy'])} test accuracy through the reference "
+        f"executor, top-1 agreement with the TFLite file {pct(wj['coreml']['agreement'])}.",
+        f"- The seed's bar (50% smaller, 40% faster, within 5 points): **{'met' if sb['met'] else 'not met'}** "
+        f"(size {sb['size_share'] * 100:.2f}% of the teacher's, latency {sb['latency_share'] * 100:.2f}%, "
+        f"{sb['points']:.2f} points below).",
+        "- Our targets:",
+        *["  " + line for line in tgt_lines],
+        f"- The study: {f['n_finished']} finished trials of {f['n_runs']} runs ({f['n_failed']} failed, "
+        f"{f['n_killed']} killed and retried), {f['n_front']} on the Pareto front; median trial "
+        f"{f['median_trial_s']:.0f} s, {f['total_trial_h']:.1f} h of trials on a 2-core CPU.",
+        "",
+        "## Method",
+        "",
+        f"- **Data.** Fashion-MNIST from the Debian package (IDX files, checksums verified): a stratified, seeded "
+        f"validation split of {card['val_size']:,} images carved from the 60,000 training images; the 10,000 test "
+        "images are used for reporting only. Every choice (front, winner) is made on validation accuracy.",
+        f"- **Teacher.** The user's CNN, {card['params']:,} parameters, trained {card['epochs']} epochs "
+        f"(validation {pct(card['val_accuracy'])}, test {pct(card['test_accuracy'])}; float32 TFLite "
+        f"{nbytes(teacher['size_bytes'])}, test {pct(teacher['test_accuracy'])} from the file).",
+        "- **Search space** (`conf/search/default.yaml`): student width 0.0625-0.5 of the teacher's channels, "
+        "flatten or global-average-pool head, distillation temperature 1-10 and label weight alpha 0-0.5 "
+        "(4 epochs from cached teacher logits), magnitude pruning to 0/25/50/75/90% (1 epoch, tfmot), "
+        "TFLite mode float32/float16/dynamic/int8/QAT, Core ML compression none/linear8/palettize 8/6/4/2 bits.",
+        f"- **Sampler.** NSGA-II (population 12, seed 42) over three objectives: validation accuracy (max), "
+        ".tflite bytes (min), single-image latency (min).",
+        "- **Measurement.** Every figure is taken from the file on disk: accuracy through LiteRT on the full "
+        "validation and test splits, bytes and gzip-9 bytes, MACs from the graph, latency of one image on one "
+        "thread as the median of 200 runs after warm-up, interleaved with the teacher's float32 TFLite in the "
+        "same process (the ratio is what we compare). Core ML packages are scored by our NumPy executor of the "
+        "ML Program (`python -m compress.verify`).",
+        "",
+        "## Each technique alone and combined",
+        "",
+        "Measured on the exported files (benchmark rows: `python -m compress.bench`, one run; study rows: the "
+        "most accurate trial of that combination on validation).",
+        "",
+        md_table(technique_rows(inp)),
+        "## The Pareto front (TFLite)",
+        "",
+        "Non-dominated over validation accuracy, .tflite bytes and latency.",
+        "",
+        md_table(front_rows(inp)),
+        f"![accuracy against size]({fig_dir}/pareto_size.png)",
+        "",
+        f"![accuracy against latency]({fig_dir}/pareto_latency.png)",
+        "",
+        "## The Core ML front",
+        "",
+        "Non-dominated over the package's validation accuracy (NumPy executor) and its bytes on disk "
+        "(every file in the `.mlpackage`).",
+        "",
+        md_table(coreml_rows(inp)),
+        f"![Core ML front]({fig_dir}/coreml_front.png)",
+        "",
+    ]
+    st, sc, p4 = f["smallest_tflite"], f["smallest_coreml"], f["palettize4"]
+    if st is not None:
+        lines.append(f"Smallest file within one point of the best validation accuracy ({pct(f['coreml_bar'])}): "
+                     f"TFLite trial {int(st.trial)}, {nbytes(st[M.SIZE_BYTES])} ({st['quant.mode']})"
+                     + (f"; Core ML trial {int(sc.trial)}, {nbytes(sc[M.COREML_SIZE_BYTES])} ({sc['coreml.compression']})."
+                        if sc is not None else "; no Core ML package reached it."))
+    if p4["n"]:
+        lines.append(f"4-bit palettization ({p4['n']} trials): {p4['bytes_per_param']:.2f} bytes per parameter in "
+                     f"the package against {p4['int8_bytes_per_param']:.2f} for the int8/dynamic TFLite files, at a "
+                     f"median cost of {p4['points']:.2f} validation points against the float model.")
+    lines += [
+        "",
+        "## The winner against the teacher",
+        "",
+        md_table([
+            {"model": "teacher, float32 TFLite", "bytes": f"{teacher['size_bytes']:,}", "MACs": f"{teacher['macs']:,}",
+             "latency ms": f"{teacher['latency_ms']:.4f}", "latency / teacher": "1.0000x",
+             "test accuracy": pct(teacher["test_accuracy"])},
+            {"model": "winner.tflite", "bytes": f"{wb['size_bytes']:,}", "MACs": f"{wb['macs']:,}",
+             "latency ms": f"{wb['latency_ms']:.4f}", "latency / teacher": ratio(wb["latency_ratio"]),
+             "test accuracy": pct(wb["test_accuracy"])},
+            {"model": "winner.mlpackage", "bytes": f"{wj['coreml']['size_bytes']:,}", "MACs": f"{wb['macs']:,}",
+             "latency ms": "(iPhone only)", "latency / teacher": "-", "test accuracy": pct(wj["coreml"]["accuracy"])},
+        ]),
+        f"Winner picked by `analysis/winner.py` (smallest front trial within 0.5 validation points of the teacher, "
+        f"else the knee of the front); its validation accuracy {pct(w[M.VAL_ACCURACY])}, trial test accuracy "
+        f"{pct(w[M.TEST_ACCURACY])}.",
+        "",
+        f"![confusion matrix]({fig_dir}/confusion.png)",
+        "",
+        "Per class (test recall of winner.tflite): "
+        + ", ".join(f"{name} {pct(row[i] / max(1, sum(row)), 1)}"
+                    for i, (name, row) in enumerate(zip(CLASS_NAMES, wj["confusion"]))) + ".",
+        "",
+        f"![learning curves]({fig_dir}/learning_curves.png)",
+        "",
+        "## Trade-offs in plain words",
+        "",
+        f"![what each technique buys]({fig_dir}/techniques.png)",
+        "",
+    ]
+    for q in f["quant"]:
+        lines.append(f"- **{q['mode']}** (dense trials, n={q['n']}): {q['bytes_per_param']:.2f} bytes per parameter, "
+                     f"{q['conversion_points']:+.2f} validation points lost from the Keras model to the file (median).")
+    for p in f["prune"]:
+        if p["sparsity"] > 0:
+            lines.append(f"- **pruning to {p['sparsity']:.0%}** (n={p['n']}): {p['points']:+.2f} validation points from "
+                         f"the end of distillation to the pruned model (median); the file shrinks only when zipped "
+                         f"(gzip keeps {p['gzip_share']:.0%} of its bytes).")
+    if "points_per_halving" in f:
+        lines.append(f"- **width**: along the front, each halving of the file costs {-f['points_per_halving']:.2f} "
+                     "validation points (least-squares slope of accuracy against log2 bytes).")
+    lines.append(f"- **distillation**: the winner's recipe trained on the labels alone scores "
+                 f"{pct(b['student_no_distillation']['test_accuracy'])}; distillation adds "
+                 f"{f['distillation_points']:+.2f} test points at the same size and speed.")
+    lines += ["", "## How the search spent its trials", ""]
+    if inp.samplers:
+        s = inp.samplers
+        lines.append(f"Hypervolume after {s['trials']} trials of the proxy study (`conf/experiment/proxy.yaml`: the "
+                     "default space and recipe on 10% of the data; reference point: validation error "
+                     f"{s['reference_point'][0]}, 10^{s['reference_point'][1]:g} bytes, latency ratio "
+                     f"{s['reference_point'][2]:g}; `python -m analysis.search_quality samplers`):")
+        lines.append("")
+        lines.append(md_table([{"sampler": k, "hypervolume (mean)": f"{v['mean']:.4f}", "std": f"{v['std']:.4f}",
+                                "per seed": ", ".join(f"{x:.4f}" for x in v["values"])}
+                               for k, v in s["by_sampler"].items()]))
+    if inp.early_stop:
+        e = inp.early_stop
+        lines.append(f"Early stopping (`early_stop=front`, rule in `compress/early_stop.py`) on the same proxy, "
+                     f"{e['trials']} trials each (`python -m analysis.search_quality early-stop`):")
+        lines.append("")
+        lines.append(md_table([{"early stop": k, "hypervolume": f"{a['hypervolume']:.4f}",
+                                "complete": a["complete"], "pruned": a["pruned"],
+                                "trial time s": f"{a['trial_seconds']:.0f}"} for k, a in e["arms"].items()]))
+        lines.append(f"Time saved: {100 * e['time_saved_share']:.0f}% of the trial time.")
+    lines += ["", "## Recommendations", ""]
+    lines += recommendations(f, inp)
+    lines.append("")
+    return "\n".join(lines)
+
+
+def recommendations(f: dict, inp: Inputs) -> list[str]:
+    """Advice that follows from the figures (each line states the figure it rests on)."""
+    out = []
+    w, wb = inp.winner, inp.bench["winner"]
+    out.append(f"- Ship `winner/winner.tflite` ({nbytes(wb['size_bytes'])}) to Android and `winner/winner.mlpackage` "
+               f"to iOS; both were scored from disk on the full test set ({pct(wb['test_accuracy'])} and "
+               f"{pct(inp.winner_json['coreml']['accuracy'])}).")
+    missed = [tg for tg in f["targets"] if not tg["reached"]]
+    if missed:
+        out.append("- The size/accuracy targets not reached need a longer training budget per trial than this study's "
+                   "4 distillation epochs and 1 pruning epoch; add `distill.epochs` to the search space and run it "
+                   "with early stopping on, in a new study.")
+    quant = {q["mode"]: q for q in f["quant"]}
+    if "int8" in quant and "float32" in quant:
+        out.append(f"- Prefer full int8 (or QAT) over float: {quant['int8']['bytes_per_param']:.2f} against "
+                   f"{quant['float32']['bytes_per_param']:.2f} bytes per parameter for "
+                   f"{quant['int8']['conversion_points']:+.2f} points at conversion.")
+    heavy = [p for p in f["prune"] if p["sparsity"] >= 0.75]
+    if heavy:
+        out.append(f"- Keep sparsity at or below 50% with one fine-tuning epoch: at {heavy[0]['sparsity']:.0%} the "
+                   f"pruned model loses {heavy[0]['points']:.1f} points (median), and the shipped file does not shrink "
+                   "unless compressed.")
+    if inp.samplers:
+        by = inp.samplers["by_sampler"]
+        best = max(by, key=lambda k: by[k]["mean"])
+        out.append(f"- Sampler: `{best}` had the highest mean hypervolume on the proxy; keep it as the default "
+                   "(`conf/config.yaml`, group `sampler`)." if best == "nsga2" else
+                   f"- Sampler: `{best}` beat the default on the proxy's hypervolume; make it the default.")
+    return out
+
+
+def build(folder: Path, winner_dir: Path, teacher_card: Path, out_md: Path, with_figures: bool = True) -> Path:
+    """Write `out_md` (and the figures into `folder`) from the committed inputs."""
+    inp = Inputs(folder, winner_dir, teacher_card)
+    fig_dir = Path(shutil.os.path.relpath(folder, out_md.parent)).as_posix()
+    text = render(inp, fig_dir)
+    if with_figures:
+        figures(inp, folder)
+    tmp = out_md.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(out_md)
+    return out_md
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--from-mlflow", action="store_true", help="first write report/trials.csv from MLflow")
+    parser.add_argument("--tracking-uri", default="sqlite:///mlruns/mlflow.db")
+    parser.add_argument("--study", default="fmnist_compress")
+    parser.add_argument("--folder", type=Path, default=Path("report"), help="inputs and figures (default report/)")
+    parser.add_argument("--winner", type=Path, default=Path("winner"))
+    parser.add_argument("--teacher-card", type=Path, default=Path("models/teacher/card.json"))
+    parser.add_argument("--out", type=Path, default=Path("report.md"))
+    parser.add_argument("--no-figures", action="store_true", help="text only (no Chrome binary needed)")
+    args = parser.parse_args(argv)
+    if args.from_mlflow:
+        T.write(T.from_mlflow(args.tracking_uri, study=args.study), args.folder / "trials.csv")
+    path = build(args.folder, args.winner, args.teacher_card, args.out, not args.no_figures)
+    print(f"wrote {path}" + ("" if args.no_figures else f" and {len(FIGURES)} figures in {args.folder}/"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""report.md from a small hand-made table: figures traced to the table, rebuilt byte for byte."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import report
+from analysis.table import COLUMNS
+
+# (trial, quant, width, sparsity, val, test, bytes, latency ratio, coreml comp, coreml bytes, coreml val)
+TRIALS = [
+    (0, "int8", 0.10, 0.0, 0.905, 0.902, 15_000, 0.010, "palettize4", 9_000, 0.900),   # front: smallest good
+    (1, "float32", 0.30, 0.0, 0.915, 0.911, 400_000, 0.030, "none", 410_000, 0.915),   # front: most accurate
+    (2, "dynamic", 0.20, 0.5, 0.910, 0.907, 50_000, 0.015, "linear8", 52_000, 0.909),  # front: between
+    (3, "int8", 0.20, 0.9, 0.700, 0.690, 48_000, 0.016, "palettize2", 20_000, 0.600),  # dominated by 2
+    (4, "float16", 0.30, 0.25, 0.900, 0.898, 200_000, 0.031, "palettize8", 100_000, 0.899),  # dominated by 1, 2
+    (5, "qat", 0.0625, 0.75, 0.850, 0.845, 9_000, 0.008, "palettize6", 8_000, 0.850),  # front: tiniest
+]
+
+
+def make_inputs(root: Path) -> dict[str, Path]:
+    folder, winner = root / "report", root / "winner"
+    folder.mkdir()
+    winner.mkdir()
+    rows = []
+    for trial, quant, width, sparsity, val, test, size, lat, comp, cm_size, cm_val in TRIALS:
+        row = {c: None for c in COLUMNS}
+        row.update({
+            "study": "tiny", "trial": trial, "status": "FINISHED", "quant.mode": quant, "student.width": width,
+            "prune.sparsity": sparsity, "student.head": "flatten", "distill.temperature": 4.0, "distill.alpha": 0.1,
+            "coreml.compression": comp, "data.fraction": 1.0, "distill.epochs": 4, "prune.epochs": 1,
+            "quant.qat_epochs": 1, "val_accuracy": val, "test_accuracy": test, "size_bytes": size,
+            "size_gzip_bytes": size * 0.8, "latency_ms": lat * 2.0, "teacher_latency_ms": 2.0, "latency_ratio": lat,
+            "params": size, "nonzero_params": size * (1 - sparsity), "macs": size * 10,
+            "keras_val_accuracy": val + 0.002, "coreml_size_bytes": cm_size, "coreml_val_accuracy": cm_val,
+            "time_train_s": 40.0 + trial, "time_prune_s": 5.0, "time_convert_s": 2.0, "time_eval_s": 1.0,
+            "time_total_s": 50.0 + trial, "time_coreml_s": 5.0,
+            "curve_val": "0.8000;0.8500;0.8800;" + f"{val + 0.004:.4f}", "curve_train": "0.7000;0.8000;0.8500;0.8700",
+        })
+        rows.append(row)
+    failed = {c: None for c in COLUMNS}
+    failed.update({"study": "tiny", "trial": 6, "status": "FAILED", "quant.mode": "int8", "student.width": 0.1,
+                   "prune.sparsity": 0.0})
+    rows.append(failed)
+    pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(folder / "trials.csv", index=False)
+    bench = [
+        {"name": "teacher_float32", "test_accuracy": 0.925, "size_bytes": 6_500_000, "size_gzip_bytes": 6_000_000,
+         "macs": 100_000_000, "latency_ms": 2.0, "latency_ratio": 1.0},
+        {"name": "teacher_dynamic", "test_accuracy": 0.924, "size_bytes": 1_650_000, "size_gzip_bytes": 1_500_000,
+         "macs": 100_000_000, "latency_ms": 1.5, "latency_ratio": 0.75},
+        {"name": "teacher_pruned50_int8", "test_accuracy": 0.92, "size_bytes": 1_640_000, "size_gzip_bytes": 900_000,
+         "macs": 100_000_000, "latency_ms": 1.0, "latency_ratio": 0.5},
+        {"name": "student_no_distillation", "test_accuracy": 0.880, "size_bytes": 15_000, "size_gzip_bytes": 12_000,
+         "macs": 150_000, "latency_ms": 0.02, "latency_ratio": 0.01},
+        {"name": "winner", "test_accuracy": 0.902, "size_bytes": 15_000, "size_gzip_bytes": 12_000,
+         "macs": 150_000, "latency_ms": 0.02, "latency_ratio": 0.01},
+    ]
+    (folder / "bench.json").write_text(json.dumps(bench))
+    confusion = [[90 if i == j else (1 if j == (i + 1) % 10 else 0) for j in range(10)] for i in range(10)]
+    (winner / "winner.json").write_text(json.dumps({
+        "trial": 0, "coreml_compression": "linear8", "confusion": confusion,
+        "coreml": {"size_bytes": 16_500, "accuracy": 0.9015, "agreement": 0.995, "n": 10000},
+        "tflite": {"accuracy": 0.902, "n": 10000, "size_bytes": 15_000},
+    }))
+    card = root / "card.json"
+    card.write_text(json.dumps({"val_size": 5000, "params": 1_619_470, "epochs": 20, "val_accuracy": 0.9268,
+                                "test_accuracy": 0.9251}))
+    (folder / "samplers.json").write_text(json.dumps({
+        "trials": 20, "reference_point": [0.5, 7.0, 1.0],
+        "by_sampler": {"nsga2": {"mean": 1.2, "std": 0.1, "values": [1.1, 1.2, 1.3]},
+                       "random": {"mean": 1.0, "std": 0.1, "values": [0.9, 1.0, 1.1]}}}))
+    (folder / "early_stop.json").write_text(json.dumps({
+        "trials": 20, "time_saved_share": 0.4,
+        "arms": {"without": {"hypervolume": 1.0, "complete": 20, "pruned": 0, "trial_seconds": 1000.0},
+                 "with": {"hypervolume": 0.99, "complete": 12, "pruned": 8, "trial_seconds": 600.0}}}))
+    return {"folder": folder, "winner": winner, "card": card, "out": root / "report.md"}
+
+
+def build(paths: dict[str, Path], figures: bool = False) -> str:
+    report.build(paths["folder"], paths["winner"], paths["card"], paths["out"], with_figures=figures)
+    return paths["out"].read_text()
+
+
+def test_figures_come_from_the_table(tmp_path):
+    text = build(make_inputs(tmp_path))
+    # the front, worked out by hand above: 0, 1, 2, 5 (3 and 4 are dominated)
+    front_section = text.split("## The Pareto front (TFLite)")[1].split("## The Core ML front")[0]
+    front_trials = [int(line.split("|")[1]) for line in front_section.splitlines() if line.startswith("| ") and
+                    line.split("|")[1].strip().isdigit()]
+    assert front_trials == [5, 0, 2, 1]  # by size
+    assert "**Winner: trial 0**" in text and "**15,000 B**" in text and "**90.20% test accuracy**" in text
+    assert "6 finished trials of 7 runs (1 failed" in text and "4 on the Pareto front" in text
+    # targets: trial 0 is the most accurate at <= 16 KB (90.2% test: reached); at <= 64 KB trial 2 (90.7%: not)
+    assert "at most 16 KB (16,384 B) with at least 90.0% test accuracy: **reached**; the most accurate trial on " \
+           "validation at that size is trial 0" in text
+    assert "at most 64 KB (65,536 B) with at least 92.5% test accuracy: **not reached**" in text
+    assert "trial 2 (50,000 B" in text
+    assert "**reached** by the winner, 100x lower" in text  # latency ratio 0.01
+    assert "distillation adds +2.20 test points" in text  # 90.2% against 88.0%
+    assert "1.1000, 1.2000, 1.3000" in text and "Time saved: 40%" in text
+    # the Core ML front over (package bytes, Core ML val accuracy): 5 (8,000 B), 0 (9,000 B), 2, 4?, 1
+    coreml_section = text.split("## The Core ML front")[1].split("## The winner")[0]
+    assert "| 5 | palettize6 |" in coreml_section and "| 3 | palettize2 |" not in coreml_section
+
+
+def test_a_changed_table_changes_the_report(tmp_path):
+    paths = make_inputs(tmp_path)
+    before = build(paths)
+    table = pd.read_csv(paths["folder"] / "trials.csv")
+    table.loc[table.trial == 5, "val_accuracy"] = 0.5  # trial 5 falls behind trial 0 on every objective
+    table.loc[table.trial == 5, "size_bytes"] = 20_000
+    table.loc[table.trial == 5, ["latency_ms", "latency_ratio"]] = [0.03, 0.015]
+    table.to_csv(paths["folder"] / "trials.csv", index=False)
+    after = build(paths)
+    assert after != before
+    assert "| 5 | qat |" in before.split("## The Core ML front")[0]
+    assert "| 5 | qat |" not in after.split("## The Core ML front")[0]
+
+
+def test_rebuilding_from_the_table_changes_nothing(tmp_path):
+    paths = make_inputs(tmp_path)
+    first = build(paths)
+    assert build(paths) == first
+
+
+def test_figures_are_written_and_stable(tmp_path):
+    if shutil.which("chromium") is None and shutil.which("google-chrome") is None:
+        pytest.skip("no Chrome binary (Debian's chromium): plotly's static export cannot run here")
+    paths = make_inputs(tmp_path)
+    build(paths, figures=True)
+    written = {p.name: p.read_bytes() for p in paths["folder"].glob("*.png")}
+    assert set(written) == {f"{name}.png" for name in report.FIGURES}
+    assert all(len(b) > 5_000 and b[:8] == b"\x89PNG\r\n\x1a\n" for b in written.values())
+    text = paths["out"].read_text()
+    for name in report.FIGURES:
+        assert f"(report/{name}.png)" in text
+    build(paths, figures=True)
+    assert {p.name: p.read_bytes() for p in paths["folder"].glob("*.png")} == written
