@@ -9,17 +9,24 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 DATA_DIR=/usr/share/datasets/fashion-mnist
 
-if [ ! -f "$DATA_DIR/train-images-idx3-ubyte.gz" ]; then
+# Debian packages: the dataset; PostgreSQL (the shared-study test and scale-out); Chromium
+# (plotly's static export of the report's figures). Each only where it is missing.
+APT_PACKAGES=()
+[ -f "$DATA_DIR/train-images-idx3-ubyte.gz" ] || APT_PACKAGES+=(dataset-fashion-mnist)
+command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || APT_PACKAGES+=(postgresql)
+command -v chromium >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || APT_PACKAGES+=(chromium)
+if [ ${#APT_PACKAGES[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""
     if [ "$(id -u)" != "0" ]; then SUDO="sudo -n"; fi
-    echo "setup: installing Debian's dataset-fashion-mnist into $DATA_DIR"
-    if ! ($SUDO apt-get update -qq && $SUDO apt-get install -y -qq dataset-fashion-mnist) >/tmp/compress-apt.log 2>&1; then
-      echo "setup: could not install dataset-fashion-mnist (see /tmp/compress-apt.log);" \
-           "set data.dir or put the IDX files in ~/.keras/datasets/fashion-mnist" >&2
+    echo "setup: installing Debian packages: ${APT_PACKAGES[*]}"
+    if ! ($SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}") \
+        >/tmp/compress-apt.log 2>&1; then
+      echo "setup: could not install ${APT_PACKAGES[*]} (see /tmp/compress-apt.log); without the dataset set" \
+           "data.dir or put the IDX files in ~/.keras/datasets/fashion-mnist; the PostgreSQL and figure tests skip" >&2
     fi
   else
-    echo "setup: no apt-get here; set data.dir or put the IDX files in ~/.keras/datasets/fashion-mnist" >&2
+    echo "setup: no apt-get here; missing: ${APT_PACKAGES[*]} (set data.dir for the dataset)" >&2
   fi
 fi
 
@@ -27,6 +34,7 @@ fi
 if ! "$PY" - >/dev/null 2>&1 <<'PYCHECK'
 import pathlib
 import ai_edge_litert, coremltools, hydra, hypothesis, mlflow, optuna, pytest, tensorflow_model_optimization, tf_keras  # noqa
+import ipykernel, kaleido, nbclient, psycopg  # noqa
 import compress
 assert pathlib.Path(compress.__file__).resolve().parent.parent == pathlib.Path.cwd().resolve()
 PYCHECK
