@@ -38,12 +38,12 @@ def run_arm(name: str, trials: int, overrides: list[str]) -> dict:
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"error: arm {name} failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
-    return summarise(name)
+    return summarise(name, STORAGE.replace("sqlite:///", f"sqlite:///{ROOT}/"))
 
 
-def summarise(name: str) -> dict:
-    """Hypervolume, trial counts and trial time of a stored proxy study."""
-    study = optuna.load_study(study_name=name, storage=str(STORAGE).replace("sqlite:///", f"sqlite:///{ROOT}/"))
+def summarise(name: str, storage: str) -> dict:
+    """Hypervolume, trial counts and trial time of a stored study."""
+    study = optuna.load_study(study_name=name, storage=storage)
     trials = study.get_trials(deepcopy=False)
     done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]

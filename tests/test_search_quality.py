@@ -1,0 +1,37 @@
+"""The comparison's figures come from the stored trials: hypervolume of the completed ones,
+time of completed and pruned ones."""
+
+from datetime import datetime, timedelta
+
+import optuna
+import pytest
+
+from analysis.hypervolume import hypervolume, to_space
+from analysis.search_quality import summarise
+
+
+def add(study, state, start, seconds, attrs=None):
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    trial = optuna.trial.create_trial(state=state, params={"x": 0.5}, distributions=dist, user_attrs=attrs or {},
+                                      values=[attrs["val_accuracy"], attrs["size_bytes"], 1.0]
+                                      if state == optuna.trial.TrialState.COMPLETE else None)
+    trial.datetime_start, trial.datetime_complete = start, start + timedelta(seconds=seconds)
+    study.add_trial(trial)
+
+
+def test_summary_of_a_stored_study(tmp_path):
+    storage = f"sqlite:///{tmp_path}/s.db"
+    study = optuna.create_study(study_name="arm", storage=storage, directions=["maximize", "minimize", "minimize"])
+    t0 = datetime(2026, 1, 1)
+    a = {"val_accuracy": 0.9, "size_bytes": 10_000, "latency_ratio": 0.01}
+    b = {"val_accuracy": 0.8, "size_bytes": 5_000, "latency_ratio": 0.02}
+    add(study, optuna.trial.TrialState.COMPLETE, t0, 60, a)
+    add(study, optuna.trial.TrialState.COMPLETE, t0, 40, b)
+    add(study, optuna.trial.TrialState.PRUNED, t0, 10, {"val_accuracy": 0.5})
+    add(study, optuna.trial.TrialState.FAIL, t0, 5, {})
+    s = summarise("arm", storage)
+    assert (s["complete"], s["pruned"]) == (2, 1)
+    assert s["trial_seconds"] == pytest.approx(110)  # the failed trial's time is not counted
+    expected = hypervolume([to_space(**a), to_space(**b)])
+    assert s["hypervolume"] == pytest.approx(expected) and expected > hypervolume([to_space(**a)])
+    assert s["best_val_accuracy"] == 0.9
