@@ -7,6 +7,7 @@ bare file store), so `mlflow ui` shows every trial without a server to start.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import subprocess
@@ -24,8 +25,12 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 
+@functools.cache
 def git_commit() -> str:
-    """The checkout's commit, with '-dirty' when files differ from it; 'unknown' outside git."""
+    """The checkout's commit, with '-dirty' when files differ from it; 'unknown' outside git.
+
+    Read once per process (at its first trial), so that a commit made while a study runs is
+    not credited with trials that still run the code loaded before it."""
     root = Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
