@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             model = load_keras(Path(client.download_artifacts(run.info.run_id, "student.keras", tmp)))
             package = coreml.to_mlpackage(model, Path(tmp) / "model.mlpackage", p["coreml.compression"],
-                                          float(p["prune.sparsity"]), metadata={"quant_mode": p["quant.mode"]})
+                                          float(p["prune.sparsity"]), metadata={  # as the trial wrote it
+                "val_accuracy_tflite": f"{run.data.metrics[M.VAL_ACCURACY]:.4f}", "quant_mode": p["quant.mode"]})
             size = coreml.package_bytes(package)
             accuracy = float(np.mean(np.argmax(coreml_exec.predict(package, splits.x_val), axis=1) == splits.y_val))
             client.log_artifacts(run.info.run_id, str(package), "model.mlpackage")
