@@ -81,7 +81,8 @@ class EarlyStopCheck(keras.callbacks.Callback):
 
     def __init__(self, cfg, params: int, macs: int):
         super().__init__()
-        self.cfg, self.params, self.macs = cfg, params, macs
+        # not `self.params`: Keras sets that attribute on every callback (a dict of fit's settings)
+        self.cfg, self.n_params, self.macs = cfg, params, macs
         self.references: list[Reference] | None = None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -90,7 +91,7 @@ class EarlyStopCheck(keras.callbacks.Callback):
             return
         if self.references is None:
             self.references = references_from_study(self.cfg.study.study_name, self.cfg.study.storage)
-        reason = hopeless(float(logs["val_accuracy"]), e, self.params, self.cfg.quant.mode, self.macs,
+        reason = hopeless(float(logs["val_accuracy"]), e, self.n_params, self.cfg.quant.mode, self.macs,
                           self.references, float(self.cfg.early_stop.slack), int(self.cfg.early_stop.min_completed))
         if reason:
             log.info("stopping early: %s", reason)

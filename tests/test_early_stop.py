@@ -51,3 +51,29 @@ def test_callback_reads_the_study_and_raises_trial_pruned(tmp_path):
     check.on_epoch_end(0, {"val_accuracy": 0.85})  # could still reach 0.90: goes on
     with pytest.raises(optuna.TrialPruned, match="epoch 2"):
         check.on_epoch_end(1, {"val_accuracy": 0.80})
+
+
+def test_the_callback_stops_a_real_fit(tmp_path):
+    """Inside model.fit Keras sets `params` on every callback: the check must still work there."""
+    import numpy as np
+
+    from compress.compat import keras
+
+    storage = f"sqlite:///{tmp_path}/s.db"
+    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    for ref in REFS:
+        trial = study.ask()
+        for key, value in (("val_accuracy", ref.val_accuracy), ("size_bytes", ref.size_bytes), ("macs", ref.macs),
+                           (CURVE_ATTR, list(ref.curve))):
+            trial.set_user_attr(key, value)
+        study.tell(trial, [ref.val_accuracy, ref.size_bytes])
+    cfg = OmegaConf.create({"early_stop": {"check_epochs": [1], "slack": 0.005, "min_completed": 3},
+                            "study": {"study_name": "s", "storage": storage}, "quant": {"mode": "int8"}})
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)).astype("float32"), np.zeros(64, dtype=int)
+    y_val = np.ones(32, dtype=int)  # never predicted: validation accuracy stays far below the rivals'
+    with pytest.raises(optuna.TrialPruned, match="epoch 1"):
+        model.fit(x, y, validation_data=(x[:32], y_val), epochs=3, verbose=0,
+                  callbacks=[EarlyStopCheck(cfg, params=40_000, macs=2_000_000)])
