@@ -158,3 +158,27 @@ def test_n_jobs_2_runs_two_workers_on_one_study_without_losing_or_repeating_tria
     # the two workers' trials ran at the same time
     a = [t.user_attrs for t in trials]
     assert any(p["pid"] != q["pid"] and p["start"] < q["end"] and q["start"] < p["end"] for p in a for q in a)
+
+
+def test_a_study_creation_race_is_retried_and_other_errors_are_not(tmp_path):
+    from hydra_plugins.compress_optuna_sweeper._impl import open_study
+
+    calls = []
+
+    def racing():
+        calls.append(1)
+        if len(calls) == 1:  # what PostgreSQL says when two workers create the schema at once
+            raise RuntimeError('(psycopg.errors.UniqueViolation) duplicate key value violates unique constraint')
+        return f"sqlite:///{tmp_path}/race.db"
+
+    study = open_study("race", racing, ["maximize"])
+    assert len(calls) == 2 and study.study_name == "race"
+
+    def unreachable():
+        calls.append(1)
+        raise RuntimeError("could not connect to server")
+
+    calls.clear()
+    with pytest.raises(RuntimeError, match="could not connect"):
+        open_study("race", unreachable, ["maximize"])
+    assert len(calls) == 1

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import math
+import random
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, MutableMapping, Optional, Sequence
@@ -73,6 +75,28 @@ def _format_value(value: Any) -> str:
     if isinstance(value, float):
         return repr(round(value, 10))
     return str(value)
+
+
+def _creation_race(exc: Exception) -> bool:
+    """Two workers creating the same tables or study at once (PostgreSQL: a unique violation)."""
+    text = f"{type(exc).__name__} {exc}"
+    return any(s in text for s in ("UniqueViolation", "IntegrityError", "duplicate key", "already exists"))
+
+
+def open_study(name: str, storage_factory, directions: List[str], attempts: int = 5) -> optuna.Study:
+    """Create or load the study; when another worker is creating the schema or the study at
+    the same moment, wait a little and try again rather than fail."""
+    for attempt in range(attempts):
+        try:
+            return optuna.create_study(
+                study_name=name, storage=storage_factory(), directions=directions, load_if_exists=True,
+                sampler=optuna.samplers.RandomSampler(),  # replaced by the caller once the study's size is known
+            )
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it is the creation race
+            if attempt == attempts - 1 or not _creation_race(exc):
+                raise
+            time.sleep(0.5 + random.random() * 2)
+    raise AssertionError("unreachable")
 
 
 def make_storage(url: Optional[str], heartbeat_interval: int = 0, grace_period: int = 0, max_retry: int = 0) -> Any:
@@ -242,13 +266,7 @@ class OptunaSweeperImpl:
         space, fixed = self.search_space(arguments)
         self.run_preflight(space, fixed)
         try:
-            study = optuna.create_study(
-                study_name=self.study_name,
-                storage=make_storage(self.storage_url, *self.heartbeat),
-                sampler=optuna.samplers.RandomSampler(),  # replaced below, once the study's size is known
-                directions=self.directions,
-                load_if_exists=True,
-            )
+            study = open_study(self.study_name, lambda: make_storage(self.storage_url, *self.heartbeat), self.directions)
         except Exception as exc:  # noqa: BLE001 - an unreachable or unusable storage
             import sys
 
