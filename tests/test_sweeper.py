@@ -182,3 +182,17 @@ def test_a_study_creation_race_is_retried_and_other_errors_are_not(tmp_path):
     with pytest.raises(RuntimeError, match="could not connect"):
         open_study("race", unreachable, ["maximize"])
     assert len(calls) == 1
+
+
+def test_a_job_whose_config_does_not_compose_is_a_failed_trial(tmp_path):
+    """The launcher itself raises (the sampled option does not exist): that trial fails, the study goes on."""
+    run_toy(tmp_path, "db=choice(sqlite,nope)", "hydra.sweeper.max_failure_rate=1.0")
+    study = optuna.load_study(study_name="toy", storage=f"sqlite:///{tmp_path}/toy.db")
+    trials = study.get_trials()
+    assert len(trials) == 6
+    for t in trials:
+        if t.params["db"] == "nope":
+            assert t.state == TrialState.FAIL and "nope" in t.user_attrs["error"]
+        elif t.params["x"] >= 0:
+            assert t.state == TrialState.COMPLETE
+    assert {t.params["db"] for t in trials} == {"sqlite", "nope"}  # seed 1 draws both

@@ -297,8 +297,13 @@ class OptunaSweeperImpl:
             ]
             if self.storage_url:
                 overrides.append(f"study.storage='{self.storage_url}'")
-            with get_heartbeat_thread(trial._trial_id, study._storage):
-                (ret,) = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)
+            try:
+                with get_heartbeat_thread(trial._trial_id, study._storage):
+                    (ret,) = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)
+            except Exception as exc:  # noqa: BLE001 - the job never ran (e.g. its config no longer composes)
+                self._fail(study, trial, exc)
+                self._check_failure_rate(study)
+                continue
             returns.append(ret)
             self._tell(study, trial, ret)
             self._check_failure_rate(study)
@@ -368,6 +373,10 @@ class OptunaSweeperImpl:
             study.tell(trial, state=TrialState.PRUNED)
             log.info("trial %d pruned: %s", trial.number, error)
             return
+        self._fail(study, trial, error)
+
+    @staticmethod
+    def _fail(study: optuna.Study, trial: optuna.Trial, error: BaseException) -> None:
         message = f"{type(error).__name__}: {error}".splitlines()[0][:500]
         trial.set_user_attr("error", message)
         study.tell(trial, state=TrialState.FAIL)
