@@ -12,9 +12,11 @@ where
   larger (size_bytes <= P x bytes_per_param(q), an underestimate of this trial's file) and
   no heavier (macs <= M, the latency proxy known before conversion): such a trial already
   beats this one on size and speed, so this one only matters if it can beat it on accuracy;
-- G(e) is the largest gain from epoch e to the final validation accuracy seen in any
-  completed trial (final = measured on the .tflite file, so pruning and quantization
-  losses are in it): the most this trial could plausibly still gain.
+- G(e) is the largest gain from epoch e to the final validation accuracy seen in the
+  completed trials pruned to the same sparsity (at least `MIN_SAME_SPARSITY` of them; else in
+  all completed trials).  Final = measured on the .tflite file, so pruning and quantization
+  losses are in it: the most this trial could plausibly still gain.  Conditioning on the
+  sparsity lets the rule see, from the first epochs, a trial that its pruning will ruin.
 
 Nothing is stopped until `min_completed` trials have completed.  A stopped trial is
 PRUNED in Optuna and KILLED with tag optuna_state=PRUNED in MLflow.
@@ -32,6 +34,7 @@ from compress.compat import keras
 log = logging.getLogger(__name__)
 BYTES_PER_PARAM = {"float32": 4.0, "float16": 2.0, "dynamic": 1.0, "int8": 1.0, "qat": 1.0}
 CURVE_ATTR = "val_curve"  # per-epoch validation accuracy of the distillation phase
+MIN_SAME_SPARSITY = 2
 
 
 @dataclass(frozen=True)
@@ -42,22 +45,26 @@ class Reference:
     size_bytes: float
     macs: float
     curve: tuple[float, ...]
+    sparsity: float | None = None  # the trial's prune.sparsity when the study searched it
 
 
 def hopeless(accuracy: float, epoch: int, params: int, mode: str, macs: int, references: list[Reference],
-             slack: float, min_completed: int) -> str | None:
+             slack: float, min_completed: int, sparsity: float | None = None) -> str | None:
     """The reason to stop (a sentence) or None; `epoch` counts from 1."""
     usable = [r for r in references if len(r.curve) >= epoch]
     if len(usable) < min_completed:
         return None
+    same = [r for r in usable if sparsity is not None and r.sparsity is not None and abs(r.sparsity - sparsity) < 1e-9]
+    gain_from = same if len(same) >= MIN_SAME_SPARSITY else usable
     size_bound = params * BYTES_PER_PARAM[mode]
     rivals = [r for r in references if r.size_bytes <= size_bound and r.macs <= macs]
     if not rivals:
         return None
     best = max(r.val_accuracy for r in rivals)
-    gain = max(r.val_accuracy - r.curve[epoch - 1] for r in usable)
+    gain = max(r.val_accuracy - r.curve[epoch - 1] for r in gain_from)
+    seen = f"at sparsity {sparsity:g}" if gain_from is same else "in any trial"
     if accuracy + gain + slack < best:
-        return (f"epoch {epoch}: val {accuracy:.4f} + best gain seen {gain:.4f} + slack {slack:.4f} < {best:.4f}, "
+        return (f"epoch {epoch}: val {accuracy:.4f} + best gain seen {seen} {gain:+.4f} + slack {slack:.4f} < {best:.4f}, "
                 f"reached by a completed trial of <= {size_bound:,.0f} bytes and <= {macs:,} MACs")
     return None
 
@@ -71,8 +78,10 @@ def references_from_study(study_name: str, storage_url: str) -> list[Reference]:
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         a = t.user_attrs
         if all(k in a for k in ("val_accuracy", "size_bytes", "macs", CURVE_ATTR)):
+            sparsity = t.params.get("prune.sparsity")
             out.append(Reference(float(a["val_accuracy"]), float(a["size_bytes"]), float(a["macs"]),
-                                 tuple(float(v) for v in a[CURVE_ATTR])))
+                                 tuple(float(v) for v in a[CURVE_ATTR]),
+                                 None if sparsity is None else float(sparsity)))
     return out
 
 
@@ -92,7 +101,8 @@ class EarlyStopCheck(keras.callbacks.Callback):
         if self.references is None:
             self.references = references_from_study(self.cfg.study.study_name, self.cfg.study.storage)
         reason = hopeless(float(logs["val_accuracy"]), e, self.n_params, self.cfg.quant.mode, self.macs,
-                          self.references, float(self.cfg.early_stop.slack), int(self.cfg.early_stop.min_completed))
+                          self.references, float(self.cfg.early_stop.slack), int(self.cfg.early_stop.min_completed),
+                          float(self.cfg.prune.sparsity) if "prune" in self.cfg else None)
         if reason:
             log.info("stopping early: %s", reason)
             raise optuna.TrialPruned(reason)

@@ -77,3 +77,16 @@ def test_the_callback_stops_a_real_fit(tmp_path):
     with pytest.raises(optuna.TrialPruned, match="epoch 1"):
         model.fit(x, y, validation_data=(x[:32], y_val), epochs=3, verbose=0,
                   callbacks=[EarlyStopCheck(cfg, params=40_000, macs=2_000_000)])
+
+
+def test_the_gain_is_taken_from_trials_pruned_alike():
+    # two completed trials at sparsity 0.9 lost 30 points after epoch 1; others gained
+    refs = [*[Reference(r.val_accuracy, r.size_bytes, r.macs, r.curve, 0.0) for r in REFS],
+            Reference(0.55, 20_000, 1e6, (0.85, 0.86), 0.9), Reference(0.50, 25_000, 1e6, (0.80, 0.82), 0.9)]
+    # a 0.9-sparse trial at 0.86 after epoch 1: at most 0.86 - 0.29 + 0.005 < 0.90 (the 30 KB rival)
+    reason = hopeless(0.86, 1, 40_000, "int8", 2_000_000, refs, slack=0.005, min_completed=3, sparsity=0.9)
+    assert reason and "at sparsity 0.9" in reason
+    # the same curve on a dense trial goes on: dense trials gained up to 0.08 from epoch 1
+    assert hopeless(0.86, 1, 40_000, "int8", 2_000_000, refs, slack=0.005, min_completed=3, sparsity=0.0) is None
+    # a sparsity seen only once falls back to the gain of all trials
+    assert hopeless(0.86, 1, 40_000, "int8", 2_000_000, refs, slack=0.005, min_completed=3, sparsity=0.5) is None
