@@ -395,8 +395,11 @@ def render(inp: Inputs, fig_dir: str) -> str:
         lines.append("")
         lines.append(md_table([{"early stop": k, "hypervolume": f"{a['hypervolume']:.4f}",
                                 "complete": a["complete"], "pruned": a["pruned"],
+                                "training epochs": a.get("epochs_trained", "-"),
                                 "trial time s": f"{a['trial_seconds']:.0f}"} for k, a in e["arms"].items()]))
-        lines.append(f"Time saved: {100 * e['time_saved_share']:.0f}% of the trial time.")
+        lines.append(f"Time saved: {100 * e['time_saved_share']:.0f}% of the trial time"
+                     + (f", {100 * e['epochs_saved_share']:.0f}% of the training epochs (the machine-independent "
+                        "measure: the two arms ran beside other work)." if "epochs_saved_share" in e else "."))
     lines += ["", "## Recommendations", ""]
     lines += recommendations(f, inp)
     lines.append("")

@@ -102,7 +102,7 @@ def test_figures_come_from_the_table(tmp_path):
     assert "trial 2 (50,000 B" in text
     assert "**reached** by the winner, 100x lower" in text  # latency ratio 0.01
     assert "distillation adds +2.20 test points" in text  # 90.2% against 88.0%
-    assert "1.1000, 1.2000, 1.3000" in text and "Time saved: 40%" in text
+    assert "1.1000, 1.2000, 1.3000" in text and "Time saved: 40% of the trial time." in text
     # the Core ML front over (package bytes, Core ML val accuracy): 5 (8,000 B), 0 (9,000 B), 2, 4?, 1
     coreml_section = text.split("## The Core ML front")[1].split("## The winner")[0]
     assert "| 5 | palettize6 |" in coreml_section and "| 3 | palettize2 |" not in coreml_section

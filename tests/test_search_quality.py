@@ -35,3 +35,22 @@ def test_summary_of_a_stored_study(tmp_path):
     expected = hypervolume([to_space(**a), to_space(**b)])
     assert s["hypervolume"] == pytest.approx(expected) and expected > hypervolume([to_space(**a)])
     assert s["best_val_accuracy"] == 0.9
+
+
+def test_epochs_trained_by_completed_and_pruned_trials():
+    from analysis.search_quality import epochs_trained
+
+    dist = {"prune.sparsity": optuna.distributions.CategoricalDistribution([0.0, 0.5]),
+            "quant.mode": optuna.distributions.CategoricalDistribution(["int8", "qat"])}
+
+    def frozen(state, params, attrs):
+        return optuna.trial.create_trial(state=state, params=params, distributions=dist, user_attrs=attrs,
+                                         values=[1.0] if state == optuna.trial.TrialState.COMPLETE else None)
+
+    curve = {"val_curve": [0.8, 0.85, 0.87, 0.88]}
+    assert epochs_trained(frozen(optuna.trial.TrialState.COMPLETE, {"prune.sparsity": 0.0, "quant.mode": "int8"},
+                                 curve)) == 4
+    assert epochs_trained(frozen(optuna.trial.TrialState.COMPLETE, {"prune.sparsity": 0.5, "quant.mode": "qat"},
+                                 curve)) == 6
+    assert epochs_trained(frozen(optuna.trial.TrialState.PRUNED, {"prune.sparsity": 0.5, "quant.mode": "qat"},
+                                 {"pruned_reason": "epoch 2: val 0.5 + ..."})) == 2
