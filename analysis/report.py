@@ -290,7 +290,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
         "flatten or global-average-pool head, distillation temperature 1-10 and label weight alpha 0-0.5 "
         "(4 epochs from cached teacher logits), magnitude pruning to 0/25/50/75/90% (1 epoch, tfmot), "
         "TFLite mode float32/float16/dynamic/int8/QAT, Core ML compression none/linear8/palettize 8/6/4/2 bits.",
-        f"- **Sampler.** NSGA-II (population 12, seed 42) over three objectives: validation accuracy (max), "
+        f"- **Sampler.** {sampler_line()} over three objectives: validation accuracy (max), "
         ".tflite bytes (min), single-image latency (min).",
         "- **Measurement.** Every figure is taken from the file on disk: accuracy through LiteRT on the full "
         "validation and test splits, bytes and gzip-9 bytes, MACs from the graph, latency of one image on one "
@@ -330,7 +330,8 @@ def render(inp: Inputs, fig_dir: str) -> str:
                         if sc is not None else "; no Core ML package reached it."))
     if p4["n"]:
         lines.append(f"4-bit palettization ({p4['n']} trials): {p4['bytes_per_param']:.2f} bytes per parameter in "
-                     f"the package against {p4['int8_bytes_per_param']:.2f} for the int8/dynamic TFLite files, at a "
+                     f"the package (its fixed overhead included) against {p4['int8_bytes_per_param']:.2f} for the "
+                     f"int8/dynamic/QAT TFLite files, at a "
                      f"median cost of {p4['points']:.2f} validation points against the float model.")
     lines += [
         "",
@@ -364,15 +365,16 @@ def render(inp: Inputs, fig_dir: str) -> str:
         "",
     ]
     for q in f["quant"]:
-        lines.append(f"- **{q['mode']}** (dense trials, n={q['n']}): {q['bytes_per_param']:.2f} bytes per parameter, "
-                     f"{q['conversion_points']:+.2f} validation points lost from the Keras model to the file (median).")
+        lines.append(f"- **{q['mode']}** (dense trials, n={q['n']}): {q['bytes_per_param']:.2f} bytes per parameter; "
+                     f"converting the Keras model to the file costs {q['conversion_points']:.2f} validation points "
+                     "(median).")
     for p in f["prune"]:
         if p["sparsity"] > 0:
-            lines.append(f"- **pruning to {p['sparsity']:.0%}** (n={p['n']}): {p['points']:+.2f} validation points from "
-                         f"the end of distillation to the pruned model (median); the file shrinks only when zipped "
-                         f"(gzip keeps {p['gzip_share']:.0%} of its bytes).")
+            lines.append(f"- **pruning to {p['sparsity']:.0%}** (n={p['n']}): the pruned model has {p['points']:.2f} "
+                         f"validation points fewer than at the end of distillation (median); the file shrinks only "
+                         f"when zipped (gzip keeps {p['gzip_share']:.0%} of its bytes).")
     if "points_per_halving" in f:
-        lines.append(f"- **width**: along the front, each halving of the file costs {-f['points_per_halving']:.2f} "
+        lines.append(f"- **width**: along the front, each halving of the file costs {f['points_per_halving']:.2f} "
                      "validation points (least-squares slope of accuracy against log2 bytes).")
     lines.append(f"- **distillation**: the winner's recipe trained on the labels alone scores "
                  f"{pct(b['student_no_distillation']['test_accuracy'])}; distillation adds "
@@ -404,6 +406,14 @@ def render(inp: Inputs, fig_dir: str) -> str:
     lines += recommendations(f, inp)
     lines.append("")
     return "\n".join(lines)
+
+
+def sampler_line(path: Path = Path(__file__).resolve().parent.parent / "conf" / "sampler" / "nsga2.yaml") -> str:
+    """The default sampler as configured (conf/sampler/nsga2.yaml)."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(path)
+    return f"NSGA-II (population {cfg.population_size}, seed {cfg.seed})"
 
 
 def recommendations(f: dict, inp: Inputs) -> list[str]:
