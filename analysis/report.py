@@ -440,10 +440,19 @@ def recommendations(f: dict, inp: Inputs) -> list[str]:
                    "unless compressed.")
     if inp.samplers:
         by = inp.samplers["by_sampler"]
-        best = max(by, key=lambda k: by[k]["mean"])
-        out.append(f"- Sampler: `{best}` had the highest mean hypervolume on the proxy; keep it as the default "
-                   "(`conf/config.yaml`, group `sampler`)." if best == "nsga2" else
-                   f"- Sampler: `{best}` beat the default on the proxy's hypervolume; make it the default.")
+        ranked = sorted(by, key=lambda k: by[k]["mean"], reverse=True)
+        best, gap = ranked[0], by[ranked[0]]["mean"] - by[ranked[-1]]["mean"]
+        spread = max(v["std"] for v in by.values())
+        if gap < spread:
+            out.append(f"- Sampler: after {inp.samplers['trials']} proxy trials the samplers differ by {gap:.4f} in mean "
+                       f"hypervolume, less than the seed-to-seed spread ({spread:.4f}): no evidence either way at this "
+                       "budget. The default stays `nsga2`; compare again with a budget of several NSGA-II generations.")
+        elif best == "nsga2":
+            out.append(f"- Sampler: `nsga2` had the highest mean hypervolume on the proxy, by {gap:.4f} (more than the "
+                       f"seed spread {spread:.4f}); keep it as the default.")
+        else:
+            out.append(f"- Sampler: `{best}` beat the default on the proxy's hypervolume by {gap:.4f} (seed spread "
+                       f"{spread:.4f}); make it the default (`conf/config.yaml`, group `sampler`).")
     return out
 
 
