@@ -24,7 +24,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 from omegaconf import OmegaConf
 
 from compress import metrics as M
@@ -35,21 +34,13 @@ PRUNED_SPARSITY = 0.5
 COLUMNS = ("name", "test_accuracy", "size_bytes", "size_gzip_bytes", "macs", "latency_ms", "latency_ratio")
 
 
-def _atomic_write(data: bytes, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return path
-
-
 def teacher_dynamic(ctx, cache: Path) -> Path:
     """The teacher with dynamic-range quantization (weights int8, activations float)."""
     from compress import quantize
 
     path = cache / f"teacher_{ctx.teacher_sha[:16]}_dynamic.tflite"
     if not path.is_file():
-        _atomic_write(quantize.convert(ctx.teacher, "dynamic"), path)
+        quantize.write(quantize.convert(ctx.teacher, "dynamic"), path)
     return path
 
 
@@ -58,22 +49,23 @@ def teacher_pruned_int8(cfg, ctx, cache: Path, epochs: int) -> Path:
     from compress import prune, quantize
     from compress.compat import keras, set_seed
     from compress.teacher import logits_model
+    from compress.trial import representative_images
 
-    key = f"{ctx.teacher_sha[:16]}_{ctx.splits.fingerprint[:12]}_s{PRUNED_SPARSITY}_e{epochs}_seed{int(cfg.seed)}"
+    key = (f"{ctx.teacher_sha[:16]}_{ctx.splits.fingerprint[:12]}_s{PRUNED_SPARSITY}_e{epochs}_seed{int(cfg.seed)}"
+           f"_r{int(cfg.quant.representative_samples)}")
     path = cache / f"teacher_pruned_{key}_int8.tflite"
     if path.is_file():
         return path
     set_seed(int(cfg.seed))
-    model = keras.models.clone_model(logits_model(ctx.teacher))
-    model.set_weights(logits_model(ctx.teacher).get_weights())
+    teacher_logits = logits_model(ctx.teacher)
+    model = keras.models.clone_model(teacher_logits)
+    model.set_weights(teacher_logits.get_weights())
     labels_only = OmegaConf.merge(cfg.distill, {"alpha": 1.0})  # no distillation: cross-entropy on the labels
     prune_cfg = OmegaConf.create({"sparsity": PRUNED_SPARSITY, "epochs": epochs, "learning_rate": 1e-4})
     s = ctx.splits
     pruned, _ = prune.prune(model, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, labels_only,
                             prune_cfg, int(cfg.seed))
-    rng = np.random.default_rng(int(cfg.seed))
-    representative = s.x_train[rng.choice(len(s.x_train), min(500, len(s.x_train)), replace=False)]
-    return _atomic_write(quantize.convert(pruned, "int8", representative), path)
+    return quantize.write(quantize.convert(pruned, "int8", representative_images(cfg, ctx)), path)
 
 
 def undistilled_student(cfg, winner_config: Path, cache: Path) -> tuple[Path, int]:
@@ -92,7 +84,9 @@ def undistilled_student(cfg, winner_config: Path, cache: Path) -> tuple[Path, in
     if not done.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         results = run_trial(recipe, folder)
-        _atomic_write(json.dumps({M.MACS: int(results[M.MACS])}).encode(), done)
+        partial = done.with_suffix(".json.tmp")  # the marker is written last, atomically
+        partial.write_text(json.dumps({M.MACS: int(results[M.MACS])}))
+        partial.replace(done)
     return folder / "model.tflite", int(json.loads(done.read_text())[M.MACS])
 
 
