@@ -64,10 +64,10 @@ def export_winner(tracking_uri: str, row: pd.Series, out_dir: Path, coreml_compr
     if gap > allowed + 1e-12:
         raise ExportError(f"winner.mlpackage scores {100 * coreml_score['accuracy']:.2f}% but winner.tflite "
                           f"{100 * tflite_score['accuracy']:.2f}%: more than {100 * allowed:.2f} points apart")
-    from compress.measure import predict
+    from compress.verify import predictions
 
     test = splits.sliced(fraction)
-    predicted = np.argmax(predict(out_dir / "winner.tflite", test.x_test), axis=1)
+    predicted = predictions(out_dir / "winner.tflite", test.x_test)
     confusion = np.zeros((10, 10), dtype=int)
     np.add.at(confusion, (test.y_test, predicted), 1)
     logged["confusion"] = confusion.tolist()  # rows: true class, columns: predicted (winner.tflite, test set)

@@ -43,10 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from mlflow.tracking import MlflowClient
 
-    from compress import coreml, coreml_exec, data
+    from compress import coreml, data
     from compress.cli import compose
     from compress.teacher import load_keras
     from compress.tracking import git_commit
+    from compress.verify import predictions
 
     client = MlflowClient(tracking_uri=args.tracking_uri)
     exp = client.get_experiment_by_name(args.experiment)
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
                                           float(p["prune.sparsity"]), metadata={  # as the trial wrote it
                 "val_accuracy_tflite": f"{run.data.metrics[M.VAL_ACCURACY]:.4f}", "quant_mode": p["quant.mode"]})
             size = coreml.package_bytes(package)
-            accuracy = float(np.mean(np.argmax(coreml_exec.predict(package, splits.x_val), axis=1) == splits.y_val))
+            accuracy = float(np.mean(predictions(package, splits.x_val) == splits.y_val))
             client.log_artifacts(run.info.run_id, str(package), "model.mlpackage")
         old = run.data.metrics
         client.log_metric(run.info.run_id, M.COREML_SIZE_BYTES, size)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from compress import context, coreml, coreml_exec, distill, early_stop, measure, prune, quantize, tracking
+from compress import context, coreml, distill, early_stop, measure, prune, quantize, tracking, verify
 from compress import metrics as M
 from compress.compat import keras, set_seed
 from compress.students import build_student
@@ -114,8 +114,7 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
                 metadata={"val_accuracy_tflite": f"{results[M.VAL_ACCURACY]:.4f}", "quant_mode": cfg.quant.mode},
             )
             results[M.COREML_SIZE_BYTES] = coreml.package_bytes(package)
-            probs = coreml_exec.predict(package, s.x_val)
-            results[M.COREML_VAL_ACCURACY] = float(np.mean(np.argmax(probs, axis=1) == s.y_val))
+            results[M.COREML_VAL_ACCURACY] = float(np.mean(verify.predictions(package, s.x_val) == s.y_val))
             times[M.TIME_COREML_S] = time.perf_counter() - start
         times[M.TIME_TOTAL_S] = time.perf_counter() - total_start
         results.update({k: round(v, 3) for k, v in times.items()})
