@@ -9,6 +9,10 @@ import pandas as pd
 
 # metric -> direction; the default front: validation accuracy up, file size down, latency down
 DEFAULT_OBJECTIVES: Mapping[str, str] = {"val_accuracy": "max", "size_bytes": "min", "latency_ms": "min"}
+# the iPhone file's front: the package's validation accuracy (executor) up, its bytes down
+COREML_OBJECTIVES: Mapping[str, str] = {"coreml_val_accuracy": "max", "coreml_size_bytes": "min"}
+# the TFLite files of the same trials on the same two axes, for comparison with it
+TFLITE_2D_OBJECTIVES: Mapping[str, str] = {"val_accuracy": "max", "size_bytes": "min"}
 
 
 def dominates(a: np.ndarray, b: np.ndarray) -> bool:

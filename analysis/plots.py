@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analysis.front import COREML_OBJECTIVES, TFLITE_2D_OBJECTIVES, pareto_mask
 from compress import metrics as M
 
 QUANT_COLOURS = {"float32": "#4c78a8", "float16": "#72b7b2", "dynamic": "#f58518", "int8": "#e45756", "qat": "#54a24b"}
@@ -52,17 +53,19 @@ def accuracy_against(trials: pd.DataFrame, x: str, references: list[dict] | None
     return fig
 
 
-def coreml_front(trials: pd.DataFrame, coreml_pareto: pd.Series) -> go.Figure:
+def coreml_front(trials: pd.DataFrame) -> go.Figure:
     """Core ML package size against its validation accuracy (NumPy executor), by compression,
-    with the TFLite files of the same trials for comparison."""
+    with the TFLite files of the same trials for comparison (trials without a Core ML branch
+    are left out)."""
+    trials = trials.dropna(subset=[M.COREML_SIZE_BYTES, M.COREML_VAL_ACCURACY])
     fig = go.Figure()
     for comp, sub in trials.groupby("coreml.compression"):
         fig.add_trace(go.Scatter(x=sub[M.COREML_SIZE_BYTES], y=100 * sub[M.COREML_VAL_ACCURACY], mode="markers",
                                  name=f"Core ML {comp}", marker=dict(size=8, opacity=0.8), text=_hover(sub)))
-    front = trials[coreml_pareto].sort_values(M.COREML_SIZE_BYTES)
+    front = trials[pareto_mask(trials, COREML_OBJECTIVES)].sort_values(M.COREML_SIZE_BYTES)
     fig.add_trace(go.Scatter(x=front[M.COREML_SIZE_BYTES], y=100 * front[M.COREML_VAL_ACCURACY], mode="lines",
                              name="Core ML front", line=dict(color="black", dash="dot")))
-    tfl = trials[trials["tflite_front_2d"]].sort_values(M.SIZE_BYTES)
+    tfl = trials[pareto_mask(trials, TFLITE_2D_OBJECTIVES)].sort_values(M.SIZE_BYTES)
     fig.add_trace(go.Scatter(x=tfl[M.SIZE_BYTES], y=100 * tfl[M.VAL_ACCURACY], mode="lines",
                              name="TFLite front (same trials)", line=dict(color="#999999")))
     fig.update_xaxes(type="log", title="file size (bytes)")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import table as T
-from analysis.front import DEFAULT_OBJECTIVES, pareto_mask
+from analysis.front import COREML_OBJECTIVES, DEFAULT_OBJECTIVES, pareto_mask
 from compress import metrics as M
 
 KB = 1024
@@ -74,11 +74,6 @@ class Inputs:
 
 def _maybe_json(path: Path):
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def coreml_front_mask(trials: pd.DataFrame) -> pd.Series:
-    """The Core ML front: package size down, validation accuracy (executor) up."""
-    return pareto_mask(trials, {M.COREML_VAL_ACCURACY: "max", M.COREML_SIZE_BYTES: "min"})
 
 
 def best_within(trials: pd.DataFrame, size: float) -> pd.Series | None:
@@ -136,7 +131,7 @@ def front_rows(inp: Inputs) -> list[dict]:
 
 def coreml_rows(inp: Inputs) -> list[dict]:
     t = inp.trials.dropna(subset=[M.COREML_SIZE_BYTES, M.COREML_VAL_ACCURACY]).copy()
-    front = t[coreml_front_mask(t)].sort_values(M.COREML_SIZE_BYTES)
+    front = t[pareto_mask(t, COREML_OBJECTIVES)].sort_values(M.COREML_SIZE_BYTES)
     return [{"trial": int(r.trial), "Core ML compression": r["coreml.compression"], "width": f"{r['student.width']:.3f}",
              "sparsity": f"{r['prune.sparsity']:g}", "package bytes": f"{int(r[M.COREML_SIZE_BYTES]):,}",
              "val acc (Core ML)": pct(r[M.COREML_VAL_ACCURACY]), "TFLite bytes": f"{int(r[M.SIZE_BYTES]):,}",
@@ -210,14 +205,12 @@ def figures(inp: Inputs, out: Path) -> list[str]:
 
     t = inp.trials
     refs = [inp.bench[k] for k in ("teacher_float32", "teacher_dynamic", "teacher_pruned50_int8")]
-    cm = t.dropna(subset=[M.COREML_SIZE_BYTES, M.COREML_VAL_ACCURACY]).copy()
-    cm["tflite_front_2d"] = pareto_mask(cm, {M.VAL_ACCURACY: "max", M.SIZE_BYTES: "min"})
     w = inp.winner
     curves = {"validation": w["curve_val"], "training (batch statistics, with dropout)": w["curve_train"]}
     figs = {
         "pareto_size": plots.accuracy_against(t, M.SIZE_BYTES, refs, "Test accuracy against .tflite size"),
         "pareto_latency": plots.accuracy_against(t, M.LATENCY_RATIO, refs, "Test accuracy against latency"),
-        "coreml_front": plots.coreml_front(cm, coreml_front_mask(cm)),
+        "coreml_front": plots.coreml_front(t),
         "techniques": plots.techniques(t),
         "confusion": plots.confusion(inp.winner_json["confusion"], list(CLASS_NAMES)),
         "learning_curves": plots.learning_curves(curves, f"Winner (trial {int(w.trial)}): accuracy per epoch"),
