@@ -34,8 +34,9 @@ def from_mlflow(tracking_uri: str = DEFAULT_URI, experiment: str = DEFAULT_EXPER
     for column in COLUMNS:
         if column not in table:
             table[column] = None
-    # a trial retried after a kill has two runs: keep the finished one
-    table = table.sort_values(["trial", "status"], key=lambda s: s.map({"FINISHED": 0}).fillna(1) if s.name == "status" else s)
+    # a trial retried after a kill has two runs, both kept (the report counts the killed ones):
+    # by trial number, the finished run first
+    table = table.assign(_unfinished=table["status"] != "FINISHED").sort_values(["trial", "_unfinished"], kind="stable")
     return table[list(COLUMNS)].reset_index(drop=True)
 
 

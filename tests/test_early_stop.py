@@ -36,7 +36,8 @@ def test_nothing_is_stopped_before_enough_trials_completed():
     assert hopeless(0.10, 1, 400_000, "float32", 10**8, REFS, slack=0.0, min_completed=3) is not None
 
 
-def test_callback_reads_the_study_and_raises_trial_pruned(tmp_path):
+def stored_study(tmp_path) -> str:
+    """A study in SQLite whose completed trials are REFS, as the sweeper stores them; its URL."""
     storage = f"sqlite:///{tmp_path}/s.db"
     study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
     for ref in REFS:
@@ -45,6 +46,11 @@ def test_callback_reads_the_study_and_raises_trial_pruned(tmp_path):
                            (CURVE_ATTR, list(ref.curve))):
             trial.set_user_attr(key, value)
         study.tell(trial, [ref.val_accuracy, ref.size_bytes])
+    return storage
+
+
+def test_callback_reads_the_study_and_raises_trial_pruned(tmp_path):
+    storage = stored_study(tmp_path)
     cfg = OmegaConf.create({"early_stop": {"check_epochs": [1, 2], "slack": 0.005, "min_completed": 3},
                             "study": {"study_name": "s", "storage": storage}, "quant": {"mode": "int8"}})
     check = EarlyStopCheck(cfg, params=40_000, macs=2_000_000)
@@ -59,14 +65,7 @@ def test_the_callback_stops_a_real_fit(tmp_path):
 
     from compress.compat import keras
 
-    storage = f"sqlite:///{tmp_path}/s.db"
-    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
-    for ref in REFS:
-        trial = study.ask()
-        for key, value in (("val_accuracy", ref.val_accuracy), ("size_bytes", ref.size_bytes), ("macs", ref.macs),
-                           (CURVE_ATTR, list(ref.curve))):
-            trial.set_user_attr(key, value)
-        study.tell(trial, [ref.val_accuracy, ref.size_bytes])
+    storage = stored_study(tmp_path)
     cfg = OmegaConf.create({"early_stop": {"check_epochs": [1], "slack": 0.005, "min_completed": 3},
                             "study": {"study_name": "s", "storage": storage}, "quant": {"mode": "int8"}})
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10)])
