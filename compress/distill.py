@@ -4,7 +4,8 @@ The teacher's logits are computed once per (teacher file, data, split) and kept 
 disk; students then train on targets that pack the one-hot label with the teacher's
 logits, so a plain `model.fit` (and tfmot's pruning and QAT wrappers) can run the
 distillation loss without the teacher in the loop.  `teacher_logits=online` runs the
-teacher on every batch instead (for the benchmark that shows what the cache saves).
+teacher on every batch instead, in the input pipeline; `TeacherInStep` runs it inside the
+training step (both for the benchmark that shows what the cache saves).
 """
 
 from __future__ import annotations
@@ -112,6 +113,35 @@ def dataset(x: np.ndarray, targets: np.ndarray, batch_size: int, seed: int, teac
     if teacher is not None:
         ds = ds.map(lambda xb, yb: (xb, tf.concat([yb[:, :NUM_CLASSES], teacher(xb, training=False)], axis=1)))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+class TeacherInStep(keras.Model):
+    """The student trained with the teacher's forward pass inside every training step, one
+    after the other: how the keras.io distillation example the user started from does it
+    (its `Distiller`), and the reference the speed benchmark sets the cached logits against.
+
+    Takes the same packed targets (their logit half is ignored and refilled from the teacher),
+    loss, optimizer and `steps_per_execution` as the cached path, so the two differ only in
+    where the teacher's logits come from.
+    """
+
+    def __init__(self, student: keras.Model, teacher_logits: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.student, self.teacher = student, teacher_logits
+
+    def call(self, x, training=False):
+        return self.student(x, training=training)
+
+    def train_step(self, data):
+        x, y = data
+        y = tf.concat([y[:, :NUM_CLASSES], self.teacher(x, training=False)], axis=1)
+        with tf.GradientTape() as tape:
+            pred = self.student(x, training=True)
+            loss = self.compiled_loss(y, pred, regularization_losses=self.student.losses)
+        variables = self.student.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.compiled_metrics.update_state(y, pred)
+        return {m.name: m.result() for m in self.metrics}
 
 
 def fit(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, epochs: int, learning_rate: float,

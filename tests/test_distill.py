@@ -93,6 +93,31 @@ def test_teacher_weights_unchanged_by_distillation(tmp_path, online):
     assert any(not np.array_equal(a, b) for a, b in zip(student_before, student.get_weights()))
 
 
+def test_teacher_in_step_trains_as_the_cached_logits_do(tmp_path):
+    """The benchmark's no-cache reference computes the same update as the cached path."""
+    from compress.teacher import logits_model
+
+    rng = np.random.default_rng(4)
+    x = rng.random((64, 28, 28, 1), dtype=np.float32)
+    net = logits_model(_tiny_teacher())
+    cached = distill.pack_targets(rng.integers(0, 10, 64), distill.cached_logits(net, x, tmp_path / "l.npy"))
+    blank = cached.copy()
+    blank[:, 10:] = 0.0  # the in-step teacher refills these
+    cfg = OmegaConf.create({"temperature": 3.0, "alpha": 0.2})
+    arch = OmegaConf.create({"width": 0.0625, "kernel_size": 3, "activation": "relu", "head": "flatten",
+                             "dropout": 0.0, "min_channels": 4})
+    a, b = build_student(arch), build_student(arch)
+    b.set_weights(a.get_weights())
+    start = [w.copy() for w in a.get_weights()]
+    in_step = distill.TeacherInStep(b, net)
+    for model, targets in ((a, cached), (in_step, blank)):
+        distill.compile_for_distillation(model, cfg, 1e-2, 1)
+        model.fit(distill.dataset(x, targets, 64, 0), epochs=1, verbose=0)  # one step over the whole batch
+    assert any(not np.allclose(w0, w) for w0, w in zip(start, a.get_weights()))
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)
+
+
 def test_logits_of_a_softmax_teacher_are_its_pre_softmax_output():
     from compress.teacher import logits_model
 

@@ -78,6 +78,11 @@ def make_inputs(root: Path) -> dict[str, Path]:
         "trials": 20, "time_saved_share": 0.4,
         "arms": {"without": {"hypervolume": 1.0, "complete": 20, "pruned": 0, "trial_seconds": 1000.0},
                  "with": {"hypervolume": 0.99, "complete": 12, "pruned": 8, "trial_seconds": 600.0}}}))
+    (folder / "speed.json").write_text(json.dumps({
+        "trials": [{}, {}, {}], "median_time_total_s": 50.0, "median_time_train_s": 40.0, "median_time_prune_s": 0.0,
+        "median_time_convert_s": 2.0, "median_time_eval_s": 1.0, "median_time_coreml_s": 7.0,
+        "epoch_s_cached_logits_rounds": [8.0, 8.0, 8.0], "epoch_s_cached_logits": 8.0, "epoch_s_teacher_in_step": 44.0,
+        "epoch_s_online_teacher": 36.0, "cached_speedup": 5.5, "cached_speedup_vs_online_pipeline": 4.5}))
     return {"folder": folder, "winner": winner, "card": card, "out": root / "report.md"}
 
 
@@ -103,6 +108,8 @@ def test_figures_come_from_the_table(tmp_path):
     assert "**reached** by the winner, 100x lower" in text  # latency ratio 0.01
     assert "distillation adds +2.20 test points" in text  # 90.2% against 88.0%
     assert "1.1000, 1.2000, 1.3000" in text and "Time saved: 40% of the trial time." in text
+    assert "A default trial on the full data takes 50.0 s (median of 3; train 40.0 s" in text
+    assert "44.0 s with the teacher run inside every training step (the keras.io `Distiller`): **5.5x**" in text
     # the Core ML front over (package bytes, Core ML val accuracy): 5 (8,000 B), 0 (9,000 B), 2, 4?, 1
     coreml_section = text.split("## The Core ML front")[1].split("## The winner")[0]
     assert "| 5 | palettize6 |" in coreml_section and "| 3 | palettize2 |" not in coreml_section

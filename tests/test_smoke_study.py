@@ -146,6 +146,18 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch):
     anchors = sorted(p.name for p in (tmp_path / "cache" / "anchors").iterdir())
     assert any(n.startswith("teacher_pruned_") for n in anchors) and any(n.startswith("student_no_") for n in anchors)
 
+    # the speed benchmark times a trial by phase and one epoch per logit source, in one run
+    speed_json = tmp_path / "speed.json"
+    proc = subprocess.run([sys.executable, "-m", "compress.speed", "--trials", "1", "--epoch-rounds", "1",
+                           "--json", str(speed_json), "data.fraction=0.06", f"paths.cache_dir={tmp_path}/cache"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    speed = json.loads(speed_json.read_text())
+    assert speed["median_" + M.TIME_TOTAL_S] >= speed["median_" + M.TIME_TRAIN_S] > 0
+    assert speed["cached_speedup"] == pytest.approx(speed["epoch_s_teacher_in_step"] / speed["epoch_s_cached_logits"])
+    assert all(len(speed[f"epoch_s_{k}_rounds"]) == 1 for k in ("cached_logits", "teacher_in_step", "online_teacher"))
+    assert "teacher in the training step" in proc.stdout
+
     # the analysis notebook runs top to bottom against this study, with the benchmark's references
     import nbformat
     from nbclient import NotebookClient
