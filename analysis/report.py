@@ -395,7 +395,9 @@ def render(inp: Inputs, fig_dir: str) -> str:
         lines.append(f"Early stopping (`early_stop=front`, rule in `compress/early_stop.py`) on the same proxy, "
                      f"{e['trials']} trials each (`python -m analysis.search_quality early-stop`):")
         lines.append("")
-        lines.append(md_table([{"early stop": k, "hypervolume": f"{a['hypervolume']:.4f}",
+        labels = {"without": "without", "with": "with",
+                  "without_at_same_time": "without, first trials within the same trial time as with"}
+        lines.append(md_table([{"early stop": labels.get(k, k), "hypervolume": f"{a['hypervolume']:.4f}",
                                 "complete": a["complete"], "pruned": a["pruned"],
                                 "training epochs": a.get("epochs_trained", "-"),
                                 "trial time s": f"{a['trial_seconds']:.0f}"} for k, a in e["arms"].items()]))

@@ -39,13 +39,17 @@ def run_arm(name: str, trials: int, overrides: list[str]) -> dict:
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"error: arm {name} failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
-    return summarise(name, STORAGE.replace("sqlite:///", f"sqlite:///{ROOT}/"))
+    return summarise(name, STORAGE.replace("sqlite:///", f"sqlite:///{ROOT}/"), trials)
 
 
-def summarise(name: str, storage: str) -> dict:
-    """Hypervolume, trial counts and trial time of a stored study."""
+def summarise(name: str, storage: str, budget: int | None = None) -> dict:
+    """Hypervolume, trial counts and trial time of a stored study; with `budget`, of its first
+    `budget` finished (complete or pruned) trials by number, so that a study run further (an
+    arm reused at a larger budget) still answers "after N trials"."""
     study = optuna.load_study(study_name=name, storage=storage)
-    trials = study.get_trials(deepcopy=False)
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    trials = sorted((t for t in study.get_trials(deepcopy=False) if t.state in finished), key=lambda t: t.number)
+    trials = trials[:budget] if budget is not None else trials
     done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
     points = [to_space(t.user_attrs["val_accuracy"], t.user_attrs["size_bytes"], t.user_attrs["latency_ratio"])
@@ -54,6 +58,20 @@ def summarise(name: str, storage: str) -> dict:
                   if t.datetime_complete and t.datetime_start)
     return {"study": name, "complete": len(done), "pruned": len(pruned), "hypervolume": hypervolume(points),
             "trial_seconds": seconds, "epochs_trained": sum(epochs_trained(t) for t in (*done, *pruned)), "best_val_accuracy": max((t.user_attrs["val_accuracy"] for t in done), default=None)}
+
+
+def trials_within(name: str, seconds: float, storage: str | None = None) -> int:
+    """How many of the study's first finished trials (by number) fit in `seconds` of trial time."""
+    storage = storage or STORAGE.replace("sqlite:///", f"sqlite:///{ROOT}/")
+    study = optuna.load_study(study_name=name, storage=storage)
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    spent, n = 0.0, 0
+    for t in sorted((t for t in study.get_trials(deepcopy=False) if t.state in finished), key=lambda t: t.number):
+        spent += (t.datetime_complete - t.datetime_start).total_seconds()
+        if spent > seconds:
+            break
+        n += 1
+    return n
 
 
 def epochs_trained(trial: optuna.trial.FrozenTrial) -> int:
@@ -94,10 +112,18 @@ def early_stop(args) -> dict:
         arms[label] = run_arm(f"proxy_es_{label}_s{args.seed}", args.trials,
                               [f"early_stop={group}", f"hydra.sweeper.sampler.seed={args.seed}"])
     saved = 1.0 - arms["with"]["trial_seconds"] / arms["without"]["trial_seconds"]
+    # the other side of the trade: what the arm without early stopping had found by the time the
+    # arm with it had spent all of its trial time
+    same_time = trials_within(arms["without"]["study"], arms["with"]["trial_seconds"])
+    arms["without_at_same_time"] = summarise(arms["without"]["study"], STORAGE.replace("sqlite:///", f"sqlite:///{ROOT}/"),
+                                             same_time)
     epochs_saved = 1.0 - arms["with"]["epochs_trained"] / arms["without"]["epochs_trained"]
-    for label, a in arms.items():
+    for label in ("without", "with"):
+        a = arms[label]
         print(f"{label:<8} early stop: hypervolume {a['hypervolume']:.4f}, {a['complete']} complete, "
               f"{a['pruned']} pruned, {a['epochs_trained']} training epochs, trial time {a['trial_seconds']:.0f} s")
+    print(f"without early stop, after the same trial time ({same_time} trials): hypervolume "
+          f"{arms['without_at_same_time']['hypervolume']:.4f}")
     print(f"early stopping saved {100 * epochs_saved:.0f}% of the training epochs and {100 * saved:.0f}% of the "
           f"trial time on the same budget of {args.trials} trials")
     return {"comparison": "early_stop", "trials": args.trials, "seed": args.seed, "reference_point": REFERENCE,

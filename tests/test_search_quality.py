@@ -35,6 +35,11 @@ def test_summary_of_a_stored_study(tmp_path):
     expected = hypervolume([to_space(**a), to_space(**b)])
     assert s["hypervolume"] == pytest.approx(expected) and expected > hypervolume([to_space(**a)])
     assert s["best_val_accuracy"] == 0.9
+    # after its first trial: b is not in yet
+    first = summarise("arm", storage, budget=1)
+    assert (first["complete"], first["pruned"]) == (1, 0) and first["trial_seconds"] == pytest.approx(60)
+    assert first["hypervolume"] == pytest.approx(hypervolume([to_space(**a)]))
+    assert summarise("arm", storage, budget=3)["trial_seconds"] == pytest.approx(110)  # the failed one is no trial
 
 
 def test_epochs_trained_by_completed_and_pruned_trials():
