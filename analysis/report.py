@@ -492,7 +492,32 @@ def recommendations(f: dict, inp: Inputs) -> list[str]:
         else:
             out.append(f"- Sampler: `{best}` beat the default on the proxy's hypervolume by {gap:.4f} (seed spread "
                        f"{spread:.4f}); make it the default (`conf/config.yaml`, group `sampler`).")
+    out += early_stop_advice(inp)
     return out
+
+
+def early_stop_advice(inp: Inputs) -> list[str]:
+    """On or off by default, from the live proxy comparison (and the replay, for scale)."""
+    if not inp.early_stop:
+        return []
+    arms = inp.early_stop["arms"]
+    change = arms["with"]["hypervolume"] / arms["without"]["hypervolume"] - 1
+    saved = inp.early_stop["time_saved_share"]
+    spread = (max(v["std"] / v["mean"] for v in inp.samplers["by_sampler"].values())
+              if inp.samplers else float("inf"))
+    line = (f"- Early stopping (`early_stop=front`): on the proxy it saved {saved:.0%} of the trial time for a "
+            f"hypervolume change of {change:+.1%}")
+    if "without_at_same_time" in arms:
+        line += (f" (within the same trial time the arm without it reached "
+                 f"{arms['without_at_same_time']['hypervolume'] / arms['with']['hypervolume'] - 1:+.1%} against it)")
+    r = inp.early_stop_replay
+    if r:
+        line += (f"; replayed over the real study, where an epoch is a larger share of a trial, it would save "
+                 f"{r['time_saved_share']:.0%}")
+    if saved >= 1 / 3 and abs(change) <= spread:
+        return [line + ". It pays for itself: turn it on for new studies."]
+    return [line + ". Below the third of the time that would make it the default: it stays off; turn it on for "
+                   "long studies, where the replay's figure is the better guide."]
 
 
 def build(folder: Path, winner_dir: Path, teacher_card: Path, out_md: Path, with_figures: bool = True) -> Path:

@@ -109,6 +109,17 @@ def test_figures_come_from_the_table(tmp_path):
     assert "distillation adds +2.20 test points" in text  # 90.2% against 88.0%
     assert "1.1000, 1.2000, 1.3000" in text and "Time saved: 40% of the trial time." in text
     assert "A default trial on the full data takes 50.0 s (median of 3; train 40.0 s" in text
+    # early stopping saved 40% for -1.0% hypervolume, within the samplers' spread (0.1 / 1.2): on by default
+    assert "it saved 40% of the trial time for a hypervolume change of -1.0%. It pays for itself" in text
+
+
+def test_early_stopping_that_saves_too_little_stays_off(tmp_path):
+    paths = make_inputs(tmp_path)
+    es = json.loads((paths["folder"] / "early_stop.json").read_text())
+    es["time_saved_share"] = 0.2
+    (paths["folder"] / "early_stop.json").write_text(json.dumps(es))
+    text = build(paths)
+    assert "it saved 20% of the trial time" in text and "it stays off" in text and "pays for itself" not in text
     assert "44.0 s with the teacher run inside every training step (the keras.io `Distiller`): **5.5x**" in text
     # the Core ML front over (package bytes, Core ML val accuracy): 5 (8,000 B), 0 (9,000 B), 2, 4?, 1
     coreml_section = text.split("## The Core ML front")[1].split("## The winner")[0]
