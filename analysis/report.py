@@ -488,8 +488,9 @@ def recommendations(f: dict, inp: Inputs) -> list[str]:
         if gap < spread:
             out.append(f"- Sampler: after {inp.samplers['trials']} proxy trials the samplers differ by {gap:.4f} in mean "
                        f"hypervolume, less than the seed-to-seed spread ({spread:.4f}): no evidence either way at this "
-                       f"budget ({generations(inp.samplers['trials'])}). The default stays `nsga2`, which "
-                       "random search matches here: a cheaper search would lose nothing on this space.")
+                       f"budget ({generations(inp.samplers['trials'])}). The default stays `nsga2`"
+                       + (f"; `{best}` had the highest mean ({by[best]['mean']:.4f}, std {by[best]['std']:.4f}): "
+                          "the candidate to compare with more seeds." if best != "nsga2" else "."))
         elif best == "nsga2":
             out.append(f"- Sampler: `nsga2` had the highest mean hypervolume on the proxy, by {gap:.4f} (more than the "
                        f"seed spread {spread:.4f}); keep it as the default.")
