@@ -447,14 +447,19 @@ def cost_lines(inp: Inputs) -> list[str]:
     return [*out, ""] if out else []
 
 
-ROOT_CONF = Path(__file__).resolve().parent.parent / "conf"
+NSGA2_CONFIG = Path(__file__).resolve().parent.parent / "conf" / "sampler" / "nsga2.yaml"
 
 
-def sampler_line(path: Path = ROOT_CONF / "sampler" / "nsga2.yaml") -> str:
-    """The default sampler as configured (conf/sampler/nsga2.yaml)."""
+def nsga2_config():
+    """The default sampler's settings as configured."""
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.load(path)
+    return OmegaConf.load(NSGA2_CONFIG)
+
+
+def sampler_line() -> str:
+    """The default sampler as configured (conf/sampler/nsga2.yaml)."""
+    cfg = nsga2_config()
     return f"NSGA-II (population {cfg.population_size}, seed {cfg.seed})"
 
 
@@ -503,9 +508,7 @@ def recommendations(f: dict, inp: Inputs) -> list[str]:
 
 def generations(trials: int) -> str:
     """`trials` in NSGA-II generations of the configured population."""
-    from omegaconf import OmegaConf
-
-    population = int(OmegaConf.load(ROOT_CONF / "sampler" / "nsga2.yaml").population_size)
+    population = int(nsga2_config().population_size)
     return f"{trials / population:.1f} NSGA-II generations of {population}"
 
 

@@ -28,6 +28,7 @@ from analysis.hypervolume import REFERENCE, hypervolume, to_space
 
 ROOT = Path(__file__).resolve().parent.parent
 STORAGE = "sqlite:///sweeps/proxy.db"
+LOCAL_STORAGE = STORAGE.replace("sqlite:///", f"sqlite:///{ROOT}/")  # the same file, from any working directory
 
 
 def run_arm(name: str, trials: int, overrides: list[str]) -> dict:
@@ -39,16 +40,14 @@ def run_arm(name: str, trials: int, overrides: list[str]) -> dict:
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"error: arm {name} failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
-    return summarise(name, STORAGE.replace("sqlite:///", f"sqlite:///{ROOT}/"), trials)
+    return summarise(name, LOCAL_STORAGE, trials)
 
 
 def summarise(name: str, storage: str, budget: int | None = None) -> dict:
     """Hypervolume, trial counts and trial time of a stored study; with `budget`, of its first
     `budget` finished (complete or pruned) trials by number, so that a study run further (an
     arm reused at a larger budget) still answers "after N trials"."""
-    study = optuna.load_study(study_name=name, storage=storage)
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    trials = sorted((t for t in study.get_trials(deepcopy=False) if t.state in finished), key=lambda t: t.number)
+    trials = finished_trials(name, storage)
     trials = trials[:budget] if budget is not None else trials
     done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
@@ -60,13 +59,17 @@ def summarise(name: str, storage: str, budget: int | None = None) -> dict:
             "trial_seconds": seconds, "epochs_trained": sum(epochs_trained(t) for t in (*done, *pruned)), "best_val_accuracy": max((t.user_attrs["val_accuracy"] for t in done), default=None)}
 
 
-def trials_within(name: str, seconds: float, storage: str | None = None) -> int:
-    """How many of the study's first finished trials (by number) fit in `seconds` of trial time."""
-    storage = storage or STORAGE.replace("sqlite:///", f"sqlite:///{ROOT}/")
+def finished_trials(name: str, storage: str) -> list[optuna.trial.FrozenTrial]:
+    """The study's complete and pruned trials, by trial number."""
     study = optuna.load_study(study_name=name, storage=storage)
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return sorted((t for t in study.get_trials(deepcopy=False) if t.state in finished), key=lambda t: t.number)
+
+
+def trials_within(name: str, seconds: float, storage: str = LOCAL_STORAGE) -> int:
+    """How many of the study's first finished trials (by number) fit in `seconds` of trial time."""
     spent, n = 0.0, 0
-    for t in sorted((t for t in study.get_trials(deepcopy=False) if t.state in finished), key=lambda t: t.number):
+    for t in finished_trials(name, storage):
         spent += (t.datetime_complete - t.datetime_start).total_seconds()
         if spent > seconds:
             break
@@ -115,8 +118,7 @@ def early_stop(args) -> dict:
     # the other side of the trade: what the arm without early stopping had found by the time the
     # arm with it had spent all of its trial time
     same_time = trials_within(arms["without"]["study"], arms["with"]["trial_seconds"])
-    arms["without_at_same_time"] = summarise(arms["without"]["study"], STORAGE.replace("sqlite:///", f"sqlite:///{ROOT}/"),
-                                             same_time)
+    arms["without_at_same_time"] = summarise(arms["without"]["study"], LOCAL_STORAGE, same_time)
     epochs_saved = 1.0 - arms["with"]["epochs_trained"] / arms["without"]["epochs_trained"]
     for label in ("without", "with"):
         a = arms[label]
