@@ -466,7 +466,7 @@ def sampler_line() -> str:
 def recommendations(f: dict, inp: Inputs) -> list[str]:
     """Advice that follows from the figures (each line states the figure it rests on)."""
     out = []
-    w, wb = inp.winner, inp.bench["winner"]
+    wb = inp.bench["winner"]
     out.append(f"- Ship `winner/winner.tflite` ({nbytes(wb['size_bytes'])}) to Android and `winner/winner.mlpackage` "
                f"to iOS; both were scored from disk on the full test set ({pct(wb['test_accuracy'])} and "
                f"{pct(inp.winner_json['coreml']['accuracy'])}).")
