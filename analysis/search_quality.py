@@ -1,12 +1,16 @@
 """`python -m analysis.search_quality`: does the sampler earn its place, and what does early
-stopping save?  Both measured on the proxy study (`conf/experiment/proxy.yaml`).
+stopping save?  Measured on the proxy study (`conf/experiment/proxy.yaml`) or, with
+`--experiment full`, on the default study itself (`conf/experiment/full.yaml`).
 
     python -m analysis.search_quality samplers --samplers nsga2 random --seeds 0 1 2 --trials 20
     python -m analysis.search_quality early-stop --trials 24 --seed 0
+    python -m analysis.search_quality early-stop --experiment full --trials 60 --arms with   # one arm only
 
 Each arm is an ordinary sweep (`python -m compress.sweep -m experiment=proxy ...`) with its own
-study name in `sweeps/proxy.db`, so an interrupted comparison resumes where it stopped.  An
-arm's figures come from its stored trials: the hypervolume of its completed trials
+study name in the experiment's store (`sweeps/proxy.db`, `sweeps/full.db`), so an interrupted
+comparison resumes where it stopped; `--arms` runs one arm, so that the two can run side by side
+(one thread each) and a last call without it, finding both done, summarises them.  An arm's
+figures come from its stored trials: the hypervolume of its completed trials
 (`analysis/hypervolume.py`, reference point stated there) and its trial time, the sum of the
 trials' run times (start to finish, as Optuna stored them), pruned trials included.
 """
@@ -24,23 +28,32 @@ from pathlib import Path
 import numpy as np
 import optuna
 
+from omegaconf import OmegaConf
+
 from analysis.hypervolume import REFERENCE, hypervolume, to_space
 
 ROOT = Path(__file__).resolve().parent.parent
-STORAGE = "sqlite:///sweeps/proxy.db"
-LOCAL_STORAGE = STORAGE.replace("sqlite:///", f"sqlite:///{ROOT}/")  # the same file, from any working directory
+EXPERIMENTS = ("proxy", "full")
 
 
-def run_arm(name: str, trials: int, overrides: list[str]) -> dict:
-    """Run (or resume) one proxy study and summarise it from the store."""
-    cmd = [sys.executable, "-m", "compress.sweep", "-m", "experiment=proxy", f"hydra.sweeper.study_name={name}",
-           f"hydra.sweeper.storage={STORAGE}", f"hydra.sweeper.n_trials={trials}",
+def storage_of(experiment: str) -> str:
+    """The experiment's Optuna store as its config names it, made absolute so that it is the
+    same file from any working directory."""
+    url = OmegaConf.load(ROOT / "conf" / "experiment" / f"{experiment}.yaml").hydra.sweeper.storage
+    return url.replace("sqlite:///", f"sqlite:///{ROOT}/")
+
+
+
+def run_arm(name: str, trials: int, overrides: list[str], experiment: str = "proxy") -> dict:
+    """Run (or resume) one study of the experiment and summarise it from the store."""
+    cmd = [sys.executable, "-m", "compress.sweep", "-m", f"experiment={experiment}", f"hydra.sweeper.study_name={name}",
+           f"hydra.sweeper.n_trials={trials}",
            f"hydra.sweep.dir=sweeps/{name}/jobs", *overrides]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COMPRESS_THREADS": os.environ.get("COMPRESS_THREADS", "1")}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"error: arm {name} failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
-    return summarise(name, LOCAL_STORAGE, trials)
+    return summarise(name, storage_of(experiment), trials)
 
 
 def summarise(name: str, storage: str, budget: int | None = None) -> dict:
@@ -66,7 +79,7 @@ def finished_trials(name: str, storage: str) -> list[optuna.trial.FrozenTrial]:
     return sorted((t for t in study.get_trials(deepcopy=False) if t.state in finished), key=lambda t: t.number)
 
 
-def trials_within(name: str, seconds: float, storage: str = LOCAL_STORAGE) -> int:
+def trials_within(name: str, seconds: float, storage: str) -> int:
     """How many of the study's first finished trials (by number) fit in `seconds` of trial time."""
     spent, n = 0.0, 0
     for t in finished_trials(name, storage):
@@ -110,15 +123,22 @@ def samplers(args) -> dict:
 
 
 def early_stop(args) -> dict:
+    storage = storage_of(args.experiment)
     arms = {}
     for label, group in (("without", "disabled"), ("with", "front")):
-        arms[label] = run_arm(f"proxy_es_{label}_s{args.seed}", args.trials,
-                              [f"early_stop={group}", f"hydra.sweeper.sampler.seed={args.seed}"])
+        if label in args.arms:
+            arms[label] = run_arm(f"{args.experiment}_es_{label}_s{args.seed}", args.trials,
+                                  [f"early_stop={group}", f"hydra.sweeper.sampler.seed={args.seed}"], args.experiment)
+    if len(arms) < 2:  # one arm run on its own, beside the other: its figures, no comparison yet
+        for label, a in arms.items():
+            print(f"{label:<8} early stop: hypervolume {a['hypervolume']:.4f}, {a['complete']} complete, "
+                  f"{a['pruned']} pruned, trial time {a['trial_seconds']:.0f} s")
+        return {"comparison": "early_stop", "experiment": args.experiment, "trials": args.trials, "arms": arms}
     saved = 1.0 - arms["with"]["trial_seconds"] / arms["without"]["trial_seconds"]
     # the other side of the trade: what the arm without early stopping had found by the time the
     # arm with it had spent all of its trial time
-    same_time = trials_within(arms["without"]["study"], arms["with"]["trial_seconds"])
-    arms["without_at_same_time"] = summarise(arms["without"]["study"], LOCAL_STORAGE, same_time)
+    same_time = trials_within(arms["without"]["study"], arms["with"]["trial_seconds"], storage)
+    arms["without_at_same_time"] = summarise(arms["without"]["study"], storage, same_time)
     epochs_saved = 1.0 - arms["with"]["epochs_trained"] / arms["without"]["epochs_trained"]
     for label in ("without", "with"):
         a = arms[label]
@@ -128,7 +148,8 @@ def early_stop(args) -> dict:
           f"{arms['without_at_same_time']['hypervolume']:.4f}")
     print(f"early stopping saved {100 * epochs_saved:.0f}% of the training epochs and {100 * saved:.0f}% of the "
           f"trial time on the same budget of {args.trials} trials")
-    return {"comparison": "early_stop", "trials": args.trials, "seed": args.seed, "reference_point": REFERENCE,
+    return {"comparison": "early_stop", "experiment": args.experiment, "trials": args.trials, "seed": args.seed,
+            "reference_point": REFERENCE,
             "arms": arms, "time_saved_share": saved, "epochs_saved_share": epochs_saved}
 
 
@@ -142,9 +163,15 @@ def main(argv: list[str] | None = None) -> None:
     e = sub.add_parser("early-stop", help="the same budget with and without early stopping")
     e.add_argument("--trials", type=int, default=24)
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--experiment", choices=EXPERIMENTS, default="proxy",
+                   help="proxy: 10%% of the data (conf/experiment/proxy.yaml); full: the default study")
+    e.add_argument("--arms", nargs="+", choices=("without", "with"), default=["without", "with"],
+                   help="run only these arms (to run the two side by side); the comparison needs both")
     for p in (s, e):
         p.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
+    if args.json and args.what == "early-stop" and len(set(args.arms)) < 2:
+        parser.error("--json needs both arms (--arms without with): the figures are a comparison")
     result = samplers(args) if args.what == "samplers" else early_stop(args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

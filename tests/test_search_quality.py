@@ -59,3 +59,15 @@ def test_epochs_trained_by_completed_and_pruned_trials():
                                  curve)) == 6
     assert epochs_trained(frozen(optuna.trial.TrialState.PRUNED, {"prune.sparsity": 0.5, "quant.mode": "qat"},
                                  {"pruned_reason": "epoch 2: val 0.5 + ..."})) == 2
+
+
+def test_each_experiment_has_its_own_store_and_a_partial_comparison_writes_no_figures(tmp_path, capsys):
+    from analysis.search_quality import EXPERIMENTS, main, storage_of
+
+    stores = {storage_of(e) for e in EXPERIMENTS}
+    assert len(stores) == len(EXPERIMENTS)  # the full study's arms never land in the proxy's store
+    assert all(s.startswith("sqlite:////") for s in stores)  # absolute: the same file from any directory
+    with pytest.raises(SystemExit) as stop:
+        main(["early-stop", "--arms", "with", "--json", str(tmp_path / "e.json")])
+    assert stop.value.code == 2 and "--json needs both arms" in capsys.readouterr().err
+    assert not (tmp_path / "e.json").exists()
