@@ -65,6 +65,7 @@ class Inputs:
         self.trials["pareto"] = pareto_mask(self.trials, DEFAULT_OBJECTIVES)
         self.bench = {r["name"]: r for r in json.loads((folder / "bench.json").read_text())}
         self.early_stop = _maybe_json(folder / "early_stop.json")
+        self.early_stop_full = _maybe_json(folder / "early_stop_full.json")
         self.early_stop_replay = _maybe_json(folder / "early_stop_replay.json")
         self.samplers = _maybe_json(folder / "samplers.json")
         self.speed = _maybe_json(folder / "speed.json")
@@ -391,19 +392,15 @@ def render(inp: Inputs, fig_dir: str) -> str:
                                 "per seed": ", ".join(f"{x:.4f}" for x in v["values"])}
                                for k, v in s["by_sampler"].items()]))
     if inp.early_stop:
-        e = inp.early_stop
         lines.append(f"Early stopping (`early_stop=front`, rule in `compress/early_stop.py`) on the same proxy, "
-                     f"{e['trials']} trials each (`python -m analysis.search_quality early-stop`):")
+                     f"{inp.early_stop['trials']} trials each (`python -m analysis.search_quality early-stop`):")
+        lines += early_stop_table(inp.early_stop)
+    if inp.early_stop_full:
         lines.append("")
-        labels = {"without": "without", "with": "with",
-                  "without_at_same_time": "without, first trials within the same trial time as with"}
-        lines.append(md_table([{"early stop": labels.get(k, k), "hypervolume": f"{a['hypervolume']:.4f}",
-                                "complete": a["complete"], "pruned": a["pruned"],
-                                "training epochs": a.get("epochs_trained", "-"),
-                                "trial time s": f"{a['trial_seconds']:.0f}"} for k, a in e["arms"].items()]))
-        lines.append(f"Time saved: {100 * e['time_saved_share']:.0f}% of the trial time"
-                     + (f", {100 * e['epochs_saved_share']:.0f}% of the training epochs (the machine-independent "
-                        "measure: the two arms ran beside other work)." if "epochs_saved_share" in e else "."))
+        lines.append(f"The same comparison on the default study itself (full data, Core ML branch; "
+                     f"`conf/experiment/full.yaml`), after {inp.early_stop_full['trials']} trials each, the two arms "
+                     "side by side, one thread each (`python -m analysis.search_quality early-stop --experiment full`):")
+        lines += early_stop_table(inp.early_stop_full)
     if inp.early_stop_replay:
         r = inp.early_stop_replay
         lines.append("")
@@ -421,6 +418,20 @@ def render(inp: Inputs, fig_dir: str) -> str:
     lines += recommendations(f, inp)
     lines.append("")
     return "\n".join(lines)
+
+
+def early_stop_table(e: dict) -> list[str]:
+    """One early-stop comparison (`analysis.search_quality early-stop`): its arms and what it saved."""
+    labels = {"without": "without", "with": "with",
+              "without_at_same_time": "without, first trials within the same trial time as with"}
+    table = md_table([{"early stop": labels.get(k, k), "hypervolume": f"{a['hypervolume']:.4f}",
+                       "complete": a["complete"], "pruned": a["pruned"],
+                       "training epochs": a.get("epochs_trained", "-"),
+                       "trial time s": f"{a['trial_seconds']:.0f}"} for k, a in e["arms"].items()])
+    saved = (f"Time saved: {100 * e['time_saved_share']:.0f}% of the trial time"
+             + (f", {100 * e['epochs_saved_share']:.0f}% of the training epochs (the machine-independent "
+                "measure: the two arms ran beside other work)." if "epochs_saved_share" in e else "."))
+    return ["", table, saved]
 
 
 def cost_lines(inp: Inputs) -> list[str]:
@@ -513,27 +524,33 @@ def generations(trials: int) -> str:
 
 
 def early_stop_advice(inp: Inputs) -> list[str]:
-    """On or off by default, from the live proxy comparison (and the replay, for scale)."""
-    if not inp.early_stop:
+    """On or off by default, from the live comparison: on the default study when there is one,
+    else on the proxy (with the replay for scale).  "Within noise" is the seed-to-seed spread of
+    the proxy's sampler comparison, relative to its mean."""
+    e = inp.early_stop_full or inp.early_stop
+    if not e:
         return []
-    arms = inp.early_stop["arms"]
+    where = "on the default study" if e is inp.early_stop_full else "on the proxy"
+    arms = e["arms"]
     change = arms["with"]["hypervolume"] / arms["without"]["hypervolume"] - 1
-    saved = inp.early_stop["time_saved_share"]
+    saved = e["time_saved_share"]
     spread = (max(v["std"] / v["mean"] for v in inp.samplers["by_sampler"].values())
               if inp.samplers else float("inf"))
-    line = (f"- Early stopping (`early_stop=front`): on the proxy it saved {saved:.0%} of the trial time for a "
-            f"hypervolume change of {change:+.1%}")
+    line = (f"- Early stopping (`early_stop=front`): {where} it saved {saved:.0%} of the trial time after "
+            f"{e['trials']} trials, for a hypervolume change of {change:+.1%}")
     if "without_at_same_time" in arms:
         line += (f" (within the same trial time the arm without it reached "
                  f"{arms['without_at_same_time']['hypervolume'] / arms['with']['hypervolume'] - 1:+.1%} against it)")
     r = inp.early_stop_replay
-    if r:
+    if r and e is inp.early_stop:
         line += (f"; replayed over the real study, where an epoch is a larger share of a trial, it would save "
                  f"{r['time_saved_share']:.0%}")
     if saved >= 1 / 3 and abs(change) <= spread:
-        return [line + ". It pays for itself: turn it on for new studies."]
-    return [line + ". Below the third of the time that would make it the default: it stays off; turn it on for "
-                   "long studies, where the replay's figure is the better guide."]
+        return [line + f", within the seed spread of the hypervolume ({spread:.1%}). It pays for itself: turn it on "
+                       "for new studies."]
+    return [line + ". Below the third of the time (with the hypervolume within the seed spread, "
+                   f"{spread:.1%}) that would make it the default: it stays off; turn it on for long studies, where "
+                   "the replay's figure is the better guide."]
 
 
 def build(folder: Path, winner_dir: Path, teacher_card: Path, out_md: Path, with_figures: bool = True) -> Path:

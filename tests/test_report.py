@@ -109,8 +109,9 @@ def test_figures_come_from_the_table(tmp_path):
     assert "distillation adds +2.20 test points" in text  # 90.2% against 88.0%
     assert "1.1000, 1.2000, 1.3000" in text and "Time saved: 40% of the trial time." in text
     assert "A default trial on the full data takes 50.0 s (median of 3; train 40.0 s" in text
-    # early stopping saved 40% for -1.0% hypervolume, within the samplers' spread (0.1 / 1.2): on by default
-    assert "it saved 40% of the trial time for a hypervolume change of -1.0%. It pays for itself" in text
+    # early stopping saved 40% for -1.0% hypervolume, within the samplers' largest relative spread (0.1 / 1.0): on by default
+    assert ("on the proxy it saved 40% of the trial time after 20 trials, for a hypervolume change of -1.0%, within "
+            "the seed spread of the hypervolume (10.0%). It pays for itself") in text
 
 
 def test_early_stopping_that_saves_too_little_stays_off(tmp_path):
@@ -124,6 +125,25 @@ def test_early_stopping_that_saves_too_little_stays_off(tmp_path):
     # the Core ML front over (package bytes, Core ML val accuracy): 5 (8,000 B), 0 (9,000 B), 2, 4?, 1
     coreml_section = text.split("## The Core ML front")[1].split("## The winner")[0]
     assert "| 5 | palettize6 |" in coreml_section and "| 3 | palettize2 |" not in coreml_section
+
+
+def test_the_comparison_on_the_default_study_decides_over_the_proxy(tmp_path):
+    paths = make_inputs(tmp_path)
+    full = {"trials": 30, "time_saved_share": 0.25, "epochs_saved_share": 0.3,
+            "arms": {"without": {"hypervolume": 1.2, "complete": 30, "pruned": 0, "trial_seconds": 4000.0,
+                                 "epochs_trained": 150},
+                     "with": {"hypervolume": 1.19, "complete": 20, "pruned": 10, "trial_seconds": 3000.0,
+                              "epochs_trained": 105}}}
+    (paths["folder"] / "early_stop_full.json").write_text(json.dumps(full))
+    text = build(paths)
+    assert "The same comparison on the default study itself" in text and "after 30 trials each" in text
+    assert "| with | 1.1900 | 20 | 10 | 105 | 3000 |" in text and "Time saved: 25% of the trial time, 30%" in text
+    # the proxy saved 40% (on by default alone); the default study's 25% keeps it off
+    assert "on the default study it saved 25% of the trial time after 30 trials" in text
+    assert "it stays off" in text and "pays for itself" not in text
+    full["time_saved_share"] = 0.35
+    (paths["folder"] / "early_stop_full.json").write_text(json.dumps(full))
+    assert "pays for itself" in build(paths)
 
 
 def test_a_changed_table_changes_the_report(tmp_path):
