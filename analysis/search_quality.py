@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-
 from omegaconf import OmegaConf
 
 from analysis.hypervolume import REFERENCE, hypervolume, to_space
