@@ -459,6 +459,7 @@ def cost_lines(inp: Inputs) -> list[str]:
 
 
 NSGA2_CONFIG = Path(__file__).resolve().parent.parent / "conf" / "sampler" / "nsga2.yaml"
+MAIN_CONFIG = NSGA2_CONFIG.parent.parent / "config.yaml"
 
 
 def nsga2_config():
@@ -466,6 +467,16 @@ def nsga2_config():
     from omegaconf import OmegaConf
 
     return OmegaConf.load(NSGA2_CONFIG)
+
+
+def early_stop_default() -> str:
+    """The early_stop option the default study composes (conf/config.yaml's defaults list)."""
+    from omegaconf import OmegaConf
+
+    for entry in OmegaConf.load(MAIN_CONFIG).defaults:
+        if not isinstance(entry, str) and "early_stop" in entry:
+            return str(entry["early_stop"])
+    return "disabled"
 
 
 def sampler_line() -> str:
@@ -545,12 +556,18 @@ def early_stop_advice(inp: Inputs) -> list[str]:
     if r and e is inp.early_stop:
         line += (f"; replayed over the real study, where an epoch is a larger share of a trial, it would save "
                  f"{r['time_saved_share']:.0%}")
+    default = early_stop_default()
+    configured = f"`early_stop: {default}` in `conf/config.yaml`"
     if saved >= 1 / 3 and abs(change) <= spread:
-        return [line + f", within the seed spread of the hypervolume ({spread:.1%}). It pays for itself: turn it on "
-                       "for new studies."]
-    return [line + ". Below the third of the time (with the hypervolume within the seed spread, "
-                   f"{spread:.1%}) that would make it the default: it stays off; turn it on for long studies, where "
-                   "the replay's figure is the better guide."]
+        verdict = "it is on by default" if default != "disabled" else "it should be on by default"
+        return [line + f", within the seed spread of the hypervolume ({spread:.1%}). It pays for itself: {verdict} "
+                       f"({configured})."]
+    verdict = "it stays off" if default == "disabled" else "it should be off by default"
+    line += (". Below the third of the time (with the hypervolume within the seed spread, "
+             f"{spread:.1%}) that would make it the default: {verdict} ({configured})")
+    if e is inp.early_stop:
+        line += "; turn it on for long studies, where the replay's figure is the better guide"
+    return [line + "."]
 
 
 def build(folder: Path, winner_dir: Path, teacher_card: Path, out_md: Path, with_figures: bool = True) -> Path:

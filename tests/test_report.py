@@ -146,6 +146,16 @@ def test_the_comparison_on_the_default_study_decides_over_the_proxy(tmp_path):
     assert "pays for itself" in build(paths)
 
 
+@pytest.mark.parametrize(("option", "verdict"), [("disabled", "it should be on by default"),
+                                                 ("front", "it is on by default")])
+def test_the_advice_names_the_configured_default(tmp_path, monkeypatch, option, verdict):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"defaults:\n  - data: fashion_mnist\n  - early_stop: {option}\n  - _self_\n")
+    monkeypatch.setattr(report, "MAIN_CONFIG", config)
+    text = build(make_inputs(tmp_path))  # the proxy's 40% for -1.0%: pays for itself
+    assert f"It pays for itself: {verdict} (`early_stop: {option}` in `conf/config.yaml`)." in text
+
+
 def test_a_changed_table_changes_the_report(tmp_path):
     paths = make_inputs(tmp_path)
     before = build(paths)
