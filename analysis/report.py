@@ -153,6 +153,7 @@ def compute(inp: Inputs) -> dict:
     t, teacher, w = inp.trials, inp.bench["teacher_float32"], inp.bench["winner"]
     f = {"n_runs": len(inp.all), "n_finished": len(t),
          "n_failed": int((inp.all["status"] == "FAILED").sum()), "n_killed": int((inp.all["status"] == "KILLED").sum()),
+         "n_pruned": int((inp.all["status"] == "PRUNED").sum()),
          "n_front": int(t["pareto"].sum()), "median_trial_s": float(t[M.TIME_TOTAL_S].median()),
          "total_trial_h": float(t[M.TIME_TOTAL_S].sum()) / 3600, "study": str(t["study"].iloc[0])}
     f["targets"] = []
@@ -250,6 +251,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
                      f"**{'reached' if f['latency_reached'] else 'not reached'}** by the winner, "
                      f"{f['latency_x']:.0f}x lower in the benchmark run")
     sb = f["seed_bar"]
+    stopped = f", {f['n_pruned']} stopped early by `early_stop`" if f["n_pruned"] else ""
     lines = [
         "# Compressing the Fashion-MNIST CNN for the iPhone: study report",
         "",
@@ -275,7 +277,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
         "- Our targets:",
         *["  " + line for line in tgt_lines],
         f"- The study: {f['n_finished']} finished trials of {f['n_runs']} runs ({f['n_failed']} failed, "
-        f"{f['n_killed']} killed and retried), {f['n_front']} on the Pareto front; median trial "
+        f"{f['n_killed']} killed and retried{stopped}), {f['n_front']} on the Pareto front; median trial "
         f"{f['median_trial_s']:.0f} s, {f['total_trial_h']:.1f} h of trials on a 2-core CPU.",
         "",
         "## Method",

@@ -15,7 +15,9 @@ def load_trials(tracking_uri: str = DEFAULT_URI, experiment: str = DEFAULT_EXPER
                 study: str | None = None, finished_only: bool = True) -> pd.DataFrame:
     """One row per trial run: run id, status, study, trial number, searched params, metrics.
 
-    Failed, killed and still-running runs are left out unless `finished_only` is False.
+    Failed, killed, stopped early and still-running runs are left out unless `finished_only` is
+    False.  A run stopped early by the study's rule ends KILLED in MLflow; its status here is
+    PRUNED, as Optuna has it, so that it is not taken for a killed process.
     """
     from mlflow.tracking import MlflowClient
 
@@ -35,7 +37,7 @@ def load_trials(tracking_uri: str = DEFAULT_URI, experiment: str = DEFAULT_EXPER
                 continue
             row = {
                 "run_id": run.info.run_id,
-                "status": run.info.status,
+                "status": "PRUNED" if run.data.tags.get(M.TAG_OPTUNA_STATE) == "PRUNED" else run.info.status,
                 "study": run.data.tags.get(M.TAG_STUDY),
                 "trial": int(run.data.tags[M.TAG_TRIAL]) if M.TAG_TRIAL in run.data.tags else None,
             }

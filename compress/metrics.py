@@ -43,3 +43,4 @@ TAG_TRIAL = "optuna.trial_number"
 TAG_GIT = "git_commit"
 TAG_TEACHER = "teacher_sha256"
 TAG_ROLE = "role"  # "study" for the parent run, "trial" for a child
+TAG_OPTUNA_STATE = "optuna_state"  # "PRUNED" on a trial run stopped early (the run itself ends KILLED)

@@ -165,7 +165,7 @@ def trial_run(cfg, teacher_sha: str) -> Iterator[object]:
         yield run
     except BaseException as exc:
         if type(exc).__name__ == "TrialPruned":
-            mlflow.set_tags({"optuna_state": "PRUNED", "pruned_reason": str(exc)[:500]})
+            mlflow.set_tags({M.TAG_OPTUNA_STATE: "PRUNED", "pruned_reason": str(exc)[:500]})
             mlflow.end_run(status="KILLED")
             raise
         mlflow.set_tags({"error_type": type(exc).__name__, "error_message": str(exc).splitlines()[0][:500]

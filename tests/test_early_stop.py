@@ -89,3 +89,21 @@ def test_the_gain_is_taken_from_trials_pruned_alike():
     assert hopeless(0.86, 1, 40_000, "int8", 2_000_000, refs, slack=0.005, min_completed=3, sparsity=0.0) is None
     # a sparsity seen only once falls back to the gain of all trials
     assert hopeless(0.86, 1, 40_000, "int8", 2_000_000, refs, slack=0.005, min_completed=3, sparsity=0.5) is None
+
+
+def test_a_stopped_trial_is_pruned_in_mlflow_not_taken_for_a_killed_one(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from analysis.runs import load_trials
+    from compress import tracking
+    from compress.cli import compose
+
+    cfg = compose([f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_root={tmp_path}/artifacts"])
+    with pytest.raises(optuna.TrialPruned), tracking.trial_run(cfg, "teacher-sha") as run:
+        raise optuna.TrialPruned("epoch 1: hopeless")
+    stored = MlflowClient(cfg.tracking.uri).get_run(run.info.run_id)
+    assert stored.info.status == "KILLED" and stored.data.tags["optuna_state"] == "PRUNED"
+    assert stored.data.tags["pruned_reason"] == "epoch 1: hopeless"
+    table = load_trials(cfg.tracking.uri, cfg.tracking.experiment, finished_only=False)
+    assert list(table["status"]) == ["PRUNED"]
+    assert load_trials(cfg.tracking.uri, cfg.tracking.experiment).empty

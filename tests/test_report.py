@@ -156,6 +156,20 @@ def test_the_advice_names_the_configured_default(tmp_path, monkeypatch, option, 
     assert f"It pays for itself: {verdict} (`early_stop: {option}` in `conf/config.yaml`)." in text
 
 
+def test_trials_stopped_early_are_counted_apart_and_kept_off_the_front(tmp_path):
+    paths = make_inputs(tmp_path)
+    before = build(paths)
+    table = pd.read_csv(paths["folder"] / "trials.csv")
+    stopped = {**table.iloc[0].to_dict(), "trial": 7, "status": "PRUNED", "val_accuracy": 0.99, "size_bytes": 100}
+    pd.concat([table, pd.DataFrame([stopped])]).to_csv(paths["folder"] / "trials.csv", index=False)
+    text = build(paths)
+    assert "6 finished trials of 8 runs (1 failed, 0 killed and retried, 1 stopped early by `early_stop`)" in text
+    assert "stopped early" not in before
+    # a stopped trial's partial figures never reach the front
+    assert before.split("## The Pareto front (TFLite)")[1].split("## The Core ML front")[0] == \
+        text.split("## The Pareto front (TFLite)")[1].split("## The Core ML front")[0]
+
+
 def test_a_changed_table_changes_the_report(tmp_path):
     paths = make_inputs(tmp_path)
     before = build(paths)
