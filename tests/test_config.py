@@ -35,12 +35,22 @@ def test_wrong_key_or_type_fails_at_composition(override):
         ("distill.temperature=-1", "distill.temperature=-1.0", "must be > 0"),
         ("distill.alpha=1.5", "distill.alpha=1.5", "allowed [0, 1]"),
         ("data.fraction=0", "data.fraction=0.0", "allowed (0, 1]"),
+        ("early_stop.check_epochs=[5,6]", "early_stop.check_epochs=[5, 6]",
+         "each must be >= 1 and at least one in 1..distill.epochs (4)"),
+        ("early_stop.check_epochs=[0,1]", "early_stop.check_epochs=[0, 1]",
+         "each must be >= 1 and at least one in 1..distill.epochs (4)"),
     ],
 )
 def test_out_of_range_values_are_refused_with_the_field_and_what_is_allowed(override, field, allowed):
     with pytest.raises(ConfigError) as err:
         validate(compose_config([override]))
     assert str(err.value) == f"{field}: {allowed}"
+
+
+def test_one_distillation_epoch_keeps_the_default_early_stop_valid():
+    cfg = compose_config(["distill.epochs=1"])
+    assert cfg.early_stop.enabled and list(cfg.early_stop.check_epochs) == [1, 2]
+    validate(cfg)  # epoch 2's check never fires; epoch 1's still does
 
 
 def test_bad_value_on_the_command_line_is_one_line_and_exit_2(tmp_path):
