@@ -23,6 +23,14 @@ TRIALS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def early_stop_off_by_default(tmp_path, monkeypatch):
+    """The advice names the configured default: pin it, so that the tests do not follow conf/."""
+    config = tmp_path / "main_config.yaml"
+    config.write_text("defaults:\n  - data: fashion_mnist\n  - early_stop: disabled\n  - _self_\n")
+    monkeypatch.setattr(report, "MAIN_CONFIG", config)
+
+
 def make_inputs(root: Path) -> dict[str, Path]:
     folder, winner = root / "report", root / "winner"
     folder.mkdir()
