@@ -155,7 +155,8 @@ def compute(inp: Inputs) -> dict:
          "n_failed": int((inp.all["status"] == "FAILED").sum()), "n_killed": int((inp.all["status"] == "KILLED").sum()),
          "n_pruned": int((inp.all["status"] == "PRUNED").sum()),
          "n_front": int(t["pareto"].sum()), "median_trial_s": float(t[M.TIME_TOTAL_S].median()),
-         "total_trial_h": float(t[M.TIME_TOTAL_S].sum()) / 3600, "study": str(t["study"].iloc[0])}
+         # what the study cost: finished trials and the ones stopped early (they log their time too)
+         "total_trial_h": float(inp.all[M.TIME_TOTAL_S].sum()) / 3600, "study": str(t["study"].iloc[0])}
     f["targets"] = []
     for target in TARGETS:
         r = best_within(t, target["size"])

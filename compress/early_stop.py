@@ -19,7 +19,8 @@ where
   sparsity lets the rule see, from the first epochs, a trial that its pruning will ruin.
 
 Nothing is stopped until `min_completed` trials have completed.  A stopped trial is
-PRUNED in Optuna and KILLED with tag optuna_state=PRUNED in MLflow.
+PRUNED in Optuna and KILLED with tag optuna_state=PRUNED in MLflow, with the epochs it trained
+and its time by phase (only training ran) logged there like a finished trial's.
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ log = logging.getLogger(__name__)
 BYTES_PER_PARAM = {"float32": 4.0, "float16": 2.0, "dynamic": 1.0, "int8": 1.0, "qat": 1.0}
 CURVE_ATTR = "val_curve"  # per-epoch validation accuracy of the distillation phase
 MIN_SAME_SPARSITY = 2
+
+
+class StoppedEarly(optuna.TrialPruned):
+    """The rule stopped the trial; `epochs` holds the Keras logs of the epochs it trained."""
+
+    def __init__(self, reason: str, epochs: tuple[dict, ...] = ()):
+        super().__init__(reason)  # args stay (reason,): the exception pickles across worker processes
+        self.epochs = epochs
 
 
 @dataclass(frozen=True)
@@ -93,8 +102,10 @@ class EarlyStopCheck(keras.callbacks.Callback):
         # not `self.params`: Keras sets that attribute on every callback (a dict of fit's settings)
         self.cfg, self.n_params, self.macs = cfg, params, macs
         self.references: list[Reference] | None = None
+        self.epochs: list[dict] = []
 
     def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append({k: float(v) for k, v in (logs or {}).items()})
         e = epoch + 1
         if e not in set(self.cfg.early_stop.check_epochs) or "val_accuracy" not in (logs or {}):
             return
@@ -105,7 +116,7 @@ class EarlyStopCheck(keras.callbacks.Callback):
                           float(self.cfg.prune.sparsity) if "prune" in self.cfg else None)
         if reason:
             log.info("stopping early: %s", reason)
-            raise optuna.TrialPruned(reason)
+            raise StoppedEarly(reason, tuple(self.epochs))
 
 
 def callbacks(cfg, model: keras.Model, macs: int) -> list:

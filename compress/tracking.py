@@ -144,6 +144,7 @@ def trial_run(cfg, teacher_sha: str) -> Iterator[object]:
     then propagates (the sweeper records the Optuna trial as failed).
     """
     import mlflow
+    import optuna
 
     if not cfg.tracking.enabled:
         yield None
@@ -164,7 +165,7 @@ def trial_run(cfg, teacher_sha: str) -> Iterator[object]:
         mlflow.log_params(flat_params(cfg))
         yield run
     except BaseException as exc:
-        if type(exc).__name__ == "TrialPruned":
+        if isinstance(exc, optuna.TrialPruned):
             mlflow.set_tags({M.TAG_OPTUNA_STATE: "PRUNED", "pruned_reason": str(exc)[:500]})
             mlflow.end_run(status="KILLED")
             raise
@@ -174,6 +175,17 @@ def trial_run(cfg, teacher_sha: str) -> Iterator[object]:
         raise
     else:
         mlflow.end_run(status="FINISHED")
+
+
+def log_stopped(epochs: tuple[dict, ...], seconds: float) -> None:
+    """What a trial stopped early did: the epochs it trained and its time by phase, only training
+    having run, so that its cost is in MLflow beside the finished trials'."""
+    import mlflow
+
+    times = {M.TIME_TRAIN_S: seconds, M.TIME_PRUNE_S: 0.0, M.TIME_CONVERT_S: 0.0, M.TIME_EVAL_S: 0.0,
+             M.TIME_TOTAL_S: seconds}
+    mlflow.log_metrics({k: round(v, 3) for k, v in times.items()})
+    log_history([{key: [e[key] for e in epochs] for key in epochs[0]}] if epochs else [])
 
 
 def log_history(history: list[dict], start_step: int = 0) -> None:

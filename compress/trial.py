@@ -80,7 +80,12 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
     context_seconds = time.perf_counter() - start
     total_start = time.perf_counter()
     with tracking.trial_run(cfg, ctx.teacher_sha) as run:
-        to_convert, float_model, histories, times = train_student(cfg, ctx)
+        try:
+            to_convert, float_model, histories, times = train_student(cfg, ctx)
+        except early_stop.StoppedEarly as stop:
+            if run is not None:
+                tracking.log_stopped(stop.epochs, time.perf_counter() - total_start)
+            raise
         start = time.perf_counter()
         flatbuffer = quantize.convert(to_convert, cfg.quant.mode, representative_images(cfg, ctx))
         tflite_path = quantize.write(flatbuffer, out_dir / "model.tflite")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
+
 import optuna
 import pytest
 from omegaconf import OmegaConf
 
-from compress.early_stop import CURVE_ATTR, EarlyStopCheck, Reference, hopeless
+from compress.early_stop import CURVE_ATTR, EarlyStopCheck, Reference, StoppedEarly, hopeless
 
 # completed trials: final accuracy, bytes, MACs, per-epoch validation curve
 REFS = [Reference(0.90, 30_000, 1e6, (0.85, 0.88)), Reference(0.92, 200_000, 5e6, (0.89, 0.91)),
@@ -73,9 +75,14 @@ def test_the_callback_stops_a_real_fit(tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 4)).astype("float32"), np.zeros(64, dtype=int)
     y_val = np.ones(32, dtype=int)  # never predicted: validation accuracy stays far below the rivals'
-    with pytest.raises(optuna.TrialPruned, match="epoch 1"):
+    with pytest.raises(optuna.TrialPruned, match="epoch 1") as stop:
         model.fit(x, y, validation_data=(x[:32], y_val), epochs=3, verbose=0,
                   callbacks=[EarlyStopCheck(cfg, params=40_000, macs=2_000_000)])
+    # the epoch it trained travels with the stop, also through a worker process's pickling
+    for raised in (stop.value, pickle.loads(pickle.dumps(stop.value))):
+        assert isinstance(raised, StoppedEarly) and str(raised) == str(stop.value)
+        assert [sorted(e) for e in raised.epochs] == [["accuracy", "loss", "val_accuracy", "val_loss"]]
+        assert raised.epochs[0]["val_accuracy"] == 0.0
 
 
 def test_the_gain_is_taken_from_trials_pruned_alike():
@@ -99,11 +106,19 @@ def test_a_stopped_trial_is_pruned_in_mlflow_not_taken_for_a_killed_one(tmp_path
     from compress.cli import compose
 
     cfg = compose([f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_root={tmp_path}/artifacts"])
+    epochs = ({"loss": 0.9, "accuracy": 0.70, "val_accuracy": 0.72}, {"loss": 0.7, "accuracy": 0.75, "val_accuracy": 0.74})
     with pytest.raises(optuna.TrialPruned), tracking.trial_run(cfg, "teacher-sha") as run:
-        raise optuna.TrialPruned("epoch 1: hopeless")
-    stored = MlflowClient(cfg.tracking.uri).get_run(run.info.run_id)
+        tracking.log_stopped(epochs, 12.3456)
+        raise StoppedEarly("epoch 1: hopeless", epochs)
+    client = MlflowClient(cfg.tracking.uri)
+    stored = client.get_run(run.info.run_id)
     assert stored.info.status == "KILLED" and stored.data.tags["optuna_state"] == "PRUNED"
     assert stored.data.tags["pruned_reason"] == "epoch 1: hopeless"
     table = load_trials(cfg.tracking.uri, cfg.tracking.experiment, finished_only=False)
     assert list(table["status"]) == ["PRUNED"]
+    # its cost and its curve are in MLflow like a finished trial's: only training ran
+    assert {k: v for k, v in stored.data.metrics.items() if k.startswith("time_")} == {
+        "time_train_s": 12.346, "time_prune_s": 0.0, "time_convert_s": 0.0, "time_eval_s": 0.0, "time_total_s": 12.346}
+    curve = client.get_metric_history(run.info.run_id, "epoch_val_accuracy")
+    assert [(m.step, m.value) for m in sorted(curve, key=lambda m: m.step)] == [(0, 0.72), (1, 0.74)]
     assert load_trials(cfg.tracking.uri, cfg.tracking.experiment).empty

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -168,10 +169,15 @@ def test_trials_stopped_early_are_counted_apart_and_kept_off_the_front(tmp_path)
     paths = make_inputs(tmp_path)
     before = build(paths)
     table = pd.read_csv(paths["folder"] / "trials.csv")
-    stopped = {**table.iloc[0].to_dict(), "trial": 7, "status": "PRUNED", "val_accuracy": 0.99, "size_bytes": 100}
+    stopped = {**table.iloc[0].to_dict(), "trial": 7, "status": "PRUNED", "val_accuracy": 0.99, "size_bytes": 100,
+               "time_total_s": 3600.0}
     pd.concat([table, pd.DataFrame([stopped])]).to_csv(paths["folder"] / "trials.csv", index=False)
     text = build(paths)
     assert "6 finished trials of 8 runs (1 failed, 0 killed and retried, 1 stopped early by `early_stop`)" in text
+    # the hour the stopped trial trained is in the study's cost, its time is not in the median trial
+    hours = [float(re.search(r"median trial \d+ s, ([\d.]+) h of trials", x).group(1)) for x in (before, text)]
+    assert hours[1] - hours[0] == pytest.approx(1.0, abs=0.06)
+    assert re.search(r"median trial (\d+) s", before).group(1) == re.search(r"median trial (\d+) s", text).group(1)
     assert "stopped early" not in before
     # a stopped trial's partial figures never reach the front
     assert before.split("## The Pareto front (TFLite)")[1].split("## The Core ML front")[0] == \
