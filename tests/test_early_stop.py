@@ -74,7 +74,7 @@ def test_the_callback_stops_a_real_fit(tmp_path):
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 4)).astype("float32"), np.zeros(64, dtype=int)
-    y_val = np.ones(32, dtype=int)  # never predicted: validation accuracy stays far below the rivals'
+    y_val = np.ones(32, dtype=int)  # not the class it learns: validation accuracy stays far below the rivals'
     with pytest.raises(optuna.TrialPruned, match="epoch 1") as stop:
         model.fit(x, y, validation_data=(x[:32], y_val), epochs=3, verbose=0,
                   callbacks=[EarlyStopCheck(cfg, params=40_000, macs=2_000_000)])
@@ -82,7 +82,7 @@ def test_the_callback_stops_a_real_fit(tmp_path):
     for raised in (stop.value, pickle.loads(pickle.dumps(stop.value))):
         assert isinstance(raised, StoppedEarly) and str(raised) == str(stop.value)
         assert [sorted(e) for e in raised.epochs] == [["accuracy", "loss", "val_accuracy", "val_loss"]]
-        assert raised.epochs[0]["val_accuracy"] == 0.0
+        assert f"epoch 1: val {raised.epochs[0]['val_accuracy']:.4f} +" in str(raised)  # the epoch it was judged on
 
 
 def test_the_gain_is_taken_from_trials_pruned_alike():
