@@ -83,9 +83,10 @@ def validate(cfg) -> None:
     _check(e.slack >= 0, "early_stop.slack", e.slack, "must be >= 0")
     _check(e.min_completed >= 1, "early_stop.min_completed", e.min_completed, "must be >= 1")
     # a check after the last distillation epoch never fires (the default [1, 2] under distill.epochs=1
-    # keeps its first); one that none can reach would leave early stopping on in name only
-    _check(not e.enabled or (all(int(x) >= 1 for x in e.check_epochs) and min(map(int, e.check_epochs), default=0) in
-                             range(1, k.epochs + 1)), "early_stop.check_epochs", list(e.check_epochs),
+    # keeps its first); one that none can reach would leave early stopping on in name only. The smallest
+    # in 1..epochs says both: each is >= 1 and one is reached
+    _check(not e.enabled or min(map(int, e.check_epochs), default=0) in range(1, k.epochs + 1),
+           "early_stop.check_epochs", list(e.check_epochs),
            f"each must be >= 1 and at least one in 1..distill.epochs ({k.epochs})")
     check_coreml_compression(cfg.coreml.compression)
     _check(m.latency_runs >= 1, "measure.latency_runs", m.latency_runs, "must be >= 1")
