@@ -182,8 +182,7 @@ def log_stopped(epochs: tuple[dict, ...], seconds: float) -> None:
     having run, so that its cost is in MLflow beside the finished trials'."""
     import mlflow
 
-    times = {M.TIME_TRAIN_S: seconds, M.TIME_PRUNE_S: 0.0, M.TIME_CONVERT_S: 0.0, M.TIME_EVAL_S: 0.0,
-             M.TIME_TOTAL_S: seconds}
+    times = {**dict.fromkeys(M.PHASE_TIMES, 0.0), M.TIME_TRAIN_S: seconds, M.TIME_TOTAL_S: seconds}
     mlflow.log_metrics({k: round(v, 3) for k, v in times.items()})
     log_history([{key: [e[key] for e in epochs] for key in epochs[0]}] if epochs else [])
 
