@@ -24,12 +24,17 @@ TRIALS = [
 ]
 
 
+def pin_early_stop_default(tmp_path, monkeypatch, option: str) -> None:
+    """A main config whose defaults list picks `early_stop: option`, read by the report instead of conf/."""
+    config = tmp_path / "main_config.yaml"
+    config.write_text(f"defaults:\n  - data: fashion_mnist\n  - early_stop: {option}\n  - _self_\n")
+    monkeypatch.setattr(report, "MAIN_CONFIG", config)
+
+
 @pytest.fixture(autouse=True)
 def early_stop_off_by_default(tmp_path, monkeypatch):
     """The advice names the configured default: pin it, so that the tests do not follow conf/."""
-    config = tmp_path / "main_config.yaml"
-    config.write_text("defaults:\n  - data: fashion_mnist\n  - early_stop: disabled\n  - _self_\n")
-    monkeypatch.setattr(report, "MAIN_CONFIG", config)
+    pin_early_stop_default(tmp_path, monkeypatch, "disabled")
 
 
 def make_inputs(root: Path) -> dict[str, Path]:
@@ -158,9 +163,7 @@ def test_the_comparison_on_the_default_study_decides_over_the_proxy(tmp_path):
 @pytest.mark.parametrize(("option", "verdict"), [("disabled", "it should be on by default"),
                                                  ("front", "it is on by default")])
 def test_the_advice_names_the_configured_default(tmp_path, monkeypatch, option, verdict):
-    config = tmp_path / "config.yaml"
-    config.write_text(f"defaults:\n  - data: fashion_mnist\n  - early_stop: {option}\n  - _self_\n")
-    monkeypatch.setattr(report, "MAIN_CONFIG", config)
+    pin_early_stop_default(tmp_path, monkeypatch, option)
     text = build(make_inputs(tmp_path))  # the proxy's 40% for -1.0%: pays for itself
     assert f"It pays for itself: {verdict} (`early_stop: {option}` in `conf/config.yaml`)." in text
 
