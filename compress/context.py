@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compress import data, distill, quantize, teacher
+from compress import data, distill, quantize, teacher, views
 from compress.compat import keras
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ class TrialContext:
     train_targets: np.ndarray  # packed [one-hot | teacher logits] for the train split
     val_targets: np.ndarray
     teacher_tflite: Path  # the teacher as float32 TFLite: the latency reference
+    cache_dir: str = ".cache"
 
     def distillation_targets(self, teacher_logits: str) -> tuple[np.ndarray, keras.Model | None]:
         """Training targets and, for `online`, the teacher model that fills in their logits on
@@ -36,6 +37,31 @@ class TrialContext:
         targets = self.train_targets.copy()
         targets[:, 10:] = 0.0  # the teacher fills these on every batch
         return targets, logits_model(self.teacher)
+
+
+    def training_views(self, distill_cfg) -> tuple[np.ndarray, np.ndarray] | None:
+        """For `distill.augment` other than none: every view of the training images (uint8) and the
+        teacher's logits for each, computed once per teacher, data and view settings and kept
+        (on disk for the logits, in this process for both)."""
+        if distill_cfg.get("augment", "none") == "none":
+            return None
+        n_views, seed, shift = int(distill_cfg.views), int(distill_cfg.view_seed), int(distill_cfg.max_shift)
+        key = (self.teacher_sha, self.splits.fingerprint, len(self.splits.x_train), n_views, seed, shift)
+        if key not in _VIEWS:
+            s = self.splits
+            path = views.cache_path(self.cache_dir, self.teacher_sha, s.fingerprint, s.train_index, n_views, seed,
+                                    shift)
+            if not path.is_file():
+                log.info("teacher logits for %d augmented views of %s training images -> %s (once)", n_views,
+                         f"{len(s.x_train):,}", path)
+            logits = views.teacher_view_logits(teacher.logits_model(self.teacher), s.x_train, s.train_index,
+                                               n_views, seed, shift, path)
+            _VIEWS.clear()
+            _VIEWS[key] = (views.all_views(s.x_train, s.train_index, n_views, seed, shift), logits)
+        return _VIEWS[key]
+
+
+_VIEWS: dict = {}
 
 
 def teacher_tflite(model: keras.Model, sha: str, cache_dir: str | Path) -> Path:
@@ -69,7 +95,7 @@ def get(cfg) -> TrialContext:
     ctx = TrialContext(
         splits, model, path, sha,
         distill.pack_targets(splits.y_train, train_logits), distill.pack_targets(splits.y_val, val_logits),
-        teacher_tflite(model, sha, cfg.paths.cache_dir),
+        teacher_tflite(model, sha, cfg.paths.cache_dir), str(cfg.paths.cache_dir),
     )
     _CACHE.clear()  # one context per process is enough; a new data or teacher setting replaces it
     _CACHE[key] = ctx

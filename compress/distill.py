@@ -115,6 +115,30 @@ def dataset(x: np.ndarray, targets: np.ndarray, batch_size: int, seed: int, teac
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def view_dataset(view_images: np.ndarray, view_logits: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
+    """Batches of (image, packed target) where every image appears once an epoch in one of its
+    cached views, drawn anew each epoch, with the teacher's logits for that same view.
+
+    `view_images` is (views, n, 28, 28, 1) uint8 and `view_logits` (views, n, 10): the student
+    and the teacher see the same augmented image (consistent distillation) without the teacher
+    running here.
+    """
+    n_views = view_images.shape[0]
+    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+    per_image = (np.moveaxis(view_images, 0, 1), np.moveaxis(view_logits.astype(np.float32), 0, 1), onehot)
+    ds = tf.data.Dataset.from_tensor_slices(per_image).shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    draws = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)  # one draw a batch
+
+    def pick(batch, draw):
+        images, logits, labels_1h = batch
+        k = tf.random.stateless_uniform([tf.shape(images)[0]], seed=tf.stack([draw, tf.constant(seed, tf.int64)]),
+                                        maxval=n_views, dtype=tf.int32)
+        x = tf.cast(tf.gather(images, k, batch_dims=1), tf.float32) / 255.0
+        return x, tf.concat([labels_1h, tf.gather(logits, k, batch_dims=1)], axis=1)
+
+    return tf.data.Dataset.zip((ds.batch(batch_size), draws)).map(pick).prefetch(tf.data.AUTOTUNE)
+
+
 class TeacherInStep(keras.Model):
     """The student trained with the teacher's forward pass inside every training step, one
     after the other: how the keras.io distillation example the user started from does it
@@ -146,12 +170,18 @@ class TeacherInStep(keras.Model):
 
 def fit(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, epochs: int, learning_rate: float,
         seed: int, callbacks=(), teacher: keras.Model | None = None, verbose: int = 0,
-        steps_per_execution: int = 1) -> dict:
-    """Compile and train `model` on the distillation objective; returns its history."""
+        steps_per_execution: int = 1, views: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """Compile and train `model` on the distillation objective; returns its history.
+
+    With `views` (the uint8 view images and the teacher's logits for them, from
+    `compress.views`) each epoch draws one view per image instead of the plain images."""
     steps = int(np.ceil(len(x) / distill_cfg.batch_size)) * epochs
     compile_for_distillation(model, distill_cfg, learning_rate, steps, steps_per_execution)
+    labels = np.argmax(targets[:, :NUM_CLASSES], axis=1)
+    train = (view_dataset(views[0], views[1], labels, distill_cfg.batch_size, seed) if views is not None
+             else dataset(x, targets, distill_cfg.batch_size, seed, teacher))
     history = model.fit(
-        dataset(x, targets, distill_cfg.batch_size, seed, teacher),
+        train,
         validation_data=(x_val, targets_val) if len(x_val) else None,
         epochs=epochs, callbacks=list(callbacks), verbose=verbose,
     )

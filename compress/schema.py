@@ -40,6 +40,7 @@ class TeacherConfig:
 
 @dataclass
 class StudentConfig:
+    arch: str = "cnn"  # cnn (the teacher's blocks, scaled) or dsconv (depthwise-separable blocks, GAP head)
     width: float = 0.25  # multiplies the teacher's 64/128/256 channels and 256 dense units
     kernel_size: int = 3
     activation: str = "relu"
@@ -58,6 +59,10 @@ class DistillConfig:
     learning_rate: float = 3e-3
     teacher_logits: str = "cached"  # cached (on disk, computed once) or online (teacher on every batch)
     steps_per_execution: int = 8  # batches per graph call while distilling (see distill.compile_for_distillation)
+    augment: str = "flip_shift"  # none, or flip_shift: each epoch shows every image in one of `views` cached views
+    views: int = 8  # augmented views per image whose teacher logits are cached (view 0 is the image itself)
+    max_shift: int = 2  # pixels a view may be shifted by, each way
+    view_seed: int = 0  # the views are a pure function of (view_seed, view, image)
 
 
 @dataclass

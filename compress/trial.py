@@ -39,7 +39,8 @@ def train_student(cfg, ctx: context.TrialContext) -> tuple[keras.Model, keras.Mo
     histories = [distill.fit(student, s.x_train, train_targets, s.x_val, ctx.val_targets, cfg.distill,
                              int(cfg.distill.epochs), float(cfg.distill.learning_rate), seed,
                              callbacks=stop_checks, teacher=teacher_for_batches, verbose=int(cfg.verbose),
-                             steps_per_execution=int(cfg.distill.steps_per_execution))]
+                             steps_per_execution=int(cfg.distill.steps_per_execution),
+                             views=ctx.training_views(cfg.distill))]
     times[M.TIME_TRAIN_S] = time.perf_counter() - start
     log.info("distilled: val acc %.4f (%.1fs)", histories[-1].get("val_accuracy", [float("nan")])[-1],
              times[M.TIME_TRAIN_S])

@@ -13,6 +13,8 @@ from pathlib import Path
 from compress.errors import ConfigError
 from compress.options import (
     ACTIVATIONS,
+    ARCHS,
+    AUGMENTS,
     COREML_COMPRESSIONS,
     DEFAULT_TEACHER_PATH,
     HEADS,
@@ -34,6 +36,7 @@ def check_width(width) -> None:
 def check_student(s) -> None:
     """The `student` group's values (also checked by build_student when used as a library)."""
     check_width(s.width)
+    _check(s.get("arch", "cnn") in ARCHS, "student.arch", s.get("arch"), f"allowed {', '.join(ARCHS)}")
     _check(s.activation in ACTIVATIONS, "student.activation", s.activation, f"allowed {', '.join(ACTIVATIONS)}")
     _check(s.head in HEADS, "student.head", s.head, f"allowed {', '.join(HEADS)}")
     _check(s.kernel_size in KERNEL_SIZES, "student.kernel_size", s.kernel_size, "allowed 1, 3, 5")
@@ -73,6 +76,11 @@ def validate(cfg) -> None:
     _check(k.learning_rate > 0, "distill.learning_rate", k.learning_rate, "must be > 0")
     _check(k.teacher_logits in LOGIT_SOURCES, "distill.teacher_logits", k.teacher_logits,
            f"allowed {', '.join(LOGIT_SOURCES)}")
+    _check(k.get("augment", "none") in AUGMENTS, "distill.augment", k.get("augment"), f"allowed {', '.join(AUGMENTS)}")
+    _check(k.get("views", 1) >= 1, "distill.views", k.get("views"), "must be >= 1 (view 0 is the image itself)")
+    _check(0 <= k.get("max_shift", 0) <= 8, "distill.max_shift", k.get("max_shift"), "allowed 0..8 pixels")
+    _check(k.get("augment", "none") == "none" or k.teacher_logits == "cached", "distill.teacher_logits",
+           k.teacher_logits, "augmented views need cached logits (distill.augment=none for online)")
     check_sparsity(p.sparsity)
     _check(p.epochs >= 1, "prune.epochs", p.epochs, "must be >= 1")
     _check(p.learning_rate > 0, "prune.learning_rate", p.learning_rate, "must be > 0")
