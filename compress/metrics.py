@@ -35,12 +35,22 @@ EPOCH_VAL_ACCURACY = "epoch_val_accuracy"
 EPOCH_LOSS = "epoch_loss"
 
 # the searched hyperparameters, as MLflow params
-SEARCHED_PARAMS = ("student.width", "distill.temperature", "distill.alpha", "prune.sparsity", "quant.mode", "student.head",
+SEARCHED_PARAMS = ("student.arch", "student.width", "distill.temperature", "distill.alpha", "prune.sparsity", "quant.mode", "student.head",
                    "coreml.compression")
 
 TAG_STUDY = "optuna.study_name"
 TAG_TRIAL = "optuna.trial_number"
 TAG_GIT = "git_commit"
 TAG_TEACHER = "teacher_sha256"
-TAG_ROLE = "role"  # "study" for the parent run, "trial" for a child
+TAG_ROLE = "role"  # "study" for the parent run, "trial" or "finalist" for a child
+TAG_SEARCH_TRIAL = "search_trial"  # on a finalist: the study trial whose recipe it trained the long way
 TAG_OPTUNA_STATE = "optuna_state"  # "PRUNED" on a trial run stopped early (the run itself ends KILLED)
+
+# a finalist's shipping file (full-integer int8, slimmed: compress/encode.py), beside the metrics
+# above, which for a finalist describe the file in its trial's own quantization mode
+SHIP_VAL_ACCURACY = "ship_val_accuracy"
+SHIP_TEST_ACCURACY = "ship_test_accuracy"
+SHIP_SIZE_BYTES = "ship_size_bytes"
+SHIP_LATENCY_MS = "ship_latency_ms"
+SHIP_LATENCY_RATIO = "ship_latency_ratio"
+COREML_TEST_ACCURACY = "coreml_test_accuracy"

@@ -116,6 +116,28 @@ class PathsConfig:
 
 
 @dataclass
+class FinalizeConfig:
+    """The finalists stage (compress/finalize.py): which trials, the final recipe, the winner."""
+
+    study: Optional[str] = None  # None: the configured study (hydra.sweeper.study_name)
+    max_finalists: int = 6
+    size_classes: List[int] = field(default_factory=lambda: [16384, 65536])
+    trials: List[int] = field(default_factory=list)  # by hand instead of the default selection
+    out_dir: Optional[str] = None  # None: report/ and winner/ for the default study, sweeps/<study>/ otherwise
+    epochs: int = 30
+    learning_rate: float = 3e-3
+    augment: str = "flip_shift"
+    qat_epochs: int = 2
+    int8_tolerance: float = 0.003  # post-training int8 may lose this much validation accuracy before QAT is tried
+    encoding_tolerance: float = 0.002  # ship the smallest int8 encoding within this of the best one's accuracy
+    coreml_compression: str = "linear8"
+    policy: str = "max_bytes"  # max_bytes or smallest_within (compress/winner_export.py)
+    max_bytes: int = 65536
+    budget: float = 0.005
+    winner_seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
+
+
+@dataclass
 class StudyInfo:
     """Filled by the sweeper for each job: which study and trial it is."""
 
@@ -137,6 +159,7 @@ class Config:
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    finalize: FinalizeConfig = field(default_factory=FinalizeConfig)
     study: StudyInfo = field(default_factory=StudyInfo)
     seed: int = 0
     verbose: int = 0

@@ -201,3 +201,29 @@ def log_history(history: list[dict], start_step: int = 0) -> None:
                 values[M.EPOCH_VAL_ACCURACY] = phase["val_accuracy"][i]
             mlflow.log_metrics(values, step=step)
             step += 1
+
+
+def log_finalist(cfg, teacher_sha: str, study: str, search_trial: int, result: dict, histories: list[dict],
+                 workdir: Path) -> str | None:
+    """A finalist as a nested run under its study's run (`role=finalist`, tagged with the search
+    trial it retrained): its params, every numeric figure, its per-epoch curves and its files.
+    Returns the run id (None with tracking off)."""
+    import mlflow
+
+    if not cfg.tracking.enabled:
+        return None
+    experiment_id = connect(cfg.tracking)
+    parent = study_parent_run(experiment_id, study)
+    tags = {M.TAG_ROLE: "finalist", M.TAG_STUDY: study, M.TAG_SEARCH_TRIAL: str(search_trial),
+            M.TAG_TRIAL: str(search_trial), "mlflow.parentRunId": parent, M.TAG_GIT: git_commit(),
+            M.TAG_TEACHER: teacher_sha, "ship_encoding": str(result.get("ship_encoding"))}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{study}-finalist-{search_trial}-seed{cfg.seed}",
+                          tags=tags) as run:
+        mlflow.log_params(flat_params(cfg))
+        mlflow.log_metrics({k: float(v) for k, v in result.items()
+                            if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        log_history(histories)
+        for name in ("finalist.tflite", "model.tflite", "config.yaml", "student.keras"):
+            mlflow.log_artifact(str(workdir / name))
+        mlflow.log_artifacts(str(workdir / "finalist.mlpackage"), artifact_path="finalist.mlpackage")
+        return run.info.run_id

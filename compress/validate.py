@@ -97,10 +97,31 @@ def validate(cfg) -> None:
            "early_stop.check_epochs", list(e.check_epochs),
            f"each must be >= 1 and at least one in 1..distill.epochs ({k.epochs})")
     check_coreml_compression(cfg.coreml.compression)
+    if "finalize" in cfg:
+        _validate_finalize(cfg.finalize)
     _check(m.latency_runs >= 1, "measure.latency_runs", m.latency_runs, "must be >= 1")
     _check(m.warmup >= 0, "measure.warmup", m.warmup, "must be >= 0")
     _check(m.threads >= 1, "measure.threads", m.threads, "must be >= 1")
     _check(m.eval_batch >= 1, "measure.eval_batch", m.eval_batch, "must be >= 1")
+
+
+def _validate_finalize(f) -> None:
+    policies = ("max_bytes", "smallest_within")  # compress.winner_export.POLICIES (imports pandas)
+    _check(f.max_finalists >= 1, "finalize.max_finalists", f.max_finalists, "must be >= 1")
+    _check(all(int(c) > 0 for c in f.size_classes), "finalize.size_classes", list(f.size_classes),
+           "each must be a positive number of bytes")
+    _check(f.epochs >= 1, "finalize.epochs", f.epochs, "must be >= 1")
+    _check(f.learning_rate > 0, "finalize.learning_rate", f.learning_rate, "must be > 0")
+    _check(f.augment in AUGMENTS, "finalize.augment", f.augment, f"allowed {', '.join(AUGMENTS)}")
+    _check(f.qat_epochs >= 1, "finalize.qat_epochs", f.qat_epochs, "must be >= 1")
+    _check(0 <= f.int8_tolerance < 1, "finalize.int8_tolerance", f.int8_tolerance, "allowed [0, 1)")
+    _check(0 <= f.encoding_tolerance < 1, "finalize.encoding_tolerance", f.encoding_tolerance, "allowed [0, 1)")
+    _check(f.coreml_compression in COREML_COMPRESSIONS, "finalize.coreml_compression", f.coreml_compression,
+           f"allowed {', '.join(COREML_COMPRESSIONS)}")
+    _check(f.policy in policies, "finalize.policy", f.policy, f"allowed {', '.join(policies)}")
+    _check(f.max_bytes > 0, "finalize.max_bytes", f.max_bytes, "must be > 0")
+    _check(0 <= f.budget < 1, "finalize.budget", f.budget, "allowed [0, 1)")
+    _check(len(f.winner_seeds) >= 1, "finalize.winner_seeds", list(f.winner_seeds), "at least one seed")
 
 
 def preflight(cfg, check_data: bool = True) -> None:

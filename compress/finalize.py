@@ -1,0 +1,210 @@
+"""`python -m compress.finalize`: train the study's finalists the long way, ship each as int8,
+pick the winner among them and export it.
+
+The study ranks recipes with a short, cheap proxy (a few distillation epochs); this stage takes
+the chosen recipes (`compress.finalists.select`, or `finalize.trials=[...]`) and retrains each
+from scratch with the final recipe (`conf/finalize/`: tens of epochs over augmented views with
+the teacher's logits for the same view). Every finalist is converted twice and both files are
+measured from disk: in its trial's own quantization mode (to compare search and final
+accuracy) and in the shipping encoding (full-integer int8, slimmed, per-channel or per-tensor,
+quantization-aware fine-tuned where post-training quantization loses accuracy). Each finalist
+is a nested MLflow run (`role=finalist`) under the study's run and a row of the finalists'
+table, written as soon as it is done: a killed run resumes with the unfinished finalists only.
+
+Only the default study writes the committed deliverables (`report/`, `winner/`); any other
+study writes its own under `sweeps/<study>/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf, open_dict
+
+from compress import metrics as M
+from compress.cli import CONF_DIR, hydra_entry
+
+log = logging.getLogger(__name__)
+
+
+def default_study() -> str:
+    """The default study's name, as conf/search/default.yaml sets it."""
+    return str(OmegaConf.load(Path(CONF_DIR) / "search" / "default.yaml").study_name)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where a study's finalize stage reads and writes."""
+
+    trials: Path  # the study's trials table (candidates)
+    table: Path  # the finalists' table
+    summary: Path  # rank agreement and the winner's seeds
+    export: Path  # winner.tflite, winner.mlpackage, winner.json, README.md, finalists/
+    work: Path  # every finalist's working files (not committed)
+
+    @classmethod
+    def for_study(cls, study: str, out_dir: str | None = None) -> "Paths":
+        work = Path("sweeps") / study / "finalists"
+        if out_dir:
+            base = Path(out_dir)
+            return cls(base / "trials.csv", base / "finalists.csv", base / "finalists.json", base / "winner", work)
+        if study == default_study():
+            return cls(Path("report/trials.csv"), Path("report/finalists.csv"), Path("report/finalists.json"),
+                       Path("winner"), work)
+        base = Path("sweeps") / study
+        return cls(base / "trials.csv", base / "finalists.csv", base / "finalists.json", base / "winner", work)
+
+
+def candidate_table(cfg, study: str, paths: Paths):
+    """The study's trials: fresh from MLflow when it holds them (and written to the table), else
+    the table on disk (a fresh clone has the committed one)."""
+    import pandas as pd
+
+    from analysis import table as trials_table
+    from compress.errors import ConfigError
+
+    if cfg.tracking.enabled:
+        try:
+            fresh = trials_table.from_mlflow(str(cfg.tracking.uri), str(cfg.tracking.experiment), study)
+        except (SystemExit, Exception) as exc:  # noqa: BLE001 - no store, no experiment: fall back to the table
+            log.info("no trial runs of %s in MLflow (%s): reading %s", study, str(exc).splitlines()[0][:120],
+                     paths.trials)
+            fresh = pd.DataFrame()
+        if len(fresh):
+            trials_table.write(fresh, paths.trials)
+            log.info("%d trial runs of study %s from MLflow -> %s", len(fresh), study, paths.trials)
+            return fresh
+    if not paths.trials.is_file():
+        raise ConfigError(f"finalize.study={study}: no trial runs in MLflow and no trials table at {paths.trials}; "
+                          f"run the study first (python -m compress.sweep -m)")
+    table = trials_table.read(paths.trials)
+    return table[table["study"].astype(str) == study] if "study" in table else table
+
+
+def finalist_config(cfg, row, seed: int):
+    """The trial's searched recipe under the final training recipe."""
+    f = cfg.finalize
+    out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    with open_dict(out):
+        for name in M.SEARCHED_PARAMS:
+            value = row.get(name)
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                continue
+            group, key = name.split(".")
+            current = out[group][key]
+            out[group][key] = type(current)(value) if isinstance(current, (int, float, str)) else value
+        out.distill.epochs = int(f.epochs)
+        out.distill.learning_rate = float(f.learning_rate)
+        out.distill.augment = str(f.augment)
+        out.quant.qat_epochs = int(f.qat_epochs)
+        out.early_stop.enabled = False
+        out.seed = int(seed)
+        out.study.study_name = None
+        out.study.trial_number = None
+        out.study.storage = None
+    return out
+
+
+def recipe_hash(cfg) -> str:
+    """Identifies what a finalist trained: the resolved config less bookkeeping."""
+    body = OmegaConf.to_container(cfg, resolve=True)
+    for key in ("tracking", "study", "finalize", "measure", "verbose", "extras", "paths"):
+        body.pop(key, None)
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def run(cfg, study: str) -> dict:
+    """Train the finalists not yet in the table, then pick and export the winner; returns the summary."""
+    from compress import context, finalists, validate
+    from compress.finalist_run import train_finalist
+
+    validate.preflight(cfg, check_data=False)
+    f = cfg.finalize
+    paths = Paths.for_study(study, f.out_dir)
+    trials = candidate_table(cfg, study, paths)
+    manual = bool(f.trials)
+    selection = finalists.by_hand(trials, list(f.trials)) if manual else finalists.select(
+        trials, int(f.max_finalists), list(f.size_classes))
+    if selection.empty:
+        from compress.errors import ConfigError
+
+        raise ConfigError(f"finalize.study={study}: no finished trial with every objective to choose finalists from")
+    log.info("finalists of study %s (%s): trials %s, search files %s bytes", study,
+             "named by hand" if manual else f"default selection, at most {f.max_finalists}",
+             selection["trial"].astype(int).tolist(), [int(v) for v in selection[M.SIZE_BYTES]])
+    ctx = context.get(cfg)
+    table = finalists.read(paths.table)
+    started = time.perf_counter()
+    todo = [(row, int(cfg.seed)) for _, row in selection.iterrows()]
+    for i, (row, seed) in enumerate(todo, start=1):
+        table = _train_if_missing(cfg, ctx, row, seed, study, paths, table, f"{i} of {len(todo)}", manual, started)
+    rows = _current(table, study, selection, cfg)
+    summary = {"study": study, "selection": "manual" if manual else "default",
+               "rank_agreement": finalists.rank_agreement(rows, list(f.size_classes))}
+    from compress.winner_export import choose, export
+
+    winner, reason = choose(rows, cfg)
+    if winner is None:
+        finalists.write_summary(paths.summary, {**summary, "winner": None, "reason": reason})
+        log.warning("no winner: %s", reason)
+        return summary
+    for seed in [int(s) for s in f.winner_seeds if int(s) != int(winner["seed"])]:
+        table = _train_if_missing(cfg, ctx, winner, seed, study, paths, table, f"winner seed {seed}", manual, started)
+    rows = _current(table, study, selection, cfg, extra_seeds=True)
+    summary.update(export(rows, winner, reason, cfg, paths, study))
+    finalists.write_summary(paths.summary, {k: v for k, v in summary.items() if k not in ("confusion", "io")})
+    log.info("finalize done in %.0f s: winner trial %s, %s bytes, test %.2f%% (%s)", time.perf_counter() - started,
+             summary["trial"], f"{summary['size_bytes']:,}", 100 * summary["test_accuracy"], reason)
+    return summary
+
+
+def _train_if_missing(cfg, ctx, row, seed, study, paths, table, label, manual, started):
+    from compress import finalists
+    from compress.finalist_run import train_finalist
+
+    fcfg = finalist_config(cfg, row, seed)
+    recipe = recipe_hash(fcfg)
+    trial = int(row["trial"])
+    if finalists.done(table, study, trial, seed, recipe):
+        log.info("finalist %s: trial %d seed %d already trained (recipe %s), skipped", label, trial, seed, recipe)
+        return table
+    log.info("finalist %s: trial %d (%s, width %.3f, %s, %s) seed %d, %d epochs over %s views [%.0f s so far]",
+             label, trial, fcfg.student.arch, float(fcfg.student.width), fcfg.student.head, fcfg.quant.mode, seed,
+             int(fcfg.distill.epochs), fcfg.distill.augment, time.perf_counter() - started)
+    result = train_finalist(fcfg, ctx, row, paths.work / f"trial_{trial}_seed{seed}", study)
+    result.update({"study": study, "trial": trial, "seed": seed, "recipe": recipe,
+                   "selection": "manual" if manual else "default"})
+    return finalists.append(paths.table, result)
+
+
+def _current(table, study, selection, cfg, extra_seeds: bool = False):
+    """The table's rows for this selection under this recipe (earlier recipes stay in the file)."""
+    keep = []
+    for _, row in selection.iterrows():
+        seeds = [int(cfg.seed)] + ([int(s) for s in cfg.finalize.winner_seeds] if extra_seeds else [])
+        for seed in dict.fromkeys(seeds):
+            recipe = recipe_hash(finalist_config(cfg, row, seed))
+            match = table[(table["study"].astype(str) == study) & (table["trial"].astype(int) == int(row["trial"]))
+                          & (table["seed"].astype(int) == seed) & (table["recipe"].astype(str) == recipe)]
+            keep.append(match)
+    import pandas as pd
+
+    return pd.concat(keep, ignore_index=True) if keep else table.iloc[:0]
+
+
+def task(cfg) -> dict:
+    from hydra.core.hydra_config import HydraConfig
+
+    study = cfg.finalize.study or HydraConfig.get().sweeper.study_name
+    return run(cfg, str(study))
+
+
+if __name__ == "__main__":
+    hydra_entry(task, config_name="config")
