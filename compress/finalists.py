@@ -35,7 +35,9 @@ def select(trials: pd.DataFrame, max_finalists: int, size_classes: list[int]) ->
             best = fits.sort_values([M.VAL_ACCURACY, M.SIZE_BYTES], ascending=[False, True]).iloc[0]
             if int(best["trial"]) not in chosen:
                 chosen.append(int(best["trial"]))
-    rest = front[~front["trial"].isin(chosen)]
+    chosen_sizes = set(front[front["trial"].isin(chosen)][M.SIZE_BYTES])
+    rest = front[~front["trial"].isin(chosen) & ~front[M.SIZE_BYTES].isin(chosen_sizes)]
+    rest = rest.sort_values(M.VAL_ACCURACY, ascending=False).drop_duplicates(M.SIZE_BYTES).sort_values(M.SIZE_BYTES)
     slots = max(0, max_finalists - len(chosen))
     if slots and len(rest):
         logs = np.log(rest[M.SIZE_BYTES].to_numpy(float))

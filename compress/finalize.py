@@ -50,16 +50,19 @@ class Paths:
     work: Path  # every finalist's working files (not committed)
 
     @classmethod
-    def for_study(cls, study: str, out_dir: str | None = None) -> "Paths":
+    def for_study(cls, study: str, f=None) -> "Paths":
+        """The default study's deliverables are the committed report/ and winner/; any other study's
+        go under sweeps/<study>/. `finalize.trials_table`, `out_dir` and `export_dir` override."""
         work = Path("sweeps") / study / "finalists"
-        if out_dir:
-            base = Path(out_dir)
-            return cls(base / "trials.csv", base / "finalists.csv", base / "finalists.json", base / "winner", work)
         if study == default_study():
-            return cls(Path("report/trials.csv"), Path("report/finalists.csv"), Path("report/finalists.json"),
-                       Path("winner"), work)
-        base = Path("sweeps") / study
-        return cls(base / "trials.csv", base / "finalists.csv", base / "finalists.json", base / "winner", work)
+            base, export = Path("report"), Path("winner")
+        else:
+            base = Path("sweeps") / study
+            export = base / "winner"
+        get = (lambda key: f.get(key)) if f is not None else (lambda key: None)
+        base = Path(get("out_dir") or base)
+        return cls(Path(get("trials_table") or base / "trials.csv"), base / "finalists.csv", base / "finalists.json",
+                   Path(get("export_dir") or export), work)
 
 
 def candidate_table(cfg, study: str, paths: Paths):
@@ -127,7 +130,7 @@ def run(cfg, study: str) -> dict:
 
     validate.preflight(cfg, check_data=False)
     f = cfg.finalize
-    paths = Paths.for_study(study, f.out_dir)
+    paths = Paths.for_study(study, f)
     trials = candidate_table(cfg, study, paths)
     manual = bool(f.trials)
     selection = finalists.by_hand(trials, list(f.trials)) if manual else finalists.select(

@@ -123,7 +123,9 @@ class FinalizeConfig:
     max_finalists: int = 6
     size_classes: List[int] = field(default_factory=lambda: [16384, 65536])
     trials: List[int] = field(default_factory=list)  # by hand instead of the default selection
-    out_dir: Optional[str] = None  # None: report/ and winner/ for the default study, sweeps/<study>/ otherwise
+    out_dir: Optional[str] = None  # finalists' table and summary; None: report/ (default study), sweeps/<study>/
+    export_dir: Optional[str] = None  # the winner's files; None: winner/ (default study), sweeps/<study>/winner/
+    trials_table: Optional[str] = None  # candidates when MLflow has none; None: <out_dir>/trials.csv
     epochs: int = 30
     learning_rate: float = 3e-3
     augment: str = "flip_shift"
