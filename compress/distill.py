@@ -139,6 +139,28 @@ def view_dataset(view_images: np.ndarray, view_logits: np.ndarray, labels: np.nd
     return tf.data.Dataset.zip((ds.batch(batch_size), draws)).map(pick).prefetch(tf.data.AUTOTUNE)
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """One log line an epoch: where training is, its validation accuracy, and the time left."""
+
+    def __init__(self, epochs: int, label: str = "distilling"):
+        super().__init__()
+        self.epochs, self.label = int(epochs), label
+
+    def on_train_begin(self, logs=None):
+        import time
+
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        done = time.perf_counter() - self.start
+        left = done / (epoch + 1) * (self.epochs - epoch - 1)
+        val = (logs or {}).get("val_accuracy")
+        log.info("%s: epoch %d of %d, validation %s (%.0f s, about %.0f s left)", self.label, epoch + 1, self.epochs,
+                 f"{100 * val:.2f}%" if val is not None else "n/a", done, left)
+
+
 class TeacherInStep(keras.Model):
     """The student trained with the teacher's forward pass inside every training step, one
     after the other: how the keras.io distillation example the user started from does it
@@ -183,6 +205,6 @@ def fit(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, epochs:
     history = model.fit(
         train,
         validation_data=(x_val, targets_val) if len(x_val) else None,
-        epochs=epochs, callbacks=list(callbacks), verbose=verbose,
+        epochs=epochs, callbacks=[*callbacks, EpochProgress(epochs)], verbose=verbose,
     )
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}

@@ -1,0 +1,102 @@
+"""Each student family builds at its planned size, converts to full-integer int8 TFLite and to
+Core ML, and the exported files agree with the Keras model; the shipping encoding's bytes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from compress import coreml, coreml_exec, encode, measure, quantize
+from compress.students import build_student, dsconv_plan
+
+
+def student_cfg(arch: str, width: float, head: str = "gap"):
+    return OmegaConf.create({"arch": arch, "width": width, "kernel_size": 3, "activation": "relu", "head": head,
+                             "dropout": 0.1, "min_channels": 4, "bn_momentum": 0.99})
+
+
+def sample_images(n: int = 64) -> np.ndarray:
+    """Real test images where the dataset is installed, else seeded noise shaped like them."""
+    from conftest import have_dataset
+
+    if have_dataset():
+        from compress import data
+
+        return data.load().x_test[:n]
+    return np.random.default_rng(0).random((n, 28, 28, 1)).astype(np.float32)
+
+
+def settled(model):
+    """Give BatchNorm non-trivial statistics so that the checks below see real arithmetic."""
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        if layer.__class__.__name__ == "BatchNormalization":
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
+                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 2.0, var.shape)])
+    return model
+
+
+def test_dsconv_plan_and_parameters_follow_the_width():
+    stem, blocks = dsconv_plan(0.5)
+    assert stem == 24 and [c for c, _ in blocks] == [48, 96, 96, 144, 144] and [p for _, p in blocks].count(True) == 3
+    model = build_student(student_cfg("dsconv", 0.5))
+    layer_types = {type(l).__name__ for l in model.layers}
+    assert {"DepthwiseConv2D", "GlobalAveragePooling2D"} <= layer_types and "Flatten" not in layer_types
+    channels = [stem] + [c for c, _ in blocks]
+    # stem 3x3x1 + per block: 3x3 depthwise + 1x1 pointwise; the logits layer; BatchNorm's 4 per channel
+    expected = 9 * stem + sum(9 * a + a * b for a, b in zip(channels, channels[1:])) + channels[-1] * 10 + 10
+    expected += 4 * (stem + sum(channels[:-1]) + sum(channels[1:]))
+    assert model.count_params() == expected
+    small = build_student(student_cfg("dsconv", 0.2))
+    assert small.count_params() < model.count_params() / 4
+
+
+@pytest.mark.parametrize("arch,width,head", [("dsconv", 0.2, "gap"), ("dsconv", 0.15, "flatten"),
+                                             ("cnn", 0.1, "flatten")])
+def test_family_converts_to_int8_tflite_and_core_ml_and_both_agree_with_keras(tmp_path, arch, width, head):
+    model = settled(build_student(student_cfg(arch, width, head)))
+    x = sample_images()
+    keras_logits = model.predict(x, verbose=0)
+    for granularity in encode.GRANULARITIES:
+        flat = encode.slim(quantize.convert(model, "int8", x[:32], granularity))
+        path = quantize.write(flat, tmp_path / f"{granularity}.tflite")
+        assert measure.tensor_dtypes(path)["input"] == {"int8"}
+        agree = np.mean(np.argmax(measure.predict(path, x), 1) == np.argmax(keras_logits, 1))
+        assert agree >= 0.85, (granularity, agree)
+    package = coreml.to_mlpackage(model, tmp_path / "m.mlpackage", "none")
+    probs = coreml_exec.predict(package, x)
+    softmax = np.exp(keras_logits - keras_logits.max(1, keepdims=True))
+    softmax /= softmax.sum(1, keepdims=True)
+    np.testing.assert_allclose(probs, softmax, atol=2e-3)
+    if arch == "dsconv":
+        assert "conv" in coreml.program_ops(package)  # the depthwise conv is a grouped conv in the program
+
+
+def test_slim_keeps_predictions_and_the_io_names_and_drops_the_rest(tmp_path):
+    model = settled(build_student(student_cfg("dsconv", 0.2)))
+    x = sample_images(32)
+    full = quantize.write(quantize.convert(model, "int8", x, "per_tensor"), tmp_path / "full.tflite")
+    slim = quantize.write(encode.slim(full.read_bytes()), tmp_path / "slim.tflite")
+    assert np.array_equal(measure.predict(full, x), measure.predict(slim, x))
+    before, after = encode.breakdown(full), encode.breakdown(slim)
+    assert sum(v for k, v in after.items() if k != "total") == after["total"] == slim.stat().st_size
+    assert after["weights"] == before["weights"] and after["quant_params"] == before["quant_params"]
+    assert after["names"] < 40 < before["names"]  # "image" and "logits" (and the runtime version key) remain
+    assert after["total"] < before["total"]
+    io = encode.io_details(slim)
+    assert io["input"]["name"] == "image" and io["output"]["name"] == "logits" and io["input"]["dtype"] == "int8"
+
+
+def test_per_tensor_quantization_carries_one_scale_a_tensor(tmp_path):
+    model = settled(build_student(student_cfg("dsconv", 0.2)))
+    x = sample_images(32)
+    sizes = {}
+    for granularity in encode.GRANULARITIES:
+        path = quantize.write(encode.slim(quantize.convert(model, "int8", x, granularity)), tmp_path / f"{granularity}.tflite")
+        sizes[granularity] = encode.breakdown(path)
+    channels = 2 * sum(c for c, _ in dsconv_plan(0.2)[1]) + dsconv_plan(0.2)[0]  # conv output channels
+    saved = sizes["per_channel"]["quant_params"] - sizes["per_tensor"]["quant_params"]
+    assert saved >= 12 * (channels - 20)  # 4-byte scale + 8-byte zero point per channel, less per tensor
+    assert sizes["per_tensor"]["total"] < sizes["per_channel"]["total"]

@@ -1,0 +1,101 @@
+"""Augmented views: a pure function of (seed, view, image); the cached teacher logits of view k are
+the teacher's logits on view k; the training pipeline pairs each served view with its own logits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import TEACHER, needs_teacher
+
+from compress import views
+
+
+def images(n: int = 12, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, size=(n, 28, 28, 1)) / 255.0).astype(np.float32)
+
+
+def test_view_zero_is_the_image_and_other_views_are_flips_and_shifts_of_it():
+    x, index = images(), np.arange(100, 112)
+    assert np.array_equal(views.make_view(x, index, 0, seed=0), x)
+    v = views.make_view(x, index, 3, seed=0, max_shift=2)
+    flip, dy, dx = views.view_params(index, 3, seed=0, max_shift=2)
+    for i in range(len(x)):
+        src = x[i, :, ::-1] if flip[i] else x[i]
+        expected = np.zeros_like(src)
+        ys, xs = slice(max(0, dy[i]), 28 + min(0, dy[i])), slice(max(0, dx[i]), 28 + min(0, dx[i]))
+        yt, xt = slice(max(0, -dy[i]), 28 + min(0, -dy[i])), slice(max(0, -dx[i]), 28 + min(0, -dx[i]))
+        expected[ys, xs] = src[yt, xt]  # content moves by (dy, dx); the uncovered border is zero
+        assert np.array_equal(v[i], expected), i
+    assert np.all(np.abs(dy) <= 2) and np.all(np.abs(dx) <= 2)
+
+
+def test_views_depend_on_the_image_index_not_on_its_position_or_the_slice():
+    x, index = images(20), np.arange(500, 520)
+    whole = views.make_view(x, index, 5, seed=7)
+    order = np.random.default_rng(1).permutation(20)
+    assert np.array_equal(views.make_view(x[order], index[order], 5, seed=7), whole[order])
+    assert np.array_equal(views.make_view(x[:6], index[:6], 5, seed=7), whole[:6])
+    assert not np.array_equal(views.make_view(x, index, 5, seed=8), whole)  # the seed matters
+    assert not np.array_equal(views.make_view(x, index, 6, seed=7), whole)  # so does the view
+
+
+def test_view_draws_cover_flips_and_every_shift():
+    flip, dy, dx = views.view_params(np.arange(5000), 1, seed=0, max_shift=2)
+    assert 0.45 < flip.mean() < 0.55
+    assert set(dy.tolist()) == set(range(-2, 3)) == set(dx.tolist())
+
+
+@needs_teacher
+def test_cached_logits_of_view_k_are_the_teachers_logits_on_view_k(tmp_path):
+    from compress import teacher
+
+    model = teacher.logits_model(teacher.load_keras(TEACHER))
+    x, index = images(16, seed=3), np.arange(16) * 7
+    path = views.cache_path(tmp_path, "sha", "data", index, 3, 0, 2)
+    logits = views.teacher_view_logits(model, x, index, 3, 0, 2, path)
+    assert logits.shape == (3, 16, 10) and path.is_file()
+    for k in range(3):
+        again = model.predict(views.make_view(x, index, k, 0, 2), verbose=0)
+        np.testing.assert_allclose(logits[k], again, rtol=1e-5, atol=1e-5)
+    assert np.array_equal(views.teacher_view_logits(None, x, index, 3, 0, 2, path), logits)  # read, not recomputed
+
+
+def test_the_pipeline_serves_each_view_with_its_own_logits():
+    from compress.distill import view_dataset
+
+    n, k = 40, 4
+    x, index = images(n, seed=5), np.arange(n)
+    all_views = views.all_views(x, index, k, 0, 2)
+    # logits that name their (view, image): the pipeline must hand back the pair it drew
+    logits = np.zeros((k, n, 10), np.float32)
+    logits[..., 0] = np.arange(k)[:, None]
+    logits[..., 1] = np.arange(n)[None, :]
+    labels = np.arange(n) % 10
+    seen_views = set()
+    for xb, yb in view_dataset(all_views, logits, labels, 8, seed=0):
+        xb, yb = xb.numpy(), yb.numpy()
+        for image, target in zip(xb, yb):
+            view, i = int(target[10]), int(target[11])
+            assert np.argmax(target[:10]) == labels[i]
+            assert np.array_equal(np.round(image * 255).astype(np.uint8), all_views[view, i])
+            seen_views.add(view)
+    assert len(seen_views) > 1
+
+
+def test_views_are_exact_uint8_round_trips():
+    x = np.round(images(8) * 255) / 255
+    stored = views.all_views(x.astype(np.float32), np.arange(8), 2, 0, 2)
+    assert stored.dtype == np.uint8
+    np.testing.assert_array_equal(stored[0], np.round(x * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("bad", ["augment=rotate", "views=0", "max_shift=9"])
+def test_bad_view_settings_are_refused_in_one_line(bad):
+    from conftest import compose_config
+
+    from compress.errors import ConfigError
+    from compress.validate import validate
+
+    with pytest.raises(ConfigError, match=f"distill.{bad.split('=')[0]}"):
+        validate(compose_config([f"distill.{bad}"]))
