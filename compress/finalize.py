@@ -62,7 +62,7 @@ class Paths:
         get = (lambda key: f.get(key)) if f is not None else (lambda key: None)
         base = Path(get("out_dir") or base)
         return cls(Path(get("trials_table") or base / "trials.csv"), base / "finalists.csv", base / "finalists.json",
-                   Path(get("export_dir") or export), work)
+                   Path(get("export_dir") or export), Path(get("work_dir") or work))
 
 
 def candidate_table(cfg, study: str, paths: Paths):

@@ -126,6 +126,7 @@ class FinalizeConfig:
     out_dir: Optional[str] = None  # finalists' table and summary; None: report/ (default study), sweeps/<study>/
     export_dir: Optional[str] = None  # the winner's files; None: winner/ (default study), sweeps/<study>/winner/
     trials_table: Optional[str] = None  # candidates when MLflow has none; None: <out_dir>/trials.csv
+    work_dir: Optional[str] = None  # every finalist's working files; None: sweeps/<study>/finalists/
     epochs: int = 30
     learning_rate: float = 3e-3
     augment: str = "flip_shift"

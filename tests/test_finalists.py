@@ -1,0 +1,99 @@
+"""Choosing finalists from a study's table, the rank agreement between search and final accuracy,
+and the winner policies: on tables the tests write, with hand-worked answers."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from compress import finalists
+from compress import metrics as M
+from compress.errors import ConfigError
+from compress.winner_export import pick
+
+
+def trials_table(rows):
+    """(trial, val_accuracy, size_bytes, latency_ms[, status]) -> a study table."""
+    out = []
+    for row in rows:
+        trial, val, size, latency, *status = row
+        out.append({"study": "s", "trial": trial, "status": status[0] if status else "FINISHED",
+                    M.VAL_ACCURACY: val, M.TEST_ACCURACY: val - 0.001, M.SIZE_BYTES: size, M.LATENCY_MS: latency})
+    return pd.DataFrame(out)
+
+
+def test_selection_keeps_the_best_front_trial_of_each_size_class_then_spreads_over_size():
+    table = trials_table([
+        (0, 0.80, 10_000, 1.0), (1, 0.85, 15_000, 1.0), (2, 0.84, 16_000, 0.5),  # 2: on the front by latency
+        (3, 0.88, 30_000, 1.0), (4, 0.90, 60_000, 1.0), (5, 0.89, 64_000, 2.0),  # 5 is dominated by 4
+        (6, 0.91, 200_000, 1.0), (7, 0.915, 700_000, 1.0), (8, 0.99, 5_000, 0.1, "FAILED"),
+    ])
+    chosen = finalists.select(table, 4, [16_384, 65_536])
+    trials = chosen["trial"].tolist()
+    assert 1 in trials and 4 in trials  # most accurate at or under 16 KB and under 64 KB
+    assert 5 not in trials and 8 not in trials  # dominated; failed
+    assert len(trials) == 4 and trials == sorted(trials, key=lambda t: table.set_index("trial").loc[t, M.SIZE_BYTES])
+    assert {0, 7} <= set(trials)  # the two free slots go to the ends of the front's size range
+    assert finalists.select(table, 1, [16_384, 65_536])["trial"].tolist() == [1]
+
+
+def test_selection_of_an_empty_study_is_empty_and_by_hand_refuses_unknown_trials():
+    assert finalists.select(trials_table([(0, 0.5, 1, 1, "FAILED")]), 6, [16_384]).empty
+    table = trials_table([(0, 0.8, 10_000, 1.0), (1, 0.9, 20_000, 1.0, "FAILED")])
+    assert finalists.by_hand(table, [0])["trial"].tolist() == [0]
+    with pytest.raises(ConfigError, match=r"trial\(s\) \[1, 9\]"):
+        finalists.by_hand(table, [0, 1, 9])
+
+
+def test_spearman_matches_hand_worked_values():
+    assert finalists.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert finalists.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ranks (1,2,3,4) vs (1,3,2,4): 1 - 6*sum(d^2)/(n(n^2-1)) = 1 - 6*2/60 = 0.8
+    assert finalists.spearman([0.1, 0.2, 0.3, 0.4], [0.5, 0.7, 0.6, 0.8]) == pytest.approx(0.8)
+    assert math.isnan(finalists.spearman([1, 2], [1, 2]))  # too few pairs to say anything
+
+
+def test_rank_agreement_reports_n_per_size_class():
+    rows = pd.DataFrame({"trial": [1, 2, 3, 4, 5], "seed": [0] * 5,
+                         "search_val_accuracy": [0.80, 0.85, 0.88, 0.90, 0.91],
+                         M.VAL_ACCURACY: [0.86, 0.88, 0.90, 0.925, 0.92],
+                         "search_size_bytes": [9_000, 14_000, 30_000, 50_000, 120_000]})
+    out = finalists.rank_agreement(rows, [16_384, 65_536])
+    assert out["overall"]["n"] == 5 and out["overall"]["rho"] == pytest.approx(0.9)
+    assert out["<= 16384 B"]["n"] == 2 and math.isnan(out["<= 16384 B"]["rho"])
+    assert out["<= 65536 B"]["n"] == 2 and out["> 65536 B"]["n"] == 1
+
+
+def test_finalists_table_appends_replaces_same_key_and_resumes(tmp_path):
+    path = tmp_path / "finalists.csv"
+    finalists.append(path, {"study": "s", "trial": 3, "seed": 0, "recipe": "abc", "x": 1})
+    finalists.append(path, {"study": "s", "trial": 4, "seed": 0, "recipe": "abc", "x": 2})
+    table = finalists.append(path, {"study": "s", "trial": 3, "seed": 0, "recipe": "abc", "x": 3})
+    assert len(table) == 2 and table.set_index("trial").loc[3, "x"] == 3
+    assert finalists.done(finalists.read(path), "s", 4, 0, "abc")
+    assert not finalists.done(finalists.read(path), "s", 4, 1, "abc")  # another seed
+    assert not finalists.done(finalists.read(path), "s", 4, 0, "new")  # another recipe: trained again, kept beside
+
+
+def ship_table():
+    return pd.DataFrame({"trial": [1, 2, 3, 4], "seed": [0] * 4,
+                         M.SHIP_VAL_ACCURACY: [0.905, 0.921, 0.926, 0.931],
+                         M.SHIP_SIZE_BYTES: [15_000, 40_000, 60_000, 90_000]})
+
+
+def test_max_bytes_policy_takes_the_most_accurate_file_within_the_budget():
+    row, why = pick(ship_table(), "max_bytes", 65_536, 0.005, 0.9268)
+    assert int(row["trial"]) == 3 and "65,536" in why
+    row, _ = pick(ship_table(), "max_bytes", 16_384, 0.005, 0.9268)
+    assert int(row["trial"]) == 1
+    assert pick(ship_table(), "max_bytes", 10_000, 0.005, 0.9268)[0] is None
+
+
+def test_smallest_within_policy_takes_the_smallest_file_close_to_the_teacher():
+    row, why = pick(ship_table(), "smallest_within", 65_536, 0.006, 0.9268)
+    assert int(row["trial"]) == 2 and "0.6 points" in why  # 0.921 >= 0.9268 - 0.006
+    assert pick(ship_table(), "smallest_within", 65_536, 0.0, 0.94)[0] is None
+    with pytest.raises(ValueError, match="allowed max_bytes, smallest_within"):
+        pick(ship_table(), "knee", 65_536, 0.0, 0.9)

@@ -1,0 +1,99 @@
+"""`python -m compress.finalize` on the smoke study, end to end through the real entry points:
+finalists logged, files measured from disk, the winner picked among them, and a second run that
+resumes without training a finished finalist again."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import ROOT, needs_data, needs_teacher
+
+from compress import metrics as M
+from compress.finalize import Paths, default_study
+
+
+def test_only_the_default_study_writes_the_committed_deliverables():
+    default = Paths.for_study(default_study())
+    assert default.table == Path("report/finalists.csv") and default.export == Path("winner")
+    assert default.trials == Path("report/trials.csv")
+    smoke = Paths.for_study("smoke")
+    for path in (smoke.trials, smoke.table, smoke.summary, smoke.export, smoke.work):
+        assert path.parts[:2] == ("sweeps", "smoke"), path
+
+
+def run(tmp_path: Path, module: str, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", module, *(["-m"] if module == "compress.sweep" else []), "experiment=smoke",
+           f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_root={tmp_path}/artifacts",
+           f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db", *extra]
+    if module == "compress.sweep":
+        cmd.append(f"hydra.sweep.dir={tmp_path}/jobs")
+    else:
+        cmd += [f"finalize.out_dir={tmp_path}/out", f"finalize.export_dir={tmp_path}/winner",
+                f"finalize.work_dir={tmp_path}/work", f"hydra.run.dir={tmp_path}/run"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
+@needs_data
+@needs_teacher
+def test_finalize_smoke_study_end_to_end_and_resume(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from compress.verify import score
+
+    run(tmp_path, "compress.sweep")
+    first = run(tmp_path, "compress.finalize", "finalize.max_finalists=1")
+    table = pd.read_csv(tmp_path / "out" / "finalists.csv")
+    assert len(table) == 1
+    second = run(tmp_path, "compress.finalize", "finalize.max_finalists=2")
+    output = second.stdout + second.stderr
+    assert "already trained" in output and "Traceback" not in output + first.stdout + first.stderr
+    table = pd.read_csv(tmp_path / "out" / "finalists.csv")
+    assert len(table) == 2 and table["trial"].nunique() == 2
+    trials = pd.read_csv(tmp_path / "out" / "trials.csv")
+    assert set(table["trial"]) <= set(trials.loc[trials["status"] == "FINISHED", "trial"])
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    (experiment,) = [e for e in client.search_experiments() if e.name == "fashion-mnist-compression"]
+    runs = client.search_runs([experiment.experiment_id], max_results=200)
+    (parent,) = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "study"]
+    found = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "finalist"]
+    assert len(found) == 2  # the resumed run trained only the missing finalist
+    for finalist in found:
+        tags, metrics = finalist.data.tags, finalist.data.metrics
+        assert tags["mlflow.parentRunId"] == parent.info.run_id and tags[M.TAG_STUDY] == "smoke"
+        row = table[table["trial"] == int(tags[M.TAG_SEARCH_TRIAL])].iloc[0]
+        assert row["run_id"] == finalist.info.run_id
+        for name in (*M.TRIAL_METRICS, M.SHIP_VAL_ACCURACY, M.SHIP_TEST_ACCURACY, M.SHIP_SIZE_BYTES,
+                     M.SHIP_LATENCY_RATIO, M.COREML_TEST_ACCURACY):
+            assert name in metrics, name
+        assert client.get_metric_history(finalist.info.run_id, M.EPOCH_VAL_ACCURACY)
+        artifacts = {a.path for a in client.list_artifacts(finalist.info.run_id)}
+        assert {"finalist.tflite", "model.tflite", "finalist.mlpackage", "config.yaml"} <= artifacts
+        # the shipping file is int8, slimmed, and its logged figures are its own, from disk
+        ship = tmp_path / "work" / f"trial_{int(row['trial'])}_seed0" / "finalist.tflite"
+        scored = score(ship, fraction=0.06)
+        assert scored["accuracy"] == pytest.approx(metrics[M.SHIP_TEST_ACCURACY], abs=1e-12)
+        assert scored["accuracy"] == pytest.approx(row[M.SHIP_TEST_ACCURACY], abs=1e-6)  # the table keeps 6 digits
+        assert scored["size_bytes"] == row[M.SHIP_SIZE_BYTES] == metrics[M.SHIP_SIZE_BYTES]
+        assert row["ship_encoding"] in {"ptq_per_channel", "ptq_per_tensor", "qat_per_channel"}
+        assert row[f"int8_{row['ship_encoding']}_bytes"] == row[M.SHIP_SIZE_BYTES]
+        assert row["ship_bytes_names"] < 100
+    winner = json.loads((tmp_path / "winner" / "winner.json").read_text())
+    assert winner["trial"] in set(table["trial"]) and winner["policy"] == "max_bytes"
+    best = table[table[M.SHIP_SIZE_BYTES] <= 65_536].sort_values(M.SHIP_VAL_ACCURACY).iloc[-1]
+    assert winner["trial"] == int(best["trial"])
+    assert (tmp_path / "winner" / "winner.tflite").stat().st_size == winner["size_bytes"]
+    assert (tmp_path / "winner" / "README.md").read_text().count("zero point") >= 2
+    for trial in table["trial"]:
+        assert (tmp_path / "winner" / "finalists" / f"trial_{trial}" / "finalist.tflite").is_file()
+    summary = json.loads((tmp_path / "out" / "finalists.json").read_text())
+    assert summary["rank_agreement"]["overall"]["n"] == 2
