@@ -58,3 +58,26 @@ def finished(table: pd.DataFrame) -> pd.DataFrame:
     """The completed trials with every objective present (what the front is computed over)."""
     ok = table[table["status"] == "FINISHED"].copy()
     return ok.dropna(subset=[M.VAL_ACCURACY, M.SIZE_BYTES, M.LATENCY_MS]).reset_index(drop=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m analysis.table --study NAME --out PATH`: write a study's trials table from MLflow
+    (commit it as the study grows: a fresh machine resumes the study from it)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write a study's trials table (every run, its curves) from MLflow.")
+    parser.add_argument("--study", required=True, help="the Optuna study name (hydra.sweeper.study_name)")
+    parser.add_argument("--out", type=Path, required=True, help="the CSV to write")
+    parser.add_argument("--tracking-uri", default=DEFAULT_URI)
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
+    args = parser.parse_args(argv)
+    table = from_mlflow(args.tracking_uri, args.experiment, args.study)
+    if table.empty:
+        raise SystemExit(f"error: no trial runs of study {args.study!r} in {args.tracking_uri}")
+    write(table, args.out)
+    print(f"{args.out}: {len(table)} runs of study {args.study} "
+          f"({int((table['status'] == 'FINISHED').sum())} finished)")
+
+
+if __name__ == "__main__":
+    main()

@@ -157,6 +157,7 @@ class OptunaSweeperImpl:
         grace_period: int = 0,
         max_retry: int = 0,
         preflight: Optional[str] = None,
+        trials_table: Optional[str] = None,
     ) -> None:
         self.sampler_cfg = sampler
         self.directions = [direction] if isinstance(direction, str) else list(direction)
@@ -170,6 +171,7 @@ class OptunaSweeperImpl:
         self.min_trials_for_rate = int(min_trials_for_rate)
         self.heartbeat = (int(heartbeat_interval), int(grace_period), int(max_retry))
         self.preflight = preflight
+        self.trials_table = trials_table
         if self.objectives and len(self.objectives) != len(self.directions):
             raise SweeperError(
                 f"hydra.sweeper.objectives has {len(self.objectives)} names but direction has {len(self.directions)}"
@@ -274,6 +276,10 @@ class OptunaSweeperImpl:
             print(f"error: hydra.sweeper.storage={self.storage_url}: cannot open the study ({detail})",
                   file=sys.stderr)
             raise SystemExit(2) from None
+        if self.trials_table and not study.get_trials(deepcopy=False) and Path(self.trials_table).is_file():
+            from hydra_plugins.compress_optuna_sweeper.table_resume import seed_study
+
+            seed_study(study, self.trials_table, space, self.objectives)
         study.sampler = self.make_sampler(len(study.get_trials(deepcopy=False)))
         if self.objectives:
             with warnings.catch_warnings():

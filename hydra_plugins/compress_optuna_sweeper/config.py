@@ -34,6 +34,10 @@ class CompressOptunaSweeperConf:
     # corners before the study is created or any job runs; an exception it raises ends the
     # sweep with its message on one line and exit status 2
     preflight: Optional[str] = None
+    # a table of this study's trials (a CSV with analysis.table's columns, committed as the study
+    # grows): when the storage holds no trial of the study (a fresh machine), its trials are added
+    # first, numbers kept, so that the study resumes where the table ends
+    trials_table: Optional[str] = None
     # key: override-grammar sweep, e.g. "interval(0.1, 1)", "choice(a, b)", "tag(log, interval(1e-4, 1))"
     params: Optional[Dict[str, str]] = None
 
