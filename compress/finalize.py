@@ -65,6 +65,12 @@ class Paths:
                    Path(get("export_dir") or export), Path(get("work_dir") or work))
 
 
+def study_table(study: str) -> Path:
+    """The study's own trials table, committed as it grows (`python -m analysis.table`); the sweeper
+    rebuilds the study from it on a fresh machine (`hydra.sweeper.trials_table`)."""
+    return Path("report") / f"trials_{study}.csv"
+
+
 def candidate_table(cfg, study: str, paths: Paths):
     """The study's trials: fresh from MLflow when it holds them (and written to the table), else
     the table on disk (a fresh clone has the committed one)."""
@@ -81,9 +87,21 @@ def candidate_table(cfg, study: str, paths: Paths):
                      paths.trials)
             fresh = pd.DataFrame()
         if len(fresh):
+            committed = next((t for t in (paths.trials, study_table(study)) if t.is_file()), None)
+            if committed is not None:  # trials of a study rebuilt from its table are only in the table
+                known = trials_table.read(committed)
+                known = known[(known["study"].astype(str) == study) & ~known["trial"].isin(fresh["trial"])]
+                if len(known):
+                    for column in trials_table.CURVES:
+                        known[column] = [";".join(f"{v:.4f}" for v in c) for c in known[column]]
+                    fresh = pd.concat([known, fresh], ignore_index=True).sort_values("trial", kind="stable")
             trials_table.write(fresh, paths.trials)
             log.info("%d trial runs of study %s from MLflow -> %s", len(fresh), study, paths.trials)
             return fresh
+    if not paths.trials.is_file() and study_table(study).is_file():
+        log.info("no trial runs of %s in MLflow: reading its committed table %s", study, study_table(study))
+        table = trials_table.read(study_table(study))
+        return table[table["study"].astype(str) == study]
     if not paths.trials.is_file():
         raise ConfigError(f"finalize.study={study}: no trial runs in MLflow and no trials table at {paths.trials}; "
                           f"run the study first (python -m compress.sweep -m)")

@@ -98,6 +98,8 @@ def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study
         "bytes": {k: int(shipped[f"ship_bytes_{k}"]) for k in ("weights", "quant_params", "names", "structure")},
         "recipe": {k: _plain(shipped)[k] for k in ("arch", "width", "head", "quant.mode", "prune.sparsity",
                                                   "distill.temperature", "distill.alpha", "epochs", "augment")},
+        "macs": int(shipped[M.MACS]), "params": int(shipped[M.PARAMS]),
+        "coreml_compression": str(cfg.finalize.coreml_compression),
         "tflite": tflite, "coreml": package, "io": encode.io_details(out / "winner.tflite"),
         "confusion": confusion.tolist(),  # rows: true class, columns: predicted (winner.tflite, test set)
     }
