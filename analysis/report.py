@@ -71,6 +71,10 @@ class Inputs:
         self.speed = _maybe_json(folder / "speed.json")
         self.winner_json = json.loads((winner_dir / "winner.json").read_text())
         self.card = json.loads(teacher_card.read_text())
+        study = self.winner_json.get("study")
+        if study and study not in set(self.trials["study"].astype(str)):
+            raise SystemExit(f"error: the winner comes from study {study!r} but {folder / 'trials.csv'} holds "
+                             f"{sorted(set(self.trials['study'].astype(str)))}: write that study's table first")
         hits = self.trials[self.trials["trial"] == int(self.winner_json["trial"])]
         if hits.empty:
             raise SystemExit(f"error: winner trial {self.winner_json['trial']} is not a finished trial of the table")
@@ -265,8 +269,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
         "",
         "## Executive summary",
         "",
-        f"- **Winner: trial {int(w.trial)}**, a {w['quant.mode']} student of width {w['student.width']:.3f} "
-        f"({w['student.head']} head, sparsity {w['prune.sparsity']:g}): **{nbytes(wb['size_bytes'])}** as TFLite "
+        f"- **Winner: trial {int(w.trial)}**, {winner_recipe(w, wj)}: **{nbytes(wb['size_bytes'])}** as TFLite "
         f"({wb['size_bytes'] / teacher['size_bytes'] * 100:.2f}% of the teacher's {nbytes(teacher['size_bytes'])}), "
         f"**{f['latency_x']:.0f}x faster** than the teacher on one image, **{pct(wb['test_accuracy'])} test accuracy** "
         f"against the teacher's {pct(teacher['test_accuracy'])} ({-100 * (wb['test_accuracy'] - teacher['test_accuracy']):.2f} points).",
@@ -282,6 +285,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
         f"{f['n_killed']} killed and retried{stopped}), {f['n_front']} on the Pareto front; median trial "
         f"{f['median_trial_s']:.0f} s, {f['total_trial_h']:.1f} h of trials on a 2-core CPU.",
         "",
+        *finalists_lines(inp, teacher["test_accuracy"]),
         "## Method",
         "",
         f"- **Data.** Fashion-MNIST from the Debian package (IDX files, checksums verified): a stratified, seeded "
@@ -351,9 +355,12 @@ def render(inp: Inputs, fig_dir: str) -> str:
             {"model": "winner.mlpackage", "bytes": f"{wj['coreml']['size_bytes']:,}", "MACs": f"{wb['macs']:,}",
              "latency ms": "(iPhone only)", "latency / teacher": "-", "test accuracy": pct(wj["coreml"]["accuracy"])},
         ]),
-        f"Winner picked by `analysis/winner.py` (smallest front trial within 0.5 validation points of the teacher, "
-        f"else the knee of the front); its validation accuracy {pct(w[M.VAL_ACCURACY])}, trial test accuracy "
-        f"{pct(w[M.TEST_ACCURACY])}.",
+        (f"Winner picked by `compress/winner_export.py` among the finalists: {wj['reason']}; its search trial's "
+         f"validation accuracy {pct(w[M.VAL_ACCURACY])}, test {pct(w[M.TEST_ACCURACY])} ({int(w['distill.epochs'])}-epoch proxy)."
+         if wj.get("policy") else
+         f"Winner picked by `analysis/winner.py` (smallest front trial within 0.5 validation points of the teacher, "
+         f"else the knee of the front); its validation accuracy {pct(w[M.VAL_ACCURACY])}, trial test accuracy "
+         f"{pct(w[M.TEST_ACCURACY])}."),
         "",
         f"![confusion matrix]({fig_dir}/confusion.png)",
         "",
@@ -423,6 +430,25 @@ def render(inp: Inputs, fig_dir: str) -> str:
     lines += recommendations(f, inp)
     lines.append("")
     return "\n".join(lines)
+
+
+def winner_recipe(w: pd.Series, wj: dict) -> str:
+    """The winner in words: a finalist (trained the long way, shipped as int8) or a study trial as it ran."""
+    r = wj.get("recipe")
+    if r:
+        return (f"a {r['arch']} student of width {float(r['width']):.3f} ({r['head']} head, sparsity "
+                f"{float(r['prune.sparsity']):g}) retrained as a finalist ({r['epochs']} epochs, {r['augment']} views), "
+                f"shipped as int8 {wj['encoding']}")
+    return (f"a {w['quant.mode']} student of width {w['student.width']:.3f} ({w['student.head']} head, sparsity "
+            f"{w['prune.sparsity']:g})")
+
+
+def finalists_lines(inp: Inputs, teacher_test_accuracy: float) -> list[str]:
+    """The finalists section (analysis/finalists_section.py and its template), when finalists exist."""
+    from analysis import finalists_section
+
+    fig = finalists_section.figures(inp.folder, inp.winner_json, teacher_test_accuracy)
+    return [finalists_section.render(fig)] if fig else []
 
 
 def early_stop_table(e: dict) -> list[str]:

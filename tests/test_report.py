@@ -220,3 +220,61 @@ def test_figures_are_written_and_stable(tmp_path):
         assert f"(report/{name}.png)" in text
     build(paths, figures=True)
     assert {p.name: p.read_bytes() for p in paths["folder"].glob("*.png")} == written
+
+
+def add_finalists(paths: dict[str, Path]) -> None:
+    """Two finalists of study `tiny` (trials 0 and 2) and a winner exported from them."""
+    from compress import metrics as M
+
+    base = {"study": "tiny", "seed": 0, "recipe": "r", "head": "flatten", "quant.mode": "dynamic",
+            "prune.sparsity": 0.0, "epochs": 30, "augment": "flip_shift", M.TEACHER_LATENCY_MS: 2.0,
+            M.COREML_SIZE_BYTES: 20_000, "ship_bytes_names": 30, M.PARAMS: 9_000, M.TIME_TOTAL_S: 600.0}
+    rows = [
+        {**base, "trial": 0, "arch": "cnn", "width": 0.08, "search_val_accuracy": 0.899, "search_size_bytes": 15_000,
+         M.VAL_ACCURACY: 0.905, M.SIZE_BYTES: 15_000, M.KERAS_VAL_ACCURACY: 0.906, "ship_encoding": "ptq_per_tensor",
+         M.SHIP_SIZE_BYTES: 10_000, M.SHIP_VAL_ACCURACY: 0.903, M.SHIP_TEST_ACCURACY: 0.9012,
+         M.SHIP_LATENCY_RATIO: 0.01, M.COREML_TEST_ACCURACY: 0.9010, "ship_bytes_weights": 7_000,
+         "ship_bytes_quant_params": 300, "ship_bytes_structure": 2_670},
+        {**base, "trial": 2, "arch": "dsconv", "width": 0.5, "search_val_accuracy": 0.91, "search_size_bytes": 60_000,
+         M.VAL_ACCURACY: 0.924, M.SIZE_BYTES: 60_000, M.KERAS_VAL_ACCURACY: 0.926, "ship_encoding": "ptq_per_channel",
+         M.SHIP_SIZE_BYTES: 63_000, M.SHIP_VAL_ACCURACY: 0.925, M.SHIP_TEST_ACCURACY: 0.9231,
+         M.SHIP_LATENCY_RATIO: 0.03, M.COREML_TEST_ACCURACY: 0.9229, "ship_bytes_weights": 56_000,
+         "ship_bytes_quant_params": 3_000, "ship_bytes_structure": 3_970},
+    ]
+    pd.DataFrame(rows).to_csv(paths["folder"] / "finalists.csv", index=False)
+    (paths["folder"] / "finalists.json").write_text(json.dumps(
+        {"rank_agreement": {"overall": {"n": 2, "rho": None}, "<= 16384 B": {"n": 1, "rho": None}}}))
+    winner = json.loads((paths["winner"] / "winner.json").read_text())
+    winner.update({"study": "tiny", "trial": 2, "seed": 1, "policy": "max_bytes", "encoding": "ptq_per_channel",
+                   "reason": "most accurate finalist (validation) at most 65,536 bytes", "size_bytes": 63_000,
+                   "test_accuracy": 0.9240,
+                   "seeds": {"n": 3, "seeds": [0, 1, 2], "test_accuracy": [0.9231, 0.924, 0.9201],
+                             "mean": 0.9224, "std": 0.002},
+                   "recipe": {"arch": "dsconv", "width": 0.5, "head": "flatten", "prune.sparsity": 0.0,
+                              "epochs": 30, "augment": "flip_shift"}})
+    (paths["winner"] / "winner.json").write_text(json.dumps(winner))
+
+
+def test_finalists_section_counts_the_targets_on_shipped_files(tmp_path):
+    paths = make_inputs(tmp_path)
+    add_finalists(paths)
+    text = build(paths)
+    section = text.split("## Finalists: the chosen recipes trained the long way")[1].split("## Method")[0]
+    # 16 KB: trial 0's shipped 10,000 B file at 90.12% test reaches 90%; 64 KB: trial 2 at 92.31% is 0.19 short
+    assert "at most 16,384 B (16.0 KB) with at least 90.0% test accuracy: **reached**; the most accurate finalist " \
+           "there on validation is trial 0: 10,000 B, 90.12% test." in section
+    assert "at most 65,536 B (64.0 KB) with at least 92.5% test accuracy: **not reached**" in section
+    assert "trial 2: 63,000 B, 92.31% test, 0.19 points short" in section
+    assert "| 2 | 9,000 | 56,000 | 3,000 | 30 | 3,970 |" in section
+    assert "mean 92.24% with a standard deviation of 0.20 points" in section
+    assert "overall: rho n/a (too few), n = 2" in section
+    assert "**Winner: trial 2**, a dsconv student of width 0.500" in text
+    assert "a winner comes" not in text and "{{" not in text
+
+
+def test_report_refuses_a_winner_from_another_study(tmp_path):
+    paths = make_inputs(tmp_path)
+    winner = json.loads((paths["winner"] / "winner.json").read_text())
+    (paths["winner"] / "winner.json").write_text(json.dumps({**winner, "study": "elsewhere"}))
+    with pytest.raises(SystemExit, match="from study 'elsewhere'"):
+        build(paths)
