@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
     parser.add_argument("--study", default="fmnist_compress", help="Optuna study name ('' for all trials)")
     parser.add_argument("--out", default="analysis/out", type=Path, help="folder for the front table")
-    parser.add_argument("--export-dir", default="winner", type=Path, help="folder for winner.tflite/.mlpackage")
+    parser.add_argument("--export-dir", default="analysis/out/winner", type=Path,
+                        help="folder for the front trial's winner.tflite/.mlpackage (default analysis/out/winner, "
+                             "not committed: the shipped winner/ comes from python -m compress.finalize)")
     parser.add_argument("--policy", default="smallest_within_budget", choices=["smallest_within_budget", "knee"])
     parser.add_argument("--budget", type=float, default=0.005, help="accuracy budget below the teacher (0.005 = 0.5 points)")
     parser.add_argument("--teacher-card", type=Path, default=Path("models/teacher/card.json"))
