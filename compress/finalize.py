@@ -176,8 +176,10 @@ def run(cfg, study: str) -> dict:
         finalists.write_summary(paths.summary, {**summary, "winner": None, "reason": reason})
         log.warning("no winner: %s", reason)
         return summary
+    recipe_row = selection[selection["trial"].astype(int) == int(winner["trial"])].iloc[0]  # the study's row
     for seed in [int(s) for s in f.winner_seeds if int(s) != int(winner["seed"])]:
-        table = _train_if_missing(cfg, ctx, winner, seed, study, paths, table, f"winner seed {seed}", manual, started)
+        table = _train_if_missing(cfg, ctx, recipe_row, seed, study, paths, table, f"winner seed {seed}", manual,
+                                  started)
     rows = _current(table, study, selection, cfg, extra_seeds=True)
     summary.update(export(rows, winner, reason, cfg, paths, study))
     finalists.write_summary(paths.summary, {k: v for k, v in summary.items() if k not in ("confusion", "io")})

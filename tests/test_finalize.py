@@ -53,11 +53,18 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path):
     first = run(tmp_path, "compress.finalize", "finalize.max_finalists=1")
     table = pd.read_csv(tmp_path / "out" / "finalists.csv")
     assert len(table) == 1
-    second = run(tmp_path, "compress.finalize", "finalize.max_finalists=2")
+    second = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.winner_seeds=[0,1]")
     output = second.stdout + second.stderr
     assert "already trained" in output and "Traceback" not in output + first.stdout + first.stderr
     table = pd.read_csv(tmp_path / "out" / "finalists.csv")
-    assert len(table) == 2 and table["trial"].nunique() == 2
+    # two finalists, then the winner's recipe again with seed 1: the same recipe, another seed
+    assert len(table) == 3 and table["trial"].nunique() == 2 and sorted(table["seed"]) == [0, 0, 1]
+    again = table[table["seed"] == 1].iloc[0]
+    original = table[(table["seed"] == 0) & (table["trial"] == again["trial"])].iloc[0]
+    for column in ("arch", "width", "head", "quant.mode", "prune.sparsity", "distill.temperature", "distill.alpha"):
+        assert again[column] == original[column], column
+    winner_seeds = table[table["trial"] == again["trial"]]
+    table = table[table["seed"] == 0]
     trials = pd.read_csv(tmp_path / "out" / "trials.csv")
     assert set(table["trial"]) <= set(trials.loc[trials["status"] == "FINISHED", "trial"])
 
@@ -66,8 +73,8 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path):
     runs = client.search_runs([experiment.experiment_id], max_results=200)
     (parent,) = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "study"]
     found = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "finalist"]
-    assert len(found) == 2  # the resumed run trained only the missing finalist
-    for finalist in found:
+    assert len(found) == 3  # the resumed run trained only the missing finalist (and the winner's second seed)
+    for finalist in [r for r in found if r.data.params.get("seed") == "0"]:
         tags, metrics = finalist.data.tags, finalist.data.metrics
         assert tags["mlflow.parentRunId"] == parent.info.run_id and tags[M.TAG_STUDY] == "smoke"
         row = table[table["trial"] == int(tags[M.TAG_SEARCH_TRIAL])].iloc[0]
@@ -89,6 +96,8 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path):
         assert row["ship_bytes_names"] < 100
     winner = json.loads((tmp_path / "winner" / "winner.json").read_text())
     assert winner["trial"] in set(table["trial"]) and winner["policy"] == "max_bytes"
+    assert winner["seeds"]["n"] == 2 and winner["seed"] == int(
+        winner_seeds.sort_values([M.SHIP_VAL_ACCURACY, "seed"], ascending=[False, True]).iloc[0]["seed"])
     best = table[table[M.SHIP_SIZE_BYTES] <= 65_536].sort_values(M.SHIP_VAL_ACCURACY).iloc[-1]
     assert winner["trial"] == int(best["trial"])
     assert (tmp_path / "winner" / "winner.tflite").stat().st_size == winner["size_bytes"]
