@@ -279,8 +279,9 @@ def render(inp: Inputs, fig_dir: str) -> str:
         f"- The seed's bar (50% smaller, 40% faster, within 5 points): **{'met' if sb['met'] else 'not met'}** "
         f"(size {sb['size_share'] * 100:.2f}% of the teacher's, latency {sb['latency_share'] * 100:.2f}%, "
         f"{sb['points']:.2f} points below).",
-        "- Our targets:",
+        "- Our targets, on the study's trials (the short proxy, as they ran):",
         *["  " + line for line in tgt_lines],
+        *finalist_target_lines(inp, teacher["test_accuracy"]),
         f"- The study: {f['n_finished']} finished trials of {f['n_runs']} runs ({f['n_failed']} failed, "
         f"{f['n_killed']} killed and retried{stopped}), {f['n_front']} on the Pareto front; median trial "
         f"{f['median_trial_s']:.0f} s, {f['total_trial_h']:.1f} h of trials on a 2-core CPU.",
@@ -441,6 +442,23 @@ def winner_recipe(w: pd.Series, wj: dict) -> str:
                 f"shipped as int8 {wj['encoding']}")
     return (f"a {w['quant.mode']} student of width {w['student.width']:.3f} ({w['student.head']} head, sparsity "
             f"{w['prune.sparsity']:g})")
+
+
+def finalist_target_lines(inp: Inputs, teacher_test_accuracy: float) -> list[str]:
+    """The size targets counted on the shipped finalists' files, for the executive summary."""
+    from analysis import finalists_section
+
+    fig = finalists_section.figures(inp.folder, inp.winner_json, teacher_test_accuracy)
+    if not fig:
+        return []
+    out = ["- The same targets on the shipped finalists (trained the long way, int8 files):"]
+    for t in fig["targets"]:
+        b = t["best"]
+        where = (f"finalist trial {b['trial']}: {b['ship_bytes']:,} B, {pct(b['ship_test'])} test" if b
+                 else "no finalist that small")
+        out.append(f"  - at most {t['bytes'] // KB} KB with at least {pct(t['test_accuracy'], 1)}: "
+                   f"**{'reached' if t['reached'] else 'not reached'}** ({where})")
+    return out
 
 
 def finalists_lines(inp: Inputs, teacher_test_accuracy: float) -> list[str]:
