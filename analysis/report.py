@@ -438,7 +438,7 @@ def winner_recipe(w: pd.Series, wj: dict) -> str:
     r = wj.get("recipe")
     if r:
         return (f"a {r['arch']} student of width {float(r['width']):.3f} ({r['head']} head, sparsity "
-                f"{float(r['prune.sparsity']):g}) retrained as a finalist ({r['epochs']} epochs, {r['augment']} views), "
+                f"{float(r['prune.sparsity']):g}) retrained as a finalist ({r['epochs']} epochs, augment {r['augment']}), "
                 f"shipped as int8 {wj['encoding']}")
     return (f"a {w['quant.mode']} student of width {w['student.width']:.3f} ({w['student.head']} head, sparsity "
             f"{w['prune.sparsity']:g})")

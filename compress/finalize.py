@@ -198,7 +198,7 @@ def _train_if_missing(cfg, ctx, row, seed, study, paths, table, label, manual, s
     if finalists.done(table, study, trial, seed, recipe):
         log.info("finalist %s: trial %d seed %d already trained (recipe %s), skipped", label, trial, seed, recipe)
         return table
-    log.info("finalist %s: trial %d (%s, width %.3f, %s, %s) seed %d, %d epochs over %s views [%.0f s so far]",
+    log.info("finalist %s: trial %d (%s, width %.3f, %s, %s) seed %d, %d epochs, augment %s [%.0f s so far]",
              label, trial, fcfg.student.arch, float(fcfg.student.width), fcfg.student.head, fcfg.quant.mode, seed,
              int(fcfg.distill.epochs), fcfg.distill.augment, time.perf_counter() - started)
     result = train_finalist(fcfg, ctx, row, paths.work / f"trial_{trial}_seed{seed}", study)
