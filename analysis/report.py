@@ -236,8 +236,11 @@ def render(inp: Inputs, fig_dir: str) -> str:
     """report.md's text."""
     from compress.data import CLASS_NAMES
 
+    from analysis import finalists_section
+
     f, b, w, card = compute(inp), inp.bench, inp.winner, inp.card
     teacher, wb = b["teacher_float32"], b["winner"]
+    fin = finalists_section.figures(inp.folder, inp.winner_json, teacher["test_accuracy"])  # None without finalists
     wj = inp.winner_json
     tgt_lines = []
     for tg in f["targets"]:
@@ -281,12 +284,12 @@ def render(inp: Inputs, fig_dir: str) -> str:
         f"{sb['points']:.2f} points below).",
         "- Our targets, on the study's trials (the short proxy, as they ran):",
         *["  " + line for line in tgt_lines],
-        *finalist_target_lines(inp, teacher["test_accuracy"]),
+        *finalist_target_lines(fin),
         f"- The study: {f['n_finished']} finished trials of {f['n_runs']} runs ({f['n_failed']} failed, "
         f"{f['n_killed']} killed and retried{stopped}), {f['n_front']} on the Pareto front; median trial "
         f"{f['median_trial_s']:.0f} s, {f['total_trial_h']:.1f} h of trials on a 2-core CPU.",
         "",
-        *finalists_lines(inp, teacher["test_accuracy"]),
+        *([finalists_section.render(fin)] if fin else []),
         "## Method",
         "",
         f"- **Data.** Fashion-MNIST from the Debian package (IDX files, checksums verified): a stratified, seeded "
@@ -444,11 +447,8 @@ def winner_recipe(w: pd.Series, wj: dict) -> str:
             f"{w['prune.sparsity']:g})")
 
 
-def finalist_target_lines(inp: Inputs, teacher_test_accuracy: float) -> list[str]:
+def finalist_target_lines(fig: dict | None) -> list[str]:
     """The size targets counted on the shipped finalists' files, for the executive summary."""
-    from analysis import finalists_section
-
-    fig = finalists_section.figures(inp.folder, inp.winner_json, teacher_test_accuracy)
     if not fig:
         return []
     out = ["- The same targets on the shipped finalists (trained the long way, int8 files):"]
@@ -459,14 +459,6 @@ def finalist_target_lines(inp: Inputs, teacher_test_accuracy: float) -> list[str
         out.append(f"  - at most {t['bytes'] // KB} KB with at least {pct(t['test_accuracy'], 1)}: "
                    f"**{'reached' if t['reached'] else 'not reached'}** ({where})")
     return out
-
-
-def finalists_lines(inp: Inputs, teacher_test_accuracy: float) -> list[str]:
-    """The finalists section (analysis/finalists_section.py and its template), when finalists exist."""
-    from analysis import finalists_section
-
-    fig = finalists_section.figures(inp.folder, inp.winner_json, teacher_test_accuracy)
-    return [finalists_section.render(fig)] if fig else []
 
 
 def early_stop_table(e: dict) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -147,13 +148,9 @@ class EpochProgress(keras.callbacks.Callback):
         self.epochs, self.label = int(epochs), label
 
     def on_train_begin(self, logs=None):
-        import time
-
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        import time
-
         done = time.perf_counter() - self.start
         left = done / (epoch + 1) * (self.epochs - epoch - 1)
         val = (logs or {}).get("val_accuracy")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,7 +143,6 @@ def recipe_hash(cfg) -> str:
 def run(cfg, study: str) -> dict:
     """Train the finalists not yet in the table, then pick and export the winner; returns the summary."""
     from compress import context, finalists, validate
-    from compress.finalist_run import train_finalist
 
     validate.preflight(cfg, check_data=False)
     f = cfg.finalize
@@ -181,7 +179,7 @@ def run(cfg, study: str) -> dict:
         table = _train_if_missing(cfg, ctx, recipe_row, seed, study, paths, table, f"winner seed {seed}", manual,
                                   started)
     rows = _current(table, study, selection, cfg, extra_seeds=True)
-    summary.update(export(rows, winner, reason, cfg, paths, study))
+    summary.update(export(rows, winner, reason, cfg, paths, study, ctx.splits))
     finalists.write_summary(paths.summary, {k: v for k, v in summary.items() if k not in ("confusion", "io")})
     log.info("finalize done in %.0f s: winner trial %s, %s bytes, test %.2f%% (%s)", time.perf_counter() - started,
              summary["trial"], f"{summary['size_bytes']:,}", 100 * summary["test_accuracy"], reason)

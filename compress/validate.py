@@ -21,6 +21,7 @@ from compress.options import (
     KERNEL_SIZES,
     LOGIT_SOURCES,
     QUANT_MODES,
+    WINNER_POLICIES,
 )
 
 
@@ -106,7 +107,6 @@ def validate(cfg) -> None:
 
 
 def _validate_finalize(f) -> None:
-    policies = ("max_bytes", "smallest_within")  # compress.winner_export.POLICIES (imports pandas)
     _check(f.max_finalists >= 1, "finalize.max_finalists", f.max_finalists, "must be >= 1")
     _check(all(int(c) > 0 for c in f.size_classes), "finalize.size_classes", list(f.size_classes),
            "each must be a positive number of bytes")
@@ -118,7 +118,7 @@ def _validate_finalize(f) -> None:
     _check(0 <= f.encoding_tolerance < 1, "finalize.encoding_tolerance", f.encoding_tolerance, "allowed [0, 1)")
     _check(f.coreml_compression in COREML_COMPRESSIONS, "finalize.coreml_compression", f.coreml_compression,
            f"allowed {', '.join(COREML_COMPRESSIONS)}")
-    _check(f.policy in policies, "finalize.policy", f.policy, f"allowed {', '.join(policies)}")
+    _check(f.policy in WINNER_POLICIES, "finalize.policy", f.policy, f"allowed {', '.join(WINNER_POLICIES)}")
     _check(f.max_bytes > 0, "finalize.max_bytes", f.max_bytes, "must be > 0")
     _check(0 <= f.budget < 1, "finalize.budget", f.budget, "allowed [0, 1)")
     _check(len(f.winner_seeds) >= 1, "finalize.winner_seeds", list(f.winner_seeds), "at least one seed")

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from compress.data import NUM_CLASSES
+
 log = logging.getLogger(__name__)
-NUM_CLASSES = 10
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from compress import metrics as M
+from compress.options import WINNER_POLICIES
 
 log = logging.getLogger(__name__)
-POLICIES = ("max_bytes", "smallest_within")
+POLICIES = WINNER_POLICIES
 
 
 def choose(rows: pd.DataFrame, cfg) -> tuple[pd.Series | None, str]:
@@ -54,10 +55,11 @@ def teacher_val_accuracy(cfg) -> float:
     return float(json.loads(card.read_text())["val_accuracy"]) if card.is_file() else float("nan")
 
 
-def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study: str) -> dict:
+def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study: str, splits) -> dict:
     """Copy the winner (the best of its seeds on validation) and every finalist's files to
-    `paths.export`, score the winner's files from disk, write winner.json and README.md."""
-    from compress import data, encode
+    `paths.export`, score the winner's files from disk on `splits` (the finalists' data), write
+    winner.json and README.md."""
+    from compress import encode
     from compress.verify import predictions, score
 
     out = paths.export
@@ -76,7 +78,6 @@ def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study
         shutil.copyfile(src / "finalist.tflite", dst / "finalist.tflite")
         _copy_tree(src / "finalist.mlpackage", dst / "finalist.mlpackage")
         (dst / "finalist.json").write_text(json.dumps(_plain(row), indent=2) + "\n")
-    splits = data.load_from_config(cfg.data)
     tflite = score(out / "winner.tflite", splits=splits)
     if abs(tflite["accuracy"] - float(shipped[M.SHIP_TEST_ACCURACY])) > 1e-9:
         from compress.errors import CompressError
