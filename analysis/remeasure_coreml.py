@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.runs import DEFAULT_EXPERIMENT, DEFAULT_URI
 from compress import metrics as M
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,31 +33,34 @@ def contains(commit: str, fix: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m analysis.remeasure_coreml", description=__doc__.splitlines()[0])
-    parser.add_argument("--fixed-in", required=True, help="the commit that changed the Core ML branch")
-    parser.add_argument("--tracking-uri", default=DEFAULT_URI)
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
-    parser.add_argument("--study", default="fmnist_compress")
-    parser.add_argument("--dry-run", action="store_true", help="list the runs only")
+    parser = argparse.ArgumentParser(prog="python -m analysis.remeasure_coreml", description=__doc__.split("\n\n")[0])
+    from compress import paths
+
+    parser.add_argument("--fixed-in", required=True,
+                        help="the commit that changed the Core ML branch: runs logged by code before it are redone")
+    paths.add_study_arguments(parser)
+    parser.add_argument("--dry-run", action="store_true", help="list the runs only, change nothing")
     args = parser.parse_args(argv)
+    sp = paths.from_args(args)
     from mlflow.tracking import MlflowClient
 
     from compress import coreml, data
-    from compress.cli import compose
     from compress.teacher import load_keras
     from compress.tracking import git_commit
     from compress.verify import predictions
 
-    client = MlflowClient(tracking_uri=args.tracking_uri)
-    exp = client.get_experiment_by_name(args.experiment)
+    client = MlflowClient(tracking_uri=sp.tracking_uri)
+    exp = client.get_experiment_by_name(sp.experiment)
+    if exp is None:
+        raise SystemExit(paths.no_trials_message(sp))
     runs = client.search_runs([exp.experiment_id], max_results=1000, filter_string=(
-        f"tags.`{M.TAG_ROLE}` = 'trial' and tags.`{M.TAG_STUDY}` = '{args.study}' and attributes.status = 'FINISHED'"))
+        f"tags.`{M.TAG_ROLE}` = 'trial' and tags.`{M.TAG_STUDY}` = '{sp.study}' and attributes.status = 'FINISHED'"))
     stale = [r for r in runs if M.COREML_SIZE_BYTES in r.data.metrics
              and not contains(r.data.tags.get(M.TAG_GIT, ""), args.fixed_in)]
     print(f"{len(stale)} of {len(runs)} finished trial runs predate {args.fixed_in}")
     if args.dry_run or not stale:
         return
-    splits = data.load_from_config(compose([]).data)
+    splits = data.load_from_config(paths.compose_for(args.study).data)
     for run in sorted(stale, key=lambda r: int(r.data.tags[M.TAG_TRIAL])):
         p = run.data.params
         with tempfile.TemporaryDirectory() as tmp:

@@ -87,11 +87,22 @@ def replay(trials: pd.DataFrame, check_epochs: list[int], slack: float, min_comp
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m analysis.replay_early_stop", description=__doc__.splitlines()[0])
-    parser.add_argument("--table", type=Path, default=ROOT / "report" / "trials.csv")
+    parser = argparse.ArgumentParser(prog="python -m analysis.replay_early_stop", description=__doc__.split("\n\n")[0])
+    from compress import paths
+
+    paths.add_study_arguments(parser, tracking=False)
+    parser.add_argument("--table", type=Path, default=None,
+                        help="the study's trials table (default: report/trials.csv, or sweeps/<study>/report/trials.csv)")
     parser.add_argument("--rule", type=Path, default=RULE, help="early_stop config to replay (default front.yaml)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
+    sp = paths.from_args(args)
+    if args.json:
+        try:
+            sp.check_writable(args.json, "--json")
+        except paths.ConfigError as exc:
+            raise SystemExit(f"error: {exc}") from None
+    args.table = args.table or sp.report_dir / "trials.csv"
     if not args.table.is_file():
         raise SystemExit(f"error: no study table at {args.table} (write one with `python -m analysis.report --from-mlflow`)")
     from analysis.front import DEFAULT_OBJECTIVES, pareto_mask

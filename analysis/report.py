@@ -625,20 +625,43 @@ def build(folder: Path, winner_dir: Path, teacher_card: Path, out_md: Path, with
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.splitlines()[0])
-    parser.add_argument("--from-mlflow", action="store_true", help="first write report/trials.csv from MLflow")
-    parser.add_argument("--tracking-uri", default="sqlite:///mlruns/mlflow.db")
-    parser.add_argument("--study", default="fmnist_compress")
-    parser.add_argument("--folder", type=Path, default=Path("report"), help="inputs and figures (default report/)")
-    parser.add_argument("--winner", type=Path, default=Path("winner"))
-    parser.add_argument("--teacher-card", type=Path, default=Path("models/teacher/card.json"))
-    parser.add_argument("--out", type=Path, default=Path("report.md"))
+    parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
+    from compress import paths
+
+    paths.add_study_arguments(parser)
+    parser.add_argument("--from-mlflow", action="store_true",
+                        help="first write the study's trials.csv (in --folder) from its MLflow runs")
+    parser.add_argument("--folder", type=Path, default=None,
+                        help="the report's inputs (trials.csv, bench.json, finalists.csv, ...) and figures "
+                             "(default: report/ for the default study, sweeps/<study>/report otherwise)")
+    parser.add_argument("--winner", type=Path, default=None,
+                        help="the finalized winner's folder (default: winner/, or sweeps/<study>/winner)")
+    parser.add_argument("--teacher-card", type=Path, default=Path("models/teacher/card.json"),
+                        help="the teacher's card (default models/teacher/card.json)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the Markdown file to write (default: report.md, or sweeps/<study>/report.md)")
     parser.add_argument("--no-figures", action="store_true", help="text only (no Chrome binary needed)")
     args = parser.parse_args(argv)
+    sp = paths.from_args(args)
+    try:
+        folder = sp.check_writable(args.folder or sp.report_dir, "--folder")
+        out = sp.check_writable(args.out or sp.report_md, "--out")
+    except paths.ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    winner = args.winner or sp.winner_dir
     if args.from_mlflow:
-        T.write(T.from_mlflow(args.tracking_uri, study=args.study), args.folder / "trials.csv")
-    path = build(args.folder, args.winner, args.teacher_card, args.out, not args.no_figures)
-    print(f"wrote {path}" + ("" if args.no_figures else f" and {len(FIGURES)} figures in {args.folder}/"))
+        fresh = T.from_mlflow(sp.tracking_uri, sp.experiment, sp.study)
+        if fresh.empty:
+            raise SystemExit(paths.no_trials_message(sp))
+        T.write(fresh, folder / "trials.csv")
+    needed = {folder / "trials.csv": f"python -m analysis.report --study {sp.study} --from-mlflow",
+              folder / "bench.json": f"python -m compress.bench --study {sp.study}",
+              winner / "winner.json": f"python -m compress.finalize {paths.study_overrides(sp.study)[0] if not sp.is_default else ''}".strip()}
+    for path, how in needed.items():
+        if not path.is_file():
+            raise SystemExit(f"error: {path}: missing, the report of study {sp.study} needs it (make it with: {how})")
+    path = build(folder, winner, args.teacher_card, out, not args.no_figures)
+    print(f"wrote {path}" + ("" if args.no_figures else f" and {len(FIGURES)} figures in {folder}/"))
 
 
 if __name__ == "__main__":

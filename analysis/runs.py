@@ -6,12 +6,10 @@ import pandas as pd
 
 from compress import metrics as M
 
-DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
-DEFAULT_EXPERIMENT = "fashion-mnist-compression"
 RECIPE_PARAMS = ("data.fraction", "distill.epochs", "prune.epochs", "quant.qat_epochs")  # fixed per study, read too
 
 
-def load_trials(tracking_uri: str = DEFAULT_URI, experiment: str = DEFAULT_EXPERIMENT,
+def load_trials(tracking_uri: str, experiment: str,
                 study: str | None = None, finished_only: bool = True) -> pd.DataFrame:
     """One row per trial run: run id, status, study, trial number, searched params, metrics.
 
@@ -23,8 +21,8 @@ def load_trials(tracking_uri: str = DEFAULT_URI, experiment: str = DEFAULT_EXPER
 
     client = MlflowClient(tracking_uri=tracking_uri)
     exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        raise SystemExit(f"error: experiment {experiment!r} not found in {tracking_uri}")
+    if exp is None:  # no run was ever logged there: no trials (the caller says what to do)
+        return pd.DataFrame()
     query = f"tags.`{M.TAG_ROLE}` = 'trial'"
     if study:
         query += f" and tags.`{M.TAG_STUDY}` = '{study}'"

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-from omegaconf import OmegaConf
 
 from analysis.hypervolume import REFERENCE, hypervolume, to_space
 
@@ -38,16 +37,17 @@ EXPERIMENTS = ("proxy", "full")
 def storage_of(experiment: str) -> str:
     """The experiment's Optuna store as its config names it, made absolute so that it is the
     same file from any working directory."""
-    url = OmegaConf.load(ROOT / "conf" / "experiment" / f"{experiment}.yaml").hydra.sweeper.storage
+    from compress import paths
+
+    url = paths.resolve(None, [f"experiment={experiment}"]).storage
     return url.replace("sqlite:///", f"sqlite:///{ROOT}/")
 
 
 
 def run_arm(name: str, trials: int, overrides: list[str], experiment: str = "proxy") -> dict:
     """Run (or resume) one study of the experiment and summarise it from the store."""
-    cmd = [sys.executable, "-m", "compress.sweep", "-m", f"experiment={experiment}", f"hydra.sweeper.study_name={name}",
-           f"hydra.sweeper.n_trials={trials}",
-           f"hydra.sweep.dir=sweeps/{name}/jobs", *overrides]
+    cmd = [sys.executable, "-m", "compress.sweep", "-m", f"experiment={experiment}", f"paths.study={name}",
+           f"hydra.sweeper.storage={storage_of(experiment)}", f"hydra.sweeper.n_trials={trials}", *overrides]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COMPRESS_THREADS": os.environ.get("COMPRESS_THREADS", "1")}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -153,7 +153,7 @@ def early_stop(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m analysis.search_quality", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m analysis.search_quality", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     s = sub.add_parser("samplers", help="hypervolume after N trials per sampler and seed")
     s.add_argument("--samplers", nargs="+", default=["nsga2", "random"])

@@ -10,8 +10,9 @@ import argparse
 
 import numpy as np
 
-from analysis.runs import DEFAULT_EXPERIMENT, DEFAULT_URI, load_trials
+from analysis.runs import load_trials
 from compress import metrics as M
+from compress import paths
 
 BUCKETS = (16_000, 32_000, 64_000, 128_000, 256_000, 1_000_000, float("inf"))
 
@@ -32,14 +33,13 @@ def best_by_size(table):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m analysis.summary", description=__doc__.splitlines()[0])
-    parser.add_argument("--tracking-uri", default=DEFAULT_URI)
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
-    parser.add_argument("--study", default="fmnist_compress")
+    parser = argparse.ArgumentParser(prog="python -m analysis.summary", description=__doc__.split("\n\n")[0])
+    paths.add_study_arguments(parser)
     args = parser.parse_args(argv)
-    table = load_trials(args.tracking_uri, args.experiment, args.study)
+    sp = paths.from_args(args)
+    table = load_trials(sp.tracking_uri, sp.experiment, sp.study)
     if table.empty:
-        raise SystemExit(f"error: no finished trial runs for study {args.study!r} in {args.tracking_uri}")
+        raise SystemExit(paths.no_trials_message(sp))
     print(f"{len(table)} finished trials; median {M.TIME_TOTAL_S} {table[M.TIME_TOTAL_S].median():.1f} s; "
           f"median {M.LATENCY_RATIO} {table[M.LATENCY_RATIO].median():.4f}")
     for row in best_by_size(table):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.runs import DEFAULT_EXPERIMENT, DEFAULT_URI, RECIPE_PARAMS, load_trials
+from analysis.runs import RECIPE_PARAMS, load_trials
 from compress import metrics as M
 
 CURVES = {"curve_val": M.EPOCH_VAL_ACCURACY, "curve_train": M.EPOCH_TRAIN_ACCURACY}
@@ -19,7 +19,7 @@ METRICS = (*M.TRIAL_METRICS, M.TEACHER_LATENCY_MS, M.KERAS_VAL_ACCURACY, M.COREM
 COLUMNS = ("study", "trial", "status", *M.SEARCHED_PARAMS, *RECIPE_PARAMS, *METRICS, *CURVES)
 
 
-def from_mlflow(tracking_uri: str = DEFAULT_URI, experiment: str = DEFAULT_EXPERIMENT,
+def from_mlflow(tracking_uri: str, experiment: str,
                 study: str | None = None) -> pd.DataFrame:
     """Every trial run of the study (failed and killed ones too, by status) with its curves."""
     from mlflow.tracking import MlflowClient
@@ -65,17 +65,27 @@ def main(argv: list[str] | None = None) -> None:
     (commit it as the study grows: a fresh machine resumes the study from it)."""
     import argparse
 
-    parser = argparse.ArgumentParser(description="Write a study's trials table (every run, its curves) from MLflow.")
-    parser.add_argument("--study", required=True, help="the Optuna study name (hydra.sweeper.study_name)")
-    parser.add_argument("--out", type=Path, required=True, help="the CSV to write")
-    parser.add_argument("--tracking-uri", default=DEFAULT_URI)
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
+    from compress import paths
+
+    parser = argparse.ArgumentParser(prog="python -m analysis.table",
+                                     description="Write a study's trials table (every run, its curves) from MLflow.")
+    paths.add_study_arguments(parser)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the CSV to write (default: report/trials_<study>.csv for the default study, which "
+                             "is committed and resumes the study on a fresh machine; sweeps/<study>/report/ "
+                             "trials_<study>.csv for any other)")
     args = parser.parse_args(argv)
-    table = from_mlflow(args.tracking_uri, args.experiment, args.study)
+    sp = paths.from_args(args)
+    try:
+        out = sp.check_writable(args.out, "--out") if args.out else (
+            sp.study_table if sp.is_default else sp.report_dir / sp.study_table.name)
+    except paths.ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    table = from_mlflow(sp.tracking_uri, sp.experiment, sp.study)
     if table.empty:
-        raise SystemExit(f"error: no trial runs of study {args.study!r} in {args.tracking_uri}")
-    write(table, args.out)
-    print(f"{args.out}: {len(table)} runs of study {args.study} "
+        raise SystemExit(paths.no_trials_message(sp))
+    write(table, out)
+    print(f"{out}: {len(table)} runs of study {sp.study} "
           f"({int((table['status'] == 'FINISHED').sum())} finished)")
 
 

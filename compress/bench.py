@@ -27,7 +27,6 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from compress import metrics as M
-from compress.cli import compose
 from compress.errors import CompressError, DataError
 
 PRUNED_SPARSITY = 0.5
@@ -97,8 +96,8 @@ def run(cfg, winner_dir: Path, prune_epochs: int) -> list[dict]:
     winner_file, winner_json = winner_dir / "winner.tflite", winner_dir / "winner.json"
     for needed in (winner_file, winner_json, winner_dir / "config.yaml"):
         if not needed.is_file():
-            raise DataError(f"{needed}: missing; export a winner first (python -m analysis.pareto "
-                            f"--export-dir {winner_dir})")
+            raise DataError(f"{needed}: missing; finalize the study first (python -m compress.finalize), "
+                            f"or name an exported winner's folder with --winner")
     ctx = context.get(cfg)
     cache = Path(cfg.paths.cache_dir) / "anchors"
     teacher_macs = measure.count_macs(ctx.teacher)
@@ -137,18 +136,28 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m compress.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--winner", type=Path, default=Path("winner"), help="exported winner folder (default winner/)")
-    parser.add_argument("--json", type=Path, help="also write the rows here as a JSON list")
-    parser.add_argument("--prune-epochs", type=int, default=1, help="fine-tuning epochs of the pruned teacher")
+    parser = argparse.ArgumentParser(prog="python -m compress.bench", description=__doc__.split("\n\n")[0])
+    from compress import paths
+
+    paths.add_study_arguments(parser, tracking=False)
+    parser.add_argument("--winner", type=Path, default=None,
+                        help="the exported winner's folder (default: winner/ for the default study, "
+                             "sweeps/<study>/winner otherwise)")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="where the rows are written as a JSON list (default: report/bench.json for the default "
+                             "study, sweeps/<study>/report/bench.json otherwise); the report reads it")
+    parser.add_argument("--prune-epochs", type=int, default=1,
+                        help="fine-tuning epochs of the pruned teacher (default 1)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. measure.latency_runs=400")
     args = parser.parse_args(argv)
     try:
         from compress.validate import preflight
 
-        cfg = compose(["tracking.enabled=false", *args.overrides])
+        cfg = paths.compose_for(args.study, ["tracking.enabled=false", *args.overrides])
+        sp = paths.of(cfg)
+        out_json = sp.check_writable(args.json or sp.report_dir / "bench.json", "--json")
         preflight(cfg)
-        rows = run(cfg, args.winner, args.prune_epochs)
+        rows = run(cfg, args.winner or sp.winner_dir, args.prune_epochs)
     except CompressError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -156,9 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"test accuracy on {rows[0]['n_test']:,} images from each file; latency: 1 image, "
           f"{cfg.measure.threads} thread, median of {cfg.measure.latency_runs} after {cfg.measure.warmup} warm-up, "
           f"all models in alternating rounds")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps([{k: r[k] for k in (*COLUMNS, "file", "n_test")} for r in rows], indent=2) + "\n")
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps([{k: r[k] for k in (*COLUMNS, "file", "n_test")} for r in rows], indent=2) + "\n")
+    print(f"-> {out_json}")
     return 0
 
 

@@ -9,9 +9,9 @@ from typing import Callable
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
-def compose(overrides: list[str] | None = None):
+def compose(overrides: list[str] | None = None, return_hydra_config: bool = False):
     """The project's config composed with `overrides`, as the command line would, without
-    running a job (for tests and benchmarks)."""
+    running a job (for tests, benchmarks and the analysis commands)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
@@ -19,7 +19,8 @@ def compose(overrides: list[str] | None = None):
 
     schema.register()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=list(overrides or []))
+        return hydra_compose(config_name="config", overrides=list(overrides or []),
+                             return_hydra_config=return_hydra_config)
 
 
 def hydra_entry(fn: Callable, config_name: str = "config") -> None:

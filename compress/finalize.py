@@ -28,14 +28,9 @@ import numpy as np
 from omegaconf import OmegaConf, open_dict
 
 from compress import metrics as M
-from compress.cli import CONF_DIR, hydra_entry
+from compress.cli import hydra_entry
 
 log = logging.getLogger(__name__)
-
-
-def default_study() -> str:
-    """The default study's name, as conf/search/default.yaml sets it."""
-    return str(OmegaConf.load(Path(CONF_DIR) / "search" / "default.yaml").study_name)
 
 
 @dataclass(frozen=True)
@@ -47,27 +42,22 @@ class Paths:
     summary: Path  # rank agreement and the winner's seeds
     export: Path  # winner.tflite, winner.mlpackage, winner.json, README.md, finalists/
     work: Path  # every finalist's working files (not committed)
+    study_table: Path  # the study's own committed table (python -m analysis.table)
 
     @classmethod
-    def for_study(cls, study: str, f=None) -> "Paths":
-        """The default study's deliverables are the committed report/ and winner/; any other study's
-        go under sweeps/<study>/. `finalize.trials_table`, `out_dir` and `export_dir` override."""
-        work = Path("sweeps") / study / "finalists"
-        if study == default_study():
-            base, export = Path("report"), Path("winner")
-        else:
-            base = Path("sweeps") / study
-            export = base / "winner"
-        get = (lambda key: f.get(key)) if f is not None else (lambda key: None)
-        base = Path(get("out_dir") or base)
-        return cls(Path(get("trials_table") or base / "trials.csv"), base / "finalists.csv", base / "finalists.json",
-                   Path(get("export_dir") or export), Path(get("work_dir") or work))
+    def of(cls, cfg) -> "Paths":
+        """The folders of `paths.study` (compress/paths.py: the default study's deliverables are the
+        committed report/ and winner/, any other study's go under sweeps/<study>/);
+        `finalize.trials_table`, `out_dir`, `export_dir` and `work_dir` override."""
+        from compress import paths as study_paths
 
-
-def study_table(study: str) -> Path:
-    """The study's own trials table, committed as it grows (`python -m analysis.table`); the sweeper
-    rebuilds the study from it on a fresh machine (`hydra.sweeper.trials_table`)."""
-    return Path("report") / f"trials_{study}.csv"
+        sp = study_paths.of(cfg)
+        f = cfg.finalize
+        base = Path(sp.check_writable(Path(f.out_dir), "finalize.out_dir") if f.out_dir else sp.report_dir)
+        export = Path(sp.check_writable(Path(f.export_dir), "finalize.export_dir") if f.export_dir else sp.winner_dir)
+        work = Path(f.work_dir or Path(str(cfg.paths.sweeps_dir)) / sp.study / "finalists")
+        return cls(Path(f.trials_table or base / "trials.csv"), base / "finalists.csv", base / "finalists.json",
+                   export, work, sp.study_table)
 
 
 def candidate_table(cfg, study: str, paths: Paths):
@@ -86,7 +76,7 @@ def candidate_table(cfg, study: str, paths: Paths):
                      paths.trials)
             fresh = pd.DataFrame()
         if len(fresh):
-            committed = next((t for t in (paths.trials, study_table(study)) if t.is_file()), None)
+            committed = next((t for t in (paths.trials, paths.study_table) if t.is_file()), None)
             if committed is not None:  # trials of a study rebuilt from its table are only in the table
                 known = trials_table.read(committed)
                 known = known[(known["study"].astype(str) == study) & ~known["trial"].isin(fresh["trial"])]
@@ -97,12 +87,12 @@ def candidate_table(cfg, study: str, paths: Paths):
             trials_table.write(fresh, paths.trials)
             log.info("%d trial runs of study %s from MLflow -> %s", len(fresh), study, paths.trials)
             return fresh
-    if not paths.trials.is_file() and study_table(study).is_file():
-        log.info("no trial runs of %s in MLflow: reading its committed table %s", study, study_table(study))
-        table = trials_table.read(study_table(study))
+    if not paths.trials.is_file() and paths.study_table.is_file():
+        log.info("no trial runs of %s in MLflow: reading its committed table %s", study, paths.study_table)
+        table = trials_table.read(paths.study_table)
         return table[table["study"].astype(str) == study]
     if not paths.trials.is_file():
-        raise ConfigError(f"finalize.study={study}: no trial runs in MLflow and no trials table at {paths.trials}; "
+        raise ConfigError(f"paths.study={study}: no trial runs in MLflow and no trials table at {paths.trials}; "
                           f"run the study first (python -m compress.sweep -m)")
     table = trials_table.read(paths.trials)
     return table[table["study"].astype(str) == study] if "study" in table else table
@@ -146,7 +136,7 @@ def run(cfg, study: str) -> dict:
 
     validate.preflight(cfg, check_data=False)
     f = cfg.finalize
-    paths = Paths.for_study(study, f)
+    paths = Paths.of(cfg)
     trials = candidate_table(cfg, study, paths)
     manual = bool(f.trials)
     selection = finalists.by_hand(trials, list(f.trials)) if manual else finalists.select(
@@ -154,7 +144,7 @@ def run(cfg, study: str) -> dict:
     if selection.empty:
         from compress.errors import ConfigError
 
-        raise ConfigError(f"finalize.study={study}: no finished trial with every objective to choose finalists from")
+        raise ConfigError(f"paths.study={study}: no finished trial with every objective to choose finalists from")
     log.info("finalists of study %s (%s): trials %s, search files %s bytes", study,
              "named by hand" if manual else f"default selection, at most {f.max_finalists}",
              selection["trial"].astype(int).tolist(), [int(v) for v in selection[M.SIZE_BYTES]])
@@ -221,10 +211,7 @@ def _current(table, study, selection, cfg, extra_seeds: bool = False):
 
 
 def task(cfg) -> dict:
-    from hydra.core.hydra_config import HydraConfig
-
-    study = cfg.finalize.study or HydraConfig.get().sweeper.study_name
-    return run(cfg, str(study))
+    return run(cfg, str(cfg.paths.study))
 
 
 if __name__ == "__main__":

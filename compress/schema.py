@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
 
 
 @dataclass
@@ -107,19 +108,27 @@ class TrackingConfig:
     enabled: bool = True
     uri: str = "sqlite:///mlruns/mlflow.db"
     artifact_root: str = "mlruns/artifacts"
-    experiment: str = "fashion-mnist-compression"
+    experiment: str = MISSING  # conf/tracking/: per study (compress/paths.py)
 
 
 @dataclass
 class PathsConfig:
+    """Where a study's stores and outputs live (conf/paths/default.yaml, compress/paths.py)."""
+
+    default_study: str = MISSING
+    study: str = MISSING
+    sweeps_dir: str = "sweeps"
     cache_dir: str = ".cache"
+    report_dir: str = MISSING
+    winner_dir: str = MISSING
+    report_md: str = MISSING
+    analysis_dir: str = MISSING
 
 
 @dataclass
 class FinalizeConfig:
     """The finalists stage (compress/finalize.py): which trials, the final recipe, the winner."""
 
-    study: Optional[str] = None  # None: the configured study (hydra.sweeper.study_name)
     max_finalists: int = 6
     size_classes: List[int] = field(default_factory=lambda: [16384, 65536])
     trials: List[int] = field(default_factory=list)  # by hand instead of the default selection
@@ -171,5 +180,8 @@ class Config:
 
 def register() -> None:
     """Put the schemas in Hydra's ConfigStore (idempotent)."""
+    from compress.paths import register_resolvers
+
+    register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)

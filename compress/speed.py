@@ -93,7 +93,7 @@ def epoch_seconds(overrides: list[str], rounds: int = 3) -> dict[str, list[float
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m compress.speed", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m compress.speed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=3, help="default trials to time (default 3)")
     parser.add_argument("--epoch-rounds", type=int, default=3, help="alternating rounds of one epoch per mode (default 3)")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")

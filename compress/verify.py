@@ -79,7 +79,7 @@ def line(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m compress.verify", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m compress.verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("path", type=Path, help="a .tflite file or a .mlpackage folder")
     parser.add_argument("--against", type=Path, help="another model to compare top-1 predictions with")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a line")

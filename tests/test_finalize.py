@@ -15,16 +15,20 @@ import pytest
 from conftest import ROOT, needs_data, needs_teacher
 
 from compress import metrics as M
-from compress.finalize import Paths, default_study
+from compress.cli import compose
+from compress.errors import ConfigError
+from compress.finalize import Paths
 
 
 def test_only_the_default_study_writes_the_committed_deliverables():
-    default = Paths.for_study(default_study())
+    default = Paths.of(compose(return_hydra_config=True))
     assert default.table == Path("report/finalists.csv") and default.export == Path("winner")
     assert default.trials == Path("report/trials.csv")
-    smoke = Paths.for_study("smoke")
+    smoke = Paths.of(compose(["experiment=smoke"], return_hydra_config=True))
     for path in (smoke.trials, smoke.table, smoke.summary, smoke.export, smoke.work):
         assert path.parts[:2] == ("sweeps", "smoke"), path
+    with pytest.raises(ConfigError, match="may not write the default study's committed winner"):
+        Paths.of(compose(["experiment=smoke", "finalize.export_dir=winner"], return_hydra_config=True))
 
 
 def run(tmp_path: Path, module: str, *extra: str) -> subprocess.CompletedProcess:
@@ -69,7 +73,7 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path):
     assert set(table["trial"]) <= set(trials.loc[trials["status"] == "FINISHED", "trial"])
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
-    (experiment,) = [e for e in client.search_experiments() if e.name == "fashion-mnist-compression"]
+    (experiment,) = [e for e in client.search_experiments() if e.name == "fashion-mnist-compression-smoke"]
     runs = client.search_runs([experiment.experiment_id], max_results=200)
     (parent,) = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "study"]
     found = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "finalist"]

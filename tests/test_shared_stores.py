@@ -117,7 +117,7 @@ def mlflow_server(postgres, tmp_path):
 def test_two_workers_share_a_postgres_study_and_an_mlflow_server(postgres, mlflow_server, tmp_path):
     storage = f"{postgres}/optuna"
     common = [sys.executable, "-m", "compress.sweep", "-m", "experiment=smoke", f"tracking.uri={mlflow_server}",
-              f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials=4", "hydra.sweeper.study_name=shared"]
+              f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials=4", "paths.study=shared"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COMPRESS_THREADS": "1"}
     workers = [subprocess.Popen([*common, f"hydra.sweep.dir={tmp_path}/worker{i}"], cwd=ROOT, env=env, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for i in (0, 1)]
@@ -135,7 +135,7 @@ def test_two_workers_share_a_postgres_study_and_an_mlflow_server(postgres, mlflo
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=mlflow_server)
-    experiment = client.get_experiment_by_name("fashion-mnist-compression")
+    experiment = client.get_experiment_by_name("fashion-mnist-compression-shared")
     runs = client.search_runs([experiment.experiment_id], max_results=100)
     trial_runs = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "trial"]
     parents = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "study"]

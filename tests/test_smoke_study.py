@@ -33,7 +33,7 @@ def trial_runs(tmp_path: Path):
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
-    (experiment,) = [e for e in client.search_experiments() if e.name == "fashion-mnist-compression"]
+    (experiment,) = [e for e in client.search_experiments() if e.name == "fashion-mnist-compression-smoke"]
     runs = client.search_runs([experiment.experiment_id], max_results=100)
     parents = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "study"]
     children = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "trial"]
