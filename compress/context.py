@@ -68,6 +68,7 @@ def teacher_tflite(model: keras.Model, sha: str, cache_dir: str | Path) -> Path:
     """The teacher converted to float32 TFLite once per teacher file."""
     path = Path(cache_dir) / "reference" / f"teacher_{sha[:16]}_float32.tflite"
     if not path.is_file():
+        log.info("teacher as float32 TFLite (the latency reference) -> %s (once)", path)
         quantize.write(quantize.convert(model, "float32"), path)
     return path
 
@@ -80,7 +81,10 @@ def get(cfg) -> TrialContext:
     )
     if key in _CACHE:
         return _CACHE[key]
+    log.info("set-up (once per process): the data, the teacher, its logits and its TFLite reference")
     splits = data.load_from_config(cfg.data)
+    log.info("data: %s train / %s validation / %s test images (fraction %g)", f"{len(splits.y_train):,}",
+             f"{len(splits.y_val):,}", f"{len(splits.y_test):,}", float(cfg.data.fraction))
     model, path = teacher.obtain(cfg.teacher, splits, cfg.paths.cache_dir, verbose=2)
     sha = data.sha256_of(path)
     logits_net = teacher.logits_model(model)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def cached_logits(teacher_logits_model: keras.Model, x: np.ndarray, path: Path) 
         if logits.shape == (len(x), NUM_CLASSES):
             return logits
         log.warning("logit cache %s has shape %s, recomputing", path, logits.shape)
+    log.info("teacher logits for %s images -> %s (once)", f"{len(x):,}", path)
     logits = teacher_logits_model.predict(x, batch_size=1000, verbose=0).astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
@@ -141,21 +143,54 @@ def view_dataset(view_images: np.ndarray, view_logits: np.ndarray, labels: np.nd
 
 
 class EpochProgress(keras.callbacks.Callback):
-    """One log line an epoch: where training is, its validation accuracy, and the time left."""
+    """Where training is, each epoch: loss, validation accuracy and the time left.
 
-    def __init__(self, epochs: int, label: str = "distilling"):
+    On a terminal, one line updated in place as batches go by (tqdm, on stderr); otherwise (a
+    log file, a sweep's job) one plain log line per epoch."""
+
+    def __init__(self, epochs: int, label: str = "distilling", live: bool | None = None):
         super().__init__()
         self.epochs, self.label = int(epochs), label
+        self.live = sys.stderr.isatty() if live is None else live
+        self.bar = None
 
     def on_train_begin(self, logs=None):
         self.start = time.perf_counter()
+        if self.live:
+            from tqdm import tqdm
+
+            steps = (self.params or {}).get("steps") or None
+            self.bar = tqdm(total=self.epochs * steps if steps else None, desc=self.label, unit="batch",
+                            leave=False, dynamic_ncols=True, file=sys.stderr)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.bar is not None:
+            steps = (self.params or {}).get("steps") or 0
+            self.bar.n = self._epoch * steps + batch + 1
+            self.bar.set_postfix_str(f"epoch {self._epoch + 1}/{self.epochs} loss {(logs or {}).get('loss', 0):.4f}",
+                                     refresh=False)
+            self.bar.refresh()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
 
     def on_epoch_end(self, epoch, logs=None):
         done = time.perf_counter() - self.start
         left = done / (epoch + 1) * (self.epochs - epoch - 1)
-        val = (logs or {}).get("val_accuracy")
-        log.info("%s: epoch %d of %d, validation %s (%.0f s, about %.0f s left)", self.label, epoch + 1, self.epochs,
-                 f"{100 * val:.2f}%" if val is not None else "n/a", done, left)
+        logs = logs or {}
+        val, loss = logs.get("val_accuracy"), logs.get("loss")
+        line = (f"{self.label}: epoch {epoch + 1} of {self.epochs}, loss {loss:.4f}, validation "
+                f"{f'{100 * val:.2f}%' if val is not None else 'n/a'} ({done:.0f} s, about {left:.0f} s left)")
+        if self.bar is not None:
+            self.bar.clear()  # the line goes to the console and the log file, the bar is redrawn below it
+        log.info(line)
+        if self.bar is not None:
+            self.bar.refresh()
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 class TeacherInStep(keras.Model):
@@ -189,7 +224,8 @@ class TeacherInStep(keras.Model):
 
 def fit(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, epochs: int, learning_rate: float,
         seed: int, callbacks=(), teacher: keras.Model | None = None, verbose: int = 0,
-        steps_per_execution: int = 1, views: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+        steps_per_execution: int = 1, views: tuple[np.ndarray, np.ndarray] | None = None,
+        label: str = "distilling") -> dict:
     """Compile and train `model` on the distillation objective; returns its history.
 
     With `views` (the uint8 view images and the teacher's logits for them, from
@@ -202,6 +238,6 @@ def fit(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, epochs:
     history = model.fit(
         train,
         validation_data=(x_val, targets_val) if len(x_val) else None,
-        epochs=epochs, callbacks=[*callbacks, EpochProgress(epochs)], verbose=verbose,
+        epochs=epochs, callbacks=[*callbacks, EpochProgress(epochs, label)], verbose=verbose,
     )
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}

@@ -34,6 +34,7 @@ def prune(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, prune
     history = distill.fit(
         wrapped, x, targets, x_val, targets_val, distill_cfg, int(prune_cfg.epochs), float(prune_cfg.learning_rate),
         seed, callbacks=[sparsity_api.UpdatePruningStep()], verbose=verbose,
+        label=f"pruning to {sparsity:.0%} sparsity",
     )
     return sparsity_api.strip_pruning(wrapped), history
 

@@ -34,7 +34,8 @@ def quantization_aware(model: keras.Model, x, targets, x_val, targets_val, disti
         qat_model = q.quantize_model(model)
     history = distill.fit(qat_model, x, targets, x_val, targets_val, distill_cfg, int(quant_cfg.qat_epochs),
                           float(quant_cfg.learning_rate), seed, verbose=verbose,
-                          steps_per_execution=int(distill_cfg.get("steps_per_execution", 1)))
+                          steps_per_execution=int(distill_cfg.get("steps_per_execution", 1)),
+                          label="quantization-aware training")
     return qat_model, history
 
 

@@ -96,12 +96,33 @@ def load_keras(path: str | Path) -> keras.Model:
         raise ConfigError(f"teacher.path={path}: not a loadable Keras model ({type(exc).__name__})") from None
 
 
+def check_fits(model: keras.Model, path: Path, image: tuple = (28, 28, 1)) -> keras.Model:
+    """`model` itself, or one line saying how the user's teacher does not fit the data: it must
+    take the images as they are (28x28, one channel) and give one score per class."""
+    from compress.data import NUM_CLASSES
+
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ConfigError(f"teacher.path={path}: has {len(model.inputs)} input(s) and {len(model.outputs)} output(s); "
+                          f"a teacher needs one image input {image} and one output of {NUM_CLASSES} class scores")
+    given = tuple(model.inputs[0].shape[1:])
+    if len(given) != len(image) or any(g is not None and g != w for g, w in zip(given, image)):
+        raise ConfigError(f"teacher.path={path}: takes input shape {given}; the data's images are {image} "
+                          f"(height, width, channels)")
+    classes = model.outputs[0].shape[-1]
+    if len(model.outputs[0].shape) != 2 or classes != NUM_CLASSES:
+        raise ConfigError(f"teacher.path={path}: gives output shape {tuple(model.outputs[0].shape[1:])}; "
+                          f"Fashion-MNIST needs ({NUM_CLASSES},), one score per class")
+    return model
+
+
 def obtain(teacher_cfg, splits: Splits, cache_dir: str | Path, verbose: int = 1) -> tuple[keras.Model, Path]:
     """The teacher model and its file: loaded from `teacher.path`, or trained (cached) when
     the default path holds none yet."""
     path = Path(teacher_cfg.path) if teacher_cfg.path else None
     if path is not None and path.is_file():
-        return load_keras(path), path
+        model = check_fits(load_keras(path), path, tuple(splits.x_train.shape[1:]))
+        log.info("teacher: %s (%s parameters)", path, f"{model.count_params():,}")
+        return model, path
     if path is not None and str(teacher_cfg.path) != DEFAULT_PATH:
         raise ConfigError(f"teacher.path={teacher_cfg.path}: no such file (point it at a trained Keras model)")
     model, cached = train_cached(teacher_cfg, splits, cache_dir, verbose)

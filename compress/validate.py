@@ -143,10 +143,22 @@ def preflight(cfg, check_data: bool = True) -> None:
             head = handle.read(8)
         if not (head.startswith(b"PK") or head.startswith(b"\x89HDF")):
             raise ConfigError(f"teacher.path={cfg.teacher.path}: not a Keras model file (.keras or .h5)")
+        _teacher_fits(teacher)
     check_tracking(cfg.tracking.uri)
 
 
 _CHECKED: set = set()
+
+
+def _teacher_fits(path: Path) -> None:
+    """Load the teacher once per process and file version and check it fits the data's images and
+    classes (one line, before any store is written, instead of a Keras traceback in a trial)."""
+    from compress import teacher
+
+    key = ("teacher", str(path.resolve()), path.stat().st_mtime_ns)
+    if key not in _CHECKED:
+        teacher.check_fits(teacher.load_keras(path), path)
+        _CHECKED.add(key)
 
 
 def _checked_data(data_dir, verify: bool) -> None:

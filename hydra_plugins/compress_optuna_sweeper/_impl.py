@@ -164,6 +164,7 @@ class OptunaSweeperImpl:
         self.storage_url = storage
         self.study_name = study_name
         self.n_trials = int(n_trials)
+        self.n_jobs_given = int(n_jobs)
         self.n_jobs = max(1, int(n_jobs))
         self.params = dict(params or {})
         self.objectives = list(objectives) if objectives else None
@@ -172,10 +173,33 @@ class OptunaSweeperImpl:
         self.heartbeat = (int(heartbeat_interval), int(grace_period), int(max_retry))
         self.preflight = preflight
         self.trials_table = trials_table
+        self.check_settings()
         if self.objectives and len(self.objectives) != len(self.directions):
             raise SweeperError(
                 f"hydra.sweeper.objectives has {len(self.objectives)} names but direction has {len(self.directions)}"
             )
+
+    def check_settings(self) -> None:
+        """Refuse a setting out of range before any store is written: one line, exit 2."""
+        import sys
+
+        checks = [
+            ("n_trials", self.n_trials, self.n_trials >= 1, "an integer >= 1 (the study's total)"),
+            ("n_jobs", self.n_jobs_given, self.n_jobs_given >= 1, "an integer >= 1"),
+            ("max_failure_rate", self.max_failure_rate, 0.0 <= self.max_failure_rate <= 1.0, "between 0 and 1"),
+            ("min_trials_for_rate", self.min_trials_for_rate, self.min_trials_for_rate >= 1, "an integer >= 1"),
+            ("heartbeat_interval", self.heartbeat[0], self.heartbeat[0] >= 0, ">= 0 seconds (0: no heartbeat)"),
+            ("grace_period", self.heartbeat[1], self.heartbeat[1] >= 0, ">= 0 seconds"),
+            ("max_retry", self.heartbeat[2], self.heartbeat[2] >= 0, "an integer >= 0"),
+        ]
+        for key, value, ok, allowed in checks:
+            if not ok:
+                print(f"error: hydra.sweeper.{key}={value}: must be {allowed}", file=sys.stderr)
+                raise SystemExit(2)
+        if self.directions and any(d not in ("minimize", "maximize") for d in self.directions):
+            print(f"error: hydra.sweeper.direction={self.directions}: each must be minimize or maximize",
+                  file=sys.stderr)
+            raise SystemExit(2)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -265,6 +289,7 @@ class OptunaSweeperImpl:
                 raise SystemExit(2) from None
 
     def sweep(self, arguments: List[str]) -> List[Any]:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say where the study is
         space, fixed = self.search_space(arguments)
         self.run_preflight(space, fixed)
         try:
@@ -287,11 +312,14 @@ class OptunaSweeperImpl:
                 study.set_metric_names(self.objectives)
         workers = self.start_workers()
         self._fail_stale(study)
-        log.info(
-            "Study %s (%s): %d of %d trials done or running; space: %s",
-            study.study_name, self.storage_url or "in memory", counted_trials(study), self.n_trials,
-            ", ".join(f"{k}={v}" for k, v in space.items()),
-        )
+        from hydra_plugins.compress_optuna_sweeper import console
+
+        console.quiet_hydra_launches()
+        log.info("study %s (%s): %d of %d trials done or running", study.study_name,
+                 self.storage_url or "in memory", counted_trials(study), self.n_trials)
+        log.info("space: %s", console.space_line(space))
+        if fixed:
+            log.info("fixed: %s", " ".join(fixed))
         returns: List[Any] = []
         while counted_trials(study) < self.n_trials:
             with warnings.catch_warnings():  # heartbeats work with ask/tell too: we run the thread ourselves
@@ -303,6 +331,8 @@ class OptunaSweeperImpl:
             ]
             if self.storage_url:
                 overrides.append(f"study.storage='{self.storage_url}'")
+            log.info("trial %d (%d of %d): %s", trial.number, counted_trials(study), self.n_trials,
+                     console.params_line(trial.params))
             try:
                 with get_heartbeat_thread(trial._trial_id, study._storage):
                     (ret,) = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)
@@ -312,6 +342,7 @@ class OptunaSweeperImpl:
                 continue
             returns.append(ret)
             self._tell(study, trial, ret)
+            self._progress(study)
             self._check_failure_rate(study)
             self._fail_stale(study)  # before the next trial is asked for
         failed_workers = [w.pid for w in workers if w.wait() != 0]
@@ -370,8 +401,10 @@ class OptunaSweeperImpl:
             for key, value in ret.return_value.items() if isinstance(ret.return_value, dict) else ():
                 if isinstance(value, (int, float, str, bool, list)):
                     trial.set_user_attr(str(key), value)  # every reported figure, kept on the trial
-            study.tell(trial, values)
-            log.info("trial %d: %s", trial.number, dict(zip(self.objectives or ["value"] * len(values), values)))
+            frozen = study.tell(trial, values)
+            from hydra_plugins.compress_optuna_sweeper.console import elapsed, result_line
+
+            log.info("trial %d done in %s: %s", trial.number, elapsed(frozen), result_line(values, self.objectives))
             return
         error = ret._return_value  # the exception the job raised
         if isinstance(error, optuna.TrialPruned):
@@ -380,6 +413,15 @@ class OptunaSweeperImpl:
             log.info("trial %d pruned: %s", trial.number, error)
             return
         self._fail(study, trial, error)
+
+    def _progress(self, study: optuna.Study) -> None:
+        """Where the study stands after a trial: the running best and the time left."""
+        from hydra_plugins.compress_optuna_sweeper import console
+
+        best = console.best_by_size(study, self.objectives or [], self.directions)
+        left = console.time_left(study, self.n_trials - counted_trials(study), self.n_jobs)
+        line = "; ".join(x for x in (f"{counted_trials(study)} of {self.n_trials} trials", best, left) if x)
+        log.info("%s", line)
 
     @staticmethod
     def _fail(study: optuna.Study, trial: optuna.Trial, error: BaseException) -> None:

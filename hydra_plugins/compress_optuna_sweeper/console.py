@@ -1,0 +1,125 @@
+"""What the sweep says on the console: short, rounded, and where the study stands.
+
+The search space in one line (`student.width: 0.0625..0.5`, `quant.mode: {int8, qat}`), each
+trial as "trial N of M" with its parameters rounded (not Hydra's launch line with the internal
+overrides), and after each trial its result, the running best per size class when the study
+measures bytes, and an estimate of the time left.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import timedelta
+from typing import Any, Dict, List, Sequence
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+SIZE_CLASSES = (16_384, 65_536)  # the app's budgets: 16 KB and 64 KB
+HYDRA_LAUNCH_LOGGER = "hydra._internal.core_plugins.basic_launcher"
+
+
+def number(value: Any) -> str:
+    """A figure rounded for reading: 4 significant digits, integers with thousands separators."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) >= 1000):
+        return f"{int(value):,}"
+    return f"{value:.4g}"
+
+
+def distribution(dist: BaseDistribution) -> str:
+    if isinstance(dist, CategoricalDistribution):
+        return "{" + ", ".join(str(c) for c in dist.choices) + "}"
+    if isinstance(dist, (FloatDistribution, IntDistribution)):
+        text = f"{number(dist.low)}..{number(dist.high)}"
+        if dist.step not in (None, 1) or (isinstance(dist, FloatDistribution) and dist.step):
+            text += f" step {number(dist.step)}"
+        return text + (" (log)" if dist.log else "")
+    return type(dist).__name__
+
+
+def space_line(space: Dict[str, BaseDistribution]) -> str:
+    return "; ".join(f"{k}: {distribution(d)}" for k, d in space.items())
+
+
+def params_line(params: Dict[str, Any]) -> str:
+    return " ".join(f"{k}={number(v)}" for k, v in params.items())
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def time_left(study: optuna.Study, remaining: int, n_jobs: int) -> str:
+    """From the median duration of the study's finished trials; '' before the first one."""
+    spans = sorted((t.datetime_complete - t.datetime_start).total_seconds()
+                   for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+                   if t.datetime_complete and t.datetime_start)
+    if not spans or remaining <= 0:
+        return ""
+    median = spans[len(spans) // 2]
+    return f"about {duration(median * remaining / max(1, n_jobs))} left ({duration(median)} a trial)"
+
+
+def best_by_size(study: optuna.Study, objectives: Sequence[str], directions: Sequence[str]) -> str:
+    """The most accurate complete trial at or under each size class (and overall), when the study
+    maximizes one figure and measures `size_bytes`; else the best value(s) so far."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return ""
+    names = list(objectives or [f"value_{i}" for i in range(len(directions))])
+    goal = next((i for i, d in enumerate(directions) if d == "maximize"), None)
+    if "size_bytes" in names and goal is not None:
+        size = names.index("size_bytes")
+        parts = []
+        for limit in (*SIZE_CLASSES, math.inf):
+            fits = [t for t in complete if t.values[size] <= limit]
+            label = "any size" if limit == math.inf else f"<= {limit // 1024} KB"
+            if fits:
+                best = max(fits, key=lambda t: t.values[goal])
+                parts.append(f"{label} {number(best.values[goal])} (trial {best.number}, "
+                             f"{number(int(best.values[size]))} B)")
+            else:
+                parts.append(f"{label} none yet")
+        return f"best {names[goal]}: " + "; ".join(parts)
+    if len(directions) == 1:
+        best = study.best_trial
+        return f"best {names[0]} {number(best.values[0])} (trial {best.number})"
+    return f"{len(study.best_trials)} trial(s) on the front"
+
+
+def result_line(values: Sequence[float], objectives: Sequence[str]) -> str:
+    names = list(objectives or [f"value_{i}" for i in range(len(values))])
+    return ", ".join(f"{k} {number(v)}" for k, v in zip(names, values))
+
+
+class QuietLaunches(logging.Filter):
+    """Drop Hydra's launch lines ("Launching 1 jobs locally", "#16 : <every override>"): the
+    sweep prints its own "trial N of M" line with the searched parameters only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Launching ") or message.lstrip().startswith("#"))
+
+
+def quiet_hydra_launches() -> None:
+    logger = logging.getLogger(HYDRA_LAUNCH_LOGGER)
+    if not any(isinstance(f, QuietLaunches) for f in logger.filters):
+        logger.addFilter(QuietLaunches())
+
+
+def elapsed(trial: optuna.trial.FrozenTrial) -> str:
+    if trial.datetime_complete and trial.datetime_start:
+        return duration((trial.datetime_complete - trial.datetime_start) / timedelta(seconds=1))
+    return "?"
+
+
+def numbered(trials: List[optuna.trial.FrozenTrial], number_: int) -> optuna.trial.FrozenTrial | None:
+    return next((t for t in trials if t.number == number_), None)
