@@ -119,7 +119,7 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
     bare.set_weights(float_model.get_weights())
     bare.save(workdir / "student.keras")
     result["run_id"] = tracking.log_finalist(cfg, ctx.teacher_sha, study, int(row["trial"]), result, histories,
-                                             workdir)
+                                             workdir, ctx.splits)
     log.info("finalist trial %d: %s %s bytes, validation %.2f%%, test %.2f%% (own mode %s: %.2f%%, %s bytes; "
              "search %.2f%%) | Core ML %.2f%% | %.0f s", int(row["trial"]), chosen, f"{ship['bytes']:,}",
              100 * ship["val"], 100 * ship["test"], mode, 100 * own["val"], f"{own['bytes']:,}",

@@ -109,6 +109,7 @@ class TrackingConfig:
     uri: str = "sqlite:///mlruns/mlflow.db"
     artifact_root: str = "mlruns/artifacts"
     experiment: str = MISSING  # conf/tracking/: per study (compress/paths.py)
+    registered_model: str = MISSING  # the Model Registry name of the study's finalized winner
 
 
 @dataclass

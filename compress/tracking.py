@@ -62,8 +62,11 @@ def connect(tracking_cfg) -> str:
                          f"{str(exc).splitlines()[0][:200]})") from None
 
 
-def study_parent_run(experiment_id: str, study_name: str) -> str:
-    """The id of the study's parent run, created on the first trial and found again on resume."""
+def study_parent_run(experiment_id: str, study_name: str, keep_running: bool = False) -> str:
+    """The id of the study's parent run, created on the first trial and found again on resume.
+
+    With `keep_running` (the sweep's own StudyRun) the run is RUNNING until the sweep ends it;
+    a run created by a trial alone (no StudyRun callback) is closed at once."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
@@ -78,10 +81,13 @@ def study_parent_run(experiment_id: str, study_name: str) -> str:
 
     found = earliest_parent()
     if found:
+        if keep_running:
+            client.update_run(found, status="RUNNING")
         return found
     run = client.create_run(experiment_id, run_name=f"study-{study_name}",
                             tags={M.TAG_ROLE: "study", M.TAG_STUDY: study_name})
-    client.set_terminated(run.info.run_id, "FINISHED")
+    if not keep_running:
+        client.set_terminated(run.info.run_id, "FINISHED")
     # two workers may have raced here: all keep the earliest parent, the later one is removed
     earliest = earliest_parent()
     if earliest != run.info.run_id:
@@ -136,8 +142,38 @@ def flat_params(cfg) -> dict[str, str]:
     return out
 
 
+def log_datasets(splits, fraction: float) -> None:
+    """The three splits as MLflow dataset inputs of the active run (the UI's Dataset column):
+    name, digest (the raw files' sha256 with the split's image indices), source folder, shapes."""
+    import hashlib
+    import warnings
+
+    import mlflow
+    import mlflow.data
+
+    def digest(*parts: bytes) -> str:
+        h = hashlib.sha256(splits.fingerprint.encode())
+        for part in parts:
+            h.update(part)
+        return h.hexdigest()[:16]
+
+    index = {"train": splits.train_index, "validation": splits.val_index, "test": None}
+    arrays = {"train": (splits.x_train, splits.y_train), "validation": (splits.x_val, splits.y_val),
+              "test": (splits.x_test, splits.y_test)}
+    contexts = {"train": "training", "validation": "validation", "test": "testing"}
+    for split, (x, y) in arrays.items():
+        idx = index[split]
+        key = idx.astype("int64").tobytes() if idx is not None else f"test:{len(y)}".encode()
+        with warnings.catch_warnings():  # a local folder reads as two kinds of source: either is right
+            warnings.simplefilter("ignore", UserWarning)
+            ds = mlflow.data.from_numpy(x, source=str(splits.source), targets=y, name=f"fashion-mnist-{split}",
+                                        digest=digest(key))
+        mlflow.log_input(ds, context=contexts[split],
+                         tags={"split": split, "images": str(len(y)), "fraction": f"{fraction:g}"})
+
+
 @contextlib.contextmanager
-def trial_run(cfg, teacher_sha: str) -> Iterator[object]:
+def trial_run(cfg, teacher_sha: str, splits=None) -> Iterator[object]:
     """An MLflow run for one trial: nested under its study's run when part of a study.
 
     An exception inside marks the run FAILED with the error's type and message as tags,
@@ -163,6 +199,8 @@ def trial_run(cfg, teacher_sha: str) -> Iterator[object]:
     run = mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags)
     try:
         mlflow.log_params(flat_params(cfg))
+        if splits is not None:
+            log_datasets(splits, float(cfg.data.fraction))
         yield run
     except BaseException as exc:
         if isinstance(exc, optuna.TrialPruned):
@@ -204,7 +242,7 @@ def log_history(history: list[dict], start_step: int = 0) -> None:
 
 
 def log_finalist(cfg, teacher_sha: str, study: str, search_trial: int, result: dict, histories: list[dict],
-                 workdir: Path) -> str | None:
+                 workdir: Path, splits=None) -> str | None:
     """A finalist as a nested run under its study's run (`role=finalist`, tagged with the search
     trial it retrained): its params, every numeric figure, its per-epoch curves and its files.
     Returns the run id (None with tracking off)."""
@@ -220,6 +258,8 @@ def log_finalist(cfg, teacher_sha: str, study: str, search_trial: int, result: d
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{study}-finalist-{search_trial}-seed{cfg.seed}",
                           tags=tags) as run:
         mlflow.log_params(flat_params(cfg))
+        if splits is not None:
+            log_datasets(splits, float(cfg.data.fraction))
         mlflow.log_metrics({k: float(v) for k, v in result.items()
                             if isinstance(v, (int, float)) and not isinstance(v, bool)})
         log_history(histories)

@@ -80,7 +80,7 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
     ctx = context.get(cfg)  # loaded once per process: the first trial pays for it
     context_seconds = time.perf_counter() - start
     total_start = time.perf_counter()
-    with tracking.trial_run(cfg, ctx.teacher_sha) as run:
+    with tracking.trial_run(cfg, ctx.teacher_sha, ctx.splits) as run:
         try:
             to_convert, float_model, histories, times = train_student(cfg, ctx)
         except early_stop.StoppedEarly as stop:

@@ -108,6 +108,13 @@ def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study
     if gap > 0.003:
         log.warning("winner.mlpackage scores %.2f%%, winner.tflite %.2f%%: %.2f points apart",
                     100 * package["accuracy"], 100 * tflite["accuracy"], 100 * gap)
+    if cfg.tracking.enabled:
+        from compress.serving import register_winner
+
+        run_id = shipped.get("run_id")
+        run_id = str(run_id) if isinstance(run_id, str) and run_id else None
+        summary["registered_model"] = register_winner(cfg.tracking, run_id, out / "winner.tflite", splits.x_test,
+                                                      summary)
     (out / "winner.json").write_text(json.dumps(summary, indent=2) + "\n")
     from compress.app_contract import write_readme
 

@@ -110,3 +110,59 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path):
         assert (tmp_path / "winner" / "finalists" / f"trial_{trial}" / "finalist.tflite").is_file()
     summary = json.loads((tmp_path / "out" / "finalists.json").read_text())
     assert summary["rank_agreement"]["overall"]["n"] == 2
+
+    # the winner is a registered MLflow model, alias champion, over the shipped file
+    registered = winner["registered_model"]
+    assert registered["name"] == "fashion-mnist-winner-smoke"
+    version = client.get_model_version_by_alias(registered["name"], "champion")
+    assert str(version.version) == registered["version"] and version.tags["trial"] == str(winner["trial"])
+    serve_and_compare(tmp_path, registered["uri"], tmp_path / "winner" / "winner.tflite")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_and_compare(tmp_path: Path, model_uri: str, tflite: Path) -> None:
+    """`mlflow models serve` on 127.0.0.1 answers POST /invocations for real test images with the
+    .tflite file's own predictions."""
+    import time
+    import urllib.request
+
+    import numpy as np
+
+    from compress import data
+    from compress.cli import compose
+    from compress.measure import predict
+
+    splits = data.load_from_config(compose(["experiment=smoke"]).data)
+    images = splits.x_test[:64]
+    expected = np.argmax(predict(tflite, images), axis=1)
+    port = free_port()
+    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(["mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
+                               "-h", "127.0.0.1", "-p", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"})
+    try:
+        body = json.dumps({"inputs": np.round(images[..., 0] * 255).tolist()}).encode()
+        deadline = time.time() + 240
+        while True:
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=60) as reply:
+                    served = json.loads(reply.read())["predictions"]
+                break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    pytest.fail("mlflow models serve did not answer: " + (tmp_path / "serve.log").read_text()[-2000:])
+                time.sleep(2)
+        assert np.array_equal(np.asarray(served).reshape(-1), expected)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()

@@ -158,6 +158,7 @@ class OptunaSweeperImpl:
         max_retry: int = 0,
         preflight: Optional[str] = None,
         trials_table: Optional[str] = None,
+        callbacks: Optional[Sequence[str]] = None,
     ) -> None:
         self.sampler_cfg = sampler
         self.directions = [direction] if isinstance(direction, str) else list(direction)
@@ -173,6 +174,8 @@ class OptunaSweeperImpl:
         self.heartbeat = (int(heartbeat_interval), int(grace_period), int(max_retry))
         self.preflight = preflight
         self.trials_table = trials_table
+        self.callback_paths = list(callbacks or [])
+        self.callbacks: List[Any] = []
         self.check_settings()
         if self.objectives and len(self.objectives) != len(self.directions):
             raise SweeperError(
@@ -312,6 +315,7 @@ class OptunaSweeperImpl:
                 study.set_metric_names(self.objectives)
         workers = self.start_workers()
         self._fail_stale(study)
+        self._start_callbacks(study)
         from hydra_plugins.compress_optuna_sweeper import console
 
         console.quiet_hydra_launches()
@@ -321,6 +325,46 @@ class OptunaSweeperImpl:
         if fixed:
             log.info("fixed: %s", " ".join(fixed))
         returns: List[Any] = []
+        try:
+            self._loop(study, space, fixed, returns)
+        except BaseException as exc:
+            self._call("on_study_end", study, exc)
+            raise
+        failed_workers = [w.pid for w in workers if w.wait() != 0]
+        self._write_results(study)
+        self._call("on_study_end", study, None)
+        if failed_workers:
+            raise SweeperError(f"worker process(es) {failed_workers} ended with an error; see their logs in "
+                               f"{self.sweep_dir}")
+        return returns
+
+    def _start_callbacks(self, study: optuna.Study) -> None:
+        """Build the configured callbacks (main process only: workers share its study)."""
+        import importlib
+        import os
+
+        if os.environ.get(WORKER_ENV):
+            return
+        for path in self.callback_paths:
+            module_name, _, name = path.rpartition(".")
+            self.callbacks.append(getattr(importlib.import_module(module_name), name)(self.config))
+        self._call("on_study_start", study)
+
+    def _call(self, hook: str, *args: Any) -> None:
+        """A callback's failure is logged, never the end of the study."""
+        for cb in self.callbacks:
+            fn = getattr(cb, hook, None)
+            if fn is None:
+                continue
+            try:
+                fn(*args)
+            except Exception as exc:  # noqa: BLE001 - bookkeeping must not stop the trials
+                log.warning("%s.%s failed: %s", type(cb).__name__, hook, f"{type(exc).__name__}: {exc}"[:300])
+
+    def _loop(self, study: optuna.Study, space: Dict[str, BaseDistribution], fixed: List[str],
+              returns: List[Any]) -> None:
+        from hydra_plugins.compress_optuna_sweeper import console
+
         while counted_trials(study) < self.n_trials:
             with warnings.catch_warnings():  # heartbeats work with ask/tell too: we run the thread ourselves
                 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
@@ -343,14 +387,9 @@ class OptunaSweeperImpl:
             returns.append(ret)
             self._tell(study, trial, ret)
             self._progress(study)
+            self._call("on_trial_end", study, study._storage.get_trial(trial._trial_id))
             self._check_failure_rate(study)
             self._fail_stale(study)  # before the next trial is asked for
-        failed_workers = [w.pid for w in workers if w.wait() != 0]
-        self._write_results(study)
-        if failed_workers:
-            raise SweeperError(f"worker process(es) {failed_workers} ended with an error; see their logs in "
-                               f"{self.sweep_dir}")
-        return returns
 
     def start_workers(self) -> list:
         """For n_jobs > 1, start n_jobs - 1 more processes running this same command.
