@@ -40,6 +40,21 @@ def from_mlflow(tracking_uri: str, experiment: str,
     return table[list(COLUMNS)].reset_index(drop=True)
 
 
+def with_committed(fresh: pd.DataFrame, committed: Path | None, study: str) -> pd.DataFrame:
+    """`fresh` (from MLflow) plus the committed table's rows of `study` whose trials MLflow does not
+    hold: a study resumed on a fresh machine has its earlier trials only in the committed table,
+    and writing the table from MLflow alone would drop them."""
+    if committed is None or not Path(committed).is_file():
+        return fresh
+    known = read(Path(committed))
+    known = known[(known["study"].astype(str) == study) & ~known["trial"].isin(fresh["trial"])]
+    if known.empty:
+        return fresh
+    for column in CURVES:
+        known[column] = [";".join(f"{v:.4f}" for v in c) for c in known[column]]
+    return pd.concat([known, fresh], ignore_index=True).sort_values("trial", kind="stable").reset_index(drop=True)
+
+
 def write(table: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False, float_format="%.6g")
@@ -49,6 +64,8 @@ def read(path: Path) -> pd.DataFrame:
     """The committed table; curves back as lists of floats."""
     table = pd.read_csv(path)
     for column in CURVES:
+        if column not in table:
+            table[column] = ""
         table[column] = [[float(v) for v in str(s).split(";")] if isinstance(s, str) and s else []
                          for s in table[column]]
     return table
@@ -84,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     table = from_mlflow(sp.tracking_uri, sp.experiment, sp.study)
     if table.empty:
         raise SystemExit(paths.no_trials_message(sp))
+    table = with_committed(table, out, sp.study)
     write(table, out)
     print(f"{out}: {len(table)} runs of study {sp.study} "
           f"({int((table['status'] == 'FINISHED').sum())} finished)")

@@ -76,14 +76,8 @@ def candidate_table(cfg, study: str, paths: Paths):
                      paths.trials)
             fresh = pd.DataFrame()
         if len(fresh):
-            committed = next((t for t in (paths.trials, paths.study_table) if t.is_file()), None)
-            if committed is not None:  # trials of a study rebuilt from its table are only in the table
-                known = trials_table.read(committed)
-                known = known[(known["study"].astype(str) == study) & ~known["trial"].isin(fresh["trial"])]
-                if len(known):
-                    for column in trials_table.CURVES:
-                        known[column] = [";".join(f"{v:.4f}" for v in c) for c in known[column]]
-                    fresh = pd.concat([known, fresh], ignore_index=True).sort_values("trial", kind="stable")
+            for committed in (paths.study_table, paths.trials):  # the study's own table first
+                fresh = trials_table.with_committed(fresh, committed, study)
             trials_table.write(fresh, paths.trials)
             log.info("%d trial runs of study %s from MLflow -> %s", len(fresh), study, paths.trials)
             return fresh

@@ -56,3 +56,24 @@ def test_a_value_outside_the_space_is_left_out_not_invented(tmp_path):
     study = optuna.create_study(study_name="s", directions=["maximize", "minimize", "minimize"])
     seed_study(study, str(tmp_path / "t.csv"), SPACE, OBJECTIVES)
     assert study.trials[0].params == {"prune.sparsity": 0.5}
+
+
+def test_the_table_written_on_a_fresh_machine_keeps_the_committed_trials(tmp_path):
+    """MLflow on a fresh machine holds only the trials run there: the committed table's other
+    trials of the study stay in it (a trial in both comes from MLflow), other studies' rows do not."""
+    from analysis.table import CURVES, read, with_committed
+
+    committed = write_table(tmp_path / "t.csv")
+    fresh = pd.DataFrame([
+        {"study": "s", "trial": 3, "status": "FINISHED", "val_accuracy": 0.87, "curve_val": "0.86;0.87",
+         "curve_train": ""},
+        {"study": "s", "trial": 4, "status": "FINISHED", "val_accuracy": 0.88, "curve_val": "0.88", "curve_train": ""},
+    ])
+    merged = with_committed(fresh, committed, "s")
+    assert merged["trial"].tolist() == [0, 1, 1, 3, 4]
+    assert merged.loc[merged["trial"] == 3, "val_accuracy"].item() == 0.87  # MLflow's figure wins
+    assert set(merged["study"]) == {"s"}
+    merged.to_csv(tmp_path / "m.csv", index=False)
+    assert read(tmp_path / "m.csv").loc[0, "curve_val"] == [0.8, 0.85, 0.9]
+    assert set(CURVES) <= set(merged.columns)
+    assert with_committed(fresh, tmp_path / "missing.csv", "s") is fresh
