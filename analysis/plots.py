@@ -2,8 +2,7 @@
 
 Every function takes the trial table (one row per finished trial, as `analysis.runs` or
 `analysis.table` give it, with a boolean `pareto` column) and returns a plotly Figure.
-Trials are drawn at their test accuracy; the front is the one chosen on validation
-accuracy, so a front trial can sit below a dominated one on these axes.
+Trials are drawn at their validation accuracy, the figure the study chooses on.
 """
 
 from __future__ import annotations
@@ -27,29 +26,43 @@ def _hover(df: pd.DataFrame) -> list[str]:
 
 
 def accuracy_against(trials: pd.DataFrame, x: str, references: list[dict] | None = None,
-                     title: str = "") -> go.Figure:
-    """Test accuracy against `x` (size_bytes or latency_ratio), coloured by quantization mode,
-    front trials ringed and joined, reference models marked."""
+                     title: str = "", winner_trial: int | None = None) -> go.Figure:
+    """Validation accuracy (what the study chooses on) against `x` (size_bytes or latency_ratio),
+    coloured by quantization mode. The study's front has three objectives (accuracy, bytes,
+    latency), so its members are ringed, not joined: on two axes they need not form a line. The
+    line is the front on these two axes. Reference models (the benchmark's, scored on the test
+    set only) and the winner's search trial are marked; labels are in the legend, not on the plot."""
     fig = go.Figure()
     for mode, colour in QUANT_COLOURS.items():
         sub = trials[trials["quant.mode"] == mode]
         if len(sub):
-            fig.add_trace(go.Scatter(x=sub[x], y=100 * sub[M.TEST_ACCURACY], mode="markers", name=mode,
+            fig.add_trace(go.Scatter(x=sub[x], y=100 * sub[M.VAL_ACCURACY], mode="markers", name=mode,
                                      marker=dict(color=colour, size=8, opacity=0.75), text=_hover(sub)))
-    front = trials[trials["pareto"]].sort_values(x)
-    if len(front):
-        fig.add_trace(go.Scatter(x=front[x], y=100 * front[M.TEST_ACCURACY], mode="lines+markers",
-                                 name="Pareto front (validation)", text=_hover(front),
-                                 line=dict(color="black", width=1, dash="dot"),
-                                 marker=dict(symbol="circle-open", size=14, color="black")))
+    front3 = trials[trials["pareto"]]
+    if len(front3):
+        fig.add_trace(go.Scatter(x=front3[x], y=100 * front3[M.VAL_ACCURACY], mode="markers",
+                                 name="on the study's 3-objective front", text=_hover(front3),
+                                 marker=dict(symbol="circle-open", size=14, color="black", line=dict(width=1.5))))
+    front2 = trials[pareto_mask(trials, {M.VAL_ACCURACY: "max", x: "min"})].sort_values(x)
+    if len(front2):
+        fig.add_trace(go.Scatter(x=front2[x], y=100 * front2[M.VAL_ACCURACY], mode="lines", line_shape="hv",
+                                 name="front on these two axes", line=dict(color="black", width=1, dash="dot")))
+    hit = trials[trials["trial"] == winner_trial] if winner_trial is not None else trials.iloc[:0]
+    if len(hit):
+        fig.add_trace(go.Scatter(x=hit[x], y=100 * hit[M.VAL_ACCURACY], mode="markers",
+                                 name=f"winner's recipe (trial {int(winner_trial)}, as searched)", text=_hover(hit),
+                                 marker=dict(symbol="star", size=18, color="#f2c80f", line=dict(color="black",
+                                                                                                width=1))))
     for ref in references or []:
-        fig.add_trace(go.Scatter(x=[ref[x]], y=[100 * ref["test_accuracy"]], mode="markers+text", name=ref["name"],
-                                 text=[ref["name"]], textposition="top center",
-                                 marker=dict(symbol=REFERENCE_SYMBOLS.get(ref["name"], "square"), size=14,
+        fig.add_trace(go.Scatter(x=[ref[x]], y=[100 * ref["test_accuracy"]], mode="markers",
+                                 name=f"{ref['name']} (test accuracy)", text=[ref["name"]],
+                                 marker=dict(symbol=REFERENCE_SYMBOLS.get(ref["name"], "square"), size=13,
                                              color="#333333")))
-    fig.update_xaxes(type="log", title="file size (bytes)" if x == M.SIZE_BYTES else "latency / teacher float32 TFLite")
-    fig.update_yaxes(title="test accuracy (%)")
-    fig.update_layout(title=title, **LAYOUT)
+    fig.update_xaxes(type="log", title="file size (bytes, log scale)" if x == M.SIZE_BYTES
+                     else "latency / teacher float32 TFLite (log scale)")
+    fig.update_yaxes(title="validation accuracy (%)")
+    fig.update_layout(title=title, **{**LAYOUT, "height": 600, "legend": dict(orientation="h", y=-0.2),
+                                      "margin": dict(b=150)})
     return fig
 
 
@@ -64,10 +77,10 @@ def coreml_front(trials: pd.DataFrame) -> go.Figure:
                                  name=f"Core ML {comp}", marker=dict(size=8, opacity=0.8), text=_hover(sub)))
     front = trials[pareto_mask(trials, COREML_OBJECTIVES)].sort_values(M.COREML_SIZE_BYTES)
     fig.add_trace(go.Scatter(x=front[M.COREML_SIZE_BYTES], y=100 * front[M.COREML_VAL_ACCURACY], mode="lines",
-                             name="Core ML front", line=dict(color="black", dash="dot")))
+                             line_shape="hv", name="Core ML front", line=dict(color="black", dash="dot")))
     tfl = trials[pareto_mask(trials, TFLITE_2D_OBJECTIVES)].sort_values(M.SIZE_BYTES)
     fig.add_trace(go.Scatter(x=tfl[M.SIZE_BYTES], y=100 * tfl[M.VAL_ACCURACY], mode="lines",
-                             name="TFLite front (same trials)", line=dict(color="#999999")))
+                             line_shape="hv", name="TFLite front (same trials)", line=dict(color="#999999")))
     fig.update_xaxes(type="log", title="file size (bytes)")
     fig.update_yaxes(title="validation accuracy (%)")
     fig.update_layout(title="The iPhone file: Core ML front against the TFLite front", **LAYOUT)
@@ -75,23 +88,29 @@ def coreml_front(trials: pd.DataFrame) -> go.Figure:
 
 
 def techniques(trials: pd.DataFrame) -> go.Figure:
-    """One panel per searched knob: what it does to accuracy (top) and size (bottom)."""
+    """One panel per searched knob: what it does to validation accuracy (top) and size (bottom);
+    colour: quantization mode (legend)."""
     knobs = [("prune.sparsity", "sparsity"), ("quant.mode", "quantization"), ("student.width", "width"),
              ("distill.temperature", "temperature")]
-    fig = make_subplots(rows=2, cols=4, shared_xaxes=False, vertical_spacing=0.12, horizontal_spacing=0.06,
+    fig = make_subplots(rows=2, cols=4, shared_xaxes=False, vertical_spacing=0.14, horizontal_spacing=0.07,
                         subplot_titles=[k for _, k in knobs] + [""] * 4)
-    colours = [QUANT_COLOURS.get(m, "#777777") for m in trials["quant.mode"]]
-    for col, (key, _) in enumerate(knobs, start=1):
-        x = trials[key]
-        for row, (metric, scale) in enumerate(((M.TEST_ACCURACY, 100.0), (M.SIZE_BYTES, 1.0)), start=1):
-            fig.add_trace(go.Scatter(x=x, y=scale * trials[metric], mode="markers", showlegend=False,
-                                     marker=dict(color=colours, size=7, opacity=0.75), text=_hover(trials)),
-                          row=row, col=col)
+    for mode, colour in QUANT_COLOURS.items():
+        sub = trials[trials["quant.mode"] == mode]
+        if sub.empty:
+            continue
+        for col, (key, _) in enumerate(knobs, start=1):
+            for row, (metric, scale) in enumerate(((M.VAL_ACCURACY, 100.0), (M.SIZE_BYTES, 1.0)), start=1):
+                fig.add_trace(go.Scatter(x=sub[key], y=scale * sub[metric], mode="markers", name=mode,
+                                         legendgroup=mode, showlegend=(row, col) == (1, 1),
+                                         marker=dict(color=colour, size=7, opacity=0.75), text=_hover(sub)),
+                              row=row, col=col)
+    for col in range(1, 5):
         fig.update_yaxes(type="log", row=2, col=col)
-    fig.update_yaxes(title_text="test accuracy (%)", row=1, col=1)
-    fig.update_yaxes(title_text="bytes", row=2, col=1)
-    fig.update_layout(title="What each technique buys (colour: quantization mode)",
-                      **{**LAYOUT, "width": 1200, "height": 640})
+    fig.update_yaxes(title_text="validation accuracy (%)", row=1, col=1)
+    fig.update_yaxes(title_text="bytes (log scale)", row=2, col=1)
+    fig.update_layout(title="What each technique buys (colour: quantization mode)", template="plotly_white",
+                      width=1100, height=700, margin=dict(l=70, r=30, t=90, b=110),
+                      legend=dict(orientation="h", y=-0.12, title="quantization"))
     return fig
 
 

@@ -219,8 +219,10 @@ def figures(inp: Inputs, out: Path) -> list[str]:
     w = inp.winner
     curves = {"validation": w["curve_val"], "training (batch statistics, with dropout)": w["curve_train"]}
     figs = {
-        "pareto_size": plots.accuracy_against(t, M.SIZE_BYTES, refs, "Test accuracy against .tflite size"),
-        "pareto_latency": plots.accuracy_against(t, M.LATENCY_RATIO, refs, "Test accuracy against latency"),
+        "pareto_size": plots.accuracy_against(t, M.SIZE_BYTES, refs, "Validation accuracy against .tflite size",
+                                              int(w.trial)),
+        "pareto_latency": plots.accuracy_against(t, M.LATENCY_RATIO, refs, "Validation accuracy against latency",
+                                                 int(w.trial)),
         "coreml_front": plots.coreml_front(t),
         "techniques": plots.techniques(t),
         "confusion": plots.confusion(inp.winner_json["confusion"], list(CLASS_NAMES)),
@@ -321,6 +323,11 @@ def render(inp: Inputs, fig_dir: str) -> str:
         "Non-dominated over validation accuracy, .tflite bytes and latency.",
         "",
         md_table(front_rows(inp)),
+        "In the figures every trial sits at its validation accuracy (the figure the study chooses on); the "
+        "front's members are ringed, not joined, because a front over three objectives need not form a line on "
+        "two axes; the dotted line is the front on the figure's own two axes; the star is the winner's recipe "
+        "as its search trial ran; the teacher references are scored on the test set only.",
+        "",
         f"![accuracy against size]({fig_dir}/pareto_size.png)",
         "",
         f"![accuracy against latency]({fig_dir}/pareto_latency.png)",

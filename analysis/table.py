@@ -26,6 +26,8 @@ def from_mlflow(tracking_uri: str, experiment: str,
 
     client = MlflowClient(tracking_uri=tracking_uri)
     table = load_trials(tracking_uri, experiment, study, finished_only=False)
+    if table.empty:
+        return pd.DataFrame(columns=list(COLUMNS))
     for column, metric in CURVES.items():
         table[column] = [
             ";".join(f"{m.value:.4f}" for m in sorted(client.get_metric_history(run_id, metric), key=lambda m: m.step))

@@ -175,6 +175,13 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch):
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert f"4 finished trials of 'smoke', {tags.count('true')} on the front; 3 reference models" in text
+    assert f"4 finished trials of 'smoke', read from MLflow (sqlite:///{tmp_path}/mlflow.db); " \
+           f"{tags.count('true')} on the front; 3 reference models" in text
+    assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"]  # no warning cells
     plotted = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(plotted) == 4  # size, latency, techniques, Core ML
+    assert all("image/png" in o.data for o in plotted)  # every viewer outside JupyterLab shows the PNG
+    from nbconvert import HTMLExporter
+
+    html, _ = HTMLExporter().from_notebook_node(notebook)
+    assert html.count('<img src="data:image/png;base64,') == 4
