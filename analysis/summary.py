@@ -14,7 +14,7 @@ from analysis.runs import load_trials
 from compress import metrics as M
 from compress import paths
 
-BUCKETS = (16_000, 32_000, 64_000, 128_000, 256_000, 1_000_000, float("inf"))
+BUCKETS = (16_384, 32_768, 65_536, 131_072, 262_144, 1_048_576, float("inf"))  # 16 KB, 32 KB, 64 KB, ...
 
 
 def best_by_size(table):

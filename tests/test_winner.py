@@ -49,4 +49,4 @@ def test_best_by_size_picks_the_most_accurate_trial_per_bucket():
                       "latency_ratio": [0.01] * 4, "quant.mode": ["int8"] * 4, "student.width": [0.1] * 4,
                       "prune.sparsity": [0.0] * 4})
     rows = best_by_size(t)
-    assert [(r["up_to_bytes"], r["trial"], r["trials"]) for r in rows] == [(16_000, 1, 2), (64_000, 2, 2)]
+    assert [(r["up_to_bytes"], r["trial"], r["trials"]) for r in rows] == [(16_384, 1, 2), (65_536, 2, 2)]
