@@ -20,6 +20,8 @@ from compress import metrics as M
 from compress.errors import StoreError
 
 log = logging.getLogger(__name__)
+# MLflow 3's UI opens an experiment as GenAI traces unless it is marked as model training
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -52,11 +54,14 @@ def connect(tracking_cfg) -> str:
     try:
         experiment = mlflow.get_experiment_by_name(tracking_cfg.experiment)
         if experiment is not None:
+            if experiment.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
+                mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
             return experiment.experiment_id
         artifact_location = None
         if not uri.startswith(("http://", "https://", "databricks")) and tracking_cfg.artifact_root:
             artifact_location = Path(tracking_cfg.artifact_root).resolve().as_uri()
-        return mlflow.create_experiment(tracking_cfg.experiment, artifact_location=artifact_location)
+        return mlflow.create_experiment(tracking_cfg.experiment, artifact_location=artifact_location,
+                                        tags={EXPERIMENT_KIND: MODEL_TRAINING})
     except Exception as exc:  # noqa: BLE001 - any failure here means the store is unusable
         raise StoreError(f"tracking.uri={uri}: cannot reach the MLflow store ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0][:200]})") from None
