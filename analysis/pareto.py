@@ -57,12 +57,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="Core ML weight compression of the export (default: the trial's own)")
     parser.add_argument("--no-export", action="store_true", help="mark the front only, export nothing")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.budget <= 1.0:
+        raise SystemExit(f"error: --budget={args.budget}: must be between 0 and 1 (a share: 0.005 is 0.5 points)")
     sp = paths.from_args(args)
     try:
         out = sp.check_writable(args.out or sp.analysis_dir, "--out")
         export_dir = sp.check_writable(args.export_dir or sp.analysis_dir / "winner", "--export-dir")
     except paths.ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
+    paths.require_store(sp)
     table, front = mark_front(sp, out / "pareto.csv")
     print(f"{len(front)} of {len(table)} finished trials of study {sp.study} on the front -> {out / 'pareto.csv'}")
     show = front[["trial", M.VAL_ACCURACY, M.TEST_ACCURACY, M.SIZE_BYTES, M.LATENCY_RATIO, "quant.mode",

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     paths.add_study_arguments(parser)
     parser.add_argument("--dry-run", action="store_true", help="list the runs only, change nothing")
     args = parser.parse_args(argv)
-    sp = paths.from_args(args)
+    sp = paths.from_args(args, needs_store=True)
     from mlflow.tracking import MlflowClient
 
     from compress import coreml, data

@@ -657,11 +657,13 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {exc}") from None
     winner = args.winner or sp.winner_dir
     if args.from_mlflow:
+        paths.require_store(sp)
         fresh = T.from_mlflow(sp.tracking_uri, sp.experiment, sp.study)
         if fresh.empty:
             raise SystemExit(paths.no_trials_message(sp))
-        T.write(fresh, folder / "trials.csv")
-    needed = {folder / "trials.csv": f"python -m analysis.report --study {sp.study} --from-mlflow",
+        paths.write_or_exit(folder / "trials.csv", lambda p: T.write(fresh, p))
+    needed = {args.teacher_card: "the committed models/teacher/card.json, or python -m compress.teacher",
+              folder / "trials.csv": f"python -m analysis.report --study {sp.study} --from-mlflow",
               folder / "bench.json": f"python -m compress.bench --study {sp.study}",
               winner / "winner.json": f"python -m compress.finalize {paths.study_overrides(sp.study)[0] if not sp.is_default else ''}".strip()}
     for path, how in needed.items():

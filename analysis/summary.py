@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m analysis.summary", description=__doc__.split("\n\n")[0])
     paths.add_study_arguments(parser)
     args = parser.parse_args(argv)
-    sp = paths.from_args(args)
+    sp = paths.from_args(args, needs_store=True)
     table = load_trials(sp.tracking_uri, sp.experiment, sp.study)
     if table.empty:
         raise SystemExit(paths.no_trials_message(sp))

@@ -100,11 +100,12 @@ def main(argv: list[str] | None = None) -> None:
             sp.study_table if sp.is_default else sp.report_dir / sp.study_table.name)
     except paths.ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
+    paths.require_store(sp)
     table = from_mlflow(sp.tracking_uri, sp.experiment, sp.study)
     if table.empty:
         raise SystemExit(paths.no_trials_message(sp))
     table = with_committed(table, out, sp.study)
-    write(table, out)
+    paths.write_or_exit(out, lambda p: write(table, p))
     print(f"{out}: {len(table)} runs of study {sp.study} "
           f"({int((table['status'] == 'FINISHED').sum())} finished)")
 

@@ -132,10 +132,39 @@ def add_study_arguments(parser: argparse.ArgumentParser, tracking: bool = True) 
                             help="the MLflow store (default: tracking.uri of the config, sqlite:///mlruns/mlflow.db)")
 
 
-def from_args(args: argparse.Namespace) -> StudyPaths:
-    """Resolve `--study` / `--tracking-uri` of an analysis command."""
+def from_args(args: argparse.Namespace, needs_store: bool = False) -> StudyPaths:
+    """Resolve `--study` / `--tracking-uri` of an analysis command; with `needs_store`, stop with
+    one line when the MLflow store cannot be read (nothing is created by a command that reads)."""
     overrides = [f"tracking.uri={args.tracking_uri}"] if getattr(args, "tracking_uri", None) else []
-    return resolve(args.study, overrides)
+    sp = resolve(args.study, overrides)
+    if needs_store:
+        require_store(sp)
+    return sp
+
+
+def require_store(sp: StudyPaths) -> None:
+    """SystemExit with one line unless the study's MLflow store exists and answers: a server must
+    answer its health check, a SQLite file must already be there (reading never creates one)."""
+    uri = sp.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        from compress.errors import StoreError
+        from compress.validate import check_tracking
+
+        try:
+            check_tracking(uri)
+        except StoreError as exc:
+            raise SystemExit(f"error: {exc}") from None
+    elif uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        raise SystemExit(f"error: tracking.uri={uri}: no MLflow store there (a SQLite file); {next_step(sp)}")
+
+
+def write_or_exit(path: Path, write) -> None:
+    """`write(path)`, or one line naming the path when it cannot be written."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write(path)
+    except OSError as exc:
+        raise SystemExit(f"error: {path}: cannot write ({exc.strerror or type(exc).__name__})") from None
 
 
 def default_study() -> str:
@@ -145,13 +174,18 @@ def default_study() -> str:
     return str(OmegaConf.load(Path(CONF_DIR) / "paths" / "default.yaml").default_study)
 
 
-def no_trials_message(sp: StudyPaths) -> str:
-    """The one line for a study with no trial runs in its MLflow store, with what to do."""
+def next_step(sp: StudyPaths) -> str:
+    """What a user with no runs of the study should do."""
     run = "python -m compress.sweep -m" + ("" if sp.is_default else f" {study_overrides(sp.study)[0]}")
     hint = (f"; a fresh clone has no stores: the committed {sp.study_table} is read by python -m analysis.report "
             f"and the notebook" if sp.study_table.is_file() else "")
+    return f"run the study first ({run}){hint}"
+
+
+def no_trials_message(sp: StudyPaths) -> str:
+    """The one line for a study with no trial runs in its MLflow store, with what to do."""
     return (f"error: no finished trial runs of study {sp.study!r} in MLflow experiment {sp.experiment!r} at "
-            f"{sp.tracking_uri}: run the study first ({run}){hint}")
+            f"{sp.tracking_uri}: {next_step(sp)}")
 
 
 def refuse_foreign_export(folder: Path, study: str) -> None:
