@@ -1,8 +1,11 @@
-"""`python -m compress.verify PATH [--against OTHER] [--json]`: score an exported model file.
+"""`python -m compress.verify PATH [--against OTHER] [--data FILE.npz] [--json]`: score a model file.
 
-Runs a `.tflite` file through LiteRT or a `.mlpackage` through Core ML (macOS) or the NumPy
-reference executor (elsewhere) on the full Fashion-MNIST test set, and prints one line:
-accuracy, images, bytes and, with --against, how often its top-1 agrees with another model's.
+Runs a `.tflite` file through LiteRT or any `.mlpackage` classifier through Core ML (macOS) or
+the NumPy reference executor (elsewhere) on the full Fashion-MNIST test set (or your own test set:
+`--data file.npz` with arrays `x` and `y`), and prints one line: accuracy, images, bytes, how the
+model's interface was read (input layout and scale, which output), with `--against` how often
+its top-1 agrees with another model's, and with `--precision fp16` how often float16 activations
+(what the GPU and Neural Engine compute in) change the answer.
 """
 
 from __future__ import annotations
@@ -28,15 +31,46 @@ def model_bytes(path: Path) -> int:
     return path.stat().st_size
 
 
-def predictions(path: Path, images: np.ndarray) -> np.ndarray:
+def predictions(path: Path, images: np.ndarray, **options) -> np.ndarray:
     """Top-1 class of each image from the exported file itself."""
+    return _predict(path, images, **options)[0]
+
+
+def _predict(path: Path, images: np.ndarray, n_classes: int = 10, input_range: str = "0-1",
+             output: str | None = None, precision: str = "fp32") -> tuple[np.ndarray, str | None]:
+    """(top-1 classes, how the interface was read: None for a .tflite file)."""
     if path.suffix == ".tflite":
         from compress import measure
 
-        return np.argmax(measure.predict(path, images), axis=1)
+        return np.argmax(measure.predict(path, images), axis=1), None
     from compress import coreml_exec
 
-    return np.argmax(coreml_exec.predict(path, images), axis=1)
+    scores, reading = coreml_exec.predict(path, images, n_classes=n_classes, input_range=input_range,
+                                          output=output, precision=precision, with_reading=True)
+    return np.argmax(scores, axis=1), reading.describe()
+
+
+def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """A user's test set: `x` images (n, H, W) or (n, H, W, C), uint8 pixels or floats in [0, 1];
+    `y` integer labels. Returns images as floats in [0, 1], (n, H, W, C), labels, and a note."""
+    try:
+        arrays = np.load(path)
+        x, y = np.asarray(arrays["x"]), np.asarray(arrays["y"]).reshape(-1)
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"--data {path}: not an .npz with arrays x and y ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or len(x) != len(y) or not len(y):
+        raise DataError(f"--data {path}: x has shape {x.shape} and y {y.shape}; expected x (n, H, W[, C]) and y (n,)")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise DataError(f"--data {path}: y must hold class indices 0..k-1 (it holds {y.dtype}, min {y.min()})")
+    if np.issubdtype(x.dtype, np.integer):
+        return x.astype(np.float32) / 255.0, y, "x read as pixels 0-255"
+    if x.min() < 0 or x.max() > 1:
+        raise DataError(f"--data {path}: float x must be in [0, 1] (it spans {x.min():.3g}..{x.max():.3g}); "
+                        f"store pixels as uint8 instead")
+    return x.astype(np.float32), y, "x read as floats in [0, 1]"
 
 
 def check_path(path: Path) -> Path:
@@ -48,24 +82,40 @@ def check_path(path: Path) -> Path:
 
 
 def score(path: Path, against: Path | None = None, data_dir: str | None = None, fraction: float = 1.0,
-          splits=None) -> dict:
+          splits=None, data_file: Path | None = None, input_range: str = "0-1", output: str | None = None,
+          precision: str = "fp32") -> dict:
     """Accuracy of `path` on the full test set (or the head `fraction` of it, as a smoke study
-    used), and top-1 agreement with `against`.  Pass `splits` to score several files on data
-    loaded once."""
+    used, or `data_file`'s arrays), and top-1 agreement with `against`.  Pass `splits` to score
+    several files on data loaded once. With `precision='fp16'`, also the top-1 agreement of
+    float16 activations with float32 (a .mlpackage)."""
     from compress import data
 
     path = check_path(Path(path))
     against = check_path(Path(against)) if against else None
-    if splits is None:
-        splits = data.load(data_dir)
-    splits = splits.sliced(fraction)
-    preds = predictions(path, splits.x_test)
-    result = {"path": str(path), "accuracy": float(np.mean(preds == splits.y_test)), "n": int(len(preds)),
+    note = None
+    if data_file is not None:
+        x, y, note = load_npz(Path(data_file))
+    else:
+        if splits is None:
+            splits = data.load(data_dir)
+        splits = splits.sliced(fraction)
+        x, y = splits.x_test, splits.y_test
+    n_classes = int(max(int(y.max()) + 1, 10 if data_file is None else 0))
+    options = {"n_classes": n_classes, "input_range": input_range, "output": output}
+    preds, reading = _predict(path, x, **options)
+    result = {"path": str(path), "accuracy": float(np.mean(preds == y)), "n": int(len(preds)),
               "size_bytes": model_bytes(path)}
+    if reading:
+        result["interface"] = reading
+    if note:
+        result["data"] = f"{data_file} ({note})"
+    if precision == "fp16" and path.suffix == ".mlpackage":
+        half, _ = _predict(path, x, precision="fp16", **options)
+        result.update({"fp16_accuracy": float(np.mean(half == y)), "fp16_agreement": float(np.mean(half == preds))})
     if against is not None:
-        other = predictions(against, splits.x_test)
+        other, _ = _predict(against, x, **options)
         result.update({"against": str(against), "agreement": float(np.mean(preds == other)),
-                       "against_accuracy": float(np.mean(other == splits.y_test))})
+                       "against_accuracy": float(np.mean(other == y))})
     return result
 
 
@@ -75,6 +125,13 @@ def line(result: dict) -> str:
     if "agreement" in result:
         text += (f"; top-1 agrees with {result['against']} ({100 * result['against_accuracy']:.2f}%) "
                  f"on {100 * result['agreement']:.2f}% of images")
+    if "fp16_agreement" in result:
+        text += (f"; with float16 activations {100 * result['fp16_accuracy']:.2f}%, the same answer on "
+                 f"{100 * result['fp16_agreement']:.2f}% of images")
+    if "interface" in result:
+        text += f"\n  read as: {result['interface']}"
+    if "data" in result:
+        text += f"\n  data: {result['data']}"
     return text
 
 
@@ -84,9 +141,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", type=Path, help="another model to compare top-1 predictions with")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a line")
     parser.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files (default: the usual places)")
+    parser.add_argument("--data", type=Path, help="your own test set instead: an .npz with arrays x (n, H, W[, C]; "
+                                                  "uint8 pixels or floats in [0, 1]) and y (class indices)")
+    parser.add_argument("--input-range", choices=("0-1", "0-255"), default="0-1",
+                        help="how a float multiarray input is scaled, where the model cannot say (default 0-1, the "
+                             "Keras convention); image inputs take pixels and scale them themselves")
+    parser.add_argument("--output", help="the output holding the class scores, when a model has several "
+                                         "(default: the classifier's, else the one with a class axis)")
+    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+                        help="fp16: also run the .mlpackage with float16 activations and report how often the "
+                             "answer changes (default fp32)")
     args = parser.parse_args(argv)
     try:
-        result = score(args.path, args.against, args.data_dir)
+        result = score(args.path, args.against, args.data_dir, data_file=args.data, input_range=args.input_range,
+                       output=args.output, precision=args.precision)
     except (CompressError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

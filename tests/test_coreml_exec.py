@@ -23,7 +23,7 @@ def test_conv_matches_keras(padding, strides, dilation):
     layer = keras.layers.Conv2D(5, 3, strides=strides, padding=padding, dilation_rate=dilation)
     expected = layer(x).numpy()
     kernel, bias = layer.get_weights()
-    got = coreml_exec.conv(np.transpose(x, (0, 3, 1, 2)), np.transpose(kernel, (3, 2, 0, 1)), bias,
+    got = coreml_exec.OPS["conv"](np.transpose(x, (0, 3, 1, 2)), np.transpose(kernel, (3, 2, 0, 1)), bias,
                            strides=[strides] * 2, pad_type=padding, pad=[0, 0, 0, 0], dilations=[dilation] * 2)
     np.testing.assert_allclose(np.transpose(got, (0, 2, 3, 1)), expected, rtol=1e-4, atol=1e-4)
 
@@ -31,7 +31,7 @@ def test_conv_matches_keras(padding, strides, dilation):
 def test_grouped_and_custom_padded_conv_match_numpy():
     x = RNG.normal(size=(2, 4, 6, 6)).astype(np.float32)
     w = RNG.normal(size=(6, 2, 3, 3)).astype(np.float32)
-    got = coreml_exec.conv(x, w, None, strides=[1, 1], pad_type="custom", pad=[1, 0, 2, 1], dilations=[1, 1],
+    got = coreml_exec.OPS["conv"](x, w, None, strides=[1, 1], pad_type="custom", pad=[1, 0, 2, 1], dilations=[1, 1],
                            groups=2)
     xp = np.pad(x, [(0, 0), (0, 0), (1, 0), (2, 1)])
     ref = np.zeros((2, 6, 5, 7), np.float32)
@@ -47,9 +47,9 @@ def test_grouped_and_custom_padded_conv_match_numpy():
 def test_pools_match_keras(padding):
     x = RNG.normal(size=(2, 7, 9, 3)).astype(np.float32)
     nchw = np.transpose(x, (0, 3, 1, 2))
-    for keras_layer, op in ((keras.layers.MaxPooling2D(2, padding=padding), coreml_exec.max_pool),
-                            (keras.layers.AveragePooling2D(2, padding="valid"), coreml_exec.avg_pool)):
-        pad_type = padding if op is coreml_exec.max_pool else "valid"
+    for keras_layer, op in ((keras.layers.MaxPooling2D(2, padding=padding), coreml_exec.OPS["max_pool"]),
+                            (keras.layers.AveragePooling2D(2, padding="valid"), coreml_exec.OPS["avg_pool"])):
+        pad_type = padding if op is coreml_exec.OPS["max_pool"] else "valid"
         got = op(nchw, [2, 2], [2, 2], pad_type, [0, 0, 0, 0])
         np.testing.assert_allclose(np.transpose(got, (0, 2, 3, 1)), keras_layer(x).numpy(), rtol=1e-5, atol=1e-6)
 
@@ -58,16 +58,16 @@ def test_dense_ops_softmax_reductions_and_batch_norm():
     x = RNG.normal(size=(4, 6)).astype(np.float32)
     w = RNG.normal(size=(6, 3)).astype(np.float32)
     b = RNG.normal(size=3).astype(np.float32)
-    np.testing.assert_allclose(coreml_exec.matmul(x, w), x @ w, rtol=1e-5)
-    np.testing.assert_allclose(coreml_exec.matmul(x, w.T, transpose_y=True), x @ w, rtol=1e-5)
-    np.testing.assert_allclose(coreml_exec.linear(x, w.T, b), x @ w + b, rtol=1e-5)
-    sm = coreml_exec.softmax(x, axis=-1)
+    np.testing.assert_allclose(coreml_exec.OPS["matmul"](x, w), x @ w, rtol=1e-5)
+    np.testing.assert_allclose(coreml_exec.OPS["matmul"](x, w.T, transpose_y=True), x @ w, rtol=1e-5)
+    np.testing.assert_allclose(coreml_exec.OPS["linear"](x, w.T, b), x @ w + b, rtol=1e-5)
+    sm = coreml_exec.OPS["softmax"](x, axis=-1)
     np.testing.assert_allclose(sm, keras.activations.softmax(keras.backend.constant(x)).numpy(), rtol=1e-5)
     np.testing.assert_allclose(coreml_exec.OPS["reduce_mean"](x, axes=[1], keep_dims=True), x.mean(1, keepdims=True))
     img = RNG.normal(size=(2, 3, 4, 4)).astype(np.float32)
     mean, var, gamma, beta = (RNG.random(3).astype(np.float32) + 0.1 for _ in range(4))
     ref = (img - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-3) * gamma[:, None, None] + beta[:, None, None]
-    np.testing.assert_allclose(coreml_exec.batch_norm(img, mean, var, gamma, beta, 1e-3), ref, rtol=1e-5)
+    np.testing.assert_allclose(coreml_exec.OPS["batch_norm"](img, mean, var, gamma, beta, 1e-3), ref, rtol=1e-5)
 
 
 def pack_little(values: np.ndarray, nbits: int) -> np.ndarray:
@@ -82,18 +82,18 @@ def test_lut_to_dense_unpacks_indices(nbits):
     shape = (3, 5, 7)
     idx = RNG.integers(0, 2**nbits, int(np.prod(shape)))
     lut = RNG.normal(size=2**nbits).astype(np.float16)
-    got = coreml_exec.constexpr_lut_to_dense(lut, pack_little(idx, nbits), np.array(shape))
+    got = coreml_exec.OPS["constexpr_lut_to_dense"](lut, pack_little(idx, nbits), np.array(shape))
     np.testing.assert_array_equal(got, lut[idx].reshape(shape))
 
 
 def test_sparse_to_dense_and_affine_dequantize():
     dense = RNG.normal(size=(4, 9)).astype(np.float16) * (RNG.random((4, 9)) < 0.4)
     mask = (dense != 0).reshape(-1).astype(np.int64)
-    got = coreml_exec.constexpr_sparse_to_dense(dense[dense != 0], pack_little(mask, 1), np.array(dense.shape))
+    got = coreml_exec.OPS["constexpr_sparse_to_dense"](dense[dense != 0], pack_little(mask, 1), np.array(dense.shape))
     np.testing.assert_array_equal(got, dense)
     q = RNG.integers(-128, 128, (3, 4)).astype(np.int8)
     scale, zero = np.array([0.5, 0.25, 2.0], np.float32), np.array([1, 0, -3], np.int8)
-    np.testing.assert_allclose(coreml_exec.constexpr_affine_dequantize(q, zero, scale, 0),
+    np.testing.assert_allclose(coreml_exec.OPS["constexpr_affine_dequantize"](q, zero, scale, 0),
                                (q.astype(np.float32) - zero[:, None]) * scale[:, None])
 
 
@@ -166,13 +166,19 @@ def test_float_variant_probabilities_match_keras(tmp_path, trained_student):
     np.testing.assert_allclose(probs, expected, atol=5e-3)  # fp16 program
 
 
-def test_unknown_op_is_named(tmp_path):
-    inputs = keras.Input((28, 28, 1))
-    x = keras.layers.Conv2D(4, 3)(inputs)
-    x = keras.layers.LeakyReLU(0.1)(x)
-    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(x)))
-    path = coreml.to_mlpackage(model, tmp_path / "leaky.mlpackage")
-    with pytest.raises(coreml_exec.UnsupportedOpError, match="leaky_relu not implemented"):
+def test_a_program_with_unknown_ops_is_refused_naming_every_one(tmp_path):
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 10))], opset_version=ct.target.iOS16)
+    def prog(x):
+        x = mb.cumsum(x=x, axis=1)
+        values, _ = mb.topk(x=x, k=3, axis=1)
+        return mb.relu(x=values)
+
+    path = tmp_path / "unknown.mlpackage"
+    ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16).save(str(path))
+    with pytest.raises(coreml_exec.UnsupportedOpError, match="op\\(s\\) cumsum, topk not implemented"):
         coreml_exec.Program(path)
 
 
@@ -227,7 +233,7 @@ def test_a_small_sparse_kernel_survives_8_bit_palettization(tmp_path):
         if op.op_type == "const" and getattr(op.outputs[0].val, "shape", ()) == (8, 1, 3, 3):
             value = op.outputs[0].val
         elif op.op_type == "constexpr_lut_to_dense" and tuple(op.inputs["shape"].val) == (8, 1, 3, 3):
-            value = coreml_exec.constexpr_lut_to_dense(**{k: v.val for k, v in op.inputs.items()})
+            value = coreml_exec.OPS["constexpr_lut_to_dense"](**{k: v.val for k, v in op.inputs.items()})
         if value is not None:
             np.testing.assert_allclose(value.astype(np.float32), np.transpose(kernel, (3, 2, 0, 1)), atol=1e-3)
             return
