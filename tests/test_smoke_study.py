@@ -184,4 +184,4 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch):
     from nbconvert import HTMLExporter
 
     html, _ = HTMLExporter().from_notebook_node(notebook)
-    assert html.count('<img src="data:image/png;base64,') == 4
+    assert html.count('src="data:image/png;base64,') == 4
