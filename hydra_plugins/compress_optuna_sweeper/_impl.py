@@ -6,7 +6,8 @@ Differences from the released hydra-optuna-sweeper, each asked for by its users:
   and job numbers are Optuna trial numbers, so output folders never collide on resume;
 - a job that raises is told to Optuna as FAIL (with its error kept on the trial) and the
   study goes on, until the share of failures passes `max_failure_rate`;
-- the job sees its study and trial (`study.study_name`, `study.trial_number`, `study.storage`);
+- the job sees its study and trial through `${optuna:study_name}`, `${optuna:trial_number}` and
+  `${optuna:storage}` (environment variables set for the job: no node needed in the app's config);
 - the Pareto front / best trial is written to `optimization_results.yaml` in the sweep folder.
 """
 
@@ -138,6 +139,16 @@ def counted_trials(study: optuna.Study) -> int:
     trials = study.get_trials(deepcopy=False)
     retried = retried_numbers(trials)
     return sum(t.state in (*FINISHED, TrialState.RUNNING) and t.number not in retried for t in trials)
+
+
+def identity_overrides(study_name: str, number: int, storage: Optional[str]) -> List[str]:
+    """Hydra overrides that give the job its study and trial as environment variables (read with
+    `${optuna:...}`): they need no node in the app's config, and Hydra leaves hydra.* overrides out
+    of the job's own overrides and of its launch line."""
+    from hydra_plugins.compress_optuna_sweeper.config import TRIAL_ENV
+
+    values = {"study_name": study_name, "trial_number": number, "storage": storage or ""}
+    return [f"++hydra.job.env_set.{TRIAL_ENV[k]}='{v}'" for k, v in values.items()]
 
 
 class OptunaSweeperImpl:
@@ -369,12 +380,8 @@ class OptunaSweeperImpl:
             with warnings.catch_warnings():  # heartbeats work with ask/tell too: we run the thread ourselves
                 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
                 trial = study.ask(fixed_distributions=space)
-            overrides = fixed + [f"{k}={_format_value(v)}" for k, v in trial.params.items()] + [
-                f"study.study_name={study.study_name}",
-                f"study.trial_number={trial.number}",
-            ]
-            if self.storage_url:
-                overrides.append(f"study.storage='{self.storage_url}'")
+            overrides = fixed + [f"{k}={_format_value(v)}" for k, v in trial.params.items()] + identity_overrides(
+                study.study_name, trial.number, self.storage_url)
             log.info("trial %d (%d of %d): %s", trial.number, counted_trials(study), self.n_trials,
                      console.params_line(trial.params))
             try:

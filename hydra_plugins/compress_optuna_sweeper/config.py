@@ -5,6 +5,25 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+# The trial's identity reaches every job, whatever the app's config: the sweeper sets these
+# environment variables for the job (hydra.job.env_set), and `${optuna:trial_number}`,
+# `${optuna:study_name}`, `${optuna:storage}` read them (None outside a sweep).
+TRIAL_ENV = {"study_name": "OPTUNA_STUDY_NAME", "trial_number": "OPTUNA_TRIAL_NUMBER", "storage": "OPTUNA_STORAGE"}
+
+
+def _optuna_resolver(key: str):
+    import os
+
+    if key not in TRIAL_ENV:
+        raise ValueError(f"${{optuna:{key}}}: allowed {', '.join(TRIAL_ENV)}")
+    value = os.environ.get(TRIAL_ENV[key]) or None
+    return int(value) if key == "trial_number" and value is not None else value
+
+
+if not OmegaConf.has_resolver("optuna"):
+    OmegaConf.register_new_resolver("optuna", _optuna_resolver)
 
 
 @dataclass
