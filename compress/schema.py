@@ -181,6 +181,7 @@ class Config:
 
 def register() -> None:
     """Put the schemas in Hydra's ConfigStore (idempotent)."""
+    import hydra_plugins.compress_optuna_sweeper.config  # noqa: F401 - the ${optuna:...} resolver
     from compress.paths import register_resolvers
 
     register_resolvers()

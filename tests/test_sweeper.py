@@ -28,8 +28,14 @@ def parse(text: str):
     [
         ("a=choice(float32, int8)", CategoricalDistribution(["float32", "int8"])),
         ("a=choice(0.0, 0.5)", CategoricalDistribution([0.0, 0.5])),
-        ("a=range(1, 5)", IntDistribution(1, 4)),
-        ("a=range(0, 10, 2)", IntDistribution(0, 8, step=2)),
+        # as the released hydra-optuna-sweeper reads them: range's stop is included
+        ("a=range(1, 5)", IntDistribution(1, 5)),
+        ("a=range(0, 10, 2)", IntDistribution(0, 10, step=2)),
+        ("a=range(0.5, 5.5, step=1)", FloatDistribution(0.5, 5.5, step=1.0)),
+        ("a=shuffle(range(1, 3))", CategoricalDistribution([1, 2])),
+        ("a=int(interval(1, 5))", IntDistribution(1, 5)),
+        ("a=tag(log, int(interval(1, 5)))", IntDistribution(1, 5, log=True)),
+        ("a=choice(true, false)", CategoricalDistribution([True, False])),
         ("a=interval(0.1, 0.9)", FloatDistribution(0.1, 0.9)),
         ("a=interval(2, 8)", FloatDistribution(2.0, 8.0)),
         ("a=tag(int, interval(2, 8))", IntDistribution(2, 8)),
@@ -38,12 +44,33 @@ def parse(text: str):
     ],
 )
 def test_override_grammar_becomes_optuna_distributions(text, expected):
-    assert parse(text) == expected
+    got = parse(text)
+    if "shuffle" in text:  # the order is shuffled: the choices are what count
+        assert isinstance(got, CategoricalDistribution) and sorted(got.choices) == sorted(expected.choices)
+    else:
+        assert got == expected
 
 
-def test_a_fixed_value_is_not_a_search_space():
+def test_a_fixed_value_is_not_a_search_space_and_glob_is_refused():
     with pytest.raises(SweeperError, match="not a sweep"):
         parse("a=3")
+    with pytest.raises(SweeperError, match="not supported by the Optuna sweeper"):
+        parse("a=glob(*)")
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ({"type": "categorical", "choices": [1, 2, 3]}, CategoricalDistribution([1, 2, 3])),
+    ({"type": "int", "low": 0, "high": 10}, IntDistribution(0, 10)),
+    ({"type": "int", "low": 0, "high": 10, "step": 2}, IntDistribution(0, 10, step=2)),
+    ({"type": "int", "low": 1, "high": 100, "log": True}, IntDistribution(1, 100, log=True)),
+    ({"type": "float", "low": 0, "high": 1}, FloatDistribution(0, 1)),
+    ({"type": "float", "low": 0, "high": 10, "step": 2}, FloatDistribution(0, 10, step=2)),
+    ({"type": "float", "low": 1, "high": 100, "log": True}, FloatDistribution(1, 100, log=True)),
+])
+def test_the_deprecated_search_space_entries_become_distributions(spec, expected):
+    from hydra_plugins.compress_optuna_sweeper._impl import distribution_from_config
+
+    assert distribution_from_config("a", spec) == expected
 
 
 def run_toy(tmp_path, *overrides, check=True):

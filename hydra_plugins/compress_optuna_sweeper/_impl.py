@@ -6,12 +6,14 @@ Differences from the released hydra-optuna-sweeper, each asked for by its users:
   and job numbers are Optuna trial numbers, so output folders never collide on resume;
 - a job that raises is told to Optuna as FAIL (with its error kept on the trial) and the
   study goes on, until the share of failures passes `max_failure_rate`;
-- the job sees its study and trial (`study.study_name`, `study.trial_number`, `study.storage`);
+- the job sees its study and trial through `${optuna:study_name}`, `${optuna:trial_number}` and
+  `${optuna:storage}` (environment variables set for the job: no node needed in the app's config);
 - the Pareto front / best trial is written to `optimization_results.yaml` in the sweep folder.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -20,6 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, MutableMapping, Optional, Sequence
 
+import numpy as np
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
@@ -46,29 +49,60 @@ def _is_int(x: Any) -> bool:
 
 
 def distribution_from_override(override: Override) -> BaseDistribution:
-    """choice / range / interval (optionally tagged log) as an Optuna distribution."""
+    """choice / range / interval (optionally cast or tagged log) as an Optuna distribution, read as
+    the released hydra-optuna-sweeper reads them:
+
+    - `choice(a, b)`, `a,b`, `shuffle(choice(...))`: categorical;
+    - `range(start, stop[, step])`: integers (floats if any bound or the step is a float) from
+      start to **stop included**, as the released plugin has it (Optuna's high is inclusive);
+      `shuffle(range(...))`: the categorical of Hydra's own end-exclusive enumeration;
+    - `interval(a, b)`: floats; `int(interval(a, b))` or `tag(int, interval(...))`: integers;
+      `tag(log, ...)`: log scale.
+    """
     value = override.value()
     key = override.get_key_element()
     if not override.is_sweep_override():
         raise SweeperError(f"{key}: '{override.input_line}' is not a sweep (use choice, range or interval)")
     if override.is_choice_sweep():
-        assert isinstance(value, ChoiceSweep)
+        if not isinstance(value, ChoiceSweep):
+            raise SweeperError(f"{key}: '{override.input_line}' is not supported by the Optuna sweeper "
+                               f"(use choice, range or interval)")
         choices = [x for x in override.sweep_iterator(transformer=Transformer.encode)]
         return CategoricalDistribution(choices)
     if override.is_range_sweep():
         assert isinstance(value, RangeSweep)
         if value.shuffle:
-            raise SweeperError(f"{key}: shuffle is not supported in a range sweep")
-        if all(_is_int(x) for x in (value.start, value.stop, value.step)):
-            return IntDistribution(int(value.start), int(value.stop) - int(value.step), step=int(value.step))
-        return FloatDistribution(float(value.start), float(value.stop) - float(value.step), step=float(value.step))
+            return CategoricalDistribution([x for x in override.sweep_iterator(transformer=Transformer.encode)])
+        start, stop, step = value.start, value.stop, value.step
+        if all(_is_int(x) for x in (start, stop, step)):
+            return IntDistribution(int(start), int(stop), step=int(step))
+        return FloatDistribution(float(start), float(stop), step=float(step))
     if override.is_interval_sweep():
         assert isinstance(value, IntervalSweep)
         log_scale = "log" in value.tags
-        if "int" in value.tags:  # Hydra's interval() always yields floats; tag(int, ...) asks for ints
+        if "int" in value.tags or (_is_int(value.start) and _is_int(value.end)):  # int(interval(...)) casts bounds
             return IntDistribution(int(value.start), int(value.end), log=log_scale)
         return FloatDistribution(float(value.start), float(value.end), log=log_scale)
-    raise SweeperError(f"{key}: unsupported sweep '{override.input_line}'")
+    raise SweeperError(f"{key}: '{override.input_line}' is not supported by the Optuna sweeper")
+
+
+def distribution_from_config(name: str, spec: Any) -> BaseDistribution:
+    """The deprecated `search_space` entry ({type: int|float|categorical, low, high, step, log,
+    choices}) as a distribution, as the released plugin reads it."""
+    spec = dict(spec)
+    kind = spec.get("type")
+    if kind == "categorical":
+        return CategoricalDistribution(list(spec["choices"]))
+    low, high, log_scale, step = spec.get("low"), spec.get("high"), bool(spec.get("log", False)), spec.get("step")
+    if kind == "int":
+        if log_scale:
+            return IntDistribution(int(low), int(high), log=True)
+        return IntDistribution(int(low), int(high), step=int(step or 1))
+    if kind == "float":
+        if log_scale:
+            return FloatDistribution(float(low), float(high), log=True)
+        return FloatDistribution(float(low), float(high), step=None if step is None else float(step))
+    raise SweeperError(f"hydra.sweeper.search_space.{name}: type {kind!r}; allowed int, float, categorical")
 
 
 def _format_value(value: Any) -> str:
@@ -140,6 +174,27 @@ def counted_trials(study: optuna.Study) -> int:
     return sum(t.state in (*FINISHED, TrialState.RUNNING) and t.number not in retried for t in trials)
 
 
+def tell(study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -> optuna.trial.FrozenTrial:
+    """`study.tell`, except that a GridSampler's exhausted grid (it calls `study.stop()`, which only
+    works inside `optimize`) is not an error: the trial is stored either way."""
+    try:
+        return study.tell(trial, *args, **kwargs)
+    except RuntimeError as exc:
+        if "Study.stop" not in str(exc):
+            raise
+        return study._storage.get_trial(trial._trial_id)
+
+
+def identity_overrides(study_name: str, number: int, storage: Optional[str]) -> List[str]:
+    """Hydra overrides that give the job its study and trial as environment variables (read with
+    `${optuna:...}`): they need no node in the app's config, and Hydra leaves hydra.* overrides out
+    of the job's own overrides and of its launch line."""
+    from hydra_plugins.compress_optuna_sweeper.config import TRIAL_ENV
+
+    values = {"study_name": study_name, "trial_number": number, "storage": storage or ""}
+    return [f"++hydra.job.env_set.{TRIAL_ENV[k]}='{v}'" for k, v in values.items()]
+
+
 class OptunaSweeperImpl:
     def __init__(
         self,
@@ -159,6 +214,10 @@ class OptunaSweeperImpl:
         preflight: Optional[str] = None,
         trials_table: Optional[str] = None,
         callbacks: Optional[Sequence[str]] = None,
+        search_space: Optional[MutableMapping[str, Any]] = None,
+        custom_search_space: Optional[str] = None,
+        pruner: Optional[Any] = None,
+        n_trials_scope: str = "study",
     ) -> None:
         self.sampler_cfg = sampler
         self.directions = [direction] if isinstance(direction, str) else list(direction)
@@ -176,6 +235,14 @@ class OptunaSweeperImpl:
         self.trials_table = trials_table
         self.callback_paths = list(callbacks or [])
         self.callbacks: List[Any] = []
+        self.search_space_cfg = search_space
+        self.custom_search_space = None
+        if custom_search_space:
+            from hydra.utils import get_method
+
+            self.custom_search_space = get_method(custom_search_space)
+        self.pruner_cfg = pruner
+        self.n_trials_scope = str(n_trials_scope)
         self.check_settings()
         if self.objectives and len(self.objectives) != len(self.directions):
             raise SweeperError(
@@ -199,6 +266,14 @@ class OptunaSweeperImpl:
             if not ok:
                 print(f"error: hydra.sweeper.{key}={value}: must be {allowed}", file=sys.stderr)
                 raise SystemExit(2)
+        if self.n_trials_scope not in ("study", "run"):
+            print(f"error: hydra.sweeper.n_trials_scope={self.n_trials_scope}: must be study (n_trials is the study's "
+                  f"total) or run (n_trials more trials each run, as the released plugin)", file=sys.stderr)
+            raise SystemExit(2)
+        if self.pruner_cfg and len(self.directions) > 1:
+            print("error: hydra.sweeper.pruner: Optuna prunes single-objective studies only "
+                  f"(this one has {len(self.directions)} directions)", file=sys.stderr)
+            raise SystemExit(2)
         if self.directions and any(d not in ("minimize", "maximize") for d in self.directions):
             print(f"error: hydra.sweeper.direction={self.directions}: each must be minimize or maximize",
                   file=sys.stderr)
@@ -214,9 +289,18 @@ class OptunaSweeperImpl:
 
     # -- search space -------------------------------------------------------------------
     def search_space(self, arguments: List[str]) -> tuple[Dict[str, BaseDistribution], List[str]]:
-        """Distributions from `params` and command-line sweeps; fixed overrides pass through."""
+        """Distributions from `params` (or the deprecated `search_space`) and command-line sweeps;
+        fixed overrides pass through, and win over a sweep of the same key."""
         parser = OverridesParser.create()
         space: Dict[str, BaseDistribution] = {}
+        if self.search_space_cfg is not None and self.params:
+            warnings.warn("Both hydra.sweeper.params and hydra.sweeper.search_space are configured.\n"
+                          "Hydra will use hydra.sweeper.params for defining search space.", UserWarning)
+        elif self.search_space_cfg is not None:
+            warnings.warn("`hydra.sweeper.search_space` is deprecated and will be removed in the next major release. "
+                          "Please configure with `hydra.sweeper.params`.", UserWarning)
+            for key, spec in dict(self.search_space_cfg).items():
+                space[str(key)] = distribution_from_config(str(key), spec)
         for key, text in self.params.items():
             (override,) = parser.parse_overrides([f"{key}={text}"])
             space[override.get_key_element()] = distribution_from_override(override)
@@ -238,7 +322,46 @@ class OptunaSweeperImpl:
                                if isinstance(self.sampler_cfg, DictConfig) else dict(self.sampler_cfg))
         if n_existing and cfg.get("seed") is not None:
             cfg.seed = int(cfg.seed) + n_existing
-        return instantiate(cfg)
+        cfg = self._without_group_leftovers(cfg)
+        sampler = instantiate(cfg)
+        if callable(sampler) and not isinstance(sampler, optuna.samplers.BaseSampler):  # grid: a partial
+            sampler = sampler(self.grid)
+        return sampler
+
+    @staticmethod
+    def _without_group_leftovers(cfg: DictConfig) -> DictConfig:
+        """A sampler written out with its own `_target_` is merged over the group's default (tpe):
+        drop the keys the target does not take that still hold the tpe default's values (a key the
+        user set, a typo included, stays and fails loudly)."""
+        import inspect
+
+        from hydra.utils import get_class
+
+        from hydra_plugins.compress_optuna_sweeper.config import SAMPLERS
+
+        try:
+            accepted = set(inspect.signature(get_class(str(cfg._target_)).__init__).parameters)
+        except Exception:  # noqa: BLE001 - instantiate will say what is wrong
+            return cfg
+        tpe = SAMPLERS["tpe"]
+        keep = {k: v for k, v in cfg.items() if k.startswith("_") or k in accepted
+                or not (k in tpe and v == tpe[k])}
+        return OmegaConf.create(keep)
+
+    @staticmethod
+    def grid_of(space: Dict[str, BaseDistribution]) -> Dict[str, List[Any]]:
+        """The grid a GridSampler walks, as the released plugin builds it: a categorical's choices, a
+        stepped range's values from low, stop excluded; anything continuous is refused."""
+        grid: Dict[str, List[Any]] = {}
+        for key, dist in space.items():
+            if isinstance(dist, CategoricalDistribution):
+                grid[key] = list(dist.choices)
+            elif isinstance(dist, (IntDistribution, FloatDistribution)) and dist.step is not None and not dist.log:
+                count = int((dist.high - dist.low) // dist.step)
+                grid[key] = [dist.low + i * dist.step for i in range(count)]
+            else:
+                raise SweeperError(f"{key}: GridSampler only supports discrete distributions (choice, range)")
+        return grid
 
     def _objective_values(self, value: Any) -> List[float]:
         if self.objectives:
@@ -294,6 +417,13 @@ class OptunaSweeperImpl:
     def sweep(self, arguments: List[str]) -> List[Any]:
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say where the study is
         space, fixed = self.search_space(arguments)
+        self.grid = None
+        if self._is_grid():
+            self.grid = self.grid_of(space)
+            size = int(np.prod([len(v) for v in self.grid.values()])) if self.grid else 1
+            if self.n_trials > size:
+                log.info("Updating num of trials to %d due to using GridSampler.", size)
+                self.n_trials = size
         self.run_preflight(space, fixed)
         try:
             study = open_study(self.study_name, lambda: make_storage(self.storage_url, *self.heartbeat), self.directions)
@@ -309,6 +439,12 @@ class OptunaSweeperImpl:
 
             seed_study(study, self.trials_table, space, self.objectives)
         study.sampler = self.make_sampler(len(study.get_trials(deepcopy=False)))
+        if self.pruner_cfg:
+            study.pruner = instantiate(OmegaConf.create(OmegaConf.to_container(self.pruner_cfg, resolve=True)
+                                                        if isinstance(self.pruner_cfg, DictConfig)
+                                                        else dict(self.pruner_cfg)))
+        if self.n_trials_scope == "run":  # the released plugin's count: n_trials more on every run
+            self.n_trials += counted_trials(study)
         if self.objectives:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -369,14 +505,18 @@ class OptunaSweeperImpl:
             with warnings.catch_warnings():  # heartbeats work with ask/tell too: we run the thread ourselves
                 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
                 trial = study.ask(fixed_distributions=space)
-            overrides = fixed + [f"{k}={_format_value(v)}" for k, v in trial.params.items()] + [
-                f"study.study_name={study.study_name}",
-                f"study.trial_number={trial.number}",
-            ]
-            if self.storage_url:
-                overrides.append(f"study.storage='{self.storage_url}'")
+            if self.custom_search_space is not None:
+                self._extend(trial, fixed)
+            overrides = fixed + [f"{k}={_format_value(v)}" for k, v in trial.params.items()] + identity_overrides(
+                study.study_name, trial.number, self.storage_url)
             log.info("trial %d (%d of %d): %s", trial.number, counted_trials(study), self.n_trials,
                      console.params_line(trial.params))
+            if self.pruner_cfg:
+                from hydra_plugins.compress_optuna_sweeper.trial_report import PRUNER_ENV, activate
+
+                activate(study, trial)
+                pruner_json = json.dumps(OmegaConf.to_container(OmegaConf.create(self.pruner_cfg), resolve=True))
+                overrides.append(f"++hydra.job.env_set.{PRUNER_ENV}='{pruner_json}'")
             try:
                 with get_heartbeat_thread(trial._trial_id, study._storage):
                     (ret,) = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)
@@ -391,6 +531,21 @@ class OptunaSweeperImpl:
             self._check_failure_rate(study)
             self._fail_stale(study)  # before the next trial is asked for
 
+    def _is_grid(self) -> bool:
+        target = str((self.sampler_cfg or {}).get("_target_", ""))
+        return target.endswith("GridSampler")
+
+    def _extend(self, trial: optuna.Trial, fixed: List[str]) -> None:
+        """`custom_search_space(cfg, trial)`: the user's function suggests more parameters (a key new
+        to the app's config as '+key'); a parameter also fixed on the command line is an error."""
+        for line in fixed:
+            key = line.split("=", 1)[0]
+            trial.set_user_attr(key, line.split("=", 1)[1] if "=" in line else None)
+        self.custom_search_space(self.config, trial)
+        overlap = set(trial.params) & {line.split("=", 1)[0] for line in fixed}
+        if overlap:
+            raise SweeperError(f"Overlapping fixed parameters and search space parameters found! {sorted(overlap)}")
+
     def start_workers(self) -> list:
         """For n_jobs > 1, start n_jobs - 1 more processes running this same command.
 
@@ -404,8 +559,10 @@ class OptunaSweeperImpl:
 
         if self.n_jobs <= 1 or os.environ.get(WORKER_ENV):
             return []
-        if not self.storage_url:
-            raise SweeperError("hydra.sweeper.n_jobs > 1 needs a storage the workers can share (hydra.sweeper.storage)")
+        if not self.storage_url:  # the released plugin runs its batches in this process: so do we
+            log.info("n_jobs=%d without a storage: trials run one after another in this process (a storage "
+                     "lets %d worker processes share the study)", self.n_jobs, self.n_jobs)
+            return []
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         threads = str(max(1, (os.cpu_count() or 1) // self.n_jobs))
         os.environ.setdefault("COMPRESS_THREADS", threads)
@@ -434,13 +591,13 @@ class OptunaSweeperImpl:
                 values = self._objective_values(ret.return_value)
             except SweeperError as exc:
                 trial.set_user_attr("error", f"SweeperError: {exc}")
-                study.tell(trial, state=TrialState.FAIL)
+                tell(study, trial, state=TrialState.FAIL)
                 log.warning("trial %d failed: %s", trial.number, exc)
                 return
             for key, value in ret.return_value.items() if isinstance(ret.return_value, dict) else ():
                 if isinstance(value, (int, float, str, bool, list)):
                     trial.set_user_attr(str(key), value)  # every reported figure, kept on the trial
-            frozen = study.tell(trial, values)
+            frozen = tell(study, trial, values)
             from hydra_plugins.compress_optuna_sweeper.console import elapsed, result_line
 
             log.info("trial %d done in %s: %s", trial.number, elapsed(frozen), result_line(values, self.objectives))
@@ -448,7 +605,7 @@ class OptunaSweeperImpl:
         error = ret._return_value  # the exception the job raised
         if isinstance(error, optuna.TrialPruned):
             trial.set_user_attr("pruned_reason", str(error)[:500])
-            study.tell(trial, state=TrialState.PRUNED)
+            tell(study, trial, state=TrialState.PRUNED)
             log.info("trial %d pruned: %s", trial.number, error)
             return
         self._fail(study, trial, error)
@@ -466,13 +623,14 @@ class OptunaSweeperImpl:
     def _fail(study: optuna.Study, trial: optuna.Trial, error: BaseException) -> None:
         message = f"{type(error).__name__}: {error}".splitlines()[0][:500]
         trial.set_user_attr("error", message)
-        study.tell(trial, state=TrialState.FAIL)
+        tell(study, trial, state=TrialState.FAIL)
         log.warning("trial %d failed: %s", trial.number, message)
 
     def _check_failure_rate(self, study: optuna.Study) -> None:
         finished = [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
         failed = sum(t.state == TrialState.FAIL for t in finished)
-        if len(finished) >= self.min_trials_for_rate and failed / len(finished) > self.max_failure_rate:
+        enough = len(finished) >= self.min_trials_for_rate or self.max_failure_rate == 0.0
+        if failed and enough and failed / len(finished) > self.max_failure_rate:
             raise SweeperError(
                 f"study {study.study_name}: {failed} of {len(finished)} trials failed, more than "
                 f"max_failure_rate={self.max_failure_rate}; last error: "
@@ -488,6 +646,11 @@ class OptunaSweeperImpl:
             results["best_trials"] = [
                 {"number": t.number, "params": dict(t.params), "values": dict(zip(names, t.values))} for t in best
             ]
+            if len(self.directions) > 1:  # the released plugin's keys, beside ours
+                results["solutions"] = [{"params": dict(t.params), "values": list(t.values)} for t in best]
+            else:
+                results["best_params"] = dict(best[0].params)
+                results["best_value"] = best[0].values[0]
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(results), self.sweep_dir / "optimization_results.yaml")
         log.info("%d trials on the front; written to %s", len(results.get("best_trials", [])),

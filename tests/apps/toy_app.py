@@ -18,8 +18,15 @@ def main(cfg):
         raise ValueError(f"x={cfg.x} is negative")
     import os
 
-    return {"a": cfg.x**2 + cfg.y, "b": (cfg.x - 2) ** 2 - cfg.y, "trial": cfg.study.trial_number,
+    return {"a": cfg.x**2 + cfg.y, "b": (cfg.x - 2) ** 2 - cfg.y, "trial": _trial_number(),
             "pid": os.getpid(), "start": start, "end": time.time()}
+
+
+def _trial_number():
+    """The trial's number as any app can read it, with no node of its own in the config."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({"n": "${optuna:trial_number}"}).n
 
 
 if __name__ == "__main__":
