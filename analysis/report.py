@@ -661,6 +661,7 @@ def main(argv: list[str] | None = None) -> None:
         fresh = T.from_mlflow(sp.tracking_uri, sp.experiment, sp.study)
         if fresh.empty:
             raise SystemExit(paths.no_trials_message(sp))
+        fresh = T.with_committed(fresh, sp.study_table, sp.study)  # trials run on another machine
         paths.write_or_exit(folder / "trials.csv", lambda p: T.write(fresh, p))
     needed = {args.teacher_card: "the committed models/teacher/card.json, or python -m compress.teacher",
               folder / "trials.csv": f"python -m analysis.report --study {sp.study} --from-mlflow",
