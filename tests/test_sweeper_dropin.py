@@ -1,6 +1,7 @@
-"""The sweeper as a drop-in successor of hydra-optuna-sweeper: the released plugin's own example
-apps (sphere, multi-objective, custom search space) and the properties its test suite checks,
-run with only the `override hydra/sweeper: compress_optuna` line changed. No TensorFlow."""
+"""The sweeper as a drop-in successor of hydra-optuna-sweeper: small apps of our own, shaped like
+the released plugin's examples (one objective, two objectives, a custom search space, a grid),
+checked for the properties the released plugin's tests check, with only the
+`override hydra/sweeper: compress_optuna` line naming our plugin. No TensorFlow."""
 
 from __future__ import annotations
 

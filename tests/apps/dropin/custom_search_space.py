@@ -1,24 +1,21 @@
-"""The released plugin's custom-search-space example, with our sweeper."""
+"""A search space with a dependent parameter: z is drawn near x, and a parameter w that the app's
+config does not have is added, both by the `custom_search_space` hook."""
 
 import hydra
 from omegaconf import DictConfig
-from optuna.trial import Trial
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="custom_search_space")
-def multi_dimensional_sphere(cfg: DictConfig) -> float:
-    w: float = cfg.w
-    x: float = cfg.x
-    y: float = cfg.y
-    z: float = cfg.z
-    return w**2 + x**2 + y**2 + z**2
+def four_d_bowl(cfg: DictConfig) -> float:
+    return sum(float(cfg[k]) ** 2 for k in ("w", "x", "y", "z"))
 
 
-def configure(cfg: DictConfig, trial: Trial) -> None:
-    x_value = trial.params["x"]
-    trial.suggest_float("z", x_value - cfg.max_z_difference_from_x, x_value + cfg.max_z_difference_from_x)
-    trial.suggest_float("+w", 0.0, 1.0)  # note +w here, not w as w is a new parameter
+def widen(cfg: DictConfig, trial) -> None:
+    """z within `max_z_difference_from_x` of the x the sampler chose; '+w' adds a key to the config."""
+    centre, reach = trial.params["x"], float(cfg.max_z_difference_from_x)
+    trial.suggest_float("z", centre - reach, centre + reach)
+    trial.suggest_float("+w", 0.0, 1.0)
 
 
 if __name__ == "__main__":
-    multi_dimensional_sphere()
+    four_d_bowl()

@@ -1,19 +1,16 @@
-"""The released plugin's multi-objective example (Binh and Korn), with our sweeper."""
-
-from typing import Tuple
+"""Two conflicting objectives of two parameters (distances to two corners), returned as a tuple."""
 
 import hydra
 from omegaconf import DictConfig
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="multi_objective")
-def binh_and_korn(cfg: DictConfig) -> Tuple[float, float]:
-    x: float = cfg.x
-    y: float = cfg.y
-    v0 = 4 * x**2 + 4 * y**2
-    v1 = (x - 5) ** 2 + (y - 5) ** 2
-    return v0, v1
+def two_corners(cfg: DictConfig):
+    x, y = float(cfg.x), float(cfg.y)
+    near_origin = x * x + y * y
+    near_far_corner = (x - 4) ** 2 + (y - 3) ** 2
+    return near_origin, near_far_corner
 
 
 if __name__ == "__main__":
-    binh_and_korn()
+    two_corners()
