@@ -88,17 +88,17 @@ ConfigStore.instance().store(
 # the released plugin's sampler group: `override hydra/sweeper/sampler: grid`, or hydra/sweeper/sampler=random
 # (Optuna 5 has no MOTPESampler: its TPESampler handles several objectives, so motpe is TPE)
 SAMPLERS = {
-    "tpe": {"_target_": "optuna.samplers.TPESampler", "seed": None, "consider_prior": True, "prior_weight": 1.0,
-            "consider_magic_clip": True, "consider_endpoints": False, "n_startup_trials": 10,
-            "n_ei_candidates": 24, "multivariate": False, "warn_independent_sampling": True},
+    # Optuna 5 deprecates consider_prior, prior_weight, consider_magic_clip, consider_endpoints and
+    # warn_independent_sampling: left to Optuna's defaults, so that a seed draws as plain Optuna does
+    "tpe": {"_target_": "optuna.samplers.TPESampler", "seed": None, "n_startup_trials": 10, "n_ei_candidates": 24,
+            "multivariate": False},
     "random": {"_target_": "optuna.samplers.RandomSampler", "seed": None},
     "cmaes": {"_target_": "optuna.samplers.CmaEsSampler", "seed": None, "x0": None, "sigma0": None,
               "independent_sampler": None, "warn_independent_sampling": True, "consider_pruned_trials": False,
               "restart_strategy": None, "inc_popsize": 2, "use_separable_cma": False, "source_trials": None},
     "nsgaii": {"_target_": "optuna.samplers.NSGAIISampler", "seed": None, "population_size": 50,
                "mutation_prob": None, "crossover_prob": 0.9, "swapping_prob": 0.5, "constraints_func": None},
-    "motpe": {"_target_": "optuna.samplers.TPESampler", "seed": None, "consider_prior": True, "prior_weight": 1.0,
-              "consider_magic_clip": True, "consider_endpoints": False, "n_startup_trials": 10,
+    "motpe": {"_target_": "optuna.samplers.TPESampler", "seed": None, "n_startup_trials": 10,
               "n_ei_candidates": 24},
     "qmc": {"_target_": "optuna.samplers.QMCSampler", "seed": None, "qmc_type": "sobol", "scramble": False,
             "independent_sampler": None, "warn_asynchronous_seeding": True},
