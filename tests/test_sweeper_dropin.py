@@ -130,10 +130,9 @@ def test_n_trials_scope_run_adds_n_trials_on_every_run(tmp_path):
     assert len(optuna.load_study(study_name="sphere", storage=storage).get_trials()) == 6
 
 
-@pytest.mark.parametrize("sampler", ["random"])
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
 def test_a_seeded_sampler_finds_the_same_best_trial_as_plain_optuna(tmp_path, sampler):
-    """The same seed over the same distributions: our sweep and a plain Optuna loop draw alike.
-    (TPE agrees through its startup trials, then parts: open, see the README.)"""
+    """The same seed over the same distributions: our sweep and a plain Optuna loop draw alike."""
     run(tmp_path, "sphere.py", f"hydra/sweeper/sampler={sampler}", "hydra.sweeper.sampler.seed=7",
         "hydra.sweeper.n_trials=15")
     ours = results(tmp_path)

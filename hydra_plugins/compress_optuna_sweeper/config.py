@@ -89,9 +89,9 @@ ConfigStore.instance().store(
 # (Optuna 5 has no MOTPESampler: its TPESampler handles several objectives, so motpe is TPE)
 SAMPLERS = {
     # Optuna 5 deprecates consider_prior, prior_weight, consider_magic_clip, consider_endpoints and
-    # warn_independent_sampling: left to Optuna's defaults, so that a seed draws as plain Optuna does
-    "tpe": {"_target_": "optuna.samplers.TPESampler", "seed": None, "n_startup_trials": 10, "n_ei_candidates": 24,
-            "multivariate": False},
+    # warn_independent_sampling, and changed multivariate's default: all left to Optuna, so that a seed
+    # draws as plain Optuna does
+    "tpe": {"_target_": "optuna.samplers.TPESampler", "seed": None, "n_startup_trials": 10, "n_ei_candidates": 24},
     "random": {"_target_": "optuna.samplers.RandomSampler", "seed": None},
     "cmaes": {"_target_": "optuna.samplers.CmaEsSampler", "seed": None, "x0": None, "sigma0": None,
               "independent_sampler": None, "warn_independent_sampling": True, "consider_pruned_trials": False,
