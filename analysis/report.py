@@ -506,15 +506,14 @@ def cost_lines(inp: Inputs) -> list[str]:
     return [*out, ""] if out else []
 
 
-NSGA2_CONFIG = Path(__file__).resolve().parent.parent / "conf" / "sampler" / "nsga2.yaml"
-MAIN_CONFIG = NSGA2_CONFIG.parent.parent / "config.yaml"
+MAIN_CONFIG = Path(__file__).resolve().parent.parent / "conf" / "config.yaml"
 
 
 def nsga2_config():
-    """The default sampler's settings as configured."""
-    from omegaconf import OmegaConf
+    """The default study's sampler settings, from the composed config (not a file read by hand)."""
+    from compress.paths import compose_for
 
-    return OmegaConf.load(NSGA2_CONFIG)
+    return compose_for(None).hydra.sweeper.sampler
 
 
 def early_stop_default() -> str:
