@@ -80,7 +80,7 @@ def hopeless(accuracy: float, epoch: int, params: int, mode: str, macs: int, ref
 
 def references_from_study(study_name: str, storage_url: str) -> list[Reference]:
     """Completed trials of the study with the attributes the rule needs."""
-    from hydra_plugins.compress_optuna_sweeper._impl import make_storage
+    from hydra_plugins.compress_optuna_sweeper.storage import make_storage
 
     study = optuna.load_study(study_name=study_name, storage=make_storage(storage_url))
     out = []

@@ -117,7 +117,7 @@ def close_orphaned_runs(experiment_id: str, study_name: str, storage_url: str | 
         return 0
     import optuna
 
-    from hydra_plugins.compress_optuna_sweeper._impl import make_storage
+    from hydra_plugins.compress_optuna_sweeper.storage import make_storage
 
     study = optuna.load_study(study_name=study_name, storage=make_storage(storage_url))
     states = {t.number: t.state for t in study.get_trials(deepcopy=False)}

@@ -37,9 +37,11 @@ import ai_edge_litert, coremltools, hydra, hypothesis, mlflow, optuna, pytest, t
 import ipykernel, kaleido, nbclient, psycopg  # noqa
 import compress
 assert pathlib.Path(compress.__file__).resolve().parent.parent == pathlib.Path.cwd().resolve()
+import hydra_plugins.compress_optuna_sweeper as sweeper
+assert pathlib.Path(sweeper.__file__).resolve().parents[2] == (pathlib.Path.cwd() / "plugins" / "compress_optuna_sweeper").resolve()
 PYCHECK
 then
   echo "setup: installing Python dependencies (a few minutes on a fresh machine)"
-  "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[dev]"
+  "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ./plugins/compress_optuna_sweeper -e ".[dev]"
 fi
 echo "setup: ready"

@@ -13,7 +13,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from hydra_plugins.compress_optuna_sweeper._impl import SweeperError, distribution_from_override
+from hydra_plugins.compress_optuna_sweeper.grammar import SweeperError, distribution_from_override
 
 APP = Path(__file__).parent / "apps" / "toy_app.py"
 
@@ -68,7 +68,7 @@ def test_a_fixed_value_is_not_a_search_space_and_glob_is_refused():
     ({"type": "float", "low": 1, "high": 100, "log": True}, FloatDistribution(1, 100, log=True)),
 ])
 def test_the_deprecated_search_space_entries_become_distributions(spec, expected):
-    from hydra_plugins.compress_optuna_sweeper._impl import distribution_from_config
+    from hydra_plugins.compress_optuna_sweeper.grammar import distribution_from_config
 
     assert distribution_from_config("a", spec) == expected
 
@@ -188,7 +188,7 @@ def test_n_jobs_2_runs_two_workers_on_one_study_without_losing_or_repeating_tria
 
 
 def test_a_study_creation_race_is_retried_and_other_errors_are_not(tmp_path):
-    from hydra_plugins.compress_optuna_sweeper._impl import open_study
+    from hydra_plugins.compress_optuna_sweeper.storage import open_study
 
     calls = []
 

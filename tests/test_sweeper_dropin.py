@@ -148,3 +148,16 @@ def test_a_seeded_sampler_finds_the_same_best_trial_as_plain_optuna(tmp_path, sa
 
     study.optimize(objective, n_trials=15)
     assert dict(ours.best_params) == study.best_params and ours.best_value == study.best_value
+
+
+def test_the_plugin_is_a_distribution_of_its_own_without_tensorflow():
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent / "plugins" / "compress_optuna_sweeper"
+    deps = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    heavy = ("tensorflow", "tf-keras", "mlflow", "coremltools", "compress")
+    assert not [d for d in deps if d.lower().startswith(heavy) and not d.startswith("compress-optuna")]
+    code = ("import sys, hydra_plugins.compress_optuna_sweeper._impl, hydra_plugins.compress_optuna_sweeper.sweeper;"
+            "print([m for m in ('tensorflow', 'mlflow', 'compress', 'keras') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr[-500:]

@@ -1,4 +1,4 @@
-"""Hydra override grammar -> Optuna distributions, and the ask / launch / tell loop.
+"""The ask / launch / tell loop (the grammar is in `grammar`, the storage in `storage`).
 
 Differences from the released hydra-optuna-sweeper, each asked for by its users:
 - runs on Optuna 5 and SQLAlchemy 2;
@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
-import time
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, MutableMapping, Optional, Sequence
@@ -25,7 +23,6 @@ from typing import Any, Dict, List, MutableMapping, Optional, Sequence
 import numpy as np
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
 from hydra.types import HydraContext, TaskFunction
@@ -35,154 +32,23 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
 
+from hydra_plugins.compress_optuna_sweeper.grammar import (  # noqa: F401 - re-exported
+    SweeperError,
+    _format_value,
+    distribution_from_config,
+    distribution_from_override,
+)
+from hydra_plugins.compress_optuna_sweeper.storage import (  # noqa: F401 - re-exported
+    FINISHED,
+    counted_trials,
+    make_storage,
+    open_study,
+    retried_numbers,
+    tell,
+)
+
 log = logging.getLogger(__name__)
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 WORKER_ENV = "COMPRESS_SWEEPER_WORKER"  # set in the worker processes that n_jobs > 1 starts
-
-
-class SweeperError(Exception):
-    """The sweep cannot go on (bad search space, too many failed trials)."""
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def distribution_from_override(override: Override) -> BaseDistribution:
-    """choice / range / interval (optionally cast or tagged log) as an Optuna distribution, read as
-    the released hydra-optuna-sweeper reads them:
-
-    - `choice(a, b)`, `a,b`, `shuffle(choice(...))`: categorical;
-    - `range(start, stop[, step])`: integers (floats if any bound or the step is a float) from
-      start to **stop included**, as the released plugin has it (Optuna's high is inclusive);
-      `shuffle(range(...))`: the categorical of Hydra's own end-exclusive enumeration;
-    - `interval(a, b)`: floats; `int(interval(a, b))` or `tag(int, interval(...))`: integers;
-      `tag(log, ...)`: log scale.
-    """
-    value = override.value()
-    key = override.get_key_element()
-    if not override.is_sweep_override():
-        raise SweeperError(f"{key}: '{override.input_line}' is not a sweep (use choice, range or interval)")
-    if override.is_choice_sweep():
-        if not isinstance(value, ChoiceSweep):
-            raise SweeperError(f"{key}: '{override.input_line}' is not supported by the Optuna sweeper "
-                               f"(use choice, range or interval)")
-        choices = [x for x in override.sweep_iterator(transformer=Transformer.encode)]
-        return CategoricalDistribution(choices)
-    if override.is_range_sweep():
-        assert isinstance(value, RangeSweep)
-        if value.shuffle:
-            return CategoricalDistribution([x for x in override.sweep_iterator(transformer=Transformer.encode)])
-        start, stop, step = value.start, value.stop, value.step
-        if all(_is_int(x) for x in (start, stop, step)):
-            return IntDistribution(int(start), int(stop), step=int(step))
-        return FloatDistribution(float(start), float(stop), step=float(step))
-    if override.is_interval_sweep():
-        assert isinstance(value, IntervalSweep)
-        log_scale = "log" in value.tags
-        if "int" in value.tags or (_is_int(value.start) and _is_int(value.end)):  # int(interval(...)) casts bounds
-            return IntDistribution(int(value.start), int(value.end), log=log_scale)
-        return FloatDistribution(float(value.start), float(value.end), log=log_scale)
-    raise SweeperError(f"{key}: '{override.input_line}' is not supported by the Optuna sweeper")
-
-
-def distribution_from_config(name: str, spec: Any) -> BaseDistribution:
-    """The deprecated `search_space` entry ({type: int|float|categorical, low, high, step, log,
-    choices}) as a distribution, as the released plugin reads it."""
-    spec = dict(spec)
-    kind = spec.get("type")
-    if kind == "categorical":
-        return CategoricalDistribution(list(spec["choices"]))
-    low, high, log_scale, step = spec.get("low"), spec.get("high"), bool(spec.get("log", False)), spec.get("step")
-    if kind == "int":
-        if log_scale:
-            return IntDistribution(int(low), int(high), log=True)
-        return IntDistribution(int(low), int(high), step=int(step or 1))
-    if kind == "float":
-        if log_scale:
-            return FloatDistribution(float(low), float(high), log=True)
-        return FloatDistribution(float(low), float(high), step=None if step is None else float(step))
-    raise SweeperError(f"hydra.sweeper.search_space.{name}: type {kind!r}; allowed int, float, categorical")
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return repr(round(value, 10))
-    return str(value)
-
-
-def _creation_race(exc: Exception) -> bool:
-    """Two workers creating the same tables or study at once (PostgreSQL: a unique violation)."""
-    text = f"{type(exc).__name__} {exc}"
-    return any(s in text for s in ("UniqueViolation", "IntegrityError", "duplicate key", "already exists"))
-
-
-def open_study(name: str, storage_factory, directions: List[str], attempts: int = 5) -> optuna.Study:
-    """Create or load the study; when another worker is creating the schema or the study at
-    the same moment, wait a little and try again rather than fail."""
-    for attempt in range(attempts):
-        try:
-            return optuna.create_study(
-                study_name=name, storage=storage_factory(), directions=directions, load_if_exists=True,
-                sampler=optuna.samplers.RandomSampler(),  # replaced by the caller once the study's size is known
-            )
-        except Exception as exc:  # noqa: BLE001 - re-raised unless it is the creation race
-            if attempt == attempts - 1 or not _creation_race(exc):
-                raise
-            time.sleep(0.5 + random.random() * 2)
-    raise AssertionError("unreachable")
-
-
-def make_storage(url: Optional[str], heartbeat_interval: int = 0, grace_period: int = 0, max_retry: int = 0) -> Any:
-    """An Optuna storage from a URL: journal:///path.log for a journal file, else an RDB URL.
-
-    RDB storages get a heartbeat, so that a trial whose process was killed is found
-    (no heartbeat for `grace_period` seconds), marked FAIL and retried up to `max_retry` times.
-    """
-    if url is None:
-        return None
-    if url.startswith("journal://"):
-        path = Path(url[len("journal://"):])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        from optuna.storages.journal import JournalFileBackend
-
-        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    heartbeat = {}
-    # SQLite: wait for a lock rather than fail with "database is locked" when workers share the file
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    with warnings.catch_warnings():  # the heartbeat API is marked experimental in Optuna 5
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if heartbeat_interval > 0:
-            heartbeat = {"heartbeat_interval": int(heartbeat_interval),
-                         "grace_period": int(grace_period or 3 * heartbeat_interval)}
-            if max_retry > 0:
-                heartbeat["heartbeat_stale_trial_callback"] = optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=int(max_retry))
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, **heartbeat)
-
-def retried_numbers(trials: Sequence[optuna.trial.FrozenTrial]) -> set:
-    """Numbers of failed trials that a later trial retries (they do not count against n_trials)."""
-    return {t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs}
-
-
-def counted_trials(study: optuna.Study) -> int:
-    """Trials that use up the budget: finished or running, less the failed ones being retried."""
-    trials = study.get_trials(deepcopy=False)
-    retried = retried_numbers(trials)
-    return sum(t.state in (*FINISHED, TrialState.RUNNING) and t.number not in retried for t in trials)
-
-
-def tell(study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -> optuna.trial.FrozenTrial:
-    """`study.tell`, except that a GridSampler's exhausted grid (it calls `study.stop()`, which only
-    works inside `optimize`) is not an error: the trial is stored either way."""
-    try:
-        return study.tell(trial, *args, **kwargs)
-    except RuntimeError as exc:
-        if "Study.stop" not in str(exc):
-            raise
-        return study._storage.get_trial(trial._trial_id)
 
 
 def identity_overrides(study_name: str, number: int, storage: Optional[str]) -> List[str]:
