@@ -9,9 +9,7 @@ from typing import Any
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-
-class SweeperError(Exception):
-    """The sweep cannot go on (bad search space, too many failed trials)."""
+from hydra_plugins.compress_optuna_sweeper._errors import SweeperError  # noqa: F401 - re-exported
 
 
 def _is_int(x: Any) -> bool:
