@@ -91,6 +91,7 @@ class StudyRun:
         self.cfg = config
         self.run_id = None
         self.client = None
+        self.logged_step = None  # the study's metrics are logged once per step
 
     def on_study_start(self, study: optuna.Study) -> None:
         from mlflow.entities import Param
@@ -121,6 +122,9 @@ class StudyRun:
 
         values = study_metrics(study)
         step = values["trials_complete"] + values["trials_failed"] + values["trials_pruned"]
+        if step == self.logged_step:  # the study's end right after its last trial: nothing new
+            return
+        self.logged_step = step
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, step) for k, v in values.items()])
 

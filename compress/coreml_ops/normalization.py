@@ -7,15 +7,24 @@ import numpy as np
 from compress.coreml_ops import op
 
 
-@op()
-def batch_norm(x, mean, variance, gamma=None, beta=None, epsilon=1e-5):
-    shape = [1, -1] + [1] * (np.ndim(x) - 2)
-    out = (x - np.reshape(mean, shape)) / np.sqrt(np.reshape(variance, shape) + float(epsilon))
+def _standardize(x, mean, variance, epsilon):
+    return (x - mean) / np.sqrt(variance + float(epsilon))
+
+
+def _scale_shift(out, gamma, beta, shape):
+    """`out * gamma + beta`, each (when given) reshaped to `shape` for broadcasting."""
     if gamma is not None:
         out = out * np.reshape(gamma, shape)
     if beta is not None:
         out = out + np.reshape(beta, shape)
     return out
+
+
+@op()
+def batch_norm(x, mean, variance, gamma=None, beta=None, epsilon=1e-5):
+    shape = [1, -1] + [1] * (np.ndim(x) - 2)
+    out = _standardize(x, np.reshape(mean, shape), np.reshape(variance, shape), epsilon)
+    return _scale_shift(out, gamma, beta, shape)
 
 
 @op()
@@ -23,13 +32,8 @@ def instance_norm(x, gamma=None, beta=None, epsilon=1e-5):
     """Per sample and channel, over the spatial axes (NC...)."""
     x = np.asarray(x, np.float32)
     axes = tuple(range(2, x.ndim))
-    out = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + float(epsilon))
-    shape = [1, -1] + [1] * (x.ndim - 2)
-    if gamma is not None:
-        out = out * np.reshape(gamma, shape)
-    if beta is not None:
-        out = out + np.reshape(beta, shape)
-    return out
+    out = _standardize(x, x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True), epsilon)
+    return _scale_shift(out, gamma, beta, [1, -1] + [1] * (x.ndim - 2))
 
 
 @op()
@@ -37,14 +41,8 @@ def layer_norm(x, axes=None, gamma=None, beta=None, epsilon=1e-5):
     """Over `axes` (None: every axis); gamma and beta have the shape of those axes."""
     x = np.asarray(x, np.float32)
     axes = tuple(range(x.ndim)) if axes is None else tuple(int(a) % x.ndim for a in axes)
-    out = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + float(epsilon))
-    if gamma is not None or beta is not None:
-        shape = [x.shape[i] if i in axes else 1 for i in range(x.ndim)]
-        if gamma is not None:
-            out = out * np.reshape(gamma, shape)
-        if beta is not None:
-            out = out + np.reshape(beta, shape)
-    return out
+    out = _standardize(x, x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True), epsilon)
+    return _scale_shift(out, gamma, beta, [x.shape[i] if i in axes else 1 for i in range(x.ndim)])
 
 
 @op()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from datetime import timedelta
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Sequence
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -119,7 +119,3 @@ def elapsed(trial: optuna.trial.FrozenTrial) -> str:
     if trial.datetime_complete and trial.datetime_start:
         return duration((trial.datetime_complete - trial.datetime_start) / timedelta(seconds=1))
     return "?"
-
-
-def numbered(trials: List[optuna.trial.FrozenTrial], number_: int) -> optuna.trial.FrozenTrial | None:
-    return next((t for t in trials if t.number == number_), None)
