@@ -19,11 +19,15 @@ from compress import metrics as M
 KEY = ("study", "trial", "seed", "recipe")
 
 
-def select(trials: pd.DataFrame, max_finalists: int, size_classes: list[int]) -> pd.DataFrame:
-    """The default finalists: the study's finished front (its own objectives), at most
-    `max_finalists`, always the most accurate front trial at or under each size class that has
-    one, the rest spread evenly over log file size. Sorted by size."""
+def select(trials: pd.DataFrame, max_finalists: int, size_classes: list[int],
+           min_accuracy: float = 0.0) -> pd.DataFrame:
+    """The default finalists: the study's finished front (its own objectives) among trials whose
+    search validation accuracy reaches `min_accuracy` (a recipe the search scored at 35% sits on
+    the front only for being the smallest, and is no candidate to ship), at most `max_finalists`,
+    always the most accurate front trial at or under each size class that has one, the rest
+    spread evenly over log file size. Sorted by size."""
     finished = trials[trials["status"] == "FINISHED"].dropna(subset=list(DEFAULT_OBJECTIVES))
+    finished = finished[finished[M.VAL_ACCURACY] >= min_accuracy]
     finished = finished.drop_duplicates("trial", keep="first")
     front = finished[pareto_mask(finished, DEFAULT_OBJECTIVES)].sort_values(M.SIZE_BYTES)
     if front.empty or max_finalists < 1:

@@ -108,6 +108,8 @@ def finalist_config(cfg, row, seed: int):
         out.distill.learning_rate = float(f.learning_rate)
         out.distill.augment = str(f.augment)
         out.quant.qat_epochs = int(f.qat_epochs)
+        if float(out.prune.sparsity) > 0:  # unpruned recipes keep their hash: prune.epochs does not touch them
+            out.prune.epochs = max(int(out.prune.epochs), int(f.prune_epochs))
         out.early_stop.enabled = False
         out.seed = int(seed)
         out.study.study_name = None
@@ -134,7 +136,7 @@ def run(cfg, study: str) -> dict:
     trials = candidate_table(cfg, study, paths)
     manual = bool(f.trials)
     selection = finalists.by_hand(trials, list(f.trials)) if manual else finalists.select(
-        trials, int(f.max_finalists), list(f.size_classes))
+        trials, int(f.max_finalists), list(f.size_classes), float(f.min_search_accuracy))
     if selection.empty:
         from compress.errors import ConfigError
 

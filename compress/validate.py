@@ -108,6 +108,9 @@ def validate(cfg) -> None:
 
 def _validate_finalize(f) -> None:
     _check(f.max_finalists >= 1, "finalize.max_finalists", f.max_finalists, "must be >= 1")
+    _check(f.prune_epochs >= 1, "finalize.prune_epochs", f.prune_epochs, "must be >= 1")
+    _check(0 <= f.min_search_accuracy < 1, "finalize.min_search_accuracy", f.min_search_accuracy,
+           "must be in [0, 1)")
     _check(all(int(c) > 0 for c in f.size_classes), "finalize.size_classes", list(f.size_classes),
            "each must be a positive number of bytes")
     _check(f.epochs >= 1, "finalize.epochs", f.epochs, "must be >= 1")

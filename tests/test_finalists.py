@@ -39,6 +39,24 @@ def test_selection_keeps_the_best_front_trial_of_each_size_class_then_spreads_ov
     assert finalists.select(table, 1, [16_384, 65_536])["trial"].tolist() == [1]
 
 
+def test_selection_leaves_out_recipes_the_search_scored_below_the_floor():
+    table = trials_table([(0, 0.35, 9_000, 0.5), (1, 0.82, 12_000, 1.0), (2, 0.88, 40_000, 1.0)])
+    assert finalists.select(table, 6, [16_384])["trial"].tolist() == [0, 1, 2]  # 0: smallest, on the front
+    assert finalists.select(table, 6, [16_384], min_accuracy=0.7)["trial"].tolist() == [1, 2]
+
+
+def test_pruned_recipes_prune_patiently_and_unpruned_ones_keep_their_hash(small_cfg):
+    from compress.finalize import finalist_config, recipe_hash
+
+    cfg = small_cfg
+    row = {"trial": 1, "prune.sparsity": 0.0}
+    before = recipe_hash(finalist_config(cfg, row, 0))
+    cfg.finalize.prune_epochs = cfg.finalize.prune_epochs + 3
+    assert recipe_hash(finalist_config(cfg, row, 0)) == before
+    pruned = finalist_config(cfg, {"trial": 1, "prune.sparsity": 0.9}, 0)
+    assert pruned.prune.epochs == cfg.finalize.prune_epochs and pruned.prune.sparsity == 0.9
+
+
 def test_selection_of_an_empty_study_is_empty_and_by_hand_refuses_unknown_trials():
     assert finalists.select(trials_table([(0, 0.5, 1, 1, "FAILED")]), 6, [16_384]).empty
     table = trials_table([(0, 0.8, 10_000, 1.0), (1, 0.9, 20_000, 1.0, "FAILED")])
