@@ -22,6 +22,14 @@ class ExportError(Exception):
     """The exported files do not reproduce the logged figures."""
 
 
+def _zero_sparsity(row) -> float:
+    """The share of zero weights the trial's model holds: its sparsity after magnitude pruning,
+    none after channel pruning (the removed channels are gone)."""
+    if str(row.get("prune.method") or "magnitude") == "channel":
+        return 0.0
+    return float(row.get("prune.sparsity") or 0.0)
+
+
 def export_winner(tracking_uri: str, row: pd.Series, out_dir: Path, coreml_compression: str | None = None) -> dict:
     """Write winner.tflite, winner.mlpackage and winner.json to `out_dir`, log them on the run."""
     from mlflow.tracking import MlflowClient
@@ -57,7 +65,7 @@ def export_winner(tracking_uri: str, row: pd.Series, out_dir: Path, coreml_compr
     logged = {"macs": int(row[M.MACS]), "size_gzip_bytes": int(row[M.SIZE_GZIP_BYTES]),
               "latency_ms": float(row[M.LATENCY_MS])}
     package = coreml.to_mlpackage(model, out_dir / "winner.mlpackage", compression,
-                                  float(row.get("prune.sparsity") or 0.0), metadata=meta)
+                                  _zero_sparsity(row), metadata=meta)
     coreml_score = score(package, against=out_dir / "winner.tflite", fraction=fraction, splits=splits)
     gap = abs(coreml_score["accuracy"] - tflite_score["accuracy"])
     allowed = max(MAX_FORMAT_GAP, 2.0 / coreml_score["n"])  # on a smoke slice, two images' worth

@@ -36,6 +36,7 @@ def from_mlflow(tracking_uri: str, experiment: str,
     for column in COLUMNS:
         if column not in table:
             table[column] = None
+    table["prune.method"] = _method_or_magnitude(table["prune.method"])
     # a trial retried after a kill has two runs, both kept (the report counts the killed ones):
     # by trial number, the finished run first
     table = table.assign(_unfinished=table["status"] != "FINISHED").sort_values(["trial", "_unfinished"], kind="stable")
@@ -62,9 +63,16 @@ def write(table: pd.DataFrame, path: Path) -> None:
     table.to_csv(path, index=False, float_format="%.6g")
 
 
+def _method_or_magnitude(column: pd.Series) -> pd.Series:
+    """Trials run before `prune.method` existed pruned by magnitude."""
+    return column.astype(object).where(column.notna(), "magnitude")
+
+
 def read(path: Path) -> pd.DataFrame:
     """The committed table; curves back as lists of floats."""
     table = pd.read_csv(path)
+    table["prune.method"] = _method_or_magnitude(table["prune.method"] if "prune.method" in table
+                                                 else pd.Series([None] * len(table), dtype=object))
     for column in CURVES:
         if column not in table:
             table[column] = ""

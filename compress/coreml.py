@@ -15,6 +15,8 @@ import warnings
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
+
 from compress.compat import keras, native_quiet
 from compress.data import CLASS_NAMES
 from compress.validate import check_coreml_compression
@@ -119,3 +121,22 @@ def program_ops(path: str | Path) -> list[str]:
     """The op types of the saved ML Program's main function, read back from disk."""
     _, program = load_program(path)
     return [op.op_type for op in program.functions["main"].operations]
+
+
+def package_counts(path: str | Path) -> dict[str, int]:
+    """Weights (kernel elements), biases and multiply-accumulates of one image through the conv,
+    linear and matmul ops of a saved ML Program, counted from the program's own shapes
+    (compressed weights count by their decompressed shape; coremltools drops all-zero biases)."""
+    _, program = load_program(path)
+    weights = biases = macs = 0
+    for op in program.functions["main"].operations:
+        if op.op_type not in ("conv", "linear", "matmul"):
+            continue
+        weight = op.inputs["y"] if op.op_type == "matmul" else op.weight
+        size = int(np.prod([int(v) for v in weight.shape]))
+        bias = op.inputs.get("bias")
+        weights += size
+        biases += int(np.prod(bias.shape)) if bias is not None else 0
+        out = op.outputs[0].shape
+        macs += size * (int(np.prod([int(v) for v in out[2:]])) if op.op_type == "conv" else 1)
+    return {"weights": weights, "biases": biases, "macs": macs}

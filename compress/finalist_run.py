@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from compress import coreml, encode, measure, quantize, trial, verify
+from compress import coreml, encode, measure, prune, quantize, trial, verify
 from compress import metrics as M
 from compress.compat import keras
 
@@ -55,7 +55,7 @@ def shipping_encodings(cfg, ctx, float_model: keras.Model, qat_model: keras.Mode
                      100 * float(f.int8_tolerance), int(cfg.quant.qat_epochs))
             qat_model, _ = quantize.quantization_aware(
                 float_model, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, cfg.distill, cfg.quant,
-                float(cfg.prune.sparsity) > 0, int(cfg.seed), verbose=int(cfg.verbose))
+                prune.leaves_zeros(cfg.prune), int(cfg.seed), verbose=int(cfg.verbose))
         add("qat_per_channel", qat_model, "per_channel")
     best = max(t["val"] for t in tried.values())
     near = {k: t for k, t in tried.items() if t["val"] >= best - float(f.encoding_tolerance)}
@@ -87,14 +87,14 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
     ship = _measured(ship_path, ctx, cfg)
     parts = encode.breakdown(ship_path)
     package = coreml.to_mlpackage(float_model, workdir / "finalist.mlpackage", str(cfg.finalize.coreml_compression),
-                                  float(cfg.prune.sparsity),
+                                  prune.zero_sparsity(cfg.prune),
                                   metadata={"study": study, "search_trial": str(int(row["trial"])),
                                             "seed": str(int(cfg.seed))})
     coreml_test = float(np.mean(verify.predictions(package, s.x_test) == s.y_test))
     params, nonzero = measure.parameter_counts(float_model)
     result = {
         "arch": cfg.student.arch, "width": float(cfg.student.width), "head": cfg.student.head,
-        "quant.mode": mode, "prune.sparsity": float(cfg.prune.sparsity),
+        "quant.mode": mode, "prune.method": prune.method_of(cfg.prune), "prune.sparsity": float(cfg.prune.sparsity),
         "distill.temperature": float(cfg.distill.temperature), "distill.alpha": float(cfg.distill.alpha),
         "epochs": int(cfg.distill.epochs), "augment": cfg.distill.augment,
         "search_val_accuracy": float(row[M.VAL_ACCURACY]), "search_test_accuracy": float(row[M.TEST_ACCURACY]),

@@ -123,6 +123,9 @@ def recipe_hash(cfg) -> str:
     body = OmegaConf.to_container(cfg, resolve=True)
     for key in ("tracking", "study", "finalize", "measure", "verbose", "extras", "paths"):
         body.pop(key, None)
+    if body.get("prune", {}).get("method", "magnitude") == "magnitude":  # keys added with channel pruning:
+        body["prune"].pop("method", None)  # magnitude recipes hash as they did before them
+        body["prune"].pop("importance", None)
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

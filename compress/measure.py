@@ -148,3 +148,25 @@ def parameter_counts(model: keras.Model) -> tuple[int, int]:
     """(all parameters, non-zero parameters) of a Keras model, BatchNorm statistics included."""
     weights = [w.numpy() for w in model.weights]
     return int(sum(w.size for w in weights)), int(sum(np.count_nonzero(w) for w in weights))
+
+
+# weight-carrying ops of a .tflite file, as TFLite names them
+_TFLITE_WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def file_counts(path: str | Path) -> dict[str, int]:
+    """Weights (kernel elements), biases and multiply-accumulates of one image through the conv
+    and dense ops of a .tflite file, counted from the file's own tensors: what the shipped model
+    really computes, whatever model it was converted from."""
+    it = interpreter(path)
+    shapes = {d["index"]: [int(v) for v in d["shape"]] for d in it.get_tensor_details()}
+    weights = biases = macs = 0
+    for op in it._get_ops_details():  # the file's ops (a delegate's node is listed apart, and skipped)
+        if op["op_name"] not in _TFLITE_WEIGHT_OPS:
+            continue
+        weight, *bias = [shapes[i] for i in op["inputs"][1:] if i >= 0]
+        out = shapes[op["outputs"][0]]
+        weights += int(np.prod(weight))
+        biases += sum(int(np.prod(b)) for b in bias)
+        macs += int(np.prod(weight)) * (int(np.prod(out[1:-1])) if len(out) == 4 else 1)
+    return {"weights": weights, "biases": biases, "macs": macs}

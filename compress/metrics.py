@@ -35,7 +35,8 @@ EPOCH_VAL_ACCURACY = "epoch_val_accuracy"
 EPOCH_LOSS = "epoch_loss"
 
 # the searched hyperparameters, as MLflow params
-SEARCHED_PARAMS = ("student.arch", "student.width", "distill.temperature", "distill.alpha", "prune.sparsity", "quant.mode", "student.head",
+SEARCHED_PARAMS = ("student.arch", "student.width", "distill.temperature", "distill.alpha", "prune.method", "prune.sparsity", "quant.mode",
+                   "student.head",
                    "coreml.compression")
 
 TAG_STUDY = "optuna.study_name"

@@ -68,7 +68,9 @@ class DistillConfig:
 
 @dataclass
 class PruneConfig:
-    sparsity: float = 0.0  # final share of zero weights in every conv and dense kernel
+    method: str = "magnitude"  # magnitude (zeros in place) or channel (whole channels removed): compress/prune/
+    sparsity: float = 0.0  # magnitude: share of zero weights per kernel; channel: share of channels removed per layer
+    importance: str = "bn"  # channel: rank channels by BatchNorm |gamma| (bn) or filter L1 norm (l1)
     epochs: int = 1  # fine-tuning epochs while the sparsity ramps up
     learning_rate: float = 1e-3
 

@@ -45,18 +45,17 @@ def train_student(cfg, ctx: context.TrialContext) -> tuple[keras.Model, keras.Mo
     log.info("distilled: val acc %.4f (%.1fs)", histories[-1].get("val_accuracy", [float("nan")])[-1],
              times[M.TIME_TRAIN_S])
     start = time.perf_counter()
-    sparse = float(cfg.prune.sparsity) > 0
-    if sparse:
+    if float(cfg.prune.sparsity) > 0:
         student, history = prune.prune(student, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets,
                                        cfg.distill, cfg.prune, seed, verbose=int(cfg.verbose))
         histories.append(history)
-        log.info("pruned to %.2f: val acc %.4f", cfg.prune.sparsity, history.get("val_accuracy", [float("nan")])[-1])
+        log.info("pruned (%s) to %.2f: val acc %.4f", prune.method_of(cfg.prune), cfg.prune.sparsity, history.get("val_accuracy", [float("nan")])[-1])
     times[M.TIME_PRUNE_S] = time.perf_counter() - start
     to_convert = student
     if cfg.quant.mode == "qat":
         start = time.perf_counter()
         to_convert, history = quantize.quantization_aware(
-            student, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, cfg.distill, cfg.quant, sparse, seed,
+            student, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, cfg.distill, cfg.quant, prune.leaves_zeros(cfg.prune), seed,
             verbose=int(cfg.verbose),
         )
         histories.append(history)
@@ -116,7 +115,7 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
         if cfg.coreml.enabled:
             start = time.perf_counter()
             package = coreml.to_mlpackage(
-                float_model, out_dir / "model.mlpackage", cfg.coreml.compression, float(cfg.prune.sparsity),
+                float_model, out_dir / "model.mlpackage", cfg.coreml.compression, prune.zero_sparsity(cfg.prune),
                 metadata={"val_accuracy_tflite": f"{results[M.VAL_ACCURACY]:.4f}", "quant_mode": cfg.quant.mode},
             )
             results[M.COREML_SIZE_BYTES] = coreml.package_bytes(package)

@@ -15,11 +15,13 @@ from compress.options import (
     ACTIVATIONS,
     ARCHS,
     AUGMENTS,
+    CHANNEL_IMPORTANCE,
     COREML_COMPRESSIONS,
     DEFAULT_TEACHER_PATH,
     HEADS,
     KERNEL_SIZES,
     LOGIT_SOURCES,
+    PRUNE_METHODS,
     QUANT_MODES,
     WINNER_POLICIES,
 )
@@ -83,6 +85,10 @@ def validate(cfg) -> None:
     _check(k.get("augment", "none") == "none" or k.teacher_logits == "cached", "distill.teacher_logits",
            k.teacher_logits, "augmented views need cached logits (distill.augment=none for online)")
     check_sparsity(p.sparsity)
+    _check(p.get("method", "magnitude") in PRUNE_METHODS, "prune.method", p.get("method"),
+           f"allowed {', '.join(PRUNE_METHODS)}")
+    _check(p.get("importance", "bn") in CHANNEL_IMPORTANCE, "prune.importance", p.get("importance"),
+           f"allowed {', '.join(CHANNEL_IMPORTANCE)}")
     _check(p.epochs >= 1, "prune.epochs", p.epochs, "must be >= 1")
     _check(p.learning_rate > 0, "prune.learning_rate", p.learning_rate, "must be > 0")
     check_quant_mode(q.mode)

@@ -29,9 +29,9 @@ needs_data = pytest.mark.skipif(
 needs_teacher = pytest.mark.skipif(not TEACHER.is_file(), reason=f"no committed teacher at {TEACHER}")
 
 
-def compose_config(overrides: list[str] | None = None):
+def compose_config(overrides: list[str] | None = None, return_hydra_config: bool = False):
     """The project's real config, composed as `python -m compress.sweep` would."""
-    return compose(overrides)
+    return compose(overrides, return_hydra_config=return_hydra_config)
 
 
 @pytest.fixture

@@ -127,3 +127,29 @@ def test_a_corrupt_data_file_stops_the_study_before_anything_is_stored(tmp_path,
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(target) in lines[0] and message in lines[0], proc.stderr
     assert not out.exists()
+
+
+def _every_option():
+    """(group, option) for every YAML file of every config group the project owns."""
+    conf = ROOT / "conf"
+    return sorted((path.parent.relative_to(conf).as_posix(), path.stem) for path in conf.glob("*/*.yaml")
+                  if path.parent.name != "hydra")
+
+
+@pytest.mark.parametrize("group,option", _every_option())
+def test_every_option_of_every_group_composes_and_validates(group, option):
+    cfg = compose_config([f"{group}={option}"], return_hydra_config=True)
+    validate(cfg)
+    if group == "experiment":  # each experiment's search space parses into a sweep or fixed values
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        params = cfg.hydra.sweeper.params
+        parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+        assert any(o.is_sweep_override() for o in parsed)
+
+
+def test_the_pruning_experiment_searches_method_with_sparsity_on_a_grid_in_its_own_study():
+    cfg = compose_config(["experiment=pruning"], return_hydra_config=True)
+    assert cfg.paths.study == "pruning" and "GridSampler" in cfg.hydra.sweeper.sampler._target_
+    params = cfg.hydra.sweeper.params
+    assert params["prune.method"] == "choice(magnitude, channel)" and params["quant.mode"] == "int8"

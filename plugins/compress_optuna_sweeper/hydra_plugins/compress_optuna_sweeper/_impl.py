@@ -156,7 +156,8 @@ class OptunaSweeperImpl:
     # -- search space -------------------------------------------------------------------
     def search_space(self, arguments: List[str]) -> tuple[Dict[str, BaseDistribution], List[str]]:
         """Distributions from `params` (or the deprecated `search_space`) and command-line sweeps;
-        fixed overrides pass through, and win over a sweep of the same key."""
+        plain values (in `params` or on the command line) are fixed for every trial, and a fixed
+        value on the command line wins over a sweep of the same key."""
         parser = OverridesParser.create()
         space: Dict[str, BaseDistribution] = {}
         if self.search_space_cfg is not None and self.params:
@@ -167,10 +168,14 @@ class OptunaSweeperImpl:
                           "Please configure with `hydra.sweeper.params`.", UserWarning)
             for key, spec in dict(self.search_space_cfg).items():
                 space[str(key)] = distribution_from_config(str(key), spec)
+        fixed: List[str] = []
         for key, text in self.params.items():
             (override,) = parser.parse_overrides([f"{key}={text}"])
-            space[override.get_key_element()] = distribution_from_override(override)
-        fixed: List[str] = []
+            if override.is_sweep_override():
+                space[override.get_key_element()] = distribution_from_override(override)
+            else:  # a plain value in params is fixed for every trial, as in the released plugin
+                fixed.append(override.input_line)
+                space.pop(override.get_key_element(), None)
         for override in parser.parse_overrides(arguments):
             if override.is_sweep_override():
                 space[override.get_key_element()] = distribution_from_override(override)

@@ -1,5 +1,6 @@
 """Magnitude pruning with tfmot: ramp every conv and dense kernel to the target sparsity
-while fine-tuning on the distillation objective, then strip the wrappers."""
+while fine-tuning on the distillation objective, then strip the wrappers. The model keeps its
+shape: the zeros shrink the zipped file and Core ML's sparse encoding, not the .tflite."""
 
 from __future__ import annotations
 
@@ -39,11 +40,3 @@ def prune(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, prune
     return sparsity_api.strip_pruning(wrapped), history
 
 
-def kernel_sparsity(model: keras.Model) -> dict[str, float]:
-    """Share of exact zeros in each conv and dense kernel, by layer name."""
-    out = {}
-    for layer in model.layers:
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
-            kernel = layer.kernel.numpy()
-            out[layer.name] = float(np.mean(kernel == 0))
-    return out
