@@ -69,6 +69,7 @@ class Inputs:
         self.early_stop_replay = _maybe_json(folder / "early_stop_replay.json")
         self.samplers = _maybe_json(folder / "samplers.json")
         self.speed = _maybe_json(folder / "speed.json")
+        self.pruning = _maybe_json(folder / "pruning.json")  # python -m analysis.pruning (experiment=pruning)
         self.winner_json = json.loads((winner_dir / "winner.json").read_text())
         self.card = json.loads(teacher_card.read_text())
         study = self.winner_json.get("study")
@@ -238,7 +239,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
     """report.md's text."""
     from compress.data import CLASS_NAMES
 
-    from analysis import finalists_section
+    from analysis import finalists_section, pruning
 
     f, b, w, card = compute(inp), inp.bench, inp.winner, inp.card
     teacher, wb = b["teacher_float32"], b["winner"]
@@ -318,6 +319,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
         "most accurate trial of that combination on validation).",
         "",
         md_table(technique_rows(inp)),
+        *([pruning.render(inp.pruning)] if inp.pruning else []),
         "## The Pareto front (TFLite)",
         "",
         "Non-dominated over validation accuracy, .tflite bytes and latency.",
@@ -392,7 +394,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
                      "(median).")
     for p in f["prune"]:
         if p["sparsity"] > 0:
-            lines.append(f"- **pruning to {p['sparsity']:.0%}** (n={p['n']}): the pruned model has {p['points']:.2f} "
+            lines.append(f"- **magnitude pruning to {p['sparsity']:.0%}** (n={p['n']}): the pruned model has {p['points']:.2f} "
                          f"validation points fewer than at the end of distillation (median); the file shrinks only "
                          f"when zipped (gzip keeps {p['gzip_share']:.0%} of its bytes).")
     if "points_per_halving" in f:

@@ -1,0 +1,149 @@
+"""`python -m analysis.pruning`: channel pruning against magnitude pruning and a narrower student
+at equal file size, from the pruning study (`python -m compress.sweep -m experiment=pruning`).
+
+Reads the study's trial runs (MLflow, or `--table` a trials table) and writes the figures the
+report quotes to `report/pruning.json` (committed: the report rebuilds on a fresh clone without
+the study's store). Nothing here trains. `render` gives the report's section
+(analysis/templates/pruning.md.j2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import table as T
+from compress import metrics as M
+from compress import paths
+
+STUDY = "pruning"
+OUT = Path("report/pruning.json")
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+RECOVERED = 0.005  # a fine-tuning epoch "recovers" once validation is within this of the last epoch's
+
+
+def _row(r: pd.Series, distill_epochs: int) -> dict:
+    sparsity = float(r["prune.sparsity"])
+    curve = [float(v) for v in r["curve_val"]] if isinstance(r["curve_val"], list) else []
+    return {
+        "trial": int(r["trial"]), "width": float(r["student.width"]),
+        "method": str(r["prune.method"]) if sparsity > 0 else "none", "sparsity": sparsity,
+        "val_accuracy": float(r[M.VAL_ACCURACY]), "test_accuracy": float(r[M.TEST_ACCURACY]),
+        "size_bytes": int(r[M.SIZE_BYTES]), "size_gzip_bytes": int(r[M.SIZE_GZIP_BYTES]),
+        "coreml_size_bytes": int(r[M.COREML_SIZE_BYTES]) if pd.notna(r.get(M.COREML_SIZE_BYTES)) else None,
+        "params": int(r[M.PARAMS]), "macs": int(r[M.MACS]), "latency_ms": float(r[M.LATENCY_MS]),
+        "distill_curve": curve[:distill_epochs], "fine_tune_curve": curve[distill_epochs:] if sparsity > 0 else [],
+    }
+
+
+def epochs_to_recover(curve: list[float]) -> int | None:
+    """The first fine-tuning epoch (1-based) whose validation accuracy is within RECOVERED of
+    the last epoch's, or None without a curve."""
+    if not curve:
+        return None
+    return next(i for i, v in enumerate(curve, start=1) if v >= curve[-1] - RECOVERED)
+
+
+def compute(table: pd.DataFrame) -> dict:
+    """Every finished trial of the grid, and the comparisons the issue asks for: each
+    channel-pruned model against the narrow student of the nearest file size, against magnitude
+    pruning of the same width and share, and against its own unpruned start."""
+    finished = T.finished(table)
+    if finished.empty:
+        raise SystemExit("error: the pruning study has no finished trial; run python -m compress.sweep -m "
+                         "experiment=pruning")
+    epochs = {int(v) for v in finished["distill.epochs"].dropna()}
+    if len(epochs) != 1:
+        raise SystemExit(f"error: the pruning study's trials ran {sorted(epochs)} distillation epochs; "
+                         f"one recipe is needed to split their curves")
+    distill_epochs = epochs.pop()
+    rows = [_row(r, distill_epochs) for _, r in finished.iterrows()]
+    # sparsity 0 runs once per method in the grid (the same model twice): keep the first of each width
+    seen, unique = set(), []
+    for row in sorted(rows, key=lambda r: r["trial"]):
+        key = (row["width"], row["method"], row["sparsity"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(row)
+    narrow = [r for r in unique if r["method"] == "none"]
+    comparisons = []
+    for ch in (r for r in unique if r["method"] == "channel"):
+        same = lambda m: next((r for r in unique if r["method"] == m and r["width"] == ch["width"]  # noqa: E731
+                               and r["sparsity"] == ch["sparsity"]), None)
+        start = next((r for r in narrow if r["width"] == ch["width"]), None)
+        nearest = min(narrow, key=lambda r: abs(math.log(r["size_bytes"] / ch["size_bytes"])), default=None)
+        comparisons.append({
+            "channel": ch, "magnitude": same("magnitude"), "unpruned": start, "narrow_at_equal_bytes": nearest,
+            "bytes_ratio_to_narrow": ch["size_bytes"] / nearest["size_bytes"] if nearest else None,
+            "val_points_over_narrow": 100 * (ch["val_accuracy"] - nearest["val_accuracy"]) if nearest else None,
+            "test_points_over_narrow": 100 * (ch["test_accuracy"] - nearest["test_accuracy"]) if nearest else None,
+            "file_share_of_unpruned": ch["size_bytes"] / start["size_bytes"] if start else None,
+            "macs_share_of_unpruned": ch["macs"] / start["macs"] if start else None,
+            "epochs_to_recover": epochs_to_recover(ch["fine_tune_curve"]),
+        })
+    magnitude = [r for r in unique if r["method"] == "magnitude"]
+    mag_shares = []
+    for m in magnitude:
+        start = next((r for r in narrow if r["width"] == m["width"]), None)
+        if start:
+            mag_shares.append({"width": m["width"], "sparsity": m["sparsity"],
+                               "file_share": m["size_bytes"] / start["size_bytes"],
+                               "gzip_share": m["size_gzip_bytes"] / start["size_gzip_bytes"],
+                               "val_points": 100 * (m["val_accuracy"] - start["val_accuracy"])})
+    wins = [c for c in comparisons if c["val_points_over_narrow"] is not None]
+    return {
+        "study": STUDY, "distill_epochs": distill_epochs,
+        "fine_tune_epochs": max((len(r["fine_tune_curve"]) for r in unique), default=0),
+        "n_trials": len(finished), "rows": unique, "comparisons": comparisons, "magnitude": mag_shares,
+        "channel_beats_narrow": sum(c["val_points_over_narrow"] > 0 for c in wins), "n_pairs": len(wins),
+        "mean_val_points_over_narrow": float(np.mean([c["val_points_over_narrow"] for c in wins])) if wins else None,
+    }
+
+
+def render(fig: dict) -> str:
+    """The report's section on channel pruning."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.filters["pct"] = lambda v: f"{100 * v:.2f}%"
+    env.filters["kb"] = lambda v: "n/a" if v is None else f"{v:,} B"
+    env.filters["pts"] = lambda v: "n/a" if v is None else f"{v:+.2f}"
+    return env.get_template("pruning.md.j2").render(**fig, recovered=100 * RECOVERED)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m analysis.pruning", description=__doc__.split("\n\n")[0])
+    paths.add_study_arguments(parser)
+    parser.add_argument("--table", type=Path, help="a trials table (python -m analysis.table) instead of MLflow")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"where the figures go (default {OUT})")
+    parser.set_defaults(study=STUDY)
+    for action in parser._actions:
+        if action.dest == "study":
+            action.help = f"the study to read (default: {STUDY}, the study experiment=pruning runs)"
+    args = parser.parse_args(argv)
+    if args.table:
+        if not args.table.is_file():
+            raise SystemExit(f"error: --table {args.table}: no such file")
+        table = T.read(args.table)
+    else:
+        sp = paths.from_args(args, needs_store=True)
+        table = T.from_mlflow(sp.tracking_uri, sp.experiment, sp.study)
+        if table.empty:
+            raise SystemExit(paths.no_trials_message(sp))
+        for column in T.CURVES:
+            table[column] = [[float(v) for v in s.split(";")] if isinstance(s, str) and s else [] for s in table[column]]
+    fig = compute(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    paths.write_or_exit(args.out, lambda tmp: tmp.write_text(json.dumps(fig, indent=1) + "\n"))
+    print(f"{fig['n_trials']} trials of study {fig['study']} -> {args.out}; channel pruning beats the narrow "
+          f"student at equal bytes in {fig['channel_beats_narrow']} of {fig['n_pairs']} pairs")
+
+
+if __name__ == "__main__":
+    main()

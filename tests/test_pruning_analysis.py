@@ -1,0 +1,61 @@
+"""analysis.pruning on a grid the test writes: the equal-bytes pairs, the magnitude shares, the
+fine-tuning recovery, and the report section that quotes them."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from analysis import pruning
+from compress import metrics as M
+
+
+def grid_row(trial, width, method, sparsity, val, size, gzip, macs, curve):
+    return {"study": "pruning", "trial": trial, "status": "FINISHED", "student.width": width, "prune.method": method,
+            "prune.sparsity": sparsity, "distill.epochs": 2, M.VAL_ACCURACY: val, M.TEST_ACCURACY: val - 0.002,
+            M.SIZE_BYTES: size, M.SIZE_GZIP_BYTES: gzip, M.COREML_SIZE_BYTES: size + 5000, M.PARAMS: size - 3000,
+            M.MACS: macs, M.LATENCY_MS: 0.01, "curve_val": curve}
+
+
+@pytest.fixture
+def grid():
+    return pd.DataFrame([
+        grid_row(0, 0.25, "magnitude", 0.0, 0.880, 20_000, 18_000, 400_000, [0.85, 0.88]),
+        grid_row(1, 0.25, "channel", 0.0, 0.880, 20_000, 18_000, 400_000, [0.85, 0.88]),  # the same model again
+        grid_row(2, 0.5, "magnitude", 0.0, 0.900, 70_000, 64_000, 1_500_000, [0.87, 0.90]),
+        grid_row(3, 0.5, "channel", 0.5, 0.893, 21_000, 19_000, 410_000, [0.87, 0.90, 0.85, 0.889, 0.893]),
+        grid_row(4, 0.5, "magnitude", 0.5, 0.897, 70_000, 40_000, 1_500_000, [0.87, 0.90, 0.89, 0.897, 0.897]),
+    ])
+
+
+def test_channel_pruning_is_paired_with_the_narrow_student_of_nearest_bytes(grid):
+    fig = pruning.compute(grid)
+    assert fig["distill_epochs"] == 2 and fig["fine_tune_epochs"] == 3
+    assert [r["trial"] for r in fig["rows"]] == [0, 2, 3, 4]  # sparsity 0 once per width
+    (pair,) = fig["comparisons"]
+    assert pair["narrow_at_equal_bytes"]["trial"] == 0 and pair["unpruned"]["trial"] == 2
+    assert pair["magnitude"]["trial"] == 4
+    assert pair["val_points_over_narrow"] == pytest.approx(1.3)
+    assert pair["file_share_of_unpruned"] == pytest.approx(0.3) and pair["macs_share_of_unpruned"] == pytest.approx(0.41 / 1.5)
+    assert pair["epochs_to_recover"] == 2  # 0.889 is within 0.5 points of the last epoch's 0.893; 0.85 is not
+    (mag,) = fig["magnitude"]
+    assert mag["file_share"] == 1.0 and mag["gzip_share"] == pytest.approx(40 / 64)
+    assert fig["channel_beats_narrow"] == 1 and fig["n_pairs"] == 1
+
+
+def test_the_section_says_which_pruning_shrinks_the_shipped_file(grid):
+    text = pruning.render(json.loads(json.dumps(pruning.compute(grid))))
+    assert "| 0.500 | channel | 0.5 | 21,000 B |" in text
+    assert "the `.tflite` is\n  100% of the unpruned file's bytes (zipped: 62%)" in text
+    assert "beat training narrow from the start in **1 of 1**" in text
+
+
+def test_a_grid_with_mixed_recipes_or_no_finished_trial_is_refused(grid):
+    mixed = grid.copy()
+    mixed.loc[0, "distill.epochs"] = 4
+    with pytest.raises(SystemExit, match="ran \\[2, 4\\] distillation epochs"):
+        pruning.compute(mixed)
+    with pytest.raises(SystemExit, match="no finished trial"):
+        pruning.compute(grid.assign(status="FAILED"))
