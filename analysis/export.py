@@ -12,9 +12,8 @@ import numpy as np
 import pandas as pd
 
 from compress import metrics as M
+from compress.options import QUANT
 
-# how a trial's TFLite quantization carries over to Core ML's native weight compression
-COREML_FOR_QUANT = {"float32": "none", "float16": "none", "dynamic": "linear8", "int8": "linear8", "qat": "linear8"}
 MAX_FORMAT_GAP = 0.003  # Core ML and TFLite test accuracy may differ by at most 0.3 points
 
 
@@ -56,7 +55,7 @@ def export_winner(tracking_uri: str, row: pd.Series, out_dir: Path, coreml_compr
     if abs(tflite_score["accuracy"] - float(row[M.TEST_ACCURACY])) > 1e-9:
         raise ExportError(f"winner.tflite scores {tflite_score['accuracy']:.4f} from disk but the run logged "
                           f"{float(row[M.TEST_ACCURACY]):.4f}")
-    compression = coreml_compression or COREML_FOR_QUANT[str(row["quant.mode"])]
+    compression = coreml_compression or QUANT[str(row["quant.mode"])].coreml  # the trial's mode, carried over
     meta = {
         "study": row.get("study"), "trial": int(row["trial"]), "val_accuracy": f"{float(row[M.VAL_ACCURACY]):.4f}",
         "tflite_test_accuracy": f"{tflite_score['accuracy']:.4f}", "tflite_size_bytes": int(row[M.SIZE_BYTES]),

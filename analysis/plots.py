@@ -14,8 +14,9 @@ from plotly.subplots import make_subplots
 
 from analysis.front import COREML_OBJECTIVES, TFLITE_2D_OBJECTIVES, pareto_mask
 from compress import metrics as M
+from compress.options import QUANT
 
-QUANT_COLOURS = {"float32": "#4c78a8", "float16": "#72b7b2", "dynamic": "#f58518", "int8": "#e45756", "qat": "#54a24b"}
+QUANT_COLOURS = {name: mode.colour for name, mode in QUANT.items()}
 REFERENCE_SYMBOLS = {"teacher_float32": "star", "teacher_dynamic": "diamond", "teacher_pruned50_int8": "x"}
 LAYOUT = dict(template="plotly_white", width=900, height=520, legend=dict(orientation="h", y=-0.18))
 

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import optuna
 
 from compress.compat import keras
+from compress.options import QUANT
 
 log = logging.getLogger(__name__)
-BYTES_PER_PARAM = {"float32": 4.0, "float16": 2.0, "dynamic": 1.0, "int8": 1.0, "qat": 1.0}
 CURVE_ATTR = "val_curve"  # per-epoch validation accuracy of the distillation phase
 MIN_SAME_SPARSITY = 2
 
@@ -65,7 +65,7 @@ def hopeless(accuracy: float, epoch: int, params: int, mode: str, macs: int, ref
         return None
     same = [r for r in usable if sparsity is not None and r.sparsity is not None and abs(r.sparsity - sparsity) < 1e-9]
     gain_from = same if len(same) >= MIN_SAME_SPARSITY else usable
-    size_bound = params * BYTES_PER_PARAM[mode]
+    size_bound = params * QUANT[mode].bytes_per_param
     rivals = [r for r in references if r.size_bytes <= size_bound and r.macs <= macs]
     if not rivals:
         return None

@@ -1,8 +1,30 @@
 """The allowed values of the config's enumerated fields, in a module that imports nothing
 heavy, so that checking a config does not wait for TensorFlow."""
 
-QUANT_MODES = ("float32", "float16", "dynamic", "int8", "qat")
-INTEGER_MODES = ("int8", "qat")
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class QuantMode:
+    """Everything that belongs to one `quant.mode` (compress/quantize.py converts by it); every
+    reader (validation, early stopping, the winner's Core ML export, the figures) takes it from here."""
+
+    name: str
+    bytes_per_param: float  # weight bytes per parameter in the .tflite (early stopping's size bound)
+    integer: bool  # full-integer: int8 weights and activations, int8 input and output
+    coreml: str  # the Core ML weight compression that carries the mode over to the .mlpackage
+    colour: str  # its colour in the figures
+
+
+QUANT = {mode.name: mode for mode in (
+    QuantMode("float32", 4.0, False, "none", "#4c78a8"),
+    QuantMode("float16", 2.0, False, "none", "#72b7b2"),
+    QuantMode("dynamic", 1.0, False, "linear8", "#f58518"),
+    QuantMode("int8", 1.0, True, "linear8", "#e45756"),
+    QuantMode("qat", 1.0, True, "linear8", "#54a24b"),
+)}
+QUANT_MODES = tuple(QUANT)
+INTEGER_MODES = tuple(name for name, mode in QUANT.items() if mode.integer)
 ACTIVATIONS = ("relu", "relu6")
 HEADS = ("flatten", "gap")
 ARCHS = ("cnn", "dsconv")  # student families (compress/students.py)
