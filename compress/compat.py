@@ -88,15 +88,4 @@ def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(int(seed))
 
 
-def limit_threads(intra_op: int = 0, inter_op: int = 0) -> None:
-    """Pin TensorFlow's thread pools (0 keeps TensorFlow's default)."""
-    try:
-        if intra_op:
-            tf.config.threading.set_intra_op_parallelism_threads(intra_op)
-        if inter_op:
-            tf.config.threading.set_inter_op_parallelism_threads(inter_op)
-    except RuntimeError:  # already initialised in this process
-        pass
-
-
-__all__ = ["tf", "keras", "tfmot", "set_seed", "limit_threads", "native_quiet"]
+__all__ = ["tf", "keras", "tfmot", "set_seed", "native_quiet"]

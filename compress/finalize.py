@@ -118,10 +118,22 @@ def finalist_config(cfg, row, seed: int):
     return out
 
 
+def _table_precision(node):
+    """Floats at the 6 significant digits the trials table keeps (analysis.table.write): a recipe
+    read from MLflow and the same recipe read from the committed table are the same recipe."""
+    if isinstance(node, dict):
+        return {k: _table_precision(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_table_precision(v) for v in node]
+    return float(f"{node:.6g}") if isinstance(node, float) else node
+
+
 def recipe_hash(cfg) -> str:
-    """Identifies what a finalist trained: the resolved config less bookkeeping."""
-    body = OmegaConf.to_container(cfg, resolve=True)
-    for key in ("tracking", "study", "finalize", "measure", "verbose", "extras", "paths"):
+    """Identifies what a finalist trained: the resolved config less bookkeeping, its floats at
+    the trials table's precision (so a fresh clone, reading the committed table, finds the
+    finalists trained here from MLflow's full-precision values)."""
+    body = _table_precision(OmegaConf.to_container(cfg, resolve=True))
+    for key in ("tracking", "study", "finalize", "measure", "verbose", "paths"):
         body.pop(key, None)
     if body.get("prune", {}).get("method", "magnitude") == "magnitude":  # keys added with channel pruning:
         body["prune"].pop("method", None)  # magnitude recipes hash as they did before them

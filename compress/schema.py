@@ -8,7 +8,7 @@ composes the config.  Range checks (which types alone cannot express) live in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -85,7 +85,7 @@ class QuantConfig:
 
 @dataclass
 class EarlyStopConfig:
-    enabled: bool = False
+    enabled: bool = True  # as conf/early_stop/front.yaml, the default group
     check_epochs: List[int] = field(default_factory=lambda: [1, 2])
     slack: float = 0.005
     min_completed: int = 6
@@ -180,7 +180,6 @@ class Config:
     study: StudyInfo = field(default_factory=StudyInfo)
     seed: int = 0
     verbose: int = 0
-    extras: Any = None
 
 
 def register() -> None:

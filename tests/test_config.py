@@ -153,3 +153,23 @@ def test_the_pruning_experiment_searches_method_with_sparsity_on_a_grid_in_its_o
     assert cfg.paths.study == "pruning" and "GridSampler" in cfg.hydra.sweeper.sampler._target_
     params = cfg.hydra.sweeper.params
     assert params["prune.method"] == "choice(magnitude, channel)" and params["quant.mode"] == "int8"
+
+
+def test_the_schemas_defaults_agree_with_the_default_yaml():
+    """A default stated twice (the typed schema, the group's YAML) must be the same default;
+    keys the YAML fills by interpolation, and mandatory (???) ones, are the YAML's alone."""
+    from omegaconf import OmegaConf
+
+    from compress import schema
+
+    def flat(node, prefix=""):
+        out = {}
+        for key, value in node.items():
+            out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+        return out
+
+    typed = flat(OmegaConf.to_container(OmegaConf.structured(schema.Config), resolve=False))
+    composed = flat(OmegaConf.to_container(compose_config(), resolve=False))
+    differ = {key: (value, composed.get(key)) for key, value in typed.items()
+              if value != "???" and not str(composed.get(key, "")).startswith("${") and composed.get(key) != value}
+    assert differ == {}

@@ -57,6 +57,17 @@ def test_pruned_recipes_prune_patiently_and_unpruned_ones_keep_their_hash(small_
     assert pruned.prune.epochs == cfg.finalize.prune_epochs and pruned.prune.sparsity == 0.9
 
 
+def test_a_recipe_read_from_the_committed_table_is_the_recipe_read_from_mlflow(small_cfg):
+    from compress.finalize import finalist_config, recipe_hash
+
+    from_mlflow = {"trial": 3, "distill.temperature": 1.6909127403, "student.width": 0.11143318, "prune.sparsity": 0.25}
+    from_table = {k: float(f"{v:.6g}") for k, v in from_mlflow.items()}  # analysis.table.write's precision
+    assert from_table != from_mlflow
+    assert recipe_hash(finalist_config(small_cfg, from_table, 0)) == recipe_hash(finalist_config(small_cfg, from_mlflow, 0))
+    other = {**from_mlflow, "distill.temperature": 1.7}
+    assert recipe_hash(finalist_config(small_cfg, other, 0)) != recipe_hash(finalist_config(small_cfg, from_mlflow, 0))
+
+
 def test_selection_of_an_empty_study_is_empty_and_by_hand_refuses_unknown_trials():
     assert finalists.select(trials_table([(0, 0.5, 1, 1, "FAILED")]), 6, [16_384]).empty
     table = trials_table([(0, 0.8, 10_000, 1.0), (1, 0.9, 20_000, 1.0, "FAILED")])
