@@ -24,8 +24,11 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float) -> di
     table = pd.read_csv(path)
     study = str(winner_json.get("study") or table["study"].iloc[-1])
     rows = table[table["study"].astype(str) == study]
-    first = rows[rows["seed"].astype(int) == int(rows["seed"].astype(int).min())].sort_values(M.SHIP_SIZE_BYTES)
     summary = json.loads((folder / "finalists.json").read_text()) if (folder / "finalists.json").is_file() else {}
+    if summary.get("study") == study and summary.get("finalists"):  # this selection under this recipe only
+        keys = {(int(k["trial"]), int(k["seed"]), str(k["recipe"])) for k in summary["finalists"]}
+        rows = rows[[(int(r["trial"]), int(r["seed"]), str(r["recipe"])) in keys for _, r in rows.iterrows()]]
+    first = rows[rows["seed"].astype(int) == int(rows["seed"].astype(int).min())].sort_values(M.SHIP_SIZE_BYTES)
     finalists = [{
         "trial": int(r["trial"]), "arch": r["arch"], "width": float(r["width"]), "head": r["head"],
         "mode": r["quant.mode"], "sparsity": float(r["prune.sparsity"]), "epochs": int(r["epochs"]),
@@ -56,7 +59,7 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float) -> di
     }
 
 
-def render(fig: dict) -> str:
+def render(fig: dict, fig_dir: str = "report") -> str:
     """The section's Markdown."""
     import jinja2
 
@@ -67,4 +70,4 @@ def render(fig: dict) -> str:
     env.filters["kb"] = lambda v: f"{v:,} B ({v / 1024:.1f} KB)"
     env.filters["rho"] = lambda v: "n/a (too few)" if v is None or (isinstance(v, float) and math.isnan(v)) \
         else f"{v:+.2f}"
-    return env.get_template("finalists.md.j2").render(**fig)
+    return env.get_template("finalists.md.j2").render(**fig, fig_dir=fig_dir)

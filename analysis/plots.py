@@ -136,3 +136,38 @@ def learning_curves(curves: dict[str, list[float]], title: str) -> go.Figure:
     fig.update_yaxes(title="accuracy (%)")
     fig.update_layout(title=title, **{**LAYOUT, "width": 760, "height": 460})
     return fig
+
+
+def finalists(rows: list[dict], winner_trial: int | None = None) -> go.Figure:
+    """The finalists (analysis.finalists_section's rows): left, the short search's validation
+    accuracy against the final training's (same quantization mode; on the dashed line the search
+    predicted the final figure); right, the final front: each shipped int8 file's validation
+    accuracy against its bytes, beside the search trial it came from (hollow), with the 16 KB and
+    64 KB budgets."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Search against final (validation, own mode)",
+                                                        "Final front: shipped int8 files"))
+    palette = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#9d755d", "#bab0ac"]
+    low = min([r["search_val"] for r in rows] + [r["final_val"] for r in rows]) * 100 - 1
+    high = max([r["search_val"] for r in rows] + [r["final_val"] for r in rows]) * 100 + 1
+    fig.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines", name="final = search",
+                             line=dict(color="grey", dash="dash", width=1)), row=1, col=1)
+    for i, r in enumerate(sorted(rows, key=lambda r: r["ship_bytes"])):
+        colour = palette[i % len(palette)]
+        star = " (winner)" if winner_trial is not None and r["trial"] == winner_trial else ""
+        label = f"trial {r['trial']}{star}: {r['arch']} w{r['width']:.3f} {r['head']}"
+        fig.add_trace(go.Scatter(x=[100 * r["search_val"]], y=[100 * r["final_val"]], mode="markers", name=label,
+                                 legendgroup=label, marker=dict(color=colour, size=11)), row=1, col=1)
+        fig.add_trace(go.Scatter(x=[r["search_bytes"], r["ship_bytes"]], y=[100 * r["search_val"], 100 * r["ship_val"]],
+                                 mode="lines+markers", legendgroup=label, showlegend=False,
+                                 line=dict(color=colour, width=1, dash="dot"),
+                                 marker=dict(color=colour, size=[9, 13], symbol=["circle-open", "star" if star
+                                                                                 else "circle"])), row=1, col=2)
+    for budget in (16_384, 65_536):
+        fig.add_vline(x=budget, line=dict(color="black", width=1, dash="dot"), row=1, col=2)
+    fig.update_xaxes(title="search validation accuracy (%)", row=1, col=1)
+    fig.update_yaxes(title="final validation accuracy (%)", row=1, col=1)
+    fig.update_xaxes(type="log", title="bytes (log; hollow: the search's file, filled: the shipped int8)", row=1, col=2)
+    fig.update_yaxes(title="validation accuracy (%)", row=1, col=2)
+    fig.update_layout(**{**LAYOUT, "width": 1100, "height": 560, "legend": dict(orientation="h", y=-0.22),
+                         "margin": dict(b=160)})
+    return fig

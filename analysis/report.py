@@ -229,6 +229,11 @@ def figures(inp: Inputs, out: Path) -> list[str]:
         "confusion": plots.confusion(inp.winner_json["confusion"], list(CLASS_NAMES)),
         "learning_curves": plots.learning_curves(curves, f"Winner (trial {int(w.trial)}): accuracy per epoch"),
     }
+    from analysis import finalists_section
+
+    fin = finalists_section.figures(inp.folder, inp.winner_json, inp.bench["teacher_float32"]["test_accuracy"])
+    if fin:
+        figs["finalists"] = plots.finalists(fin["finalists"], int(inp.winner_json["trial"]))
     out.mkdir(parents=True, exist_ok=True)
     for name, fig in figs.items():
         fig.write_image(out / f"{name}.png", scale=1)
@@ -292,7 +297,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
         f"{f['n_killed']} killed and retried{stopped}), {f['n_front']} on the Pareto front; median trial "
         f"{f['median_trial_s']:.0f} s, {f['total_trial_h']:.1f} h of trials on a 2-core CPU.",
         "",
-        *([finalists_section.render(fin)] if fin else []),
+        *([finalists_section.render(fin, fig_dir)] if fin else []),
         "## Method",
         "",
         f"- **Data.** Fashion-MNIST from the Debian package (IDX files, checksums verified): a stratified, seeded "

@@ -131,6 +131,8 @@ def write_summary(path: Path, summary: dict) -> None:
     def clean(value):
         if isinstance(value, dict):
             return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
         if isinstance(value, float) and not math.isfinite(value):
             return None
         return value

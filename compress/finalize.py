@@ -167,7 +167,8 @@ def run(cfg, study: str) -> dict:
         table = _train_if_missing(cfg, ctx, row, seed, study, paths, table, f"{i} of {len(todo)}", manual, started)
     rows = _current(table, study, selection, cfg)
     summary = {"study": study, "selection": "manual" if manual else "default",
-               "rank_agreement": finalists.rank_agreement(rows, list(f.size_classes))}
+               "rank_agreement": finalists.rank_agreement(rows, list(f.size_classes)),
+               "finalists": _keys(rows)}
     from compress.winner_export import choose, export
 
     winner, reason = choose(rows, cfg)
@@ -180,6 +181,7 @@ def run(cfg, study: str) -> dict:
         table = _train_if_missing(cfg, ctx, recipe_row, seed, study, paths, table, f"winner seed {seed}", manual,
                                   started)
     rows = _current(table, study, selection, cfg, extra_seeds=True)
+    summary["finalists"] = _keys(rows)
     summary.update(export(rows, winner, reason, cfg, paths, study, ctx.splits))
     finalists.write_summary(paths.summary, {k: v for k, v in summary.items() if k not in ("confusion", "io")})
     log.info("finalize done in %.0f s: winner trial %s, %s bytes, test %.2f%% (%s)", time.perf_counter() - started,
@@ -204,6 +206,12 @@ def _train_if_missing(cfg, ctx, row, seed, study, paths, table, label, manual, s
     result.update({"study": study, "trial": trial, "seed": seed, "recipe": recipe,
                    "selection": "manual" if manual else "default"})
     return finalists.append(paths.table, result)
+
+
+def _keys(rows) -> list[dict]:
+    """The finalists' table rows this run's selection and recipe stand for (the report shows
+    these, not the earlier recipes the table also keeps)."""
+    return [{"trial": int(r["trial"]), "seed": int(r["seed"]), "recipe": str(r["recipe"])} for _, r in rows.iterrows()]
 
 
 def _current(table, study, selection, cfg, extra_seeds: bool = False):

@@ -272,6 +272,26 @@ def test_finalists_section_counts_the_targets_on_shipped_files(tmp_path):
     assert "a winner comes" not in text and "{{" not in text
 
 
+def test_the_finalists_section_shows_this_selection_and_recipe_only_with_its_figure(tmp_path):
+    paths = make_inputs(tmp_path)
+    add_finalists(paths)
+    table = pd.read_csv(paths["folder"] / "finalists.csv")
+    older = table.iloc[[0]].assign(recipe="earlier", ship_test_accuracy=0.5012)  # an earlier recipe of trial 0
+    pd.concat([table, older]).to_csv(paths["folder"] / "finalists.csv", index=False)
+    summary = json.loads((paths["folder"] / "finalists.json").read_text())
+    summary.update({"study": "tiny", "finalists": [{"trial": 0, "seed": 0, "recipe": "r"},
+                                                   {"trial": 2, "seed": 0, "recipe": "r"}]})
+    (paths["folder"] / "finalists.json").write_text(json.dumps(summary))
+    if shutil.which("chromium") is None and shutil.which("google-chrome") is None:
+        text = build(paths)
+    else:
+        text = build(paths, figures=True)
+        assert (paths["folder"] / "finalists.png").stat().st_size > 5_000
+    section = text.split("## Finalists: the chosen recipes trained the long way")[1].split("## Method")[0]
+    assert "50.12%" not in section and "90.12%" in section
+    assert "(report/finalists.png)" in section
+
+
 def test_report_refuses_a_winner_from_another_study(tmp_path):
     paths = make_inputs(tmp_path)
     winner = json.loads((paths["winner"] / "winner.json").read_text())
