@@ -27,18 +27,30 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 RECOVERED = 0.005  # a fine-tuning epoch "recovers" once validation is within this of the last epoch's
 
 
+# what a grid point is: sparsity 0 under magnitude skips the pruning step (the narrow student as
+# distilled); under channel it keeps every channel and fine-tunes as long as a pruned model does
+NARROW, NARROW_LONG = "none", "none, fine-tuned as long"
+
+
 def _row(r: pd.Series, distill_epochs: int) -> dict:
     sparsity = float(r["prune.sparsity"])
+    method = str(r["prune.method"])
     curve = [float(v) for v in r["curve_val"]] if isinstance(r["curve_val"], list) else []
+    fine_tuned = sparsity > 0 or method == "channel"
     return {
         "trial": int(r["trial"]), "width": float(r["student.width"]),
-        "method": str(r["prune.method"]) if sparsity > 0 else "none", "sparsity": sparsity,
+        "method": method if sparsity > 0 else (NARROW_LONG if method == "channel" else NARROW), "sparsity": sparsity,
         "val_accuracy": float(r[M.VAL_ACCURACY]), "test_accuracy": float(r[M.TEST_ACCURACY]),
         "size_bytes": int(r[M.SIZE_BYTES]), "size_gzip_bytes": int(r[M.SIZE_GZIP_BYTES]),
         "coreml_size_bytes": int(r[M.COREML_SIZE_BYTES]) if pd.notna(r.get(M.COREML_SIZE_BYTES)) else None,
         "params": int(r[M.PARAMS]), "macs": int(r[M.MACS]), "latency_ms": float(r[M.LATENCY_MS]),
-        "distill_curve": curve[:distill_epochs], "fine_tune_curve": curve[distill_epochs:] if sparsity > 0 else [],
+        "distill_curve": curve[:distill_epochs], "fine_tune_curve": curve[distill_epochs:] if fine_tuned else [],
     }
+
+
+def _nearest(rows: list[dict], size: int) -> dict | None:
+    """The row of the nearest file size (on a log scale)."""
+    return min(rows, key=lambda r: abs(math.log(r["size_bytes"] / size)), default=None)
 
 
 def epochs_to_recover(curve: list[float]) -> int | None:
@@ -50,9 +62,9 @@ def epochs_to_recover(curve: list[float]) -> int | None:
 
 
 def compute(table: pd.DataFrame) -> dict:
-    """Every finished trial of the grid, and the comparisons the issue asks for: each
-    channel-pruned model against the narrow student of the nearest file size, against magnitude
-    pruning of the same width and share, and against its own unpruned start."""
+    """Every finished trial of the grid, and the comparisons: each channel-pruned model against
+    the narrow student of the nearest file size trained as long (and as distilled), against
+    magnitude pruning of the same width and share, and against its own unpruned start."""
     finished = T.finished(table)
     if finished.empty:
         raise SystemExit("error: the pruning study has no finished trial; run python -m compress.sweep -m "
@@ -62,31 +74,29 @@ def compute(table: pd.DataFrame) -> dict:
         raise SystemExit(f"error: the pruning study's trials ran {sorted(epochs)} distillation epochs; "
                          f"one recipe is needed to split their curves")
     distill_epochs = epochs.pop()
-    rows = [_row(r, distill_epochs) for _, r in finished.iterrows()]
-    # sparsity 0 runs once per method in the grid (the same model twice): keep the first of each width
-    seen, unique = set(), []
-    for row in sorted(rows, key=lambda r: r["trial"]):
-        key = (row["width"], row["method"], row["sparsity"])
-        if key not in seen:
-            seen.add(key)
-            unique.append(row)
-    narrow = [r for r in unique if r["method"] == "none"]
+    rows = sorted((_row(r, distill_epochs) for _, r in finished.drop_duplicates("trial").iterrows()),
+                  key=lambda r: r["trial"])
+    narrow = [r for r in rows if r["method"] == NARROW]
+    narrow_long = [r for r in rows if r["method"] == NARROW_LONG]
     comparisons = []
-    for ch in (r for r in unique if r["method"] == "channel"):
-        same = lambda m: next((r for r in unique if r["method"] == m and r["width"] == ch["width"]  # noqa: E731
-                               and r["sparsity"] == ch["sparsity"]), None)
+    for ch in (r for r in rows if r["method"] == "channel"):
+        same = next((r for r in rows if r["method"] == "magnitude" and r["width"] == ch["width"]
+                     and r["sparsity"] == ch["sparsity"]), None)
         start = next((r for r in narrow if r["width"] == ch["width"]), None)
-        nearest = min(narrow, key=lambda r: abs(math.log(r["size_bytes"] / ch["size_bytes"])), default=None)
+        # the fair pair: a narrow student trained as long (distillation plus the same fine-tuning);
+        # without one in the grid, the narrow student as distilled
+        baseline = _nearest(narrow_long, ch["size_bytes"]) or _nearest(narrow, ch["size_bytes"])
         comparisons.append({
-            "channel": ch, "magnitude": same("magnitude"), "unpruned": start, "narrow_at_equal_bytes": nearest,
-            "bytes_ratio_to_narrow": ch["size_bytes"] / nearest["size_bytes"] if nearest else None,
-            "val_points_over_narrow": 100 * (ch["val_accuracy"] - nearest["val_accuracy"]) if nearest else None,
-            "test_points_over_narrow": 100 * (ch["test_accuracy"] - nearest["test_accuracy"]) if nearest else None,
+            "channel": ch, "magnitude": same, "unpruned": start, "narrow_at_equal_bytes": baseline,
+            "narrow_as_distilled": _nearest(narrow, ch["size_bytes"]),
+            "bytes_ratio_to_narrow": ch["size_bytes"] / baseline["size_bytes"] if baseline else None,
+            "val_points_over_narrow": 100 * (ch["val_accuracy"] - baseline["val_accuracy"]) if baseline else None,
+            "test_points_over_narrow": 100 * (ch["test_accuracy"] - baseline["test_accuracy"]) if baseline else None,
             "file_share_of_unpruned": ch["size_bytes"] / start["size_bytes"] if start else None,
             "macs_share_of_unpruned": ch["macs"] / start["macs"] if start else None,
             "epochs_to_recover": epochs_to_recover(ch["fine_tune_curve"]),
         })
-    magnitude = [r for r in unique if r["method"] == "magnitude"]
+    magnitude = [r for r in rows if r["method"] == "magnitude"]
     mag_shares = []
     for m in magnitude:
         start = next((r for r in narrow if r["width"] == m["width"]), None)
@@ -98,8 +108,8 @@ def compute(table: pd.DataFrame) -> dict:
     wins = [c for c in comparisons if c["val_points_over_narrow"] is not None]
     return {
         "study": STUDY, "distill_epochs": distill_epochs,
-        "fine_tune_epochs": max((len(r["fine_tune_curve"]) for r in unique), default=0),
-        "n_trials": len(finished), "rows": unique, "comparisons": comparisons, "magnitude": mag_shares,
+        "fine_tune_epochs": max((len(r["fine_tune_curve"]) for r in rows), default=0),
+        "n_trials": len(finished), "rows": rows, "comparisons": comparisons, "magnitude": mag_shares,
         "channel_beats_narrow": sum(c["val_points_over_narrow"] > 0 for c in wins), "n_pairs": len(wins),
         "mean_val_points_over_narrow": float(np.mean([c["val_points_over_narrow"] for c in wins])) if wins else None,
     }

@@ -45,11 +45,12 @@ def train_student(cfg, ctx: context.TrialContext) -> tuple[keras.Model, keras.Mo
     log.info("distilled: val acc %.4f (%.1fs)", histories[-1].get("val_accuracy", [float("nan")])[-1],
              times[M.TIME_TRAIN_S])
     start = time.perf_counter()
-    if float(cfg.prune.sparsity) > 0:
+    if prune.runs(cfg.prune):
         student, history = prune.prune(student, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets,
                                        cfg.distill, cfg.prune, seed, verbose=int(cfg.verbose))
         histories.append(history)
-        log.info("pruned (%s) to %.2f: val acc %.4f", prune.method_of(cfg.prune), cfg.prune.sparsity, history.get("val_accuracy", [float("nan")])[-1])
+        log.info("pruned (%s) to %.2f: val acc %.4f", prune.method_of(cfg.prune), cfg.prune.sparsity,
+                 history.get("val_accuracy", [float("nan")])[-1])
     times[M.TIME_PRUNE_S] = time.perf_counter() - start
     to_convert = student
     if cfg.quant.mode == "qat":

@@ -169,3 +169,16 @@ def test_a_channel_pruned_trial_logs_the_narrow_models_figures(tmp_path, small_c
     saved = OmegaConf.load(tmp_path / "config.yaml")
     assert saved.prune.method == "channel"
     assert json.dumps(results)  # every figure is a plain number
+
+
+def test_channel_pruning_at_share_zero_keeps_every_channel_and_still_fine_tunes():
+    from compress import prune
+
+    model = student("dsconv", "gap")
+    same = channel.narrow(model, 0.0)
+    assert kernels(same.model) == kernels(model)
+    images = np.random.default_rng(2).uniform(0, 1, (4, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(same.model(images, training=False), model(images, training=False), atol=1e-6)
+    assert prune.runs(OmegaConf.create({"method": "channel", "sparsity": 0.0}))  # the equal-training baseline
+    assert not prune.runs(OmegaConf.create({"method": "magnitude", "sparsity": 0.0}))
+    assert not prune.leaves_zeros(OmegaConf.create({"method": "channel", "sparsity": 0.5}))

@@ -28,6 +28,14 @@ def leaves_zeros(prune_cfg) -> bool:
     return method_of(prune_cfg) == "magnitude" and float(prune_cfg.sparsity) > 0
 
 
+def runs(prune_cfg) -> bool:
+    """Whether the pruning step runs: at any sparsity above 0, and for channel pruning at 0 too,
+    where it keeps every channel and still fine-tunes `prune.epochs` with the teacher: the
+    unpruned model trained as long as a pruned one, the baseline a fair comparison needs
+    (experiment=pruning). Magnitude pruning at 0 skips the step, as it always has."""
+    return float(prune_cfg.sparsity) > 0 or method_of(prune_cfg) == "channel"
+
+
 def zero_sparsity(prune_cfg) -> float:
     """The share of zero weights the pruned model's kernels hold (0 after channel pruning: the
     removed channels are gone, the survivors are dense)."""

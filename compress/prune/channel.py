@@ -153,6 +153,6 @@ def prune(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, prune
     history = distill.fit(
         result.model, x, targets, x_val, targets_val, distill_cfg, int(prune_cfg.epochs),
         float(prune_cfg.learning_rate), seed, verbose=verbose,
-        label=f"fine-tuning with {sparsity:.0%} of channels removed",
+        label=f"fine-tuning with {sparsity:.0%} of channels removed" if sparsity else "fine-tuning, every channel kept",
     )
     return result.model, history
