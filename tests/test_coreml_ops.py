@@ -4,6 +4,7 @@ exercise its attributes; and the runner on MIL programs with list inputs and sev
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -177,5 +178,111 @@ def test_the_readme_lists_every_op_of_the_registry():
     from conftest import ROOT
 
     readme = (ROOT / "README.md").read_text()
-    missing = [name for name in OPS if f"`{name}`" not in readme]
-    assert not missing, f"ops missing from the README's table: {missing}"
+    table = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0] and cells[1].startswith("`"):
+            table[cells[0]] = set(re.findall(r"`([a-z0-9_]+)`", cells[1]))
+    by_kind = {}
+    for name, fn in OPS.items():
+        by_kind.setdefault(fn.__module__.rsplit(".", 1)[-1], set()).add(name)
+    assert {kind: table.get(kind) for kind in by_kind} == by_kind  # each row lists exactly its module's ops
+
+
+def test_vector_palettization_by_hand():
+    """coremltools' documented example: 1-bit indices of shape (2, 2, 2), two 3-vectors a and b."""
+    idx = np.array([[[0, 0], [1, 0]], [[1, 1], [0, 0]]], dtype=np.uint8)
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([10.0, 20.0, 30.0])
+    lut = np.stack([a, b]).reshape(1, 1, 1, 2, 3).astype(np.float32)
+    table = {0: a, 1: b}
+    along1 = np.zeros((2, 6, 2), np.float32)
+    along2 = np.zeros((2, 2, 6), np.float32)
+    for i, j, k in np.ndindex(*idx.shape):
+        for v in range(3):
+            along1[i, 3 * j + v, k] = table[idx[i, j, k]][v]
+            along2[i, j, 3 * k + v] = table[idx[i, j, k]][v]
+    np.testing.assert_array_equal(OPS["constexpr_lut_to_dense"](lut, idx, vector_axis=1), along1)
+    np.testing.assert_array_equal(OPS["constexpr_lut_to_dense"](lut, idx, vector_axis=-1), along2)
+
+
+def test_palettized_and_quantized_sparse_weights_by_hand():
+    mask = np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 0, 1, 1], [1, 1, 0, 0]], dtype=bool)
+    data = np.array([10, 11, 3, 4, 5, 6, 7, 8, 9], dtype=np.int8)
+    scale, offset = np.array([[0.1, 0.2, 0.3, 0.4]], np.float32), np.array([[1, 2, 3, 4]], np.int8)
+    out_mask, values = OPS["constexpr_sparse_blockwise_shift_scale"](mask, data, scale, offset)
+    assert np.array_equal(out_mask, mask)
+    np.testing.assert_allclose(values, [0.9, 1.8, 0.2, 0.4, 0.6, 0.9, 1.2, 0.7, 1.4], rtol=1e-6)  # the docs' example
+    lut = np.array([[[[-1.0], [2.0]]], [[[5.0], [7.0]]]], np.float32)  # (2 row groups, 1, 2 entries, 1)
+    indices = np.array([0, 1, 1, 0, 1, 1, 0, 0, 1], np.uint8)
+    out_mask, values = OPS["constexpr_lut_to_sparse"](mask, indices, lut)
+    assert np.array_equal(out_mask, mask)
+    rows = np.nonzero(mask)[0]  # rows 0-1 read the first table, rows 2-3 the second
+    np.testing.assert_array_equal(values, [lut[int(r >= 2), 0, i, 0] for r, i in zip(rows, indices)])
+    dense = OPS["constexpr_sparse_to_dense"](values, out_mask)
+    assert dense[0, 1] == 2.0 and dense[3, 0] == 5.0 and dense[0, 2] == 0.0
+
+
+def _conv_nchw(x, w):
+    import tensorflow as tf
+
+    y = tf.nn.conv2d(np.transpose(x, (0, 2, 3, 1)), np.transpose(w, (2, 3, 1, 0)), 1, "SAME")
+    return np.transpose(y.numpy(), (0, 3, 1, 2))
+
+
+@pytest.mark.parametrize("mode", ["vector_palettized", "sparse_palettized", "sparse_quantized"])
+def test_ios18_compressed_conv_weights_decompress_as_coremltools_does(tmp_path, mode):
+    """A conv compressed by coremltools.optimize.coreml (vector palettization; pruning jointly with
+    palettization or int8): the executor's weights equal coremltools' own decompression of the
+    same ops, and the program equals a TensorFlow conv with those weights."""
+    import coremltools as ct
+    import coremltools.optimize.coreml as opt
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.optimize import _utils as ct_utils
+
+    from compress.coreml_exec import Program
+
+    w = RNG.normal(size=(16, 8, 3, 3)).astype(np.float32)
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(2, 8, 10, 10))], opset_version=ct.target.iOS18)
+    def prog(x):
+        return mb.conv(x=x, weight=w, pad_type="same")
+
+    model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS18,
+                       compute_precision=ct.precision.FLOAT32)
+    config = opt.OptimizationConfig
+    pruned = lambda m: opt.prune_weights(m, config(global_config=opt.OpMagnitudePrunerConfig(  # noqa: E731
+        target_sparsity=0.5, weight_threshold=1)))
+    if mode == "vector_palettized":
+        model = opt.palettize_weights(model, config(global_config=opt.OpPalettizerConfig(
+            mode="kmeans", nbits=4, cluster_dim=2, weight_threshold=1)))
+    elif mode == "sparse_palettized":
+        model = opt.palettize_weights(pruned(model), config(global_config=opt.OpPalettizerConfig(
+            mode="kmeans", nbits=4, weight_threshold=1)), joint_compression=True)
+    else:
+        model = opt.linear_quantize_weights(pruned(model), config(global_config=opt.OpLinearQuantizerConfig(
+            mode="linear_symmetric", weight_threshold=1)), joint_compression=True)
+    path = tmp_path / f"{mode}.mlpackage"
+    model.save(str(path))
+    program = Program(path)
+    ops = {op.op_type: op for op in program.function.operations}
+    val = lambda op, key: op.inputs[key].val if key in op.inputs else None  # noqa: E731
+    if mode == "vector_palettized":
+        op = ops["constexpr_lut_to_dense"]
+        reference = ct_utils.lut_to_dense(val(op, "indices"), val(op, "lut"), val(op, "vector_axis"))
+        assert op.inputs["lut"].val.shape[-1] == 2  # vectors of two
+    elif mode == "sparse_palettized":
+        op = ops["constexpr_lut_to_sparse"]
+        dense_idx = ct_utils.sparse_to_dense(val(op, "indices_nonzero_data"), val(op, "indices_mask"))
+        reference = ct_utils.lut_to_dense(dense_idx, val(op, "lut"), val(op, "vector_axis"))
+        reference = reference * val(op, "indices_mask")
+    else:
+        op = ops["constexpr_sparse_blockwise_shift_scale"]
+        dense = ct_utils.sparse_to_dense(val(op, "nonzero_data"), val(op, "data_mask")).astype(np.float32)
+        offset = val(op, "offset")
+        scale = np.asarray(val(op, "scale"), np.float32)
+        reference = (dense - (0 if offset is None else np.asarray(offset, np.float32))) * scale
+        reference = reference * val(op, "data_mask")
+    x = RNG.normal(size=(2, 8, 10, 10)).astype(np.float32)
+    (out,) = program.run_all({program.input_name: x}).values()
+    np.testing.assert_allclose(out, _conv_nchw(x, reference.astype(np.float32)), atol=1e-4)
+    assert np.abs(reference - w).mean() < 0.5 * np.abs(w).mean()  # the compressed weights are still w's

@@ -1,6 +1,7 @@
 """Weight decompression: the constexpr ops of every coremltools.optimize.coreml mode (iOS 16 and
 iOS 18 opsets): affine (linear) quantization per tensor, per channel and per block, palettization
-(look-up tables, per tensor or per group), sparsity, and their combinations."""
+(look-up tables, per tensor or per group, scalar or vector), sparsity, and their combinations
+(palettized or quantized sparse weights: iOS 18's lut_to_sparse and sparse_blockwise_shift_scale)."""
 
 from __future__ import annotations
 
@@ -55,26 +56,69 @@ def constexpr_blockwise_shift_scale(data, scale, offset=None):
     return values * _blockwise(values, np.asarray(scale).astype(np.float32))
 
 
+def _lut_lookup(lut: np.ndarray, idx: np.ndarray, vector_axis) -> np.ndarray:
+    """iOS 18 palettization: `lut` of shape (groups along each axis of `idx`..., 2**nbits,
+    vector size). Each axis of `idx` is cut into as many equal blocks as the table has groups
+    along it, and each block reads its own table. An index stands for a vector of the table's
+    last dim, laid along `vector_axis` of the output (which is that many times longer there)."""
+    groups, size = lut.shape[:-2], lut.shape[-1]
+    if len(groups) != idx.ndim:
+        raise UnsupportedOpError(f"palettization table of rank {lut.ndim} for indices of rank {idx.ndim}")
+    where = []
+    for axis, (n, g) in enumerate(zip(idx.shape, groups)):
+        if n % g:
+            raise UnsupportedOpError(f"{g} palettization groups do not divide indices dim {n} (axis {axis})")
+        shape = [1] * idx.ndim
+        shape[axis] = n
+        where.append((np.arange(n) // (n // g)).reshape(shape))
+    values = lut[(*where, idx)]  # idx.shape + (vector size,)
+    if size == 1:
+        return values[..., 0]
+    if vector_axis is None:
+        raise UnsupportedOpError("vector palettization (vector size > 1) without a vector_axis")
+    axis = int(vector_axis) % idx.ndim
+    out_shape = list(idx.shape)
+    out_shape[axis] *= size
+    return np.moveaxis(values, -1, axis + 1).reshape(out_shape)
+
+
 @op()
 def constexpr_lut_to_dense(lut, indices, shape=None, vector_axis=None):
-    """iOS 16: one table for the tensor, `indices` bit-packed; iOS 18: `lut` of shape
-    (groups along each axis..., 2**nbits, vector size) and `indices` an n-bit tensor of the
-    output's shape (per-group palettization)."""
+    """iOS 16: one table for the tensor, `indices` bit-packed; iOS 18: per-group tables and
+    scalar or vector palettization (`_lut_lookup`)."""
     lut = np.asarray(lut)
     if shape is not None:  # the iOS 16 op
         nbits = int(np.log2(lut.size))
         count = int(np.prod(shape))
         return lut.reshape(-1)[unpack_bits(indices, nbits, count)].reshape(tuple(int(s) for s in shape))
-    idx = np.asarray(indices).astype(np.int64)
-    if lut.shape[-1] != 1:
-        raise UnsupportedOpError("constexpr_lut_to_dense with vector palettization (vector size > 1)")
-    groups = lut.shape[:-2]
-    out = np.empty(idx.shape, dtype=lut.dtype)
-    block = [n // g for n, g in zip(idx.shape, groups)]
-    for group in np.ndindex(*groups):
-        sl = tuple(slice(g * b, (g + 1) * b) for g, b in zip(group, block))
-        out[sl] = lut[group][:, 0][idx[sl]]
-    return out
+    return _lut_lookup(lut, np.asarray(indices).astype(np.int64), vector_axis)
+
+
+@op()
+def constexpr_lut_to_sparse(indices_mask, indices_nonzero_data, lut, vector_axis=None):
+    """iOS 18 palettization of sparse weights: the tables applied to the nonzero entries only.
+    Two outputs, for a following constexpr_sparse_to_dense: the mask (stretched along
+    `vector_axis` for vector palettization) and the values in the mask's row-major order."""
+    lut = np.asarray(lut)
+    mask = np.asarray(indices_mask).astype(bool)
+    idx = np.zeros(mask.shape, dtype=np.int64)
+    idx[mask] = np.asarray(indices_nonzero_data).astype(np.int64).reshape(-1)
+    dense = _lut_lookup(lut, idx, vector_axis)
+    if lut.shape[-1] > 1:
+        mask = np.repeat(mask, lut.shape[-1], axis=int(vector_axis) % mask.ndim)
+    return mask, dense[mask]
+
+
+@op()
+def constexpr_sparse_blockwise_shift_scale(data_mask, nonzero_data, scale, offset=None):
+    """iOS 18 linear quantization of sparse weights: (data - offset) * scale on the nonzero
+    entries, per tensor, channel or block of the dense layout. Two outputs: the mask and the
+    values, for a following constexpr_sparse_to_dense."""
+    mask = np.asarray(data_mask).astype(bool)
+    dense = np.zeros(mask.shape, dtype=np.float32)
+    dense[mask] = np.asarray(nonzero_data).astype(np.float32).reshape(-1)
+    values = constexpr_blockwise_shift_scale(dense, scale, offset)
+    return mask, values[mask]
 
 
 @op()
