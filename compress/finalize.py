@@ -155,7 +155,10 @@ def run(cfg, study: str) -> dict:
     if selection.empty:
         from compress.errors import ConfigError
 
-        raise ConfigError(f"paths.study={study}: no finished trial with every objective to choose finalists from")
+        floor = "" if manual else f" at or above finalize.min_search_accuracy={float(f.min_search_accuracy):g}"
+        best = trials[M.VAL_ACCURACY].max() if M.VAL_ACCURACY in trials and len(trials) else float("nan")
+        raise ConfigError(f"paths.study={study}: no finished trial with every objective{floor} to choose finalists "
+                          f"from (best search validation accuracy: {best:.4f})")
     log.info("finalists of study %s (%s): trials %s, search files %s bytes", study,
              "named by hand" if manual else f"default selection, at most {f.max_finalists}",
              selection["trial"].astype(int).tolist(), [int(v) for v in selection[M.SIZE_BYTES]])
@@ -166,6 +169,10 @@ def run(cfg, study: str) -> dict:
     for i, (row, seed) in enumerate(todo, start=1):
         table = _train_if_missing(cfg, ctx, row, seed, study, paths, table, f"{i} of {len(todo)}", manual, started)
     rows = _current(table, study, selection, cfg)
+    if not bool(f.export):  # a side measurement (another recipe of the same trials): rows only
+        log.info("finalize.export=false: %d finalist row(s) in %s; the winner, its seeds and %s are left as they are",
+                 len(rows), paths.table, paths.summary)
+        return {"study": study, "selection": "manual" if manual else "default", "finalists": _keys(rows)}
     summary = {"study": study, "selection": "manual" if manual else "default",
                "rank_agreement": finalists.rank_agreement(rows, list(f.size_classes)),
                "finalists": _keys(rows)}

@@ -152,6 +152,7 @@ class FinalizeConfig:
     max_bytes: int = 65536
     budget: float = 0.005
     winner_seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
+    export: bool = True  # false: train the finalists only (a side measurement), leave the winner and summary alone
 
 
 @dataclass

@@ -110,6 +110,16 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path):
         assert (tmp_path / "winner" / "finalists" / f"trial_{trial}" / "finalist.tflite").is_file()
     summary = json.loads((tmp_path / "out" / "finalists.json").read_text())
     assert summary["rank_agreement"]["overall"]["n"] == 2
+    assert len(summary["finalists"]) == 3  # the rows the report shows: both finalists and the second seed
+
+    # a side measurement (the winner's recipe without augmentation) adds its row and touches nothing else
+    before = {name: (tmp_path / name).read_bytes() for name in ("winner/winner.json", "out/finalists.json")}
+    side = run(tmp_path, "compress.finalize", f"finalize.trials=[{winner['trial']}]", "finalize.augment=none",
+               "finalize.export=false")
+    assert "finalize.export=false" in side.stdout + side.stderr
+    rows = pd.read_csv(tmp_path / "out" / "finalists.csv")
+    assert len(rows) == 4 and list(rows.loc[rows["augment"] == "none", "trial"]) == [winner["trial"]]
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
 
     # the winner is a registered MLflow model, alias champion, over the shipped file
     registered = winner["registered_model"]
