@@ -140,3 +140,54 @@ def package_counts(path: str | Path) -> dict[str, int]:
         out = op.outputs[0].shape
         macs += size * (int(np.prod([int(v) for v in out[2:]])) if op.op_type == "conv" else 1)
     return {"weights": weights, "biases": biases, "macs": macs}
+
+
+def keras_carrying(model: keras.Model, package: str | Path) -> keras.Model:
+    """A copy of the Keras `model` whose conv and dense kernels are the package's weights, as
+    coremltools itself decompresses them (`decompress_weights`): the float model the compressed
+    package stands for, so that an executor's answers on the package can be held to Keras'
+    exactly, compression error and all. The converter folds a BatchNorm into the conv before it
+    (kernel times gamma / sqrt(var + eps)); that factor is divided back out, the BatchNorm kept.
+    The package's conv and linear/matmul ops map in order onto the model's Conv2D,
+    DepthwiseConv2D and Dense layers; a package that does not match is refused in one line."""
+    import tempfile
+
+    ct = _coremltools()
+    from coremltools.optimize.coreml import decompress_weights
+
+    with tempfile.TemporaryDirectory() as tmp, native_quiet(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dense = decompress_weights(ct.models.MLModel(str(package), skip_model_load=True))
+        dense.save(str(Path(tmp) / "dense.mlpackage"))
+        _, program = load_program(Path(tmp) / "dense.mlpackage")
+    found = []
+    for op in program.functions["main"].operations:
+        if op.op_type == "conv":
+            found.append(np.asarray(op.weight.val, np.float32).transpose(2, 3, 1, 0))  # (kh, kw, in/groups, out)
+        elif op.op_type == "linear":
+            found.append(np.asarray(op.weight.val, np.float32).T)
+        elif op.op_type == "matmul" and op.inputs["y"].val is not None:
+            y = np.asarray(op.inputs["y"].val, np.float32)
+            found.append(y.T if bool(op.inputs["transpose_y"].val) else y)
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    layers = copy.layers
+    kernels = [i for i, layer in enumerate(layers)
+               if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense))]
+    if len(kernels) != len(found):
+        raise ValueError(f"{package}: {len(found)} conv/linear weights for {len(kernels)} Keras kernel layers")
+    for i, weight in zip(kernels, found):
+        layer = layers[i]
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            weight = weight.transpose(0, 1, 3, 2)  # (kh, kw, 1, C) -> Keras' (kh, kw, C, 1)
+        following = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(following, keras.layers.BatchNormalization) and not isinstance(layer, keras.layers.Dense):
+            gamma = following.gamma.numpy() if following.scale else 1.0
+            factor = gamma / np.sqrt(following.moving_variance.numpy() + following.epsilon)
+            weight = weight / (factor.reshape(1, 1, -1, 1) if isinstance(layer, keras.layers.DepthwiseConv2D)
+                               else factor)
+        kernel = layer.depthwise_kernel if isinstance(layer, keras.layers.DepthwiseConv2D) else layer.kernel
+        if tuple(weight.shape) != tuple(kernel.shape):
+            raise ValueError(f"{package}: weight {weight.shape} for {layer.name} {tuple(kernel.shape)}")
+        kernel.assign(weight)
+    return copy

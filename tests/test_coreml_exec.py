@@ -158,6 +158,24 @@ def test_exported_variant_agrees_with_keras(tmp_path, trained_student, compressi
     assert agreement >= floor, agreement
 
 
+@pytest.mark.parametrize("compression", LOSSLESS + LOSSY)
+def test_exported_variant_agrees_with_keras_carrying_its_decompressed_weights(tmp_path, trained_student,
+                                                                              compression):
+    """The compressed package against the Keras model that carries the package's own weights
+    (coremltools' decompression, the folded BatchNorm divided back out): the same model, so the
+    executor must give Keras' answers on at least 99.8% of the images, whatever the compression cost."""
+    model, x_test = trained_student
+    path = coreml.to_mlpackage(model, tmp_path / f"{compression}.mlpackage", compression=compression, sparsity=0.5)
+    carried = coreml.keras_carrying(model, path)
+    expected = keras.activations.softmax(keras.backend.constant(carried.predict(x_test, verbose=0))).numpy()
+    probs = coreml_exec.predict(path, x_test)
+    assert np.mean(np.argmax(probs, 1) == np.argmax(expected, 1)) >= 0.998
+    np.testing.assert_allclose(probs, expected, atol=5e-3)
+    if compression in ("palettize2", "palettize4"):  # the carried weights are the compressed ones, not the originals
+        original = np.argmax(model.predict(x_test, verbose=0), 1)
+        assert np.mean(original == np.argmax(expected, 1)) < 0.998
+
+
 def test_float_variant_probabilities_match_keras(tmp_path, trained_student):
     model, x_test = trained_student
     path = coreml.to_mlpackage(model, tmp_path / "f.mlpackage")
