@@ -171,7 +171,11 @@ def keras_carrying(model: keras.Model, package: str | Path) -> keras.Model:
             found.append(y.T if bool(op.inputs["transpose_y"].val) else y)
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
-    layers = copy.layers
+
+    def leaves(m):  # nested models' layers in place, in order
+        return [leaf for layer in m.layers for leaf in (leaves(layer) if isinstance(layer, keras.Model) else [layer])]
+
+    layers = leaves(copy)
     kernels = [i for i, layer in enumerate(layers)
                if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense))]
     if len(kernels) != len(found):

@@ -41,7 +41,7 @@ def body(inputs, x):
     return keras.Model(inputs, keras.layers.Dense(10)(x))
 
 
-def convert(model, tmp_path, name, inputs, classifier=None, precision="fp32", outputs=None):
+def convert(model, tmp_path, name, inputs, classifier=None, precision="fp32", outputs=None, target="iOS16"):
     import coremltools as ct
 
     with warnings.catch_warnings():
@@ -49,7 +49,7 @@ def convert(model, tmp_path, name, inputs, classifier=None, precision="fp32", ou
         mlmodel = ct.convert(model, source="tensorflow", inputs=inputs, convert_to="mlprogram",
                              classifier_config=classifier, outputs=outputs,
                              compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16,
-                             minimum_deployment_target=ct.target.iOS16)
+                             minimum_deployment_target=getattr(ct.target, target))
     path = tmp_path / f"{name}.mlpackage"
     mlmodel.save(str(path))
     return path
@@ -133,14 +133,55 @@ def test_fp16_program_with_weight_compression_and_a_probabilities_output(tmp_pat
     compressed = opt.linear_quantize_weights(mlmodel, opt.OptimizationConfig(
         global_config=opt.OpLinearQuantizerConfig(mode="linear_symmetric", weight_threshold=64)))
     compressed.save(str(tmp_path / "int8.mlpackage"))
-    # the reference carries the package's own decompressed weights: the float model agrees only
-    # as far as int8 weights allow, so compare the package with and without compression instead
-    dense, _ = coreml_exec.predict(path, images[0], with_reading=True)
+    # the reference carries the package's own decompressed weights (the int8 error included)
+    from compress.coreml import keras_carrying
+
     packed, reading = coreml_exec.predict(tmp_path / "int8.mlpackage", images[0], with_reading=True)
     assert reading.output_kind == "probabilities"
-    assert np.mean(np.argmax(dense, 1) == np.argmax(packed, 1)) >= 0.98
+    carried = keras_carrying(model, tmp_path / "int8.mlpackage")
+    assert np.mean(np.argmax(packed, 1) == np.argmax(carried.predict(images[0], verbose=0), 1)) >= 0.998
     agree, _ = agreement(path, model, images[0], images[0])
     assert agree >= 0.99  # an fp16 program against float32 Keras: near-ties may flip
+
+
+COMPRESSIONS = {  # coremltools.optimize.coreml configs a user reaches for (iOS 18: per-block, per-group, joint)
+    "linear_per_block": lambda opt: [("linear", opt.OpLinearQuantizerConfig(
+        mode="linear_symmetric", granularity="per_block", block_size=4, weight_threshold=64))],
+    "palettize_per_group": lambda opt: [("palettize", opt.OpPalettizerConfig(
+        mode="kmeans", nbits=4, granularity="per_grouped_channel", group_size=4, weight_threshold=64))],
+    "palettize_vector": lambda opt: [("palettize", opt.OpPalettizerConfig(
+        mode="kmeans", nbits=4, cluster_dim=2, weight_threshold=64))],
+    "sparse_then_palettize": lambda opt: [
+        ("prune", opt.OpMagnitudePrunerConfig(target_sparsity=0.5, weight_threshold=64)),
+        ("palettize", opt.OpPalettizerConfig(mode="kmeans", nbits=4, weight_threshold=64))],
+    "sparse_then_int8": lambda opt: [
+        ("prune", opt.OpMagnitudePrunerConfig(target_sparsity=0.5, weight_threshold=64)),
+        ("linear", opt.OpLinearQuantizerConfig(mode="linear_symmetric", weight_threshold=64))],
+}
+
+
+@pytest.mark.parametrize("compression", sorted(COMPRESSIONS))
+def test_ios18_weight_compressions_agree_with_keras_carrying_the_packages_weights(tmp_path, images, compression):
+    import coremltools as ct
+    import coremltools.optimize.coreml as opt
+
+    from compress.coreml import keras_carrying, program_ops
+
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((28, 28, 1))
+    model = body(inp, inp)
+    path = convert(model, tmp_path, "float", [ct.TensorType(shape=(1, 28, 28, 1))], target="iOS18")
+    mlmodel = ct.models.MLModel(str(path), skip_model_load=True)
+    passes = {"prune": opt.prune_weights, "palettize": opt.palettize_weights, "linear": opt.linear_quantize_weights}
+    for i, (kind, config) in enumerate(COMPRESSIONS[compression](opt)):
+        joint = {"joint_compression": True} if i else {}
+        mlmodel = passes[kind](mlmodel, opt.OptimizationConfig(global_config=config), **joint)
+    mlmodel.save(str(tmp_path / f"{compression}.mlpackage"))
+    packed = tmp_path / f"{compression}.mlpackage"
+    assert any(op.startswith("constexpr_") for op in program_ops(packed))
+    scores, _ = coreml_exec.predict(packed, images[0], with_reading=True)
+    carried = np.argmax(keras_carrying(model, packed).predict(images[0], verbose=0), 1)
+    assert np.mean(np.argmax(scores, 1) == carried) >= 0.998
 
 
 def test_data_that_cannot_fit_the_input_is_one_line(tmp_path, images):
