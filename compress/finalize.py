@@ -81,15 +81,16 @@ def candidate_table(cfg, study: str, paths: Paths):
             trials_table.write(fresh, paths.trials)
             log.info("%d trial runs of study %s from MLflow -> %s", len(fresh), study, paths.trials)
             return fresh
-    if not paths.trials.is_file() and paths.study_table.is_file():
-        log.info("no trial runs of %s in MLflow: reading its committed table %s", study, paths.study_table)
-        table = trials_table.read(paths.study_table)
-        return table[table["study"].astype(str) == study]
-    if not paths.trials.is_file():
-        raise ConfigError(f"paths.study={study}: no trial runs in MLflow and no trials table at {paths.trials}; "
-                          f"run the study first (python -m compress.sweep -m)")
-    table = trials_table.read(paths.trials)
-    return table[table["study"].astype(str) == study] if "study" in table else table
+    for source in dict.fromkeys((paths.trials, paths.study_table)):  # the named table, then the study's own
+        if not source.is_file():
+            continue
+        table = trials_table.read(source)
+        table = table[table["study"].astype(str) == study] if "study" in table else table
+        if len(table):
+            log.info("no trial runs of %s in MLflow: reading %s (%d rows)", study, source, len(table))
+            return table
+    raise ConfigError(f"paths.study={study}: no trial runs in MLflow and none in {paths.trials} or "
+                      f"{paths.study_table}; run the study first (python -m compress.sweep -m)")
 
 
 def finalist_config(cfg, row, seed: int):

@@ -126,3 +126,24 @@ def test_smallest_within_policy_takes_the_smallest_file_close_to_the_teacher():
     assert pick(ship_table(), "smallest_within", 65_536, 0.0, 0.94)[0] is None
     with pytest.raises(ValueError, match="allowed max_bytes, smallest_within"):
         pick(ship_table(), "knee", 65_536, 0.0, 0.9)
+
+
+def test_candidates_come_from_the_studys_own_table_when_the_named_one_holds_another_study(tmp_path, small_cfg):
+    """A fresh clone: no MLflow runs; report/trials.csv may still hold the previous study."""
+    from analysis import table as trials_table
+    from compress.finalize import Paths, candidate_table
+
+    small_cfg.tracking.enabled = False
+    older, own = tmp_path / "trials.csv", tmp_path / "trials_new.csv"
+    trials_table.write(trials_table_of("old", [0, 1]), older)
+    trials_table.write(trials_table_of("new", [5, 6, 7]), own)
+    paths = Paths(older, tmp_path / "f.csv", tmp_path / "f.json", tmp_path / "w", tmp_path / "work", own)
+    assert candidate_table(small_cfg, "new", paths)["trial"].tolist() == [5, 6, 7]
+    assert candidate_table(small_cfg, "old", paths)["trial"].tolist() == [0, 1]
+    with pytest.raises(ConfigError, match="no trial runs in MLflow and none in"):
+        candidate_table(small_cfg, "third", paths)
+
+
+def trials_table_of(study: str, numbers: list[int]) -> pd.DataFrame:
+    table = trials_table([(n, 0.8, 10_000 + n, 1.0) for n in numbers])
+    return table.assign(study=study, curve_val="", curve_train="")
