@@ -37,6 +37,7 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float) -> di
         "encoding": r["ship_encoding"], "ship_bytes": int(r[M.SHIP_SIZE_BYTES]),
         "ship_val": float(r[M.SHIP_VAL_ACCURACY]), "ship_test": float(r[M.SHIP_TEST_ACCURACY]),
         "float_val": float(r[M.KERAS_VAL_ACCURACY]), "ratio": float(r[M.SHIP_LATENCY_RATIO]),
+        "own_ratio": float(r[M.LATENCY_RATIO]), "own_test": float(r[M.TEST_ACCURACY]),
         "coreml_test": float(r[M.COREML_TEST_ACCURACY]), "coreml_bytes": int(r[M.COREML_SIZE_BYTES]),
         "weights": int(r["ship_bytes_weights"]), "quant_params": int(r["ship_bytes_quant_params"]),
         "names": int(r["ship_bytes_names"]), "structure": int(r["ship_bytes_structure"]),
