@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,22 @@ needs_teacher = pytest.mark.skipif(not TEACHER.is_file(), reason=f"no committed 
 def compose_config(overrides: list[str] | None = None, return_hydra_config: bool = False):
     """The project's real config, composed as `python -m compress.sweep` would."""
     return compose(overrides, return_hydra_config=return_hydra_config)
+
+
+@functools.lru_cache(maxsize=None)
+def _composed(overrides: tuple[str, ...]):
+    return compose(list(overrides))
+
+
+def group(name: str, option: str | None = None, **values):
+    """One group of the real composed config (`option`: another file of the group, e.g.
+    student=dsconv), as a fresh copy with `values` set: tests that need a student, a distillation
+    or a pruning config take the project's own instead of writing a partial one by hand."""
+    node = OmegaConf.create(OmegaConf.to_container(_composed((f"{name}={option}",) if option else ())[name],
+                                                   resolve=True))
+    for key, value in values.items():
+        OmegaConf.update(node, key, value, force_add=False)
+    return node
 
 
 @pytest.fixture

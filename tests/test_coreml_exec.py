@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import have_dataset
-from omegaconf import OmegaConf
+from conftest import group, have_dataset
 
 from compress import coreml, coreml_exec, distill
 from compress.compat import keras
@@ -112,11 +111,10 @@ def trained_student():
     else:
         x, y = RNG.random((600, 28, 28, 1), dtype=np.float32), RNG.integers(0, 10, 600)
         x_test = RNG.random((300, 28, 28, 1), dtype=np.float32)
-    model = build_student(OmegaConf.create({"width": 0.125, "kernel_size": 3, "activation": "relu",
-                                            "head": "flatten", "dropout": 0.0, "min_channels": 4}))
+    model = build_student(group("student", width=0.125, head="flatten", dropout=0.0))
     targets = distill.pack_targets(y, np.zeros((len(y), 10), np.float32))
-    distill.fit(model, x, targets, x[:0], targets[:0], OmegaConf.create({"temperature": 1.0, "alpha": 1.0,
-                                                                         "batch_size": 64}), 2, 3e-3, 0)
+    distill.fit(model, x, targets, x[:0], targets[:0], group("distill", temperature=1.0, alpha=1.0,
+                                                                           batch_size=64), 2, 3e-3, 0)
     # make it sparse so that the sparse variant has zeros to carry
     fc = model.get_layer("fc")
     k = fc.kernel.numpy()

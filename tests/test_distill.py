@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
+from conftest import group
 
 from compress import distill
 from compress.compat import keras
@@ -81,9 +81,8 @@ def test_teacher_weights_unchanged_by_distillation(tmp_path, online):
     assert (tmp_path / "logits.npy").is_file()
     np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), logits)
     targets = distill.pack_targets(y, logits)
-    cfg = OmegaConf.create({"temperature": 3.0, "alpha": 0.2, "batch_size": 32})
-    student = build_student(OmegaConf.create({"width": 0.0625, "kernel_size": 3, "activation": "relu",
-                                              "head": "flatten", "dropout": 0.1, "min_channels": 4}))
+    cfg = group("distill", temperature=3.0, alpha=0.2, batch_size=32)
+    student = build_student(group("student", width=0.0625, head="flatten"))
     student_before = [w.copy() for w in student.get_weights()]
     history = distill.fit(student, x, targets, x[:32], targets[:32], cfg, epochs=1, learning_rate=1e-3, seed=0,
                           teacher=net if online else None)
@@ -103,9 +102,8 @@ def test_teacher_in_step_trains_as_the_cached_logits_do(tmp_path):
     cached = distill.pack_targets(rng.integers(0, 10, 64), distill.cached_logits(net, x, tmp_path / "l.npy"))
     blank = cached.copy()
     blank[:, 10:] = 0.0  # the in-step teacher refills these
-    cfg = OmegaConf.create({"temperature": 3.0, "alpha": 0.2})
-    arch = OmegaConf.create({"width": 0.0625, "kernel_size": 3, "activation": "relu", "head": "flatten",
-                             "dropout": 0.0, "min_channels": 4})
+    cfg = group("distill", temperature=3.0, alpha=0.2)
+    arch = group("student", width=0.0625, head="flatten", dropout=0.0)
     a, b = build_student(arch), build_student(arch)
     b.set_weights(a.get_weights())
     start = [w.copy() for w in a.get_weights()]

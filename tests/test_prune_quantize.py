@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import have_dataset
-from omegaconf import OmegaConf
+from conftest import group, have_dataset
 
 from compress import distill, measure, prune, quantize
 from compress.errors import ConfigError
 from compress.students import build_student
 
-STUDENT = {"width": 0.125, "kernel_size": 3, "activation": "relu", "head": "flatten", "dropout": 0.1,
-           "min_channels": 4}
-DISTILL = OmegaConf.create({"temperature": 4.0, "alpha": 0.1, "batch_size": 64})
+STUDENT = group("student", width=0.125, head="flatten")
+DISTILL = group("distill", temperature=4.0, alpha=0.1, batch_size=64)
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +31,9 @@ def images_labels():
 @pytest.fixture(scope="module")
 def trained(images_labels):
     x, y, _, _ = images_labels
-    model = build_student(OmegaConf.create(STUDENT))
+    model = build_student(STUDENT)
     targets = distill.pack_targets(y, np.zeros((len(y), 10), np.float32))
-    distill.fit(model, x, targets, x[:0], targets[:0], OmegaConf.create({**DISTILL, "alpha": 1.0}), 2, 3e-3, 0)
+    distill.fit(model, x, targets, x[:0], targets[:0], group("distill", alpha=1.0, batch_size=64), 2, 3e-3, 0)
     return model
 
 
@@ -47,7 +45,7 @@ def test_pruning_reaches_target_sparsity_within_one_point(images_labels, trained
     model = keras.models.clone_model(trained)
     model.set_weights(trained.get_weights())
     targets = distill.pack_targets(y, np.zeros((len(y), 10), np.float32))
-    cfg = OmegaConf.create({"sparsity": sparsity, "epochs": 2, "learning_rate": 1e-3})
+    cfg = group("prune", sparsity=sparsity, epochs=2, learning_rate=1e-3)
     stripped, _ = prune.prune(model, x, targets, x[:0], targets[:0], DISTILL, cfg, seed=0)
     per_layer = prune.kernel_sparsity(stripped)
     assert set(per_layer) == {"conv1", "conv2", "conv3", "fc", "logits"}
@@ -59,7 +57,7 @@ def test_pruning_reaches_target_sparsity_within_one_point(images_labels, trained
 
 
 def test_out_of_range_sparsity_is_refused(trained):
-    cfg = OmegaConf.create({"sparsity": 1.0, "epochs": 1, "learning_rate": 1e-3})
+    cfg = group("prune", sparsity=1.0, epochs=1)
     with pytest.raises(ConfigError, match=r"prune.sparsity=1.0: allowed \[0, 1\)"):
         prune.prune(trained, None, None, None, None, DISTILL, cfg, seed=0)
 
@@ -92,8 +90,8 @@ def test_qat_yields_int8_file_and_keeps_sparsity(tmp_path, images_labels, traine
     model.set_weights(trained.get_weights())
     targets = distill.pack_targets(y, np.zeros((len(y), 10), np.float32))
     pruned, _ = prune.prune(model, x, targets, x[:0], targets[:0], DISTILL,
-                            OmegaConf.create({"sparsity": 0.5, "epochs": 1, "learning_rate": 1e-3}), seed=0)
-    qcfg = OmegaConf.create({"qat_epochs": 1, "learning_rate": 5e-4})
+                            group("prune", sparsity=0.5, epochs=1, learning_rate=1e-3), seed=0)
+    qcfg = group("quant", qat_epochs=1, learning_rate=5e-4)
     qat_model, _ = quantize.quantization_aware(pruned, x, targets, x[:0], targets[:0], DISTILL, qcfg, True, 0)
     kernels = [w.numpy() for w in qat_model.weights if w.name.endswith("kernel:0")]
     assert kernels and all(np.mean(k == 0) >= 0.49 for k in kernels)

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
+from conftest import group
 
 from compress import coreml, coreml_exec, encode, measure, quantize
 from compress.students import build_student, dsconv_plan
 
 
 def student_cfg(arch: str, width: float, head: str = "gap"):
-    return OmegaConf.create({"arch": arch, "width": width, "kernel_size": 3, "activation": "relu", "head": head,
-                             "dropout": 0.1, "min_channels": 4, "bn_momentum": 0.99})
+    return group("student", "dsconv" if arch == "dsconv" else "scaled_cnn", width=width, head=head)
 
 
 def sample_images(n: int = 64) -> np.ndarray:
