@@ -25,6 +25,7 @@ STUDY = "pruning"
 OUT = Path("report/pruning.json")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 RECOVERED = 0.005  # a fine-tuning epoch "recovers" once validation is within this of the last epoch's
+EQUAL_BYTES = 0.10  # two files are "at equal bytes" within this share of each other
 
 
 # what a grid point is: sparsity 0 under magnitude skips the pruning step (the narrow student as
@@ -49,8 +50,9 @@ def _row(r: pd.Series, distill_epochs: int) -> dict:
 
 
 def _nearest(rows: list[dict], size: int) -> dict | None:
-    """The row of the nearest file size (on a log scale)."""
-    return min(rows, key=lambda r: abs(math.log(r["size_bytes"] / size)), default=None)
+    """The row of the nearest file size (on a log scale), if it is within EQUAL_BYTES of `size`."""
+    best = min(rows, key=lambda r: abs(math.log(r["size_bytes"] / size)), default=None)
+    return best if best and abs(best["size_bytes"] / size - 1) <= EQUAL_BYTES else None
 
 
 def epochs_to_recover(curve: list[float]) -> int | None:
@@ -61,7 +63,7 @@ def epochs_to_recover(curve: list[float]) -> int | None:
     return next(i for i, v in enumerate(curve, start=1) if v >= curve[-1] - RECOVERED)
 
 
-def compute(table: pd.DataFrame) -> dict:
+def compute(table: pd.DataFrame, val_images: int | None = None) -> dict:
     """Every finished trial of the grid, and the comparisons: each channel-pruned model against
     the narrow student of the nearest file size trained as long (and as distilled), against
     magnitude pruning of the same width and share, and against its own unpruned start."""
@@ -106,12 +108,18 @@ def compute(table: pd.DataFrame) -> dict:
                                "gzip_share": m["size_gzip_bytes"] / start["size_gzip_bytes"],
                                "val_points": 100 * (m["val_accuracy"] - start["val_accuracy"])})
     wins = [c for c in comparisons if c["val_points_over_narrow"] is not None]
+    mean_gain = float(np.mean([c["val_points_over_narrow"] for c in wins])) if wins else None
+    # one standard error of a difference of two validation accuracies near these, in points
+    accuracy = float(np.mean([c["channel"]["val_accuracy"] for c in wins])) if wins else None
+    se_diff = (100 * math.sqrt(2 * accuracy * (1 - accuracy) / val_images)) if wins and val_images else None
     return {
         "study": STUDY, "distill_epochs": distill_epochs,
         "fine_tune_epochs": max((len(r["fine_tune_curve"]) for r in rows), default=0),
         "n_trials": len(finished), "rows": rows, "comparisons": comparisons, "magnitude": mag_shares,
+        "equal_bytes": EQUAL_BYTES,
         "channel_beats_narrow": sum(c["val_points_over_narrow"] > 0 for c in wins), "n_pairs": len(wins),
-        "mean_val_points_over_narrow": float(np.mean([c["val_points_over_narrow"] for c in wins])) if wins else None,
+        "mean_val_points_over_narrow": mean_gain, "val_images": val_images, "se_of_a_difference": se_diff,
+        "worth_offering": bool(mean_gain is not None and se_diff is not None and mean_gain > 2 * se_diff),
     }
 
 
@@ -148,7 +156,9 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(paths.no_trials_message(sp))
         for column in T.CURVES:
             table[column] = [[float(v) for v in s.split(";")] if isinstance(s, str) and s else [] for s in table[column]]
-    fig = compute(table)
+    study_cfg = paths.compose_for(args.study)
+    val_images = int(round(int(study_cfg.data.val_size) * float(study_cfg.data.fraction)))
+    fig = compute(table, val_images)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     paths.write_or_exit(args.out, lambda tmp: tmp.write_text(json.dumps(fig, indent=1) + "\n"))
     print(f"{fig['n_trials']} trials of study {fig['study']} -> {args.out}; channel pruning beats the narrow "
