@@ -6,7 +6,7 @@ import pandas as pd
 
 from compress import metrics as M
 
-RECIPE_PARAMS = ("data.fraction", "distill.epochs", "prune.epochs", "quant.qat_epochs")  # fixed per study, read too
+RECIPE_PARAMS = ("data.fraction", "distill.epochs", "distill.augment", "prune.epochs", "quant.qat_epochs")  # fixed per study, read too
 
 
 def load_trials(tracking_uri: str, experiment: str,

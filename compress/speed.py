@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     epochs = epoch_seconds(args.overrides, args.epoch_rounds)
     cached, in_step, online, views = (float(np.median(epochs[m])) for m in EPOCH_MODES)
     summary = {
+        "cpus": os.cpu_count(),  # the machine the figures belong to
         "trials": trials,
         "median_" + M.TIME_TOTAL_S: float(np.median([t[M.TIME_TOTAL_S] for t in trials])),
         **{f"median_{k}": float(np.median([t[k] for t in trials]))

@@ -25,10 +25,11 @@ TRIALS = [
 
 
 def pin_early_stop_default(tmp_path, monkeypatch, option: str) -> None:
-    """A main config whose defaults list picks `early_stop: option`, read by the report instead of conf/."""
-    config = tmp_path / "main_config.yaml"
-    config.write_text(f"defaults:\n  - data: fashion_mnist\n  - early_stop: {option}\n  - _self_\n")
-    monkeypatch.setattr(report, "MAIN_CONFIG", config)
+    """The default study composed with `early_stop=option`, as if conf/config.yaml picked it."""
+    from compress import paths
+
+    composed = paths.compose_for(None, [f"early_stop={option}"])
+    monkeypatch.setattr(report, "early_stop_default", lambda: str(composed.hydra.runtime.choices.early_stop))
 
 
 @pytest.fixture(autouse=True)
