@@ -151,6 +151,7 @@ def test_exported_files_hold_exactly_the_surviving_channels_and_run_in_the_execu
 
 @needs_data
 @needs_teacher
+@pytest.mark.slow
 def test_a_channel_pruned_trial_logs_the_narrow_models_figures(tmp_path, small_cfg):
     from compress import measure, trial
 

@@ -220,7 +220,9 @@ def test_palettized_weights_stay_close_to_the_float_weights(tmp_path, trained_st
     bits = int(compression[len("palettize"):])
     for shape, w in plain.items():
         error = np.abs(packed[shape] - w).max()
-        assert error <= np.abs(w).max() * 4 / 2**bits, (shape, error)
+        # k-means may leave an outlier a few uniform steps from its centroid; the bug gave errors larger
+        # than the weights themselves
+        assert error <= np.abs(w).max() * min(1.0, 8 / 2**bits), (shape, error)
 
 
 # a pruned 8-channel first conv from a real trial: coremltools 9's 8-bit k-means returned

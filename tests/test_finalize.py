@@ -48,6 +48,7 @@ def run(tmp_path: Path, module: str, *extra: str) -> subprocess.CompletedProcess
 
 @needs_data
 @needs_teacher
+@pytest.mark.slow
 def test_finalize_smoke_study_end_to_end_and_resume(tmp_path):
     from mlflow.tracking import MlflowClient
 

@@ -208,6 +208,7 @@ def test_rebuilding_from_the_table_changes_nothing(tmp_path):
     assert build(paths) == first
 
 
+@pytest.mark.slow
 def test_figures_are_written_and_stable(tmp_path):
     if shutil.which("chromium") is None and shutil.which("google-chrome") is None:
         pytest.skip("no Chrome binary (Debian's chromium): plotly's static export cannot run here")

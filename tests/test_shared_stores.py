@@ -114,6 +114,7 @@ def mlflow_server(postgres, tmp_path):
         proc.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_two_workers_share_a_postgres_study_and_an_mlflow_server(postgres, mlflow_server, tmp_path):
     storage = f"{postgres}/optuna"
     common = [sys.executable, "-m", "compress.sweep", "-m", "experiment=smoke", f"tracking.uri={mlflow_server}",

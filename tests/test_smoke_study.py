@@ -40,6 +40,7 @@ def trial_runs(tmp_path: Path):
     return client, parents, children
 
 
+@pytest.mark.slow
 def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch):
     proc = run_smoke(tmp_path)
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -120,7 +121,8 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch):
     (winner,) = [r for r in children if r.data.tags.get("winner") == "true"]
     assert summary["run_id"] == winner.info.run_id and winner.data.tags["pareto"] == "true"
     assert summary["tflite"]["accuracy"] == pytest.approx(winner.data.metrics[M.TEST_ACCURACY], abs=1e-9)
-    assert abs(summary["coreml"]["accuracy"] - summary["tflite"]["accuracy"]) <= max(0.003, 2 / summary["coreml"]["n"])
+    gap = abs(summary["coreml"]["accuracy"] - summary["tflite"]["accuracy"])
+    assert gap <= max(0.003, 2 / summary["coreml"]["n"]) + 1e-12  # two images' worth, as the export allows
     assert (tmp_path / "winner" / "winner.mlpackage" / "Manifest.json").is_file()
     exported = {a.path for a in client.list_artifacts(winner.info.run_id, "export")}
     assert exported == {"export/winner.tflite", "export/winner.mlpackage"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
@@ -20,6 +22,7 @@ def run_verify(*args):
 
 
 @needs_data
+@pytest.mark.slow
 def test_verify_scores_both_formats_on_the_full_test_set(tmp_path):
     from compress import data, distill
     from compress.compat import set_seed
