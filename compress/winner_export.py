@@ -55,6 +55,28 @@ def teacher_val_accuracy(cfg) -> float:
     return float(json.loads(card.read_text())["val_accuracy"]) if card.is_file() else float("nan")
 
 
+def _kept_name(row, cfg) -> str:
+    """A finalist's folder under winner/finalists/: trial_N for the study's seed, trial_N_seedS for others."""
+    trial, seed = int(row["trial"]), int(row["seed"])
+    return f"trial_{trial}" if seed == int(cfg.seed) else f"trial_{trial}_seed{seed}"
+
+
+def _files_of(row, cfg, paths) -> Path:
+    """Where a finalist's files are: its work folder, or (a fresh clone) the committed copy of an
+    earlier export when that copy is of the same recipe; else one line saying what to do."""
+    work = Path(paths.work) / f"trial_{int(row['trial'])}_seed{int(row['seed'])}"
+    if (work / "finalist.tflite").is_file():
+        return work
+    kept = Path(paths.export) / "finalists" / _kept_name(row, cfg)
+    if (kept / "finalist.json").is_file() and json.loads((kept / "finalist.json").read_text()).get("recipe") == str(
+            row["recipe"]) and (kept / "config.yaml").is_file():
+        return kept
+    from compress.errors import CompressError
+
+    raise CompressError(f"finalist trial {int(row['trial'])} seed {int(row['seed'])} (recipe {row['recipe']}): its files "
+                        f"are in neither {work} nor {kept}; delete its row from the finalists' table to train it again")
+
+
 def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study: str, splits) -> dict:
     """Copy the winner (the best of its seeds on validation) and every finalist's files to
     `paths.export`, score the winner's files from disk on `splits` (the finalists' data), write
@@ -65,19 +87,26 @@ def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study
     out = paths.export
     seeds = rows[rows["trial"].astype(int) == int(winner["trial"])].sort_values("seed")
     shipped = seeds.sort_values([M.SHIP_VAL_ACCURACY, "seed"], ascending=[False, True]).iloc[0]
-    work = paths.work / f"trial_{int(shipped['trial'])}_seed{int(shipped['seed'])}"
+    sources = {_kept_name(row, cfg): _files_of(row, cfg, paths) for _, row in rows.iterrows()}
+    work = sources[_kept_name(shipped, cfg)]
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(work / "finalist.tflite", out / "winner.tflite")
     shutil.copyfile(work / "config.yaml", out / "config.yaml")
     _copy_tree(work / "finalist.mlpackage", out / "winner.mlpackage")
-    first = rows[rows["seed"].astype(int) == int(cfg.seed)]
-    for _, row in first.iterrows():
-        src = paths.work / f"trial_{int(row['trial'])}_seed{int(row['seed'])}"
-        dst = out / "finalists" / f"trial_{int(row['trial'])}"
-        dst.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src / "finalist.tflite", dst / "finalist.tflite")
+    # every finalist's files (the extra seeds of the winner's recipe too), with its config and row: small,
+    # committed, and what a re-export on a machine without the work folders reads back
+    staged = out / ".finalists.tmp"
+    shutil.rmtree(staged, ignore_errors=True)
+    for _, row in rows.iterrows():
+        name = _kept_name(row, cfg)
+        src, dst = sources[name], staged / name
+        dst.mkdir(parents=True)
+        for file in ("finalist.tflite", "config.yaml"):
+            shutil.copyfile(src / file, dst / file)
         _copy_tree(src / "finalist.mlpackage", dst / "finalist.mlpackage")
         (dst / "finalist.json").write_text(json.dumps(_plain(row), indent=2) + "\n")
+    shutil.rmtree(out / "finalists", ignore_errors=True)  # earlier selections' files go with them
+    staged.replace(out / "finalists")
     tflite = score(out / "winner.tflite", splits=splits)
     if abs(tflite["accuracy"] - float(shipped[M.SHIP_TEST_ACCURACY])) > 1e-9:
         from compress.errors import CompressError

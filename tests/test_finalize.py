@@ -122,6 +122,15 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path):
     assert len(rows) == 4 and list(rows.loc[rows["augment"] == "none", "trial"]) == [winner["trial"]]
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
 
+    # a fresh clone has no work folders: the export reads the committed copies back, trains nothing
+    import shutil
+
+    shutil.rmtree(tmp_path / "work")
+    again = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.winner_seeds=[0,1]")
+    assert "distilling" not in again.stdout + again.stderr
+    assert json.loads((tmp_path / "winner" / "winner.json").read_text())["size_bytes"] == winner["size_bytes"]
+    assert (tmp_path / "winner" / "finalists" / f"trial_{winner['trial']}_seed1" / "config.yaml").is_file()
+
     # the winner is a registered MLflow model, alias champion, over the shipped file
     registered = winner["registered_model"]
     assert registered["name"] == "fashion-mnist-winner-smoke"
