@@ -197,6 +197,12 @@ def run(cfg, study: str) -> dict:
     return summary
 
 
+def work_name(trial: int, seed: int, recipe: str) -> str:
+    """A finalist's work folder: one per recipe, so that training a trial again under another
+    recipe (finalize.augment=none beside the default) never overwrites the files of the first."""
+    return f"trial_{int(trial)}_seed{int(seed)}_{recipe}"
+
+
 def _train_if_missing(cfg, ctx, row, seed, study, paths, table, label, manual, started):
     from compress import finalists
     from compress.finalist_run import train_finalist
@@ -210,7 +216,7 @@ def _train_if_missing(cfg, ctx, row, seed, study, paths, table, label, manual, s
     log.info("finalist %s: trial %d (%s, width %.3f, %s, %s) seed %d, %d epochs, augment %s [%.0f s so far]",
              label, trial, fcfg.student.arch, float(fcfg.student.width), fcfg.student.head, fcfg.quant.mode, seed,
              int(fcfg.distill.epochs), fcfg.distill.augment, time.perf_counter() - started)
-    result = train_finalist(fcfg, ctx, row, paths.work / f"trial_{trial}_seed{seed}", study)
+    result = train_finalist(fcfg, ctx, row, paths.work / work_name(trial, seed, recipe), study)
     result.update({"study": study, "trial": trial, "seed": seed, "recipe": recipe,
                    "selection": "manual" if manual else "default"})
     return finalists.append(paths.table, result)

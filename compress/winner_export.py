@@ -64,7 +64,9 @@ def _kept_name(row, cfg) -> str:
 def _files_of(row, cfg, paths) -> Path:
     """Where a finalist's files are: its work folder, or (a fresh clone) the committed copy of an
     earlier export when that copy is of the same recipe; else one line saying what to do."""
-    work = Path(paths.work) / f"trial_{int(row['trial'])}_seed{int(row['seed'])}"
+    from compress.finalize import work_name
+
+    work = Path(paths.work) / work_name(int(row["trial"]), int(row["seed"]), str(row["recipe"]))
     if (work / "finalist.tflite").is_file():
         return work
     kept = Path(paths.export) / "finalists" / _kept_name(row, cfg)

@@ -91,7 +91,7 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path):
         artifacts = {a.path for a in client.list_artifacts(finalist.info.run_id)}
         assert {"finalist.tflite", "model.tflite", "finalist.mlpackage", "config.yaml"} <= artifacts
         # the shipping file is int8, slimmed, and its logged figures are its own, from disk
-        ship = tmp_path / "work" / f"trial_{int(row['trial'])}_seed0" / "finalist.tflite"
+        ship = tmp_path / "work" / f"trial_{int(row['trial'])}_seed0_{row['recipe']}" / "finalist.tflite"
         scored = score(ship, fraction=0.06)
         assert scored["accuracy"] == pytest.approx(metrics[M.SHIP_TEST_ACCURACY], abs=1e-12)
         assert scored["accuracy"] == pytest.approx(row[M.SHIP_TEST_ACCURACY], abs=1e-6)  # the table keeps 6 digits
