@@ -154,8 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         table = T.from_mlflow(sp.tracking_uri, sp.experiment, sp.study)
         if table.empty:
             raise SystemExit(paths.no_trials_message(sp))
-        for column in T.CURVES:
-            table[column] = [[float(v) for v in s.split(";")] if isinstance(s, str) and s else [] for s in table[column]]
+        table = T.curves_as_lists(table)
     study_cfg = paths.compose_for(args.study)
     val_images = int(round(int(study_cfg.data.val_size) * float(study_cfg.data.fraction)))
     fig = compute(table, val_images)

@@ -26,6 +26,7 @@ import pandas as pd
 from analysis import table as T
 from analysis.front import COREML_OBJECTIVES, DEFAULT_OBJECTIVES, pareto_mask
 from compress import metrics as M
+from compress.options import QUANT
 
 KB = 1024
 TARGETS = ({"size": 64 * KB, "accuracy": 0.925}, {"size": 16 * KB, "accuracy": 0.90})
@@ -178,7 +179,7 @@ def compute(inp: Inputs) -> dict:
     # quantization: bytes per parameter and accuracy lost at conversion (float model -> file), dense trials
     dense = t[t["prune.sparsity"] == 0]
     f["quant"] = []
-    for mode in ("float32", "float16", "dynamic", "int8", "qat"):
+    for mode in QUANT:  # every mode, in the table's order
         sub = dense[dense["quant.mode"] == mode]
         if len(sub):
             f["quant"].append({"mode": mode, "n": len(sub), "bytes_per_param": float((sub[M.SIZE_BYTES] / sub[M.PARAMS]).median()),

@@ -76,6 +76,12 @@ def read(path: Path) -> pd.DataFrame:
     for column in CURVES:
         if column not in table:
             table[column] = ""
+    return curves_as_lists(table)
+
+
+def curves_as_lists(table: pd.DataFrame) -> pd.DataFrame:
+    """The curve columns ("0.81;0.84;...", as written) as lists of floats, in place."""
+    for column in CURVES:
         table[column] = [[float(v) for v in str(s).split(";")] if isinstance(s, str) and s else []
                          for s in table[column]]
     return table
