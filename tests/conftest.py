@@ -40,6 +40,19 @@ def _composed(overrides: tuple[str, ...]):
     return compose(list(overrides))
 
 
+def assert_same_choices(probs, expected, near: float = 1e-2) -> None:
+    """Two runs of the same model (an fp16 executor against float32 Keras) choose the same class,
+    except on images whose two best classes ``expected`` separates by at most ``near``: those
+    near-ties may flip, at most 1% of them; any other disagreement fails."""
+    import numpy as np
+
+    chosen = np.argmax(probs, 1)
+    flipped = np.flatnonzero(chosen != np.argmax(expected, 1))
+    margins = expected[flipped].max(axis=1) - expected[flipped, chosen[flipped]]
+    assert np.all(margins <= near), (flipped, margins)
+    assert len(flipped) <= 0.01 * len(chosen), flipped
+
+
 def group(name: str, option: str | None = None, **values):
     """One group of the real composed config (`option`: another file of the group, e.g.
     student=dsconv), as a fresh copy with `values` set: tests that need a student, a distillation

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import group, have_dataset
+from conftest import assert_same_choices, group, have_dataset
 
 from compress import coreml, coreml_exec, distill
 from compress.compat import keras
@@ -161,14 +161,16 @@ def test_exported_variant_agrees_with_keras_carrying_its_decompressed_weights(tm
                                                                               compression):
     """The compressed package against the Keras model that carries the package's own weights
     (coremltools' decompression, the folded BatchNorm divided back out): the same model, so the
-    executor must give Keras' answers on at least 99.8% of the images, whatever the compression cost."""
+    executor must give Keras' answers, whatever the compression cost.  The executor computes in
+    fp16, so an image whose two best classes Keras separates by less than the tolerance may flip
+    (one in 300 did on CI's machine); any other disagreement fails."""
     model, x_test = trained_student
     path = coreml.to_mlpackage(model, tmp_path / f"{compression}.mlpackage", compression=compression, sparsity=0.5)
     carried = coreml.keras_carrying(model, path)
     expected = keras.activations.softmax(keras.backend.constant(carried.predict(x_test, verbose=0))).numpy()
     probs = coreml_exec.predict(path, x_test)
-    assert np.mean(np.argmax(probs, 1) == np.argmax(expected, 1)) >= 0.998
     np.testing.assert_allclose(probs, expected, atol=5e-3)
+    assert_same_choices(probs, expected, near=1e-2)
     if compression in ("palettize2", "palettize4"):  # the carried weights are the compressed ones, not the originals
         original = np.argmax(model.predict(x_test, verbose=0), 1)
         assert np.mean(original == np.argmax(expected, 1)) < 0.998
