@@ -1,4 +1,7 @@
-"""Reads the study's stores (MLflow runs) and never trains: the front, the winner, its export."""
+"""Reads the study's stores and committed tables and draws: the trials table, the front, the
+report and its figures. It never trains, converts or rewrites a store; the commands that do
+(`compress.pareto`, `compress.export`, `compress.search_quality`, `compress.remeasure_coreml`)
+live in `compress/`."""
 
 import os
 

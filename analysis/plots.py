@@ -13,8 +13,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from analysis.front import COREML_OBJECTIVES, TFLITE_2D_OBJECTIVES, pareto_mask
-from compress import metrics as M
-from compress.options import QUANT
+from compress.config.options import QUANT
+from compress.plumbing import metrics as M
 
 QUANT_COLOURS = {name: mode.colour for name, mode in QUANT.items()}
 REFERENCE_SYMBOLS = {"teacher_float32": "star", "teacher_dynamic": "diamond", "teacher_pruned50_int8": "x"}

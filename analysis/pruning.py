@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from analysis import table as T
-from compress import metrics as M
-from compress import paths
+from compress.config import paths
+from compress.plumbing import metrics as M
 
 STUDY = "pruning"
 OUT = Path("report/pruning.json")

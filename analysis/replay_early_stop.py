@@ -3,9 +3,9 @@ finished study, replayed over its committed table.
 
     python -m analysis.replay_early_stop --table report/trials.csv --json report/early_stop_replay.json
 
-The live comparison (`python -m analysis.search_quality early-stop`) runs on the cheap proxy;
+The live comparison (`python -m compress.search_quality early-stop`) runs on the cheap proxy;
 the real study is too slow to run twice.  The replay walks the study's finished trials in trial
-order and applies `compress.early_stop.hopeless` (settings from `conf/early_stop/front.yaml`)
+order and applies `compress.pipeline.early_stop.hopeless` (settings from `conf/early_stop/front.yaml`)
 to each trial's distillation curve, with the trials before it that the rule let finish as its
 references, exactly as the callback would have seen them.  A stopped trial is charged its
 training time up to the stopping epoch (its `time_train_s` shared evenly over its distillation
@@ -27,8 +27,8 @@ from omegaconf import OmegaConf
 
 from analysis import table as T
 from analysis.hypervolume import REFERENCE, hypervolume, to_space
-from compress import metrics as M
-from compress.early_stop import Reference, hopeless
+from compress.pipeline.early_stop import Reference, hopeless
+from compress.plumbing import metrics as M
 
 ROOT = Path(__file__).resolve().parent.parent
 RULE = ROOT / "conf" / "early_stop" / "front.yaml"
@@ -88,7 +88,7 @@ def replay(trials: pd.DataFrame, check_epochs: list[int], slack: float, min_comp
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m analysis.replay_early_stop", description=__doc__.split("\n\n")[0])
-    from compress import paths
+    from compress.config import paths
 
     paths.add_study_arguments(parser, tracking=False)
     parser.add_argument("--table", type=Path, default=None,

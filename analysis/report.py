@@ -5,7 +5,7 @@
 
 Inputs, all in the repository: `report/trials.csv` (the study, `analysis.table`),
 `report/bench.json` (`python -m compress.bench`), `report/speed.json` (`python -m compress.speed`),
-`report/early_stop.json` and `report/samplers.json` (`python -m analysis.search_quality`),
+`report/early_stop.json` and `report/samplers.json` (`python -m compress.search_quality`),
 `report/early_stop_replay.json` (`python -m analysis.replay_early_stop`),
 `winner/winner.json` (the export)
 and the teacher's card.  Output: `report.md` and `report/*.png`.  Nothing is typed by hand:
@@ -25,8 +25,8 @@ import pandas as pd
 
 from analysis import table as T
 from analysis.front import COREML_OBJECTIVES, DEFAULT_OBJECTIVES, pareto_mask
-from compress import metrics as M
-from compress.options import QUANT
+from compress.config.options import QUANT
+from compress.plumbing import metrics as M
 
 KB = 1024
 TARGETS = ({"size": 64 * KB, "accuracy": 0.925}, {"size": 16 * KB, "accuracy": 0.90})
@@ -214,7 +214,7 @@ def compute(inp: Inputs) -> dict:
 def figures(inp: Inputs, out: Path) -> list[str]:
     """Write the PNG figures (plotly's static export through kaleido and a Chrome binary)."""
     from analysis import plots
-    from compress.data import CLASS_NAMES
+    from compress.pipeline.data import CLASS_NAMES
 
     t = inp.trials
     refs = [inp.bench[k] for k in ("teacher_float32", "teacher_dynamic", "teacher_pruned50_int8")]
@@ -247,7 +247,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
     import jinja2
 
     from analysis import finalists_section, pruning
-    from compress.data import CLASS_NAMES
+    from compress.pipeline.data import CLASS_NAMES
 
     f, b, w, card = compute(inp), inp.bench, inp.winner, inp.card
     teacher, wb = b["teacher_float32"], b["winner"]
@@ -281,7 +281,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
          "latency ms": "(iPhone only)", "latency / teacher": "-", "test accuracy": pct(wj["coreml"]["accuracy"])},
     ])
     if wj.get("policy"):
-        winner_choice = (f"Winner picked by `compress/winner_export.py` among the finalists: {wj['reason']}; its search "
+        winner_choice = (f"Winner picked by `compress/pipeline/winner_export.py` among the finalists: {wj['reason']}; its search "
                          f"trial's validation accuracy {pct(w[M.VAL_ACCURACY])}, test {pct(w[M.TEST_ACCURACY])} "
                          f"({int(w['distill.epochs'])}-epoch proxy).")
     else:
@@ -321,7 +321,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
 
 def study_config(study: str):
     """The study's composed config (its search space, measurement and finalize settings)."""
-    from compress.paths import compose_for
+    from compress.config.paths import compose_for
 
     return compose_for(study)
 
@@ -366,7 +366,7 @@ def finalist_target_lines(fig: dict | None) -> list[str]:
 
 
 def early_stop_table(e: dict) -> list[str]:
-    """One early-stop comparison (`analysis.search_quality early-stop`): its arms and what it saved."""
+    """One early-stop comparison (`compress.search_quality early-stop`): its arms and what it saved."""
     labels = {"without": "without", "with": "with",
               "without_at_same_time": "without, first trials within the same trial time as with"}
     table = md_table([{"early stop": labels.get(k, k), "hypervolume": f"{a['hypervolume']:.4f}",
@@ -405,14 +405,14 @@ def cost_lines(inp: Inputs) -> list[str]:
 
 def nsga2_config():
     """The default study's sampler settings, from the composed config (not a file read by hand)."""
-    from compress.paths import compose_for
+    from compress.config.paths import compose_for
 
     return compose_for(None).hydra.sweeper.sampler
 
 
 def early_stop_default() -> str:
     """The early_stop option the default study composes (its defaults list, as Hydra resolved it)."""
-    from compress.paths import compose_for
+    from compress.config.paths import compose_for
 
     return str(compose_for(None).hydra.runtime.choices.early_stop)
 
@@ -526,7 +526,7 @@ def build(folder: Path, winner_dir: Path, teacher_card: Path, out_md: Path, with
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
-    from compress import paths
+    from compress.config import paths
 
     paths.add_study_arguments(parser)
     parser.add_argument("--from-mlflow", action="store_true",

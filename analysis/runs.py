@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from compress import metrics as M
+from compress.plumbing import metrics as M
 
 RECIPE_PARAMS = ("data.fraction", "distill.epochs", "distill.augment", "prune.epochs", "quant.qat_epochs")  # fixed per study, read too
 

@@ -11,8 +11,8 @@ import argparse
 import numpy as np
 
 from analysis.runs import load_trials
-from compress import metrics as M
-from compress import paths
+from compress.config import paths
+from compress.plumbing import metrics as M
 
 BUCKETS = (16_384, 32_768, 65_536, 131_072, 262_144, 1_048_576, float("inf"))  # 16 KB, 32 KB, 64 KB, ...
 

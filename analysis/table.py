@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.runs import RECIPE_PARAMS, load_trials
-from compress import metrics as M
+from compress.plumbing import metrics as M
 
 CURVES = {"curve_val": M.EPOCH_VAL_ACCURACY, "curve_train": M.EPOCH_TRAIN_ACCURACY}
 METRICS = (*M.TRIAL_METRICS, M.TEACHER_LATENCY_MS, M.KERAS_VAL_ACCURACY, M.COREML_SIZE_BYTES, M.COREML_VAL_ACCURACY,
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     (commit it as the study grows: a fresh machine resumes the study from it)."""
     import argparse
 
-    from compress import paths
+    from compress.config import paths
 
     parser = argparse.ArgumentParser(prog="python -m analysis.table",
                                      description="Write a study's trials table (every run, its curves) from MLflow.")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from compress import metrics as M
+from compress.plumbing import metrics as M
 
 POLICIES = ("smallest_within_budget", "knee")
 

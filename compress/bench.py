@@ -26,8 +26,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from compress import metrics as M
-from compress.errors import CompressError, DataError
+from compress.plumbing import metrics as M
+from compress.plumbing.errors import CompressError, DataError
 
 PRUNED_SPARSITY = 0.5
 COLUMNS = ("name", "test_accuracy", "size_bytes", "size_gzip_bytes", "macs", "latency_ms", "latency_ratio")
@@ -35,7 +35,7 @@ COLUMNS = ("name", "test_accuracy", "size_bytes", "size_gzip_bytes", "macs", "la
 
 def teacher_dynamic(ctx, cache: Path) -> Path:
     """The teacher with dynamic-range quantization (weights int8, activations float)."""
-    from compress import quantize
+    from compress.pipeline import quantize
 
     path = cache / f"teacher_{ctx.teacher_sha[:16]}_dynamic.tflite"
     if not path.is_file():
@@ -45,10 +45,10 @@ def teacher_dynamic(ctx, cache: Path) -> Path:
 
 def teacher_pruned_int8(cfg, ctx, cache: Path, epochs: int) -> Path:
     """The teacher pruned to 50% by tfmot while fine-tuned `epochs` on the labels, then int8."""
-    from compress import prune, quantize
-    from compress.compat import keras, set_seed
+    from compress.pipeline import prune, quantize
+    from compress.pipeline.trial import representative_images
+    from compress.plumbing.compat import keras, set_seed
     from compress.teacher import logits_model
-    from compress.trial import representative_images
 
     key = (f"{ctx.teacher_sha[:16]}_{ctx.splits.fingerprint[:12]}_s{PRUNED_SPARSITY}_e{epochs}_seed{int(cfg.seed)}"
            f"_r{int(cfg.quant.representative_samples)}")
@@ -69,7 +69,7 @@ def teacher_pruned_int8(cfg, ctx, cache: Path, epochs: int) -> Path:
 
 def undistilled_student(cfg, winner_config: Path, cache: Path) -> tuple[Path, int]:
     """The winner's trial recipe retrained with `distill.alpha=1` (labels only); its file and MACs."""
-    from compress.trial import run_trial
+    from compress.pipeline.trial import run_trial
 
     recipe = OmegaConf.load(winner_config)
     recipe = OmegaConf.merge(recipe, {
@@ -91,7 +91,7 @@ def undistilled_student(cfg, winner_config: Path, cache: Path) -> tuple[Path, in
 
 def run(cfg, winner_dir: Path, prune_epochs: int) -> list[dict]:
     """Build or fetch every entry, then measure all of them together."""
-    from compress import context, measure
+    from compress.pipeline import context, measure
 
     winner_file, winner_json = winner_dir / "winner.tflite", winner_dir / "winner.json"
     for needed in (winner_file, winner_json, winner_dir / "config.yaml"):
@@ -137,7 +137,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compress.bench", description=__doc__.split("\n\n")[0])
-    from compress import paths
+    from compress.config import paths
 
     paths.add_study_arguments(parser, tracking=False)
     parser.add_argument("--winner", type=Path, default=None,
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. measure.latency_runs=400")
     args = parser.parse_args(argv)
     try:
-        from compress.validate import preflight
+        from compress.config.validate import preflight
 
         cfg = paths.compose_for(args.study, ["tracking.enabled=false", *args.overrides])
         sp = paths.of(cfg)

@@ -2,7 +2,7 @@
 pick the winner among them and export it.
 
 The study ranks recipes with a short, cheap proxy (a few distillation epochs); this stage takes
-the chosen recipes (`compress.finalists.select`, or `finalize.trials=[...]`) and retrains each
+the chosen recipes (`compress.pipeline.finalists.select`, or `finalize.trials=[...]`) and retrains each
 from scratch with the final recipe (`conf/finalize/`: tens of epochs over augmented views with
 the teacher's logits for the same view). Every finalist is converted twice and both files are
 measured from disk: in its trial's own quantization mode (to compare search and final
@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf, open_dict
 
-from compress import metrics as M
-from compress.cli import hydra_entry
+from compress.config.cli import hydra_entry
+from compress.plumbing import metrics as M
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,10 @@ class Paths:
 
     @classmethod
     def of(cls, cfg) -> "Paths":
-        """The folders of `paths.study` (compress/paths.py: the default study's deliverables are the
+        """The folders of `paths.study` (compress/config/paths.py: the default study's deliverables are the
         committed report/ and winner/, any other study's go under sweeps/<study>/);
         `finalize.trials_table`, `out_dir`, `export_dir` and `work_dir` override."""
-        from compress import paths as study_paths
+        from compress.config import paths as study_paths
 
         sp = study_paths.of(cfg)
         f = cfg.finalize
@@ -66,7 +66,7 @@ def candidate_table(cfg, study: str, paths: Paths):
     import pandas as pd
 
     from analysis import table as trials_table
-    from compress.errors import ConfigError
+    from compress.plumbing.errors import ConfigError
 
     if cfg.tracking.enabled:
         try:
@@ -144,7 +144,8 @@ def recipe_hash(cfg) -> str:
 
 def run(cfg, study: str) -> dict:
     """Train the finalists not yet in the table, then pick and export the winner; returns the summary."""
-    from compress import context, finalists, validate
+    from compress.config import validate
+    from compress.pipeline import context, finalists
 
     validate.preflight(cfg, check_data=False)
     f = cfg.finalize
@@ -154,7 +155,7 @@ def run(cfg, study: str) -> dict:
     selection = finalists.by_hand(trials, list(f.trials)) if manual else finalists.select(
         trials, int(f.max_finalists), list(f.size_classes), float(f.min_search_accuracy))
     if selection.empty:
-        from compress.errors import ConfigError
+        from compress.plumbing.errors import ConfigError
 
         floor = "" if manual else f" at or above finalize.min_search_accuracy={float(f.min_search_accuracy):g}"
         best = trials[M.VAL_ACCURACY].max() if M.VAL_ACCURACY in trials and len(trials) else float("nan")
@@ -177,7 +178,7 @@ def run(cfg, study: str) -> dict:
     summary = {"study": study, "selection": "manual" if manual else "default",
                "rank_agreement": finalists.rank_agreement(rows, list(f.size_classes)),
                "finalists": _keys(rows)}
-    from compress.winner_export import choose, export
+    from compress.pipeline.winner_export import choose, export
 
     winner, reason = choose(rows, cfg)
     if winner is None:
@@ -204,8 +205,8 @@ def work_name(trial: int, seed: int, recipe: str) -> str:
 
 
 def _train_if_missing(cfg, ctx, row, seed, study, paths, table, label, manual, started):
-    from compress import finalists
-    from compress.finalist_run import train_finalist
+    from compress.pipeline import finalists
+    from compress.pipeline.finalist_run import train_finalist
 
     fcfg = finalist_config(cfg, row, seed)
     recipe = recipe_hash(fcfg)

@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from compress import metrics as M
-from compress.cli import compose
+from compress.config.cli import compose
+from compress.plumbing import metrics as M
 
 
 def trial_times(n: int, overrides: list[str]) -> list[dict]:
     """Run `n` default trials in this process (the first pays for loading the context)."""
-    from compress.trial import run_trial
+    from compress.pipeline.trial import run_trial
 
     cfg = compose(["tracking.enabled=false", *overrides])
     out = []
@@ -49,8 +49,8 @@ EPOCH_MODES = ("cached", "in_step", "online", "views")
 def _epoch_runner(mode: str, overrides: list[str]):
     """A compiled default student and its full-data pipeline for one of `EPOCH_MODES`;
     returns a function that trains one epoch and gives its seconds."""
-    from compress import context, distill
-    from compress.students import build_student
+    from compress.pipeline import context, distill
+    from compress.pipeline.students import build_student
 
     cfg = compose([f"distill.teacher_logits={'cached' if mode == 'cached' else 'online'}", *overrides])
     ctx = context.get(cfg)

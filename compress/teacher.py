@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.compat import keras, set_seed, tf
-from compress.data import Splits, sha256_of
-from compress.errors import ConfigError
-from compress.measure import keras_accuracy
-from compress.options import DEFAULT_TEACHER_PATH as DEFAULT_PATH
+from compress.config.options import DEFAULT_TEACHER_PATH as DEFAULT_PATH
+from compress.pipeline.data import Splits, sha256_of
+from compress.pipeline.measure import keras_accuracy
+from compress.plumbing.compat import keras, set_seed, tf
+from compress.plumbing.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def load_keras(path: str | Path) -> keras.Model:
 def check_fits(model: keras.Model, path: Path, image: tuple = (28, 28, 1)) -> keras.Model:
     """`model` itself, or one line saying how the user's teacher does not fit the data: it must
     take the images as they are (28x28, one channel) and give one score per class."""
-    from compress.data import NUM_CLASSES
+    from compress.pipeline.data import NUM_CLASSES
 
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ConfigError(f"teacher.path={path}: has {len(model.inputs)} input(s) and {len(model.outputs)} output(s); "
@@ -193,7 +193,7 @@ def logits_model(teacher: keras.Model) -> keras.Model:
 
 def main(cfg) -> dict:
     """Train (or fetch from the cache) the teacher of `cfg` and publish it to `teacher.path`."""
-    from compress.data import load_from_config
+    from compress.pipeline.data import load_from_config
 
     splits = load_from_config(cfg.data)
     _, cached = train_cached(cfg.teacher, splits, cfg.paths.cache_dir, verbose=1 if sys.stdout.isatty() else 2)
@@ -204,6 +204,6 @@ def main(cfg) -> dict:
 
 
 if __name__ == "__main__":
-    from compress.cli import hydra_entry
+    from compress.config.cli import hydra_entry
 
     hydra_entry(main, config_name="config")

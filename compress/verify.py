@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.errors import CompressError, DataError
+from compress.plumbing.errors import CompressError, DataError
 
 SUFFIXES = (".tflite", ".mlpackage")
 
@@ -25,7 +25,7 @@ SUFFIXES = (".tflite", ".mlpackage")
 def model_bytes(path: Path) -> int:
     """Bytes on disk: the file, or every file inside an .mlpackage folder."""
     if path.is_dir():
-        from compress.coreml import package_bytes
+        from compress.coreml.convert import package_bytes
 
         return package_bytes(path)
     return path.stat().st_size
@@ -40,10 +40,10 @@ def _predict(path: Path, images: np.ndarray, n_classes: int = 10, input_range: s
              output: str | None = None, precision: str = "fp32") -> tuple[np.ndarray, str | None]:
     """(top-1 classes, how the interface was read: None for a .tflite file)."""
     if path.suffix == ".tflite":
-        from compress import measure
+        from compress.pipeline import measure
 
         return np.argmax(measure.predict(path, images), axis=1), None
-    from compress import coreml_exec
+    from compress.coreml import executor as coreml_exec
 
     scores, reading = coreml_exec.predict(path, images, n_classes=n_classes, input_range=input_range,
                                           output=output, precision=precision, with_reading=True)
@@ -88,7 +88,7 @@ def score(path: Path, against: Path | None = None, data_dir: str | None = None, 
     used, or `data_file`'s arrays), and top-1 agreement with `against`.  Pass `splits` to score
     several files on data loaded once. With `precision='fp16'`, also the top-1 agreement of
     float16 activations with float32 (a .mlpackage)."""
-    from compress import data
+    from compress.pipeline import data
 
     path = check_path(Path(path))
     against = check_path(Path(against)) if against else None

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from compress import data
-from compress.cli import compose
+from compress.config.cli import compose
+from compress.pipeline import data
 
 ROOT = Path(__file__).resolve().parent.parent
 TEACHER = ROOT / "models" / "teacher" / "teacher.keras"

@@ -16,7 +16,7 @@ pytestmark = [needs_data, pytest.mark.skipif(not (WINNER / "README.md").is_file(
 
 def raw_test_set():
     """The test images as the bytes an app would have (0..255), and their labels."""
-    from compress import data
+    from compress.pipeline import data
 
     folder = data.locate(None)
     pixels = data.read_idx(folder / data.FILES["test_images"], "images")
@@ -58,7 +58,7 @@ def test_the_tflite_contract_reproduces_the_logged_accuracy():
 
 
 def test_the_core_ml_contract_reproduces_the_logged_accuracy():
-    from compress.coreml_exec import Program
+    from compress.coreml.executor import Program
 
     text = (WINNER / "README.md").read_text()
     assert "pass the pixels 0..255 as they are" in text

@@ -1,4 +1,4 @@
-"""Channel pruning (compress/prune/channel.py): the rebuilt model's shapes, its equivalence to the
+"""Channel pruning (compress/pipeline/prune/channel.py): the rebuilt model's shapes, its equivalence to the
 original with the removed channels zeroed, the importance rankings, and the files it exports
 holding exactly the surviving channels."""
 
@@ -11,10 +11,10 @@ import pytest
 from conftest import assert_same_choices, group, needs_data, needs_teacher
 from omegaconf import OmegaConf
 
-from compress.compat import keras
-from compress.errors import ConfigError
-from compress.prune import channel
-from compress.students import build_student
+from compress.pipeline.prune import channel
+from compress.pipeline.students import build_student
+from compress.plumbing.compat import keras
+from compress.plumbing.errors import ConfigError
 
 FAMILIES = [("cnn", "flatten"), ("cnn", "gap"), ("dsconv", "gap"), ("dsconv", "flatten")]
 
@@ -127,7 +127,9 @@ def test_models_that_are_not_a_single_chain_or_use_unknown_layers_are_refused_in
 @pytest.mark.parametrize("arch,head", [("cnn", "flatten"), ("dsconv", "gap")])
 def test_exported_files_hold_exactly_the_surviving_channels_and_run_in_the_executor(tmp_path, arch, head,
                                                                                      splits):
-    from compress import coreml, coreml_exec, measure, quantize
+    from compress.coreml import convert as coreml
+    from compress.coreml import executor as coreml_exec
+    from compress.pipeline import measure, quantize
 
     wide = student(arch, head)
     narrow = channel.narrow(wide, 0.5).model
@@ -153,7 +155,7 @@ def test_exported_files_hold_exactly_the_surviving_channels_and_run_in_the_execu
 @needs_teacher
 @pytest.mark.slow
 def test_a_channel_pruned_trial_logs_the_narrow_models_figures(tmp_path, small_cfg):
-    from compress import measure, trial
+    from compress.pipeline import measure, trial
 
     cfg = small_cfg
     OmegaConf.update(cfg, "prune.method", "channel")
@@ -172,7 +174,7 @@ def test_a_channel_pruned_trial_logs_the_narrow_models_figures(tmp_path, small_c
 
 
 def test_channel_pruning_at_share_zero_keeps_every_channel_and_still_fine_tunes():
-    from compress import prune
+    from compress.pipeline import prune
 
     model = student("dsconv", "gap")
     same = channel.narrow(model, 0.0)

@@ -8,8 +8,8 @@ import sys
 import pytest
 from conftest import ROOT, compose_config
 
-from compress.errors import ConfigError
-from compress.validate import validate
+from compress.config.validate import validate
+from compress.plumbing.errors import ConfigError
 
 
 def test_default_config_composes_and_validates():
@@ -101,7 +101,7 @@ def test_a_corrupt_data_file_stops_the_study_before_anything_is_stored(tmp_path,
 
     from conftest import have_dataset
 
-    from compress import data
+    from compress.pipeline import data
 
     if not have_dataset():
         pytest.skip("real Fashion-MNIST not installed")
@@ -160,7 +160,7 @@ def test_the_schemas_defaults_agree_with_the_default_yaml():
     keys the YAML fills by interpolation, and mandatory (???) ones, are the YAML's alone."""
     from omegaconf import OmegaConf
 
-    from compress import schema
+    from compress.config import schema
 
     def flat(node, prefix=""):
         out = {}

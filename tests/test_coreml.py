@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from compress import coreml
-from compress.data import CLASS_NAMES
-from compress.errors import ConfigError
-from compress.students import build_student
+from compress.coreml import convert as coreml
+from compress.pipeline.data import CLASS_NAMES
+from compress.pipeline.students import build_student
+from compress.plumbing.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from conftest import needs_data
 
-from compress import coreml_exec, data
-from compress.compat import keras
-from compress.coreml_interface import InterfaceError
+from compress.coreml import executor as coreml_exec
+from compress.coreml.interface import InterfaceError
+from compress.pipeline import data
+from compress.plumbing.compat import keras
 
 pytestmark = needs_data
 N = 500  # test images per model: enough for a 99.8% agreement to mean something
@@ -134,7 +135,7 @@ def test_fp16_program_with_weight_compression_and_a_probabilities_output(tmp_pat
         global_config=opt.OpLinearQuantizerConfig(mode="linear_symmetric", weight_threshold=64)))
     compressed.save(str(tmp_path / "int8.mlpackage"))
     # the reference carries the package's own decompressed weights (the int8 error included)
-    from compress.coreml import keras_carrying
+    from compress.coreml.convert import keras_carrying
 
     packed, reading = coreml_exec.predict(tmp_path / "int8.mlpackage", images[0], with_reading=True)
     assert reading.output_kind == "probabilities"
@@ -165,7 +166,7 @@ def test_ios18_weight_compressions_agree_with_keras_carrying_the_packages_weight
     import coremltools as ct
     import coremltools.optimize.coreml as opt
 
-    from compress.coreml import keras_carrying, program_ops
+    from compress.coreml.convert import keras_carrying, program_ops
 
     keras.utils.set_random_seed(7)
     inp = keras.Input((28, 28, 1))

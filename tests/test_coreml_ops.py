@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from compress.coreml_ops import OPS
+from compress.coreml.ops import OPS
 
 RNG = np.random.default_rng(0)
 
@@ -54,7 +54,7 @@ def test_conv_transpose_matches_the_scatter_definition():
 
 
 def test_conv_transpose_and_upsampling_match_keras():
-    from compress.compat import keras
+    from compress.plumbing.compat import keras
 
     x = RNG.normal(size=(2, 5, 6, 3)).astype(np.float32)
     layer = keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same", use_bias=True)
@@ -99,7 +99,7 @@ def test_activations_by_their_formulas():
 
 
 def test_norms_and_log_softmax():
-    from compress.compat import keras
+    from compress.plumbing.compat import keras
 
     x = RNG.normal(size=(2, 3, 4, 5)).astype(np.float32)
     gamma, beta = RNG.normal(size=3).astype(np.float32), RNG.normal(size=3).astype(np.float32)
@@ -144,7 +144,7 @@ def test_programs_with_list_inputs_several_outputs_and_compressed_weights_run(tm
     import coremltools.optimize.coreml as opt
     from coremltools.converters.mil import Builder as mb
 
-    from compress.coreml_exec import Program
+    from compress.coreml.executor import Program
 
     w = RNG.normal(size=(8, 12)).astype(np.float32)
 
@@ -239,7 +239,7 @@ def test_ios18_compressed_conv_weights_decompress_as_coremltools_does(tmp_path, 
     from coremltools.converters.mil import Builder as mb
     from coremltools.optimize import _utils as ct_utils
 
-    from compress.coreml_exec import Program
+    from compress.coreml.executor import Program
 
     w = RNG.normal(size=(16, 8, 3, 3)).astype(np.float32)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import needs_data
 
-from compress import data
-from compress.errors import DataError
+from compress.pipeline import data
+from compress.plumbing.errors import DataError
 
 
 def write_idx(path, array: np.ndarray, magic: int | None = None, compress: bool = True, count: int | None = None):

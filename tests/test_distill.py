@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import group
 
-from compress import distill
-from compress.compat import keras
-from compress.errors import ConfigError
-from compress.students import build_student
+from compress.pipeline import distill
+from compress.pipeline.students import build_student
+from compress.plumbing.compat import keras
+from compress.plumbing.errors import ConfigError
 
 
 def reference_loss(labels, teacher_logits, student_logits, t, alpha):

@@ -8,10 +8,10 @@ import math
 import pandas as pd
 import pytest
 
-from compress import finalists
-from compress import metrics as M
-from compress.errors import ConfigError
-from compress.winner_export import pick
+from compress.pipeline import finalists
+from compress.pipeline.winner_export import pick
+from compress.plumbing import metrics as M
+from compress.plumbing.errors import ConfigError
 
 
 def trials_table(rows):

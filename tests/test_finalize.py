@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from conftest import ROOT, needs_data, needs_teacher
 
-from compress import metrics as M
-from compress.cli import compose
-from compress.errors import ConfigError
+from compress.config.cli import compose
 from compress.finalize import Paths
+from compress.plumbing import metrics as M
+from compress.plumbing.errors import ConfigError
 
 
 def test_only_the_default_study_writes_the_committed_deliverables():
@@ -155,9 +155,9 @@ def serve_and_compare(tmp_path: Path, model_uri: str, tflite: Path) -> None:
 
     import numpy as np
 
-    from compress import data
-    from compress.cli import compose
-    from compress.measure import predict
+    from compress.config.cli import compose
+    from compress.pipeline import data
+    from compress.pipeline.measure import predict
 
     splits = data.load_from_config(compose(["experiment=smoke"]).data)
     images = splits.x_test[:64]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, needs_data, needs_teacher
 
-from compress import paths
+from compress.config import paths
 
 COMMITTED = [ROOT / "winner" / "winner.tflite", ROOT / "winner" / "winner.json", ROOT / "report.md",
              ROOT / "report" / "trials.csv"]
@@ -56,7 +56,7 @@ def test_a_study_s_stores_and_outputs_follow_from_its_name():
 
 def test_analysis_of_another_study_refuses_to_write_the_committed_deliverables(tmp_path):
     before = digests()
-    for args in (["analysis.pareto", "--study", "smoke", "--export-dir", "winner"],
+    for args in (["compress.pareto", "--study", "smoke", "--export-dir", "winner"],
                  ["analysis.report", "--study", "smoke", "--out", "report.md"],
                  ["analysis.table", "--study", "smoke", "--out", "report/trials.csv"]):
         one_line_error(run(*args, "--tracking-uri", f"sqlite:///{tmp_path}/none.db"), "may not write", "smoke")
@@ -69,13 +69,13 @@ def test_reading_commands_never_create_a_store_and_say_what_to_run(tmp_path):
     missing = tmp_path / "nowhere" / "mlflow.db"
     line = one_line_error(run("analysis.summary", "--tracking-uri", f"sqlite:///{missing}"), "no MLflow store")
     assert "python -m compress.sweep -m" in line and not missing.parent.exists()
-    one_line_error(run("analysis.pareto", "--tracking-uri", "http://127.0.0.1:9"), "no MLflow server answers")
+    one_line_error(run("compress.pareto", "--tracking-uri", "http://127.0.0.1:9"), "no MLflow server answers")
     empty = tmp_path / "empty.db"
     run("mlflow", "gc", "--backend-store-uri", f"sqlite:///{empty}")  # an empty, valid store
     if empty.is_file():
         one_line_error(run("analysis.summary", "--study", "smoke", "--tracking-uri", f"sqlite:///{empty}"),
                        "no finished trial runs of study 'smoke'", "experiment=smoke")
-    one_line_error(run("analysis.pareto", "--budget", "2"), "--budget=2.0", "between 0 and 1")
+    one_line_error(run("compress.pareto", "--budget", "2"), "--budget=2.0", "between 0 and 1")
     one_line_error(run("analysis.table", "--study", "smoke", "--tracking-uri", "http://127.0.0.1:9"),
                    "tracking.uri=http://127.0.0.1:9")
 
@@ -101,7 +101,7 @@ def test_sweeper_settings_out_of_range_stop_before_any_store(tmp_path, override,
     ((28, 28, 1), "gives output shape (5,); Fashion-MNIST needs (10,)"),
 ])
 def test_a_teacher_that_does_not_fit_the_data_is_one_line(tmp_path, shape, message):
-    from compress.compat import keras
+    from compress.plumbing.compat import keras
 
     classes = 10 if shape != (28, 28, 1) else 5
     model = keras.Sequential([keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(classes)])

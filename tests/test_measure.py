@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from omegaconf import OmegaConf
 
-from compress import measure, quantize
-from compress.students import build_student, channel_plan
+from compress.pipeline import measure, quantize
+from compress.pipeline.students import build_student, channel_plan
 from compress.teacher import build_teacher
 
 

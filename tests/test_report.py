@@ -26,7 +26,7 @@ TRIALS = [
 
 def pin_early_stop_default(tmp_path, monkeypatch, option: str) -> None:
     """The default study composed with `early_stop=option`, as if conf/config.yaml picked it."""
-    from compress import paths
+    from compress.config import paths
 
     composed = paths.compose_for(None, [f"early_stop={option}"])
     monkeypatch.setattr(report, "early_stop_default", lambda: str(composed.hydra.runtime.choices.early_stop))
@@ -226,7 +226,7 @@ def test_figures_are_written_and_stable(tmp_path):
 
 def add_finalists(paths: dict[str, Path]) -> None:
     """Two finalists of study `tiny` (trials 0 and 2) and a winner exported from them."""
-    from compress import metrics as M
+    from compress.plumbing import metrics as M
 
     base = {"study": "tiny", "seed": 0, "recipe": "r", "head": "flatten", "quant.mode": "dynamic",
             "prune.sparsity": 0.0, "epochs": 30, "augment": "flip_shift", M.TEACHER_LATENCY_MS: 2.0,

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, needs_data, needs_teacher
 from optuna.trial import TrialState
 
-from compress import metrics as M
+from compress.plumbing import metrics as M
 
 pytestmark = [needs_data, needs_teacher]
 
@@ -102,7 +102,7 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch):
     assert len({p.name for p in (tmp_path / "jobs").iterdir() if p.name.startswith("trial_")}) == 4
 
     # the analysis reads those runs back, marks the front and tags every finished trial
-    proc = subprocess.run([sys.executable, "-m", "analysis.pareto", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
+    proc = subprocess.run([sys.executable, "-m", "compress.pareto", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
                            "--study", "smoke", "--out", str(tmp_path / "analysis"),
                            "--export-dir", str(tmp_path / "winner")],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)

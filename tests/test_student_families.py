@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from conftest import group
 
-from compress import coreml, coreml_exec, encode, measure, quantize
-from compress.students import build_student, dsconv_plan
+from compress.coreml import convert as coreml
+from compress.coreml import executor as coreml_exec
+from compress.pipeline import encode, measure, quantize
+from compress.pipeline.students import build_student, dsconv_plan
 
 
 def student_cfg(arch: str, width: float, head: str = "gap"):
@@ -20,7 +22,7 @@ def sample_images(n: int = 64) -> np.ndarray:
     from conftest import have_dataset
 
     if have_dataset():
-        from compress import data
+        from compress.pipeline import data
 
         return data.load().x_test[:n]
     return np.random.default_rng(0).random((n, 28, 28, 1)).astype(np.float32)

@@ -10,10 +10,9 @@ from pathlib import Path
 import optuna
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra_plugins.compress_optuna_sweeper.grammar import SweeperError, distribution_from_override
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
-
-from hydra_plugins.compress_optuna_sweeper.grammar import SweeperError, distribution_from_override
 
 APP = Path(__file__).parent / "apps" / "toy_app.py"
 

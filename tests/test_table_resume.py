@@ -6,10 +6,9 @@ from __future__ import annotations
 import optuna
 import pandas as pd
 import pytest
+from hydra_plugins.compress_optuna_sweeper.table_resume import seed_study
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
-
-from hydra_plugins.compress_optuna_sweeper.table_resume import seed_study
 
 SPACE = {"student.arch": CategoricalDistribution(["cnn", "dsconv"]), "student.width": FloatDistribution(0.0625, 0.5),
          "prune.sparsity": CategoricalDistribution([0.0, 0.25, 0.5])}

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from conftest import TEACHER, needs_data, needs_teacher
 
-from compress import data
-from compress.compat import keras
-from compress.errors import ConfigError
+from compress.pipeline import data
+from compress.plumbing.compat import keras
+from compress.plumbing.errors import ConfigError
 from compress.teacher import build_teacher, load_keras, logits_model
 
 

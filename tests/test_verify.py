@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import ROOT, needs_data
 from omegaconf import OmegaConf
 
-from compress import coreml, measure, quantize
-from compress.students import build_student
+from compress.coreml import convert as coreml
+from compress.pipeline import measure, quantize
+from compress.pipeline.students import build_student
 
 
 def run_verify(*args):
@@ -24,8 +24,8 @@ def run_verify(*args):
 @needs_data
 @pytest.mark.slow
 def test_verify_scores_both_formats_on_the_full_test_set(tmp_path):
-    from compress import data, distill
-    from compress.compat import set_seed
+    from compress.pipeline import data, distill
+    from compress.plumbing.compat import set_seed
 
     set_seed(0)
     s = data.load()

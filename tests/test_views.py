@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import TEACHER, needs_teacher
 
-from compress import views
+from compress.pipeline import views
 
 
 def images(n: int = 12, seed: int = 0) -> np.ndarray:
@@ -62,7 +62,7 @@ def test_cached_logits_of_view_k_are_the_teachers_logits_on_view_k(tmp_path):
 
 
 def test_the_pipeline_serves_each_view_with_its_own_logits():
-    from compress.distill import view_dataset
+    from compress.pipeline.distill import view_dataset
 
     n, k = 40, 4
     x, index = images(n, seed=5), np.arange(n)
@@ -94,8 +94,8 @@ def test_views_are_exact_uint8_round_trips():
 def test_bad_view_settings_are_refused_in_one_line(bad):
     from conftest import compose_config
 
-    from compress.errors import ConfigError
-    from compress.validate import validate
+    from compress.config.validate import validate
+    from compress.plumbing.errors import ConfigError
 
     with pytest.raises(ConfigError, match=f"distill.{bad.split('=')[0]}"):
         validate(compose_config([f"distill.{bad}"]))

@@ -27,11 +27,6 @@ from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.storages._heartbeat import get_heartbeat_thread
-from optuna.trial import TrialState
-
 from hydra_plugins.compress_optuna_sweeper.grammar import (  # noqa: F401 - re-exported
     SweeperError,
     _format_value,
@@ -46,6 +41,10 @@ from hydra_plugins.compress_optuna_sweeper.storage import (  # noqa: F401 - re-e
     retried_numbers,
     tell,
 )
+from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.storages._heartbeat import get_heartbeat_thread
+from optuna.trial import TrialState
 
 log = logging.getLogger(__name__)
 WORKER_ENV = "COMPRESS_SWEEPER_WORKER"  # set in the worker processes that n_jobs > 1 starts
@@ -207,7 +206,6 @@ class OptunaSweeperImpl:
         import inspect
 
         from hydra.utils import get_class
-
         from hydra_plugins.compress_optuna_sweeper.config import SAMPLERS
 
         try:

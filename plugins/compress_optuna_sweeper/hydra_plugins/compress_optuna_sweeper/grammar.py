@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-
 from hydra_plugins.compress_optuna_sweeper._errors import SweeperError  # noqa: F401 - re-exported
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 
 def _is_int(x: Any) -> bool:

@@ -6,9 +6,8 @@ from typing import Any, List, Optional
 
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig
-
 from hydra_plugins.compress_optuna_sweeper.config import CompressOptunaSweeperConf  # noqa: F401 (registers)
+from omegaconf import DictConfig
 
 
 class CompressOptunaSweeper(Sweeper):

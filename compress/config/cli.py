@@ -1,0 +1,52 @@
+"""Thin Hydra entry points: compose conf/, run a plain function, turn user errors into one line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: conf/, models/, report/ are read from here
+CONF_DIR = str(ROOT / "conf")
+
+
+def compose(overrides: list[str] | None = None, return_hydra_config: bool = False):
+    """The project's config composed with `overrides`, as the command line would, without
+    running a job (for tests, benchmarks and the analysis commands)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from compress.config import schema
+
+    schema.register()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides or []),
+                             return_hydra_config=return_hydra_config)
+
+
+def hydra_entry(fn: Callable, config_name: str = "config") -> None:
+    """Run `fn(cfg)` under @hydra.main with the project's config folder.
+
+    A CompressError (bad config value, bad data file, unreachable store) in a single
+    run prints its one-line message on stderr and exits with status 2.
+    """
+    import hydra
+
+    from compress.config import schema
+    from compress.plumbing.errors import CompressError
+
+    schema.register()
+
+    @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=config_name)
+    def _task(cfg):
+        try:
+            return fn(cfg)
+        except CompressError as exc:
+            from hydra.core.hydra_config import HydraConfig
+
+            if HydraConfig.get().mode.name == "MULTIRUN":
+                raise  # the sweeper records it as a failed trial
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+
+    _task()

@@ -1,0 +1,38 @@
+"""The allowed values of the config's enumerated fields, in a module that imports nothing
+heavy, so that checking a config does not wait for TensorFlow."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class QuantMode:
+    """Everything that belongs to one `quant.mode` (compress/pipeline/quantize.py converts by it); every
+    reader (validation, early stopping, the winner's Core ML export, the figures) takes it from here."""
+
+    name: str
+    bytes_per_param: float  # weight bytes per parameter in the .tflite (early stopping's size bound)
+    integer: bool  # full-integer: int8 weights and activations, int8 input and output
+    coreml: str  # the Core ML weight compression that carries the mode over to the .mlpackage
+    colour: str  # its colour in the figures
+
+
+QUANT = {mode.name: mode for mode in (
+    QuantMode("float32", 4.0, False, "none", "#4c78a8"),
+    QuantMode("float16", 2.0, False, "none", "#72b7b2"),
+    QuantMode("dynamic", 1.0, False, "linear8", "#f58518"),
+    QuantMode("int8", 1.0, True, "linear8", "#e45756"),
+    QuantMode("qat", 1.0, True, "linear8", "#54a24b"),
+)}
+QUANT_MODES = tuple(QUANT)
+INTEGER_MODES = tuple(name for name, mode in QUANT.items() if mode.integer)
+ACTIVATIONS = ("relu", "relu6")
+HEADS = ("flatten", "gap")
+ARCHS = ("cnn", "dsconv")  # student families (compress/pipeline/students.py)
+PRUNE_METHODS = ("magnitude", "channel")  # zeros in place (tfmot), or whole channels removed (compress/pipeline/prune/)
+CHANNEL_IMPORTANCE = ("bn", "l1")  # a channel's rank: its BatchNorm scale |gamma|, or its filter's L1 norm
+AUGMENTS = ("none", "flip_shift")  # distillation views (compress/pipeline/views.py)
+WINNER_POLICIES = ("max_bytes", "smallest_within")  # how the winner is picked among finalists (compress/pipeline/winner_export.py)
+KERNEL_SIZES = (1, 3, 5)
+LOGIT_SOURCES = ("cached", "online")
+COREML_COMPRESSIONS = ("none", "linear8", "palettize8", "palettize6", "palettize4", "palettize2", "sparse")
+DEFAULT_TEACHER_PATH = "models/teacher/teacher.keras"

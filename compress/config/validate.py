@@ -1,0 +1,200 @@
+"""Range checks on a composed config, run before anything is trained or written.
+
+Types are checked by the schemas at composition; this catches values a type cannot
+rule out.  Each failure is a ConfigError with one line naming the field, the value
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from compress.config.options import (
+    ACTIVATIONS,
+    ARCHS,
+    AUGMENTS,
+    CHANNEL_IMPORTANCE,
+    COREML_COMPRESSIONS,
+    DEFAULT_TEACHER_PATH,
+    HEADS,
+    KERNEL_SIZES,
+    LOGIT_SOURCES,
+    PRUNE_METHODS,
+    QUANT_MODES,
+    WINNER_POLICIES,
+)
+from compress.plumbing.errors import ConfigError
+
+
+def _check(condition: bool, field: str, value, allowed: str) -> None:
+    if not condition:
+        raise ConfigError(f"{field}={value}: {allowed}")
+
+
+def check_width(width) -> None:
+    _check(width > 0, "student.width", width, "must be > 0 (1.0 = the teacher's channels)")
+
+
+def check_student(s) -> None:
+    """The `student` group's values (also checked by build_student when used as a library)."""
+    check_width(s.width)
+    _check(s.get("arch", "cnn") in ARCHS, "student.arch", s.get("arch"), f"allowed {', '.join(ARCHS)}")
+    _check(s.activation in ACTIVATIONS, "student.activation", s.activation, f"allowed {', '.join(ACTIVATIONS)}")
+    _check(s.head in HEADS, "student.head", s.head, f"allowed {', '.join(HEADS)}")
+    _check(s.kernel_size in KERNEL_SIZES, "student.kernel_size", s.kernel_size, "allowed 1, 3, 5")
+    _check(0 <= s.dropout < 1, "student.dropout", s.dropout, "allowed [0, 1)")
+    _check(s.min_channels >= 1, "student.min_channels", s.min_channels, "must be >= 1")
+    _check(0 < s.get("bn_momentum", 0.99) < 1, "student.bn_momentum", s.get("bn_momentum"), "allowed (0, 1)")
+
+
+def check_distill_weights(temperature, alpha) -> None:
+    _check(temperature > 0, "distill.temperature", temperature, "must be > 0")
+    _check(0 <= alpha <= 1, "distill.alpha", alpha, "allowed [0, 1]")
+
+
+def check_sparsity(sparsity) -> None:
+    _check(0 <= sparsity < 1, "prune.sparsity", sparsity, "allowed [0, 1)")
+
+
+def check_quant_mode(mode) -> None:
+    _check(mode in QUANT_MODES, "quant.mode", mode, f"allowed {', '.join(QUANT_MODES)}")
+
+
+def check_coreml_compression(compression) -> None:
+    _check(compression in COREML_COMPRESSIONS, "coreml.compression", compression,
+           f"allowed {', '.join(COREML_COMPRESSIONS)}")
+
+
+def validate(cfg) -> None:
+    """Raise ConfigError on the first out-of-range value of `cfg`."""
+    d, s, k, p, q, m = cfg.data, cfg.student, cfg.distill, cfg.prune, cfg.quant, cfg.measure
+    _check(0 < d.fraction <= 1, "data.fraction", d.fraction, "allowed (0, 1]")
+    _check(0 < d.val_size < 60000, "data.val_size", d.val_size, "allowed 1..59999")
+    check_student(s)
+    check_distill_weights(k.temperature, k.alpha)
+    _check(k.epochs >= 1, "distill.epochs", k.epochs, "must be >= 1")
+    _check(k.batch_size >= 1, "distill.batch_size", k.batch_size, "must be >= 1")
+    _check(k.steps_per_execution >= 1, "distill.steps_per_execution", k.steps_per_execution, "must be >= 1")
+    _check(k.learning_rate > 0, "distill.learning_rate", k.learning_rate, "must be > 0")
+    _check(k.teacher_logits in LOGIT_SOURCES, "distill.teacher_logits", k.teacher_logits,
+           f"allowed {', '.join(LOGIT_SOURCES)}")
+    _check(k.get("augment", "none") in AUGMENTS, "distill.augment", k.get("augment"), f"allowed {', '.join(AUGMENTS)}")
+    _check(k.get("views", 1) >= 1, "distill.views", k.get("views"), "must be >= 1 (view 0 is the image itself)")
+    _check(0 <= k.get("max_shift", 0) <= 8, "distill.max_shift", k.get("max_shift"), "allowed 0..8 pixels")
+    _check(k.get("augment", "none") == "none" or k.teacher_logits == "cached", "distill.teacher_logits",
+           k.teacher_logits, "augmented views need cached logits (distill.augment=none for online)")
+    check_sparsity(p.sparsity)
+    _check(p.get("method", "magnitude") in PRUNE_METHODS, "prune.method", p.get("method"),
+           f"allowed {', '.join(PRUNE_METHODS)}")
+    _check(p.get("importance", "bn") in CHANNEL_IMPORTANCE, "prune.importance", p.get("importance"),
+           f"allowed {', '.join(CHANNEL_IMPORTANCE)}")
+    _check(p.epochs >= 1, "prune.epochs", p.epochs, "must be >= 1")
+    _check(p.learning_rate > 0, "prune.learning_rate", p.learning_rate, "must be > 0")
+    check_quant_mode(q.mode)
+    _check(q.qat_epochs >= 1, "quant.qat_epochs", q.qat_epochs, "must be >= 1")
+    _check(q.representative_samples >= 1, "quant.representative_samples", q.representative_samples, "must be >= 1")
+    e = cfg.early_stop
+    _check(e.slack >= 0, "early_stop.slack", e.slack, "must be >= 0")
+    _check(e.min_completed >= 1, "early_stop.min_completed", e.min_completed, "must be >= 1")
+    # a check after the last distillation epoch never fires (the default [1, 2] under distill.epochs=1
+    # keeps its first); one that none can reach would leave early stopping on in name only. The smallest
+    # in 1..epochs says both: each is >= 1 and one is reached
+    _check(not e.enabled or min(map(int, e.check_epochs), default=0) in range(1, k.epochs + 1),
+           "early_stop.check_epochs", list(e.check_epochs),
+           f"each must be >= 1 and at least one in 1..distill.epochs ({k.epochs})")
+    check_coreml_compression(cfg.coreml.compression)
+    if "finalize" in cfg:
+        _validate_finalize(cfg.finalize)
+    _check(m.latency_runs >= 1, "measure.latency_runs", m.latency_runs, "must be >= 1")
+    _check(m.warmup >= 0, "measure.warmup", m.warmup, "must be >= 0")
+    _check(m.threads >= 1, "measure.threads", m.threads, "must be >= 1")
+    _check(m.eval_batch >= 1, "measure.eval_batch", m.eval_batch, "must be >= 1")
+
+
+def _validate_finalize(f) -> None:
+    _check(f.max_finalists >= 1, "finalize.max_finalists", f.max_finalists, "must be >= 1")
+    _check(f.prune_epochs >= 1, "finalize.prune_epochs", f.prune_epochs, "must be >= 1")
+    _check(0 <= f.min_search_accuracy < 1, "finalize.min_search_accuracy", f.min_search_accuracy,
+           "must be in [0, 1)")
+    _check(all(int(c) > 0 for c in f.size_classes), "finalize.size_classes", list(f.size_classes),
+           "each must be a positive number of bytes")
+    _check(f.epochs >= 1, "finalize.epochs", f.epochs, "must be >= 1")
+    _check(f.learning_rate > 0, "finalize.learning_rate", f.learning_rate, "must be > 0")
+    _check(f.augment in AUGMENTS, "finalize.augment", f.augment, f"allowed {', '.join(AUGMENTS)}")
+    _check(f.qat_epochs >= 1, "finalize.qat_epochs", f.qat_epochs, "must be >= 1")
+    _check(0 <= f.int8_tolerance < 1, "finalize.int8_tolerance", f.int8_tolerance, "allowed [0, 1)")
+    _check(0 <= f.encoding_tolerance < 1, "finalize.encoding_tolerance", f.encoding_tolerance, "allowed [0, 1)")
+    _check(f.coreml_compression in COREML_COMPRESSIONS, "finalize.coreml_compression", f.coreml_compression,
+           f"allowed {', '.join(COREML_COMPRESSIONS)}")
+    _check(f.policy in WINNER_POLICIES, "finalize.policy", f.policy, f"allowed {', '.join(WINNER_POLICIES)}")
+    _check(f.max_bytes > 0, "finalize.max_bytes", f.max_bytes, "must be > 0")
+    _check(0 <= f.budget < 1, "finalize.budget", f.budget, "allowed [0, 1)")
+    _check(len(f.winner_seeds) >= 1, "finalize.winner_seeds", list(f.winner_seeds), "at least one seed")
+
+
+def preflight(cfg, check_data: bool = True) -> None:
+    """Everything checkable before a study starts: ranges, the data files, the teacher file,
+    the tracking store.
+
+    Called by the sweeper on the configs at the corners of the search space, and by a trial
+    before it trains anything; a trial passes check_data=False because it reads and checks
+    the same files itself, next, before anything is written.
+    """
+    validate(cfg)
+    if check_data:
+        _checked_data(cfg.data.dir, bool(cfg.data.verify_checksums))
+    teacher = Path(cfg.teacher.path) if cfg.teacher.path else None
+    if teacher is not None and str(cfg.teacher.path) != DEFAULT_TEACHER_PATH and not teacher.is_file():
+        raise ConfigError(f"teacher.path={cfg.teacher.path}: no such file (point it at a trained Keras model)")
+    if teacher is not None and teacher.is_file():
+        with open(teacher, "rb") as handle:
+            head = handle.read(8)
+        if not (head.startswith(b"PK") or head.startswith(b"\x89HDF")):
+            raise ConfigError(f"teacher.path={cfg.teacher.path}: not a Keras model file (.keras or .h5)")
+        _teacher_fits(teacher)
+    check_tracking(cfg.tracking.uri)
+
+
+_CHECKED: set = set()
+
+
+def _teacher_fits(path: Path) -> None:
+    """Load the teacher once per process and file version and check it fits the data's images and
+    classes (one line, before any store is written, instead of a Keras traceback in a trial)."""
+    from compress import teacher
+
+    key = ("teacher", str(path.resolve()), path.stat().st_mtime_ns)
+    if key not in _CHECKED:
+        teacher.check_fits(teacher.load_keras(path), path)
+        _CHECKED.add(key)
+
+
+def _checked_data(data_dir, verify: bool) -> None:
+    """data.check_files once per process and setting (the sweeper checks several corners)."""
+    from compress.pipeline import data
+
+    key = (data_dir, verify)
+    if key not in _CHECKED:
+        data.check_files(data_dir, verify)
+        _CHECKED.add(key)
+
+
+def check_tracking(uri: str) -> None:
+    """An MLflow server must answer; a local SQLite store's folder must be creatable."""
+    from compress.plumbing.errors import StoreError
+
+    if uri.startswith(("http://", "https://")):
+        import urllib.request
+
+        try:
+            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
+        except Exception as exc:  # noqa: BLE001 - any failure means "cannot reach"
+            raise StoreError(f"tracking.uri={uri}: no MLflow server answers ({type(exc).__name__})") from None
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri[len("sqlite:///"):]).parent
+        probe = folder
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir() or not os.access(probe, os.W_OK):
+            raise StoreError(f"tracking.uri={uri}: cannot create {folder}")

@@ -1,0 +1,197 @@
+"""Export a Keras student to a Core ML ML Program (.mlpackage) an iOS developer can use.
+
+The package takes a named 28x28 grayscale image (pixels 0-255, scaled to [0, 1] inside
+the model, as in training), returns the ten Fashion-MNIST class labels with their
+probabilities, states its minimum deployment target and carries metadata.  Weights are
+compressed with coremltools' own passes (sparse, linear int8, palettized) instead of
+shipping float weights where the trial pruned or quantized.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import warnings
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from compress.config.validate import check_coreml_compression
+from compress.pipeline.data import CLASS_NAMES
+from compress.plumbing.compat import keras, native_quiet
+
+log = logging.getLogger(__name__)
+
+DEPLOYMENT_TARGET = "iOS16"
+INPUT_NAME = "image"
+
+
+def _coremltools():
+    with native_quiet(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger("coremltools").setLevel(logging.ERROR)
+        import coremltools
+
+    return coremltools
+
+
+def compress_weights(mlmodel, compression: str, sparsity: float = 0.0):
+    """Apply one of options.COREML_COMPRESSIONS; a pruned model keeps its zeros as sparse weights first."""
+    check_coreml_compression(compression)
+    from coremltools.optimize import coreml as opt
+
+    small = {"weight_threshold": 0}  # our students' tensors are small: compress them all
+    if compression == "sparse" or (sparsity > 0 and compression == "none"):
+        return opt.prune_weights(mlmodel, opt.OptimizationConfig(
+            global_config=opt.OpThresholdPrunerConfig(threshold=1e-12, minimum_sparsity_percentile=0.3, **small)))
+    if compression == "linear8":
+        return opt.linear_quantize_weights(mlmodel, opt.OptimizationConfig(
+            global_config=opt.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", **small)))
+    if compression.startswith("palettize"):
+        nbits = int(compression[len("palettize"):])
+        # a tensor smaller than four lookup tables gains nothing from one; and coremltools 9's
+        # 8-bit k-means returned wrong weights for such a tensor (72 weights: error larger
+        # than the weights themselves), which the executor showed
+        return opt.palettize_weights(mlmodel, opt.OptimizationConfig(
+            global_config=opt.OpPalettizerConfig(nbits=nbits, mode="kmeans", weight_threshold=4 * 2**nbits)))
+    return mlmodel
+
+
+def to_mlpackage(model: keras.Model, path: str | Path, compression: str = "none", sparsity: float = 0.0,
+                 metadata: Mapping[str, str] | None = None, description: str = "") -> Path:
+    """Convert a logits-output Keras model to `path` (.mlpackage), written atomically."""
+    ct = _coremltools()
+    path = Path(path)
+    image_in = keras.Input((28, 28, 1), name=INPUT_NAME)  # whatever the Keras model named its input
+    probs = keras.Model(image_in, keras.layers.Softmax(name="probabilities")(model(image_in)))
+    image = ct.ImageType(name=INPUT_NAME, shape=(1, 28, 28, 1), scale=1 / 255.0,
+                         color_layout=ct.colorlayout.GRAYSCALE)
+    with native_quiet(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlmodel = ct.convert(
+            probs, source="tensorflow", inputs=[image], convert_to="mlprogram",
+            classifier_config=ct.ClassifierConfig(list(CLASS_NAMES)),
+            minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
+        )
+        mlmodel = compress_weights(mlmodel, compression, sparsity)
+    mlmodel.author = "compress (Fashion-MNIST compression sweep)"
+    mlmodel.short_description = description or (
+        "Fashion-MNIST clothing classifier distilled from a 1.62 M-parameter CNN. Input: a 28x28 grayscale "
+        "image, white garment on black as in Fashion-MNIST. Output: the class label and its probabilities."
+    )
+    mlmodel.version = "1"
+    mlmodel.input_description[INPUT_NAME] = "28x28 grayscale image, pixel values 0-255 (scaled to 0-1 inside)"
+    meta = {"minimum_deployment_target": DEPLOYMENT_TARGET, "compression": compression,
+            "class_labels": ",".join(CLASS_NAMES), **{k: str(v) for k, v in (metadata or {}).items()}}
+    mlmodel.user_defined_metadata.update(meta)
+    tmp = path.with_name(path.stem + ".partial.mlpackage")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    with native_quiet():
+        mlmodel.save(str(tmp))
+    if path.exists():
+        shutil.rmtree(path)
+    tmp.rename(path)
+    return path
+
+
+def package_bytes(path: str | Path) -> int:
+    """Bytes of every file inside the .mlpackage folder."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def load_program(path: str | Path):
+    """(spec, MIL program) of a saved package, read with coremltools' own loader; the
+    program is None when the package holds no ML Program."""
+    ct = _coremltools()
+    with native_quiet(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from coremltools.converters.mil.frontend.milproto.load import load as load_mil
+
+        mlmodel = ct.models.MLModel(str(path), skip_model_load=True)
+        spec = mlmodel.get_spec()
+        if spec.WhichOneof("Type") != "mlProgram":
+            return spec, None
+        return spec, load_mil(spec, specification_version=spec.specificationVersion,
+                              file_weights_dir=mlmodel.weights_dir)
+
+
+def program_ops(path: str | Path) -> list[str]:
+    """The op types of the saved ML Program's main function, read back from disk."""
+    _, program = load_program(path)
+    return [op.op_type for op in program.functions["main"].operations]
+
+
+def package_counts(path: str | Path) -> dict[str, int]:
+    """Weights (kernel elements), biases and multiply-accumulates of one image through the conv,
+    linear and matmul ops of a saved ML Program, counted from the program's own shapes
+    (compressed weights count by their decompressed shape; coremltools drops all-zero biases)."""
+    _, program = load_program(path)
+    weights = biases = macs = 0
+    for op in program.functions["main"].operations:
+        if op.op_type not in ("conv", "linear", "matmul"):
+            continue
+        weight = op.inputs["y"] if op.op_type == "matmul" else op.weight
+        size = int(np.prod([int(v) for v in weight.shape]))
+        bias = op.inputs.get("bias")
+        weights += size
+        biases += int(np.prod(bias.shape)) if bias is not None else 0
+        out = op.outputs[0].shape
+        macs += size * (int(np.prod([int(v) for v in out[2:]])) if op.op_type == "conv" else 1)
+    return {"weights": weights, "biases": biases, "macs": macs}
+
+
+def keras_carrying(model: keras.Model, package: str | Path) -> keras.Model:
+    """A copy of the Keras `model` whose conv and dense kernels are the package's weights, as
+    coremltools itself decompresses them (`decompress_weights`): the float model the compressed
+    package stands for, so that an executor's answers on the package can be held to Keras'
+    exactly, compression error and all. The converter folds a BatchNorm into the conv before it
+    (kernel times gamma / sqrt(var + eps)); that factor is divided back out, the BatchNorm kept.
+    The package's conv and linear/matmul ops map in order onto the model's Conv2D,
+    DepthwiseConv2D and Dense layers; a package that does not match is refused in one line."""
+    import tempfile
+
+    ct = _coremltools()
+    from coremltools.optimize.coreml import decompress_weights
+
+    with tempfile.TemporaryDirectory() as tmp, native_quiet(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dense = decompress_weights(ct.models.MLModel(str(package), skip_model_load=True))
+        dense.save(str(Path(tmp) / "dense.mlpackage"))
+        _, program = load_program(Path(tmp) / "dense.mlpackage")
+    found = []
+    for op in program.functions["main"].operations:
+        if op.op_type == "conv":
+            found.append(np.asarray(op.weight.val, np.float32).transpose(2, 3, 1, 0))  # (kh, kw, in/groups, out)
+        elif op.op_type == "linear":
+            found.append(np.asarray(op.weight.val, np.float32).T)
+        elif op.op_type == "matmul" and op.inputs["y"].val is not None:
+            y = np.asarray(op.inputs["y"].val, np.float32)
+            found.append(y.T if bool(op.inputs["transpose_y"].val) else y)
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+
+    def leaves(m):  # nested models' layers in place, in order
+        return [leaf for layer in m.layers for leaf in (leaves(layer) if isinstance(layer, keras.Model) else [layer])]
+
+    layers = leaves(copy)
+    kernels = [i for i, layer in enumerate(layers)
+               if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense))]
+    if len(kernels) != len(found):
+        raise ValueError(f"{package}: {len(found)} conv/linear weights for {len(kernels)} Keras kernel layers")
+    for i, weight in zip(kernels, found):
+        layer = layers[i]
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            weight = weight.transpose(0, 1, 3, 2)  # (kh, kw, 1, C) -> Keras' (kh, kw, C, 1)
+        following = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(following, keras.layers.BatchNormalization) and not isinstance(layer, keras.layers.Dense):
+            gamma = following.gamma.numpy() if following.scale else 1.0
+            factor = gamma / np.sqrt(following.moving_variance.numpy() + following.epsilon)
+            weight = weight / (factor.reshape(1, 1, -1, 1) if isinstance(layer, keras.layers.DepthwiseConv2D)
+                               else factor)
+        kernel = layer.depthwise_kernel if isinstance(layer, keras.layers.DepthwiseConv2D) else layer.kernel
+        if tuple(weight.shape) != tuple(kernel.shape):
+            raise ValueError(f"{package}: weight {weight.shape} for {layer.name} {tuple(kernel.shape)}")
+        kernel.assign(weight)
+    return copy

@@ -1,0 +1,129 @@
+"""One finalist: train a recipe the long way, convert it in its own mode and in the shipping
+int8 encoding, measure both files from disk, make its Core ML package, log it to MLflow."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from compress import verify
+from compress.coreml import convert as coreml
+from compress.pipeline import encode, measure, prune, quantize, trial
+from compress.plumbing import metrics as M
+from compress.plumbing.compat import keras
+
+log = logging.getLogger(__name__)
+
+
+def _measured(path: Path, ctx, cfg) -> dict:
+    """Accuracy on validation and test, bytes and latency beside the teacher, from the file."""
+    s, m = ctx.splits, cfg.measure
+    size, size_gz = measure.file_sizes(path)
+    latency, teacher_latency = measure.latency_pair(path, ctx.teacher_tflite, s.x_test[0], int(m.latency_runs),
+                                                    int(m.warmup), int(m.threads))
+    return {"val": measure.accuracy(path, s.x_val, s.y_val, int(m.eval_batch)),
+            "test": measure.accuracy(path, s.x_test, s.y_test, int(m.eval_batch)),
+            "bytes": size, "gzip": size_gz, "latency": latency, "teacher_latency": teacher_latency}
+
+
+def shipping_encodings(cfg, ctx, float_model: keras.Model, qat_model: keras.Model | None, workdir: Path,
+                       keras_val: float) -> tuple[str, dict]:
+    """Every int8 encoding tried (post-training per-channel and per-tensor, and quantization-aware
+    when those lose more than `finalize.int8_tolerance` against the float model), each slimmed and
+    scored on validation; returns the chosen one's name (the smallest file within
+    `finalize.encoding_tolerance` of the best validation accuracy) and all of them."""
+    f, s = cfg.finalize, ctx.splits
+    representative = trial.representative_images(cfg, ctx)
+    tried: dict[str, dict] = {}
+
+    def add(name: str, model: keras.Model, granularity: str) -> None:
+        path = quantize.write(encode.slim(quantize.convert(model, "int8", representative, granularity)),
+                              workdir / f"int8_{name}.tflite")
+        tried[name] = {"path": str(path), "bytes": path.stat().st_size,
+                       "val": measure.accuracy(path, s.x_val, s.y_val, int(cfg.measure.eval_batch))}
+        log.info("  int8 %s: %s bytes, validation %.2f%% (float %.2f%%)", name, f"{tried[name]['bytes']:,}",
+                 100 * tried[name]["val"], 100 * keras_val)
+
+    for granularity in encode.GRANULARITIES:
+        add(f"ptq_{granularity}", float_model, granularity)
+    if keras_val - max(t["val"] for t in tried.values()) > float(f.int8_tolerance):
+        if qat_model is None:
+            log.info("  post-training int8 loses more than %.1f points: %d epoch(s) of quantization-aware training",
+                     100 * float(f.int8_tolerance), int(cfg.quant.qat_epochs))
+            qat_model, _ = quantize.quantization_aware(
+                float_model, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, cfg.distill, cfg.quant,
+                prune.leaves_zeros(cfg.prune), int(cfg.seed), verbose=int(cfg.verbose))
+        add("qat_per_channel", qat_model, "per_channel")
+    best = max(t["val"] for t in tried.values())
+    near = {k: t for k, t in tried.items() if t["val"] >= best - float(f.encoding_tolerance)}
+    chosen = min(near, key=lambda k: (near[k]["bytes"], -near[k]["val"]))
+    return chosen, tried
+
+
+def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
+    """Train, convert, measure and log one finalist; returns its row of the finalists' table."""
+    from compress.plumbing import tracking
+
+    workdir = Path(workdir)
+    if workdir.exists():
+        shutil.rmtree(workdir)  # a half-finished earlier attempt
+    workdir.mkdir(parents=True)
+    s = ctx.splits
+    start = time.perf_counter()
+    to_convert, float_model, histories, times = trial.train_student(cfg, ctx)
+    train_s = time.perf_counter() - start
+    mode = str(cfg.quant.mode)
+    own_path = quantize.write(quantize.convert(to_convert, mode, trial.representative_images(cfg, ctx)),
+                              workdir / "model.tflite")
+    own = _measured(own_path, ctx, cfg)
+    keras_val = measure.keras_accuracy(float_model, s.x_val, s.y_val)
+    chosen, tried = shipping_encodings(cfg, ctx, float_model, to_convert if mode == "qat" else None, workdir,
+                                       keras_val)
+    ship_path = workdir / "finalist.tflite"
+    shutil.copyfile(tried[chosen]["path"], ship_path)
+    ship = _measured(ship_path, ctx, cfg)
+    parts = encode.breakdown(ship_path)
+    package = coreml.to_mlpackage(float_model, workdir / "finalist.mlpackage", str(cfg.finalize.coreml_compression),
+                                  prune.zero_sparsity(cfg.prune),
+                                  metadata={"study": study, "search_trial": str(int(row["trial"])),
+                                            "seed": str(int(cfg.seed))})
+    coreml_test = float(np.mean(verify.predictions(package, s.x_test) == s.y_test))
+    params, nonzero = measure.parameter_counts(float_model)
+    result = {
+        "arch": cfg.student.arch, "width": float(cfg.student.width), "head": cfg.student.head,
+        "quant.mode": mode, "prune.method": prune.method_of(cfg.prune), "prune.sparsity": float(cfg.prune.sparsity),
+        "distill.temperature": float(cfg.distill.temperature), "distill.alpha": float(cfg.distill.alpha),
+        "epochs": int(cfg.distill.epochs), "augment": cfg.distill.augment,
+        "search_val_accuracy": float(row[M.VAL_ACCURACY]), "search_test_accuracy": float(row[M.TEST_ACCURACY]),
+        "search_size_bytes": int(row[M.SIZE_BYTES]),
+        M.VAL_ACCURACY: own["val"], M.TEST_ACCURACY: own["test"], M.SIZE_BYTES: own["bytes"],
+        M.SIZE_GZIP_BYTES: own["gzip"], M.LATENCY_MS: own["latency"], M.TEACHER_LATENCY_MS: own["teacher_latency"],
+        M.LATENCY_RATIO: own["latency"] / own["teacher_latency"], M.KERAS_VAL_ACCURACY: keras_val,
+        M.PARAMS: params, M.NONZERO_PARAMS: nonzero, M.MACS: measure.count_macs(float_model),
+        "ship_encoding": chosen, M.SHIP_VAL_ACCURACY: ship["val"], M.SHIP_TEST_ACCURACY: ship["test"],
+        M.SHIP_SIZE_BYTES: ship["bytes"], M.SHIP_LATENCY_MS: ship["latency"],
+        M.SHIP_LATENCY_RATIO: ship["latency"] / ship["teacher_latency"],
+        **{f"ship_bytes_{k}": v for k, v in parts.items() if k != "total"},
+        **{f"int8_{k}_bytes": t["bytes"] for k, t in tried.items()},
+        **{f"int8_{k}_val_accuracy": t["val"] for k, t in tried.items()},
+        M.COREML_SIZE_BYTES: coreml.package_bytes(package), M.COREML_TEST_ACCURACY: coreml_test,
+        "coreml_compression": str(cfg.finalize.coreml_compression),
+        M.TIME_TRAIN_S: round(train_s, 1), M.TIME_TOTAL_S: round(time.perf_counter() - start, 1),
+        "curve_val": ";".join(f"{v:.4f}" for v in histories[0].get("val_accuracy", [])),
+    }
+    OmegaConf.save(cfg, workdir / "config.yaml", resolve=True)
+    bare = keras.models.clone_model(float_model)
+    bare.set_weights(float_model.get_weights())
+    bare.save(workdir / "student.keras")
+    result["run_id"] = tracking.log_finalist(cfg, ctx.teacher_sha, study, int(row["trial"]), result, histories,
+                                             workdir, ctx.splits)
+    log.info("finalist trial %d: %s %s bytes, validation %.2f%%, test %.2f%% (own mode %s: %.2f%%, %s bytes; "
+             "search %.2f%%) | Core ML %.2f%% | %.0f s", int(row["trial"]), chosen, f"{ship['bytes']:,}",
+             100 * ship["val"], 100 * ship["test"], mode, 100 * own["val"], f"{own['bytes']:,}",
+             100 * float(row[M.VAL_ACCURACY]), 100 * coreml_test, result[M.TIME_TOTAL_S])
+    return result

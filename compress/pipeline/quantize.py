@@ -1,0 +1,80 @@
+"""Quantization and conversion of a Keras student to a .tflite file.
+
+Modes: float32 (no quantization), float16 (weights in half precision), dynamic
+(int8 weights, float activations), int8 (full-integer post-training quantization
+calibrated on a representative set; int8 input and output) and qat (quantization-aware
+fine-tuning, pruning-preserving when the model is sparse, then int8 like `int8`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from compress.config.options import INTEGER_MODES
+from compress.config.validate import check_quant_mode
+from compress.pipeline import distill
+from compress.plumbing.compat import keras, native_quiet, tf, tfmot
+from compress.plumbing.errors import ConfigError
+
+
+def quantization_aware(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, quant_cfg,
+                       sparse: bool, seed: int, verbose: int = 0) -> tuple[keras.Model, dict]:
+    """Fine-tune with fake quantization; keeps the zeros of a pruned model."""
+    q = tfmot().quantization.keras
+    if sparse:
+        from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.prune_preserve import (
+            default_8bit_prune_preserve_quantize_scheme as pqat,
+        )
+
+        qat_model = q.quantize_apply(q.quantize_annotate_model(model),
+                                     pqat.Default8BitPrunePreserveQuantizeScheme())
+    else:
+        qat_model = q.quantize_model(model)
+    history = distill.fit(qat_model, x, targets, x_val, targets_val, distill_cfg, int(quant_cfg.qat_epochs),
+                          float(quant_cfg.learning_rate), seed, verbose=verbose,
+                          steps_per_execution=int(distill_cfg.get("steps_per_execution", 1)),
+                          label="quantization-aware training")
+    return qat_model, history
+
+
+def convert(model: keras.Model, mode: str, representative: np.ndarray | None = None,
+            granularity: str = "per_channel") -> bytes:
+    """The .tflite flatbuffer of `model` in quantization `mode`; integer modes quantize conv
+    weights per output channel (the converter's default) or, with `granularity="per_tensor"`,
+    one scale a tensor (12 bytes a channel less, at some accuracy: see compress.pipeline.encode)."""
+    check_quant_mode(mode)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif mode == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif mode in INTEGER_MODES:
+        if representative is None or not len(representative):
+            raise ConfigError(f"quant.mode={mode}: needs a representative set (quant.representative_samples > 0)")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+
+        def samples():
+            for image in representative:
+                yield [image[None].astype(np.float32)]
+
+        converter.representative_dataset = samples
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        if granularity == "per_tensor":
+            converter._experimental_disable_per_channel = True  # the converter's only switch for it
+    with native_quiet():
+        return converter.convert()
+
+
+def write(flatbuffer: bytes, path: str | Path) -> Path:
+    """Write a .tflite file atomically (no half-written file on a crash)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tflite.tmp")
+    tmp.write_bytes(flatbuffer)
+    tmp.replace(path)
+    return path

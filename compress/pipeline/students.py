@@ -1,0 +1,94 @@
+"""Students, in families (`student.arch`), each scaled by `student.width`:
+
+- `cnn`: the teacher's three-block topology (conv, BatchNorm, ReLU, max pool) with its
+  channel counts scaled, then a flatten or GAP head and a dense layer;
+- `dsconv`: a parameter-efficient family: a 3x3 stem, then five depthwise-separable blocks
+  (3x3 depthwise + 1x1 pointwise, each with BatchNorm and ReLU; max pooling after the 1st,
+  3rd and 5th), global average pooling (or flatten: `student.head`) and one dense layer to
+  the logits. A 1x1 pointwise
+  conv costs c_in x c_out weights where a 3x3 conv costs 9x that, so at equal bytes the
+  family is deeper and wider.
+
+Conv (no bias) + BatchNorm + ReLU folds into one int8 conv in TFLite and maps onto Core
+ML's conv/batch_norm/relu; depthwise conv, MaxPool, Flatten/GAP and Dense are supported by
+both targets and by tfmot's pruning and quantization-aware training. Students end in logits.
+"""
+
+from __future__ import annotations
+
+from compress.config.validate import check_student, check_width
+from compress.plumbing.compat import keras
+
+TEACHER_CHANNELS = (64, 128, 256)
+TEACHER_DENSE = 256
+# dsconv channels at width 1.0 (the stem, then each block's pointwise output and whether a max pool
+# follows): twice a 56 K-parameter student, so that one `student.width` range spans both families'
+# sizes (width 0.5: 24/48/96/96/144/144 channels, 55.8 K parameters; cnn at 0.22: 47 K)
+DSCONV_STEM = 48
+DSCONV_BLOCKS = ((96, True), (192, False), (192, True), (288, False), (288, True))
+
+
+def channel_plan(width: float, min_channels: int = 4) -> tuple[tuple[int, ...], int]:
+    """Conv channels and dense units of a student of this width."""
+    check_width(width)
+    convs = tuple(max(min_channels, int(round(c * width))) for c in TEACHER_CHANNELS)
+    return convs, max(min_channels, int(round(TEACHER_DENSE * width)))
+
+
+def dsconv_plan(width: float, min_channels: int = 4) -> tuple[int, tuple[tuple[int, bool], ...]]:
+    """Stem channels and (channels, pool) of each block of a dsconv student of this width."""
+    check_width(width)
+    scale = lambda c: max(min_channels, int(round(c * width)))  # noqa: E731
+    return scale(DSCONV_STEM), tuple((scale(c), pool) for c, pool in DSCONV_BLOCKS)
+
+
+def build_student(student_cfg, num_classes: int = 10) -> keras.Model:
+    """A student model of the configured family and width, returning logits."""
+    check_student(student_cfg)
+    if student_cfg.get("arch", "cnn") == "dsconv":  # configs saved before the key existed are cnn
+        return _build_dsconv(student_cfg, num_classes)
+    convs, dense_units = channel_plan(float(student_cfg.width), int(student_cfg.min_channels))
+    layers = keras.layers
+    momentum = float(student_cfg.get("bn_momentum", 0.99))  # configs saved before the key existed
+    inputs = keras.Input((28, 28, 1), name="image")
+    x = inputs
+    for i, filters in enumerate(convs, start=1):
+        x = layers.Conv2D(filters, student_cfg.kernel_size, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = layers.BatchNormalization(momentum=momentum, name=f"bn{i}")(x)
+        x = layers.Activation(student_cfg.activation, name=f"act{i}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    x = layers.Flatten(name="flatten")(x) if student_cfg.head == "flatten" else layers.GlobalAveragePooling2D(name="gap")(x)
+    if student_cfg.dropout:
+        x = layers.Dropout(student_cfg.dropout, name="drop1")(x)
+    x = layers.Dense(dense_units, activation=student_cfg.activation, name="fc")(x)
+    if student_cfg.dropout:
+        x = layers.Dropout(student_cfg.dropout, name="drop2")(x)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name=f"student_w{float(student_cfg.width):.3f}")
+
+
+def _build_dsconv(student_cfg, num_classes: int) -> keras.Model:
+    stem, blocks = dsconv_plan(float(student_cfg.width), int(student_cfg.min_channels))
+    layers = keras.layers
+    momentum = float(student_cfg.get("bn_momentum", 0.99))
+    act = student_cfg.activation
+
+    def bn_act(x, name):
+        x = layers.BatchNormalization(momentum=momentum, name=f"bn_{name}")(x)
+        return layers.Activation(act, name=f"act_{name}")(x)
+
+    inputs = keras.Input((28, 28, 1), name="image")
+    x = layers.Conv2D(stem, 3, padding="same", use_bias=False, name="stem")(inputs)
+    x = bn_act(x, "stem")
+    for i, (filters, pool) in enumerate(blocks, start=1):
+        x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"dw{i}")(x)
+        x = bn_act(x, f"dw{i}")
+        x = layers.Conv2D(filters, 1, use_bias=False, name=f"pw{i}")(x)
+        x = bn_act(x, f"pw{i}")
+        if pool:
+            x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    x = layers.Flatten(name="flatten")(x) if student_cfg.head == "flatten" else layers.GlobalAveragePooling2D(name="gap")(x)
+    if student_cfg.dropout:
+        x = layers.Dropout(student_cfg.dropout, name="drop")(x)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name=f"dsconv_w{float(student_cfg.width):.3f}")
