@@ -81,6 +81,11 @@ class Inputs:
         if hits.empty:
             raise SystemExit(f"error: winner trial {self.winner_json['trial']} is not a finished trial of the table")
         self.winner = hits.iloc[0]
+        from analysis import finalists_section
+
+        # the finalists' figures (None without finalists), for the text and for their figure alike
+        self.finalists = finalists_section.figures(folder, self.winner_json,
+                                                   self.bench["teacher_float32"]["test_accuracy"])
 
 
 def _maybe_json(path: Path):
@@ -230,11 +235,8 @@ def figures(inp: Inputs, out: Path) -> list[str]:
         "confusion": plots.confusion(inp.winner_json["confusion"], list(CLASS_NAMES)),
         "learning_curves": plots.learning_curves(curves, f"Winner (trial {int(w.trial)}): accuracy per epoch"),
     }
-    from analysis import finalists_section
-
-    fin = finalists_section.figures(inp.folder, inp.winner_json, inp.bench["teacher_float32"]["test_accuracy"])
-    if fin:
-        figs["finalists"] = plots.finalists(fin["finalists"], int(inp.winner_json["trial"]))
+    if inp.finalists:
+        figs["finalists"] = plots.finalists(inp.finalists["finalists"], int(inp.winner_json["trial"]))
     out.mkdir(parents=True, exist_ok=True)
     for name, fig in figs.items():
         fig.write_image(out / f"{name}.png", scale=1)
@@ -251,24 +253,8 @@ def render(inp: Inputs, fig_dir: str) -> str:
 
     f, b, w, card = compute(inp), inp.bench, inp.winner, inp.card
     teacher, wb = b["teacher_float32"], b["winner"]
-    fin = finalists_section.figures(inp.folder, inp.winner_json, teacher["test_accuracy"])  # None without finalists
+    fin = inp.finalists
     wj = inp.winner_json
-    target_lines = []
-    for tg in f["targets"]:
-        r = tg["row"]
-        if r is None:
-            target_lines.append(f"- at most {tg['size'] // KB} KB with at least {pct(tg['accuracy'], 1)}: "
-                                f"**not reached**, no trial was that small")
-            continue
-        verdict = "reached" if tg["reached"] else "not reached"
-        target_lines.append(
-            f"- at most {tg['size'] // KB} KB ({tg['size']:,} B) with at least {pct(tg['accuracy'], 1)} test accuracy: "
-            f"**{verdict}**; the most accurate trial on validation at that size is trial {int(r.trial)} "
-            f"({nbytes(r[M.SIZE_BYTES])}, {r['quant.mode']}, width {r['student.width']:.3f}): "
-            f"{pct(r[M.TEST_ACCURACY])} test")
-    target_lines.append(f"- at least {LATENCY_TARGET:g}x lower latency than the teacher's float32 TFLite: "
-                        f"**{'reached' if f['latency_reached'] else 'not reached'}** by the winner, "
-                        f"{f['latency_x']:.0f}x lower in the benchmark run")
     study_cfg = study_config(f["study"])
     winner_table = md_table([
         {"model": "teacher, float32 TFLite", "bytes": f"{teacher['size_bytes']:,}", "MACs": f"{teacher['macs']:,}",
@@ -280,37 +266,31 @@ def render(inp: Inputs, fig_dir: str) -> str:
         {"model": "winner.mlpackage", "bytes": f"{wj['coreml']['size_bytes']:,}", "MACs": f"{wb['macs']:,}",
          "latency ms": "(iPhone only)", "latency / teacher": "-", "test accuracy": pct(wj["coreml"]["accuracy"])},
     ])
-    if wj.get("policy"):
-        winner_choice = (f"Winner picked by `compress/pipeline/winner_export.py` among the finalists: {wj['reason']}; its search "
-                         f"trial's validation accuracy {pct(w[M.VAL_ACCURACY])}, test {pct(w[M.TEST_ACCURACY])} "
-                         f"({int(w['distill.epochs'])}-epoch proxy).")
-    else:
-        budget = float(study_cfg.finalize.budget)
-        winner_choice = (f"Winner picked by `analysis/winner.py` (smallest front trial within {100 * budget:g} "
-                         f"validation points of the teacher, else the knee of the front); its validation accuracy "
-                         f"{pct(w[M.VAL_ACCURACY])}, trial test accuracy {pct(w[M.TEST_ACCURACY])}.")
     s = inp.samplers
     context = {
         "f": f, "b": b, "w": w, "wb": wb, "wj": wj, "card": card, "teacher": teacher, "fig_dir": fig_dir,
-        "winner_words": winner_recipe(w, wj), "target_lines": target_lines,
-        "finalist_targets": finalist_target_lines(fin),
+        "KB": KB, "latency_target": LATENCY_TARGET, "fin": fin, "budget": float(study_cfg.finalize.budget),
         "machine": {"cpus": (inp.speed or {}).get("cpus")},
         "finalists_md": finalists_section.render(fin, fig_dir) if fin else "",
         "pruning_md": pruning.render(inp.pruning) if inp.pruning else "",
         "space": dict(study_cfg.hydra.sweeper.params), "recipe": study_recipe(inp.trials),
-        "sampler": sampler_line(), "measure": study_cfg.measure,
+        "sampler": nsga2_config(), "measure": study_cfg.measure,
         "techniques_table": md_table(technique_rows(inp)), "front_table": md_table(front_rows(inp)),
-        "coreml_table": md_table(coreml_rows(inp)), "winner_table": winner_table, "winner_choice": winner_choice,
-        "per_class": ", ".join(f"{name} {pct(row[i] / max(1, sum(row)), 1)}"
-                               for i, (name, row) in enumerate(zip(CLASS_NAMES, wj["confusion"]))),
-        "cost": cost_lines(inp), "samplers": s,
+        "coreml_table": md_table(coreml_rows(inp)), "winner_table": winner_table,
+        "per_class": [(name, row[i] / max(1, sum(row))) for i, (name, row) in enumerate(zip(CLASS_NAMES,
+                                                                                              wj["confusion"]))],
+        "speed": inp.speed, "phases": [(k.removeprefix("time_").removesuffix("_s"), inp.speed["median_" + k])
+                                       for k in (M.TIME_TRAIN_S, M.TIME_PRUNE_S, M.TIME_CONVERT_S, M.TIME_EVAL_S,
+                                                 M.TIME_COREML_S)] if inp.speed else [],
+        "study_median_s": float(inp.trials[M.TIME_TOTAL_S].median()) if M.TIME_TOTAL_S in inp.trials else None,
+        "samplers": s,
         "samplers_table": md_table([{"sampler": k, "hypervolume (mean)": f"{v['mean']:.4f}", "std": f"{v['std']:.4f}",
                                      "per seed": ", ".join(f"{x:.4f}" for x in v["values"])}
                                     for k, v in s["by_sampler"].items()]) if s else "",
-        "early_stop": inp.early_stop, "early_stop_lines": early_stop_table(inp.early_stop) if inp.early_stop else [],
-        "early_stop_full": inp.early_stop_full,
-        "early_stop_full_lines": early_stop_table(inp.early_stop_full) if inp.early_stop_full else [],
-        "replay": inp.early_stop_replay, "recommendations": recommendations(f, inp),
+        "early_stop": inp.early_stop, "early_stop_full": inp.early_stop_full,
+        "early_stop_tables": {name: early_stop_table(e) for name, e in (("proxy", inp.early_stop),
+                                                                        ("full", inp.early_stop_full)) if e},
+        "replay": inp.early_stop_replay, "advice": advice(f, inp),
     }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
@@ -340,67 +320,14 @@ def study_recipe(trials: pd.DataFrame) -> dict:
             if len(views) == 1 else None}
 
 
-def winner_recipe(w: pd.Series, wj: dict) -> str:
-    """The winner in words: a finalist (trained the long way, shipped as int8) or a study trial as it ran."""
-    r = wj.get("recipe")
-    if r:
-        return (f"a {r['arch']} student of width {float(r['width']):.3f} ({r['head']} head, sparsity "
-                f"{float(r['prune.sparsity']):g}) retrained as a finalist ({r['epochs']} epochs, augment {r['augment']}), "
-                f"shipped as int8 {wj['encoding']}")
-    return (f"a {w['quant.mode']} student of width {w['student.width']:.3f} ({w['student.head']} head, sparsity "
-            f"{w['prune.sparsity']:g})")
-
-
-def finalist_target_lines(fig: dict | None) -> list[str]:
-    """The size targets counted on the shipped finalists' files, for the executive summary."""
-    if not fig:
-        return []
-    out = ["- The same targets on the shipped finalists (trained the long way, int8 files):"]
-    for t in fig["targets"]:
-        b = t["best"]
-        where = (f"finalist trial {b['trial']}: {b['ship_bytes']:,} B, {pct(b['ship_test'])} test" if b
-                 else "no finalist that small")
-        out.append(f"  - at most {t['bytes'] // KB} KB with at least {pct(t['test_accuracy'], 1)}: "
-                   f"**{'reached' if t['reached'] else 'not reached'}** ({where})")
-    return out
-
-
-def early_stop_table(e: dict) -> list[str]:
-    """One early-stop comparison (`compress.search_quality early-stop`): its arms and what it saved."""
+def early_stop_table(e: dict) -> str:
+    """One early-stop comparison's arms (`compress.search_quality early-stop`) as a table."""
     labels = {"without": "without", "with": "with",
               "without_at_same_time": "without, first trials within the same trial time as with"}
-    table = md_table([{"early stop": labels.get(k, k), "hypervolume": f"{a['hypervolume']:.4f}",
-                       "complete": a["complete"], "pruned": a["pruned"],
-                       "training epochs": a.get("epochs_trained", "-"),
-                       "trial time s": f"{a['trial_seconds']:.0f}"} for k, a in e["arms"].items()])
-    saved = (f"Time saved: {100 * e['time_saved_share']:.0f}% of the trial time"
-             + (f", {100 * e['epochs_saved_share']:.0f}% of the training epochs (the machine-independent "
-                "measure: the two arms ran beside other work)." if "epochs_saved_share" in e else "."))
-    return ["", table, saved]
-
-
-def cost_lines(inp: Inputs) -> list[str]:
-    """What a trial costs: `report/speed.json` (`python -m compress.speed`) and the study's own
-    per-phase times."""
-    out = []
-    sp = inp.speed
-    if sp:
-        phases = ", ".join(f"{k.removeprefix('time_').removesuffix('_s')} {sp['median_' + k]:.1f} s"
-                           for k in (M.TIME_TRAIN_S, M.TIME_PRUNE_S, M.TIME_CONVERT_S, M.TIME_EVAL_S, M.TIME_COREML_S))
-        out.append(f"A default trial on the full data takes {sp['median_' + M.TIME_TOTAL_S]:.1f} s (median of "
-                   f"{len(sp['trials'])}; {phases}; `python -m compress.speed`, the process loads data, teacher and "
-                   "logit cache once).")
-        if "epoch_s_teacher_in_step" in sp:
-            out.append(f"One distillation epoch of the default student takes {sp['epoch_s_cached_logits']:.1f} s with "
-                       f"the teacher's logits from the cache, {sp['epoch_s_teacher_in_step']:.1f} s with the teacher run "
-                       f"inside every training step (the keras.io `Distiller`): **{sp['cached_speedup']:.1f}x**; "
-                       f"{sp['epoch_s_online_teacher']:.1f} s with the teacher in the input pipeline, overlapped with "
-                       f"training ({sp['cached_speedup_vs_online_pipeline']:.1f}x); medians of "
-                       f"{len(sp['epoch_s_cached_logits_rounds'])} alternated epochs each.")
-    if M.TIME_TOTAL_S in inp.trials:
-        out.append(f"In the study itself (wider students, pruning and QAT epochs, and other work beside it) the median "
-                   f"trial took {inp.trials[M.TIME_TOTAL_S].median():.0f} s.")
-    return [*out, ""] if out else []
+    return md_table([{"early stop": labels.get(k, k), "hypervolume": f"{a['hypervolume']:.4f}",
+                      "complete": a["complete"], "pruned": a["pruned"],
+                      "training epochs": a.get("epochs_trained", "-"),
+                      "trial time s": f"{a['trial_seconds']:.0f}"} for k, a in e["arms"].items()])
 
 
 def nsga2_config():
@@ -417,98 +344,33 @@ def early_stop_default() -> str:
     return str(compose_for(None).hydra.runtime.choices.early_stop)
 
 
-def sampler_line() -> str:
-    """The default sampler as configured (conf/sampler/nsga2.yaml)."""
-    cfg = nsga2_config()
-    return f"NSGA-II (population {cfg.population_size}, seed {cfg.seed})"
-
-
-def recommendations(f: dict, inp: Inputs) -> list[str]:
-    """Advice that follows from the figures (each line states the figure it rests on)."""
-    out = []
-    wb = inp.bench["winner"]
-    out.append(f"- Ship `winner/winner.tflite` ({nbytes(wb['size_bytes'])}) to Android and `winner/winner.mlpackage` "
-               f"to iOS; both were scored from disk on the full test set ({pct(wb['test_accuracy'])} and "
-               f"{pct(inp.winner_json['coreml']['accuracy'])}).")
-    missed = [tg for tg in f["targets"] if not tg["reached"]]
-    if missed:
-        recipe = study_recipe(inp.trials)
-        out.append(f"- The size/accuracy targets not reached on the study's trials need a longer training budget than "
-                   f"its {recipe['distill_epochs']} distillation and {recipe['prune_epochs']} pruning epoch(s) a "
-                   f"trial: the finalists (`python -m compress.finalize`) are that budget, spent on the chosen recipes.")
-    quant = {q["mode"]: q for q in f["quant"]}
-    if "int8" in quant and "float32" in quant:
-        out.append(f"- Prefer full int8 (or QAT) over float: {quant['int8']['bytes_per_param']:.2f} against "
-                   f"{quant['float32']['bytes_per_param']:.2f} bytes per parameter for "
-                   f"{quant['int8']['conversion_points']:+.2f} points at conversion.")
-    heavy = [p for p in f["prune"] if p["sparsity"] >= 0.75]
-    if heavy:
-        epochs = study_recipe(inp.trials)["prune_epochs"]
-        out.append(f"- Keep magnitude sparsity at or below 50% with {epochs} fine-tuning epoch(s): at "
-                   f"{heavy[0]['sparsity']:.0%} the pruned model loses {heavy[0]['points']:.1f} points (median), and "
-                   "the shipped file does not shrink unless compressed (channel pruning shrinks it: "
-                   "`prune.method=channel`).")
+def advice(f: dict, inp: Inputs) -> dict:
+    """The figures the recommendations rest on (the template says what follows from them)."""
+    out = {"targets_missed": any(not tg["reached"] for tg in f["targets"]), "recipe": study_recipe(inp.trials),
+           "quant": {q["mode"]: q for q in f["quant"]},
+           "heavy_prune": next((p for p in f["prune"] if p["sparsity"] >= 0.75), None)}
     if inp.samplers:
         by = inp.samplers["by_sampler"]
         ranked = sorted(by, key=lambda k: by[k]["mean"], reverse=True)
-        best, gap = ranked[0], by[ranked[0]]["mean"] - by[ranked[-1]]["mean"]
-        spread = max(v["std"] for v in by.values())
-        if gap < spread:
-            out.append(f"- Sampler: after {inp.samplers['trials']} proxy trials the samplers differ by {gap:.4f} in mean "
-                       f"hypervolume, less than the seed-to-seed spread ({spread:.4f}): no evidence either way at this "
-                       f"budget ({generations(inp.samplers['trials'])}). The default stays `nsga2`"
-                       + (f"; `{best}` had the highest mean ({by[best]['mean']:.4f}, std {by[best]['std']:.4f}): "
-                          "the candidate to compare with more seeds." if best != "nsga2" else "."))
-        elif best == "nsga2":
-            out.append(f"- Sampler: `nsga2` had the highest mean hypervolume on the proxy, by {gap:.4f} (more than the "
-                       f"seed spread {spread:.4f}); keep it as the default.")
-        else:
-            out.append(f"- Sampler: `{best}` beat the default on the proxy's hypervolume by {gap:.4f} (seed spread "
-                       f"{spread:.4f}); make it the default (`conf/config.yaml`, group `sampler`).")
-    out += early_stop_advice(inp)
-    return out
-
-
-def generations(trials: int) -> str:
-    """`trials` in NSGA-II generations of the configured population."""
-    population = int(nsga2_config().population_size)
-    return f"{trials / population:.1f} NSGA-II generations of {population}"
-
-
-def early_stop_advice(inp: Inputs) -> list[str]:
-    """On or off by default, from the live comparison: on the default study when there is one,
-    else on the proxy (with the replay for scale).  "Within noise" is the seed-to-seed spread of
-    the proxy's sampler comparison, relative to its mean."""
+        out["sampler"] = {"best": ranked[0], "gap": by[ranked[0]]["mean"] - by[ranked[-1]]["mean"],
+                          "spread": max(v["std"] for v in by.values()), "by": by, "trials": inp.samplers["trials"],
+                          "population": int(nsga2_config().population_size)}
     e = inp.early_stop_full or inp.early_stop
-    if not e:
-        return []
-    where = "on the default study" if e is inp.early_stop_full else "on the proxy"
-    arms = e["arms"]
-    change = arms["with"]["hypervolume"] / arms["without"]["hypervolume"] - 1
-    saved = e["time_saved_share"]
-    spread = (max(v["std"] / v["mean"] for v in inp.samplers["by_sampler"].values())
-              if inp.samplers else float("inf"))
-    line = (f"- Early stopping (`early_stop=front`): {where} it saved {saved:.0%} of the trial time after "
-            f"{e['trials']} trials, for a hypervolume change of {change:+.1%}")
-    if "without_at_same_time" in arms:
-        line += (f" (within the same trial time the arm without it reached "
-                 f"{arms['without_at_same_time']['hypervolume'] / arms['with']['hypervolume'] - 1:+.1%} against it)")
-    r = inp.early_stop_replay
-    if r and e is inp.early_stop:
-        line += (f"; replayed over the real study, where an epoch is a larger share of a trial, it would save "
-                 f"{r['time_saved_share']:.0%}")
-    default = early_stop_default()
-    configured = f"`early_stop: {default}` in `conf/config.yaml`"
-    if saved >= 1 / 3 and abs(change) <= spread:
-        verdict = "it is on by default" if default != "disabled" else "it should be on by default"
-        return [line + f", within the seed spread of the hypervolume ({spread:.1%}). It pays for itself: {verdict} "
-                       f"({configured})."]
-    verdict = "it stays off" if default == "disabled" else "it should be off by default"
-    line += (". Below the third of the time (with the hypervolume within the seed spread, "
-             f"{spread:.1%}) that would make it the default: {verdict} ({configured})")
-    if e is inp.early_stop and default == "disabled":
-        line += "; turn it on for long studies, where the replay's figure is the better guide"
-    return [line + "."]
+    if e:
+        arms = e["arms"]
+        spread = (max(v["std"] / v["mean"] for v in inp.samplers["by_sampler"].values())
+                  if inp.samplers else float("inf"))
+        change = arms["with"]["hypervolume"] / arms["without"]["hypervolume"] - 1
+        out["early_stop"] = {
+            "where": "on the default study" if e is inp.early_stop_full else "on the proxy", "trials": e["trials"],
+            "saved": e["time_saved_share"], "change": change, "spread": spread,
+            "same_time": (arms["without_at_same_time"]["hypervolume"] / arms["with"]["hypervolume"] - 1
+                          if "without_at_same_time" in arms else None),
+            "replay_saved": (inp.early_stop_replay["time_saved_share"]
+                             if inp.early_stop_replay and e is inp.early_stop else None),
+            "on_proxy": e is inp.early_stop, "default": early_stop_default(),
+            "pays": e["time_saved_share"] >= 1 / 3 and abs(change) <= spread}
+    return out
 
 
 def build(folder: Path, winner_dir: Path, teacher_card: Path, out_md: Path, with_figures: bool = True) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
+from conftest import group
 
 from compress.coreml import convert as coreml
 from compress.pipeline.data import CLASS_NAMES
@@ -15,8 +15,7 @@ from compress.plumbing.errors import ConfigError
 
 @pytest.fixture(scope="module")
 def student():
-    model = build_student(OmegaConf.create({"width": 0.125, "kernel_size": 3, "activation": "relu", "head": "flatten",
-                                            "dropout": 0.1, "min_channels": 4}))
+    model = build_student(group("student", width=0.125, head="flatten", dropout=0.1))
     kernel = model.get_layer("fc").kernel
     kernel.assign(np.where(np.abs(kernel.numpy()) < np.median(np.abs(kernel.numpy())), 0, kernel.numpy()))
     return model

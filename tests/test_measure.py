@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from omegaconf import OmegaConf
+from conftest import group
 
 from compress.pipeline import measure, quantize
 from compress.pipeline.students import build_student, channel_plan
@@ -20,18 +20,17 @@ def test_macs_of_the_teacher_by_hand():
 
 def test_student_width_scales_channels_and_macs():
     cfg = dict(kernel_size=3, activation="relu", head="flatten", dropout=0.0, min_channels=4)
-    small = build_student(OmegaConf.create({**cfg, "width": 0.25}))
+    small = build_student(group("student", **cfg, width=0.25))
     assert channel_plan(0.25) == ((16, 32, 64), 64)
     expected = 28 * 28 * 9 * 1 * 16 + 14 * 14 * 9 * 16 * 32 + 7 * 7 * 9 * 32 * 64 + 576 * 64 + 64 * 10
     assert measure.count_macs(small) == expected
-    big = build_student(OmegaConf.create({**cfg, "width": 0.5}))
+    big = build_student(group("student", **cfg, width=0.5))
     assert measure.count_macs(big) > 3 * expected
     assert measure.parameter_counts(small)[0] == small.count_params()
 
 
 def test_sizes_and_latency_pair(tmp_path):
-    model = build_student(OmegaConf.create(dict(width=0.0625, kernel_size=3, activation="relu", head="gap",
-                                                dropout=0.0, min_channels=4)))
+    model = build_student(group("student", width=0.0625, head="gap", dropout=0.0))
     small = quantize.write(quantize.convert(model, "float32"), tmp_path / "small.tflite")
     big = quantize.write(quantize.convert(build_teacher(), "float32"), tmp_path / "big.tflite")
     size, gz = measure.file_sizes(small)

@@ -8,8 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, needs_data
-from omegaconf import OmegaConf
+from conftest import ROOT, group, needs_data
 
 from compress.coreml import convert as coreml
 from compress.pipeline import measure, quantize
@@ -29,11 +28,10 @@ def test_verify_scores_both_formats_on_the_full_test_set(tmp_path):
 
     set_seed(0)
     s = data.load()
-    model = build_student(OmegaConf.create({"width": 0.0625, "kernel_size": 3, "activation": "relu", "head": "gap",
-                                            "dropout": 0.0, "min_channels": 4}))
+    model = build_student(group("student", width=0.0625, head="gap", dropout=0.0))
     targets = distill.pack_targets(s.y_train[:8000], np.zeros((8000, 10), np.float32))
     distill.fit(model, s.x_train[:8000], targets, s.x_val[:0], targets[:0],
-                OmegaConf.create({"temperature": 1.0, "alpha": 1.0, "batch_size": 64}), 2, 3e-3, 0)
+                group("distill", temperature=1.0, alpha=1.0, batch_size=64), 2, 3e-3, 0)
     tflite = quantize.write(quantize.convert(model, "float32"), tmp_path / "m.tflite")
     package = coreml.to_mlpackage(model, tmp_path / "m.mlpackage")
     proc = run_verify(package, "--against", tflite, "--json")

@@ -1,4 +1,5 @@
-"""The ask / launch / tell loop (the grammar is in `grammar`, the storage in `storage`).
+"""The ask / launch / tell loop (the grammar is in `grammar`, the storage in `storage`, the other
+processes in `workers`, what a finished job means for its trial in `outcomes`).
 
 Differences from the released hydra-optuna-sweeper, each asked for by its users:
 - runs on Optuna 5 and SQLAlchemy 2;
@@ -24,7 +25,6 @@ import numpy as np
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobStatus
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from hydra_plugins.compress_optuna_sweeper.grammar import (  # noqa: F401 - re-exported
@@ -33,6 +33,7 @@ from hydra_plugins.compress_optuna_sweeper.grammar import (  # noqa: F401 - re-e
     distribution_from_config,
     distribution_from_override,
 )
+from hydra_plugins.compress_optuna_sweeper.outcomes import check_failure_rate, fail, record, write_results
 from hydra_plugins.compress_optuna_sweeper.storage import (  # noqa: F401 - re-exported
     FINISHED,
     counted_trials,
@@ -41,25 +42,12 @@ from hydra_plugins.compress_optuna_sweeper.storage import (  # noqa: F401 - re-e
     retried_numbers,
     tell,
 )
+from hydra_plugins.compress_optuna_sweeper.workers import WORKER_ENV, fail_stale, identity_overrides, start_workers
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.storages._heartbeat import get_heartbeat_thread
-from optuna.trial import TrialState
 
 log = logging.getLogger(__name__)
-WORKER_ENV = "COMPRESS_SWEEPER_WORKER"  # set in the worker processes that n_jobs > 1 starts
-
-
-def identity_overrides(study_name: str, number: int, storage: Optional[str]) -> List[str]:
-    """Hydra overrides that give the job its study and trial as environment variables (read with
-    `${optuna:...}`): they need no node in the app's config, and Hydra leaves hydra.* overrides out
-    of the job's own overrides and of its launch line."""
-    from hydra_plugins.compress_optuna_sweeper.config import TRIAL_ENV
-
-    values = {"study_name": study_name, "trial_number": number, "storage": storage or ""}
-    return [f"++hydra.job.env_set.{TRIAL_ENV[k]}='{v}'" for k, v in values.items()]
-
-
 class OptunaSweeperImpl:
     def __init__(
         self,
@@ -318,8 +306,8 @@ class OptunaSweeperImpl:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.set_metric_names(self.objectives)
-        workers = self.start_workers()
-        self._fail_stale(study)
+        workers = start_workers(self.n_jobs, self.storage_url, self.sweep_dir)
+        fail_stale(study)
         self._start_callbacks(study)
         from hydra_plugins.compress_optuna_sweeper import console
 
@@ -336,7 +324,7 @@ class OptunaSweeperImpl:
             self._call("on_study_end", study, exc)
             raise
         failed_workers = [w.pid for w in workers if w.wait() != 0]
-        self._write_results(study)
+        write_results(study, self.directions, self.objectives, self.sweep_dir)
         self._call("on_study_end", study, None)
         if failed_workers:
             raise SweeperError(f"worker process(es) {failed_workers} ended with an error; see their logs in "
@@ -390,15 +378,15 @@ class OptunaSweeperImpl:
                 with get_heartbeat_thread(trial._trial_id, study._storage):
                     (ret,) = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)
             except Exception as exc:  # noqa: BLE001 - the job never ran (e.g. its config no longer composes)
-                self._fail(study, trial, exc)
+                fail(study, trial, exc)
                 self._check_failure_rate(study)
                 continue
             returns.append(ret)
-            self._tell(study, trial, ret)
+            record(study, trial, ret, self._objective_values, self.objectives)
             self._progress(study)
             self._call("on_trial_end", study, study._storage.get_trial(trial._trial_id))
             self._check_failure_rate(study)
-            self._fail_stale(study)  # before the next trial is asked for
+            fail_stale(study)  # before the next trial is asked for
 
     def _is_grid(self) -> bool:
         target = str((self.sampler_cfg or {}).get("_target_", ""))
@@ -415,69 +403,8 @@ class OptunaSweeperImpl:
         if overlap:
             raise SweeperError(f"Overlapping fixed parameters and search space parameters found! {sorted(overlap)}")
 
-    def start_workers(self) -> list:
-        """For n_jobs > 1, start n_jobs - 1 more processes running this same command.
-
-        Each runs its own ask / launch / tell loop against the shared storage, so a new
-        trial starts as soon as any worker is free (not when a whole batch has ended).  The
-        workers split the cores between them (COMPRESS_THREADS) and log to the sweep folder.
-        """
-        import os
-        import subprocess
-        import sys
-
-        if self.n_jobs <= 1 or os.environ.get(WORKER_ENV):
-            return []
-        if not self.storage_url:  # the released plugin runs its batches in this process: so do we
-            log.info("n_jobs=%d without a storage: trials run one after another in this process (a storage "
-                     "lets %d worker processes share the study)", self.n_jobs, self.n_jobs)
-            return []
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        threads = str(max(1, (os.cpu_count() or 1) // self.n_jobs))
-        os.environ.setdefault("COMPRESS_THREADS", threads)
-        workers = []
-        for i in range(1, self.n_jobs):
-            env = {**os.environ, WORKER_ENV: str(i), "COMPRESS_THREADS": threads}
-            log_file = open(self.sweep_dir / f"worker_{i}.log", "ab")  # noqa: SIM115 - closed with the process
-            workers.append(subprocess.Popen([sys.executable, *sys.orig_argv[1:]], env=env, stdout=log_file,
-                                            stderr=subprocess.STDOUT))
-        log.info("started %d more worker process(es): %s", len(workers), [w.pid for w in workers])
-        return workers
-
-    def _fail_stale(self, study: optuna.Study) -> None:
-        """Mark trials whose process died (no heartbeat) as FAIL; the storage's callback retries them."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-            optuna.storages.fail_stale_trials(study)
-            after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-        for number in sorted(before - after):
-            log.warning("trial %d lost its heartbeat (its process died): marked FAIL", number)
-
-    def _tell(self, study: optuna.Study, trial: optuna.Trial, ret: Any) -> None:
-        if ret.status == JobStatus.COMPLETED:
-            try:
-                values = self._objective_values(ret.return_value)
-            except SweeperError as exc:
-                trial.set_user_attr("error", f"SweeperError: {exc}")
-                tell(study, trial, state=TrialState.FAIL)
-                log.warning("trial %d failed: %s", trial.number, exc)
-                return
-            for key, value in ret.return_value.items() if isinstance(ret.return_value, dict) else ():
-                if isinstance(value, (int, float, str, bool, list)):
-                    trial.set_user_attr(str(key), value)  # every reported figure, kept on the trial
-            frozen = tell(study, trial, values)
-            from hydra_plugins.compress_optuna_sweeper.console import elapsed, result_line
-
-            log.info("trial %d done in %s: %s", trial.number, elapsed(frozen), result_line(values, self.objectives))
-            return
-        error = ret._return_value  # the exception the job raised
-        if isinstance(error, optuna.TrialPruned):
-            trial.set_user_attr("pruned_reason", str(error)[:500])
-            tell(study, trial, state=TrialState.PRUNED)
-            log.info("trial %d pruned: %s", trial.number, error)
-            return
-        self._fail(study, trial, error)
+    def _check_failure_rate(self, study: optuna.Study) -> None:
+        check_failure_rate(study, self.max_failure_rate, self.min_trials_for_rate)
 
     def _progress(self, study: optuna.Study) -> None:
         """Where the study stands after a trial: the running best and the time left."""
@@ -487,40 +414,3 @@ class OptunaSweeperImpl:
         left = console.time_left(study, self.n_trials - counted_trials(study), self.n_jobs)
         line = "; ".join(x for x in (f"{counted_trials(study)} of {self.n_trials} trials", best, left) if x)
         log.info("%s", line)
-
-    @staticmethod
-    def _fail(study: optuna.Study, trial: optuna.Trial, error: BaseException) -> None:
-        message = f"{type(error).__name__}: {error}".splitlines()[0][:500]
-        trial.set_user_attr("error", message)
-        tell(study, trial, state=TrialState.FAIL)
-        log.warning("trial %d failed: %s", trial.number, message)
-
-    def _check_failure_rate(self, study: optuna.Study) -> None:
-        finished = [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
-        failed = sum(t.state == TrialState.FAIL for t in finished)
-        enough = len(finished) >= self.min_trials_for_rate or self.max_failure_rate == 0.0
-        if failed and enough and failed / len(finished) > self.max_failure_rate:
-            raise SweeperError(
-                f"study {study.study_name}: {failed} of {len(finished)} trials failed, more than "
-                f"max_failure_rate={self.max_failure_rate}; last error: "
-                f"{[t for t in finished if t.state == TrialState.FAIL][-1].user_attrs.get('error')}"
-            )
-
-    def _write_results(self, study: optuna.Study) -> None:
-        complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-        results: Dict[str, Any] = {"name": "optuna", "study_name": study.study_name, "n_complete": len(complete)}
-        if complete:
-            best = study.best_trials if len(self.directions) > 1 else [study.best_trial]
-            names = self.objectives or [f"value_{i}" for i in range(len(self.directions))]
-            results["best_trials"] = [
-                {"number": t.number, "params": dict(t.params), "values": dict(zip(names, t.values))} for t in best
-            ]
-            if len(self.directions) > 1:  # the released plugin's keys, beside ours
-                results["solutions"] = [{"params": dict(t.params), "values": list(t.values)} for t in best]
-            else:
-                results["best_params"] = dict(best[0].params)
-                results["best_value"] = best[0].values[0]
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(OmegaConf.create(results), self.sweep_dir / "optimization_results.yaml")
-        log.info("%d trials on the front; written to %s", len(results.get("best_trials", [])),
-                 self.sweep_dir / "optimization_results.yaml")
