@@ -52,12 +52,42 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float) -> di
                         "reached": bool(best and best["ship_test"] >= target["test_accuracy"])})
     agreement = [{"scope": k, "n": v["n"], "rho": v["rho"]} for k, v in summary.get("rank_agreement", {}).items()]
     seeds = winner_json.get("seeds") or {}
+    speed = json.loads((folder / "speed.json").read_text()) if (folder / "speed.json").is_file() else {}
     return {
         "study": study, "finalists": finalists, "targets": targets, "agreement": agreement,
         "teacher_test": teacher_test_accuracy, "winner": winner_json, "seeds": seeds,
         "seed_std": seeds.get("std"), "n_rows": int(len(table)),
         "hours": float(rows[M.TIME_TOTAL_S].sum()) / 3600,
+        "augmentation": augmentation_pairs(table[table["study"].astype(str) == study]),
+        "views_cost": {k: speed[k] for k in ("epoch_s_views", "epoch_s_cached_logits", "epoch_s_teacher_in_step",
+                                             "views_cost_vs_cached", "views_speedup_vs_teacher_in_step", "student")
+                       if k in speed} if "epoch_s_views" in speed else None,
     }
+
+
+RECIPE_KEYS = ("trial", "arch", "width", "head", "quant.mode", "prune.sparsity", "distill.temperature", "distill.alpha",
+               "epochs", "seed")
+
+
+def augmentation_pairs(rows: pd.DataFrame) -> list[dict]:
+    """Finalists trained twice, once with each distillation view set (`finalize.augment`) and
+    otherwise the same recipe and seed: what augmentation did to their shipped files."""
+    out = []
+    if "augment" not in rows or rows["augment"].nunique() < 2:
+        return out
+    for key, same in rows.groupby([k for k in RECIPE_KEYS if k in rows], sort=False, dropna=False):
+        by = {str(a): g.iloc[-1] for a, g in same.groupby("augment")}  # the latest row of each view set
+        if not {"none", "flip_shift"} <= set(by):
+            continue
+        aug, plain = by["flip_shift"], by["none"]
+        out.append({"trial": int(aug["trial"]), "arch": aug["arch"], "width": float(aug["width"]),
+                    "head": aug["head"], "sparsity": float(aug["prune.sparsity"]), "seed": int(aug["seed"]),
+                    **{f"{name}_{k}": float(r[col]) for name, r in (("aug", aug), ("plain", plain))
+                       for k, col in (("val", M.SHIP_VAL_ACCURACY), ("test", M.SHIP_TEST_ACCURACY),
+                                      ("bytes", M.SHIP_SIZE_BYTES))},
+                    "test_points": 100 * (float(plain[M.SHIP_TEST_ACCURACY]) - float(aug[M.SHIP_TEST_ACCURACY])),
+                    "val_points": 100 * (float(plain[M.SHIP_VAL_ACCURACY]) - float(aug[M.SHIP_VAL_ACCURACY]))})
+    return sorted(out, key=lambda r: r["aug_bytes"])
 
 
 def render(fig: dict, fig_dir: str = "report") -> str:

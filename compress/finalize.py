@@ -3,8 +3,9 @@ pick the winner among them and export it.
 
 The study ranks recipes with a short, cheap proxy (a few distillation epochs); this stage takes
 the chosen recipes (`compress.pipeline.finalists.select`, or `finalize.trials=[...]`) and retrains each
-from scratch with the final recipe (`conf/finalize/`: tens of epochs over augmented views with
-the teacher's logits for the same view). Every finalist is converted twice and both files are
+from scratch with the final recipe (`conf/finalize/`: tens of epochs on a schedule, on the plain
+images or, with `finalize.augment=flip_shift`, over augmented views with the teacher's logits for the
+same view). Every finalist is converted twice and both files are
 measured from disk: in its trial's own quantization mode (to compare search and final
 accuracy) and in the shipping encoding (full-integer int8, slimmed, per-channel or per-tensor,
 quantization-aware fine-tuned where post-training quantization loses accuracy). Each finalist
@@ -200,7 +201,7 @@ def run(cfg, study: str) -> dict:
 
 def work_name(trial: int, seed: int, recipe: str) -> str:
     """A finalist's work folder: one per recipe, so that training a trial again under another
-    recipe (finalize.augment=none beside the default) never overwrites the files of the first."""
+    recipe (finalize.augment=flip_shift beside the default) never overwrites the files of the first."""
     return f"trial_{int(trial)}_seed{int(seed)}_{recipe}"
 
 

@@ -103,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     trials = trial_times(args.trials, args.overrides)
     epochs = epoch_seconds(args.overrides, args.epoch_rounds)
     cached, in_step, online, views = (float(np.median(epochs[m])) for m in EPOCH_MODES)
+    student = compose(args.overrides).student
     summary = {
         "cpus": os.cpu_count(),  # the machine the figures belong to
+        "student": f"the {student.arch} student of width {float(student.width):.3f} ({student.head} head)",
         "trials": trials,
         "median_" + M.TIME_TOTAL_S: float(np.median([t[M.TIME_TOTAL_S] for t in trials])),
         **{f"median_{k}": float(np.median([t[k] for t in trials]))

@@ -113,13 +113,13 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path):
     assert summary["rank_agreement"]["overall"]["n"] == 2
     assert len(summary["finalists"]) == 3  # the rows the report shows: both finalists and the second seed
 
-    # a side measurement (the winner's recipe without augmentation) adds its row and touches nothing else
+    # a side measurement (the winner's recipe with augmented views) adds its row and touches nothing else
     before = {name: (tmp_path / name).read_bytes() for name in ("winner/winner.json", "out/finalists.json")}
-    side = run(tmp_path, "compress.finalize", f"finalize.trials=[{winner['trial']}]", "finalize.augment=none",
+    side = run(tmp_path, "compress.finalize", f"finalize.trials=[{winner['trial']}]", "finalize.augment=flip_shift",
                "finalize.export=false")
     assert "finalize.export=false" in side.stdout + side.stderr
     rows = pd.read_csv(tmp_path / "out" / "finalists.csv")
-    assert len(rows) == 4 and list(rows.loc[rows["augment"] == "none", "trial"]) == [winner["trial"]]
+    assert len(rows) == 4 and list(rows.loc[rows["augment"] == "flip_shift", "trial"]) == [winner["trial"]]
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
 
     # a fresh clone has no work folders: the export reads the committed copies back, trains nothing

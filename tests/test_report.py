@@ -12,6 +12,7 @@ import pytest
 
 from analysis import report
 from analysis.table import COLUMNS
+from compress.plumbing import metrics as M
 
 # (trial, quant, width, sparsity, val, test, bytes, latency ratio, coreml comp, coreml bytes, coreml val)
 TRIALS = [
@@ -302,3 +303,22 @@ def test_report_refuses_a_winner_from_another_study(tmp_path):
     (paths["winner"] / "winner.json").write_text(json.dumps({**winner, "study": "elsewhere"}))
     with pytest.raises(SystemExit, match="from study 'elsewhere'"):
         build(paths)
+
+
+def test_augmentation_pairs_match_the_same_recipe_and_seed_only():
+    import pandas as pd
+
+    from analysis.finalists_section import augmentation_pairs
+
+    def row(trial, augment, seed, val, test, width=0.2):
+        return {"trial": trial, "arch": "cnn", "width": width, "head": "gap", "quant.mode": "int8",
+                "prune.sparsity": 0.0, "distill.temperature": 3.0, "distill.alpha": 0.3, "epochs": 30, "seed": seed,
+                "augment": augment, M.SHIP_VAL_ACCURACY: val, M.SHIP_TEST_ACCURACY: test, M.SHIP_SIZE_BYTES: 9000}
+
+    rows = pd.DataFrame([row(1, "flip_shift", 0, 0.90, 0.89), row(1, "none", 0, 0.91, 0.905),
+                         row(1, "none", 1, 0.95, 0.95),  # another seed: not a pair
+                         row(2, "flip_shift", 0, 0.88, 0.87), row(2, "none", 0, 0.87, 0.86, width=0.3)])  # other width
+    (pair,) = augmentation_pairs(rows)
+    assert pair["trial"] == 1 and pair["seed"] == 0
+    assert pair["test_points"] == pytest.approx(1.5) and pair["val_points"] == pytest.approx(1.0)
+    assert augmentation_pairs(rows[rows["augment"] == "none"]) == []

@@ -141,7 +141,7 @@ class FinalizeConfig:
     work_dir: Optional[str] = None  # every finalist's working files; None: sweeps/<study>/finalists/
     epochs: int = 30
     learning_rate: float = 3e-3
-    augment: str = "flip_shift"
+    augment: str = "none"  # measured: the plain images beat the augmented views for these students
     qat_epochs: int = 2
     prune_epochs: int = 5  # pruned recipes ramp their sparsity over this many epochs (the search: prune.epochs)
     min_search_accuracy: float = 0.7  # the default selection ignores trials below this search validation accuracy
