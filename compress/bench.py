@@ -46,9 +46,9 @@ def teacher_dynamic(ctx, cache: Path) -> Path:
 def teacher_pruned_int8(cfg, ctx, cache: Path, epochs: int) -> Path:
     """The teacher pruned to 50% by tfmot while fine-tuned `epochs` on the labels, then int8."""
     from compress.pipeline import prune, quantize
+    from compress.pipeline.teacher import logits_model
     from compress.pipeline.trial import representative_images
     from compress.plumbing.compat import keras, set_seed
-    from compress.teacher import logits_model
 
     key = (f"{ctx.teacher_sha[:16]}_{ctx.splits.fingerprint[:12]}_s{PRUNED_SPARSITY}_e{epochs}_seed{int(cfg.seed)}"
            f"_r{int(cfg.quant.representative_samples)}")

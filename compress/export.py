@@ -34,7 +34,7 @@ def export_winner(tracking_uri: str, row: pd.Series, out_dir: Path, coreml_compr
     from mlflow.tracking import MlflowClient
 
     from compress.coreml import convert as coreml
-    from compress.teacher import load_keras
+    from compress.pipeline.teacher import load_keras
     from compress.verify import score
 
     client = MlflowClient(tracking_uri=tracking_uri)

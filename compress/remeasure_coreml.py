@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from compress.coreml import convert as coreml
     from compress.pipeline import data
+    from compress.pipeline.teacher import load_keras
     from compress.plumbing.tracking import git_commit
-    from compress.teacher import load_keras
     from compress.verify import predictions
 
     client = MlflowClient(tracking_uri=sp.tracking_uri)

@@ -69,7 +69,7 @@ def _tiny_teacher():
 
 @pytest.mark.parametrize("online", [False, True])
 def test_teacher_weights_unchanged_by_distillation(tmp_path, online):
-    from compress.teacher import logits_model
+    from compress.pipeline.teacher import logits_model
 
     rng = np.random.default_rng(2)
     x = rng.random((96, 28, 28, 1), dtype=np.float32)
@@ -94,7 +94,7 @@ def test_teacher_weights_unchanged_by_distillation(tmp_path, online):
 
 def test_teacher_in_step_trains_as_the_cached_logits_do(tmp_path):
     """The benchmark's no-cache reference computes the same update as the cached path."""
-    from compress.teacher import logits_model
+    from compress.pipeline.teacher import logits_model
 
     rng = np.random.default_rng(4)
     x = rng.random((64, 28, 28, 1), dtype=np.float32)
@@ -117,7 +117,7 @@ def test_teacher_in_step_trains_as_the_cached_logits_do(tmp_path):
 
 
 def test_logits_of_a_softmax_teacher_are_its_pre_softmax_output():
-    from compress.teacher import logits_model
+    from compress.pipeline.teacher import logits_model
 
     teacher = _tiny_teacher()
     x = np.random.default_rng(3).random((5, 28, 28, 1), dtype=np.float32)

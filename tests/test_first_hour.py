@@ -112,3 +112,10 @@ def test_a_teacher_that_does_not_fit_the_data_is_one_line(tmp_path, shape, messa
                f"hydra.sweep.dir={tmp_path}/jobs")
     one_line_error(proc, f"teacher.path={tmp_path}/teacher.keras", message)
     assert not storage.exists() and not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("moved", ["pareto", "search_quality", "remeasure_coreml"])
+def test_a_command_that_moved_to_compress_keeps_its_analysis_name(moved):
+    old, new = run(f"analysis.{moved}", "--help"), run(f"compress.{moved}", "--help")
+    assert old.returncode == new.returncode == 0, old.stderr[-500:]
+    assert old.stdout == new.stdout and f"python -m compress.{moved}" in new.stdout

@@ -7,7 +7,7 @@ from conftest import group
 
 from compress.pipeline import measure, quantize
 from compress.pipeline.students import build_student, channel_plan
-from compress.teacher import build_teacher
+from compress.pipeline.teacher import build_teacher
 
 
 def test_macs_of_the_teacher_by_hand():

@@ -9,9 +9,9 @@ import pytest
 from conftest import TEACHER, needs_data, needs_teacher
 
 from compress.pipeline import data
+from compress.pipeline.teacher import build_teacher, load_keras, logits_model
 from compress.plumbing.compat import keras
 from compress.plumbing.errors import ConfigError
-from compress.teacher import build_teacher, load_keras, logits_model
 
 
 def test_teacher_is_the_users_network():

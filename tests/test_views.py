@@ -48,7 +48,7 @@ def test_view_draws_cover_flips_and_every_shift():
 
 @needs_teacher
 def test_cached_logits_of_view_k_are_the_teachers_logits_on_view_k(tmp_path):
-    from compress import teacher
+    from compress.pipeline import teacher
 
     model = teacher.logits_model(teacher.load_keras(TEACHER))
     x, index = images(16, seed=3), np.arange(16) * 7

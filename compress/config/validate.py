@@ -162,7 +162,7 @@ _CHECKED: set = set()
 def _teacher_fits(path: Path) -> None:
     """Load the teacher once per process and file version and check it fits the data's images and
     classes (one line, before any store is written, instead of a Keras traceback in a trial)."""
-    from compress import teacher
+    from compress.pipeline import teacher
 
     key = ("teacher", str(path.resolve()), path.stat().st_mtime_ns)
     if key not in _CHECKED:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compress import teacher
-from compress.pipeline import data, distill, quantize, views
+from compress.pipeline import data, distill, quantize, teacher, views
 from compress.plumbing.compat import keras
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ class TrialContext:
         every batch; `cached` uses the logits read from disk as they are."""
         if teacher_logits != "online":
             return self.train_targets, None
-        from compress.teacher import logits_model
+        from compress.pipeline.teacher import logits_model
 
         targets = self.train_targets.copy()
         targets[:, 10:] = 0.0  # the teacher fills these on every batch
