@@ -153,8 +153,9 @@ def run(cfg, study: str) -> dict:
     paths = Paths.of(cfg)
     trials = candidate_table(cfg, study, paths)
     manual = bool(f.trials)
-    selection = finalists.by_hand(trials, list(f.trials)) if manual else finalists.select(
-        trials, int(f.max_finalists), list(f.size_classes), float(f.min_search_accuracy))
+    default = finalists.select(trials, int(f.max_finalists), list(f.size_classes), float(f.min_search_accuracy))
+    selection = finalists.by_hand(trials, list(f.trials)) if manual else default
+    in_default = {int(t) for t in default["trial"]} if len(default) else set()  # a row's `selection` column
     if selection.empty:
         from compress.plumbing.errors import ConfigError
 
@@ -170,7 +171,8 @@ def run(cfg, study: str) -> dict:
     started = time.perf_counter()
     todo = [(row, int(cfg.seed)) for _, row in selection.iterrows()]
     for i, (row, seed) in enumerate(todo, start=1):
-        table = _train_if_missing(cfg, ctx, row, seed, study, paths, table, f"{i} of {len(todo)}", manual, started)
+        table = _train_if_missing(cfg, ctx, row, seed, study, paths, table, f"{i} of {len(todo)}", in_default,
+                                  started)
     rows = _current(table, study, selection, cfg)
     if not bool(f.export):  # a side measurement (another recipe of the same trials): rows only
         log.info("finalize.export=false: %d finalist row(s) in %s; the winner, its seeds and %s are left as they are",
@@ -188,7 +190,7 @@ def run(cfg, study: str) -> dict:
         return summary
     recipe_row = selection[selection["trial"].astype(int) == int(winner["trial"])].iloc[0]  # the study's row
     for seed in [int(s) for s in f.winner_seeds if int(s) != int(winner["seed"])]:
-        table = _train_if_missing(cfg, ctx, recipe_row, seed, study, paths, table, f"winner seed {seed}", manual,
+        table = _train_if_missing(cfg, ctx, recipe_row, seed, study, paths, table, f"winner seed {seed}", in_default,
                                   started)
     rows = _current(table, study, selection, cfg, extra_seeds=True)
     summary["finalists"] = _keys(rows)
@@ -205,7 +207,9 @@ def work_name(trial: int, seed: int, recipe: str) -> str:
     return f"trial_{int(trial)}_seed{int(seed)}_{recipe}"
 
 
-def _train_if_missing(cfg, ctx, row, seed, study, paths, table, label, manual, started):
+def _train_if_missing(cfg, ctx, row, seed, study, paths, table, label, in_default, started):
+    """Train one finalist unless the table has it; its row's `selection` says whether the trial is one
+    of the study's default selection (the one the targets count), however this run named it."""
     from compress.pipeline import finalists
     from compress.pipeline.finalist_run import train_finalist
 
@@ -220,7 +224,7 @@ def _train_if_missing(cfg, ctx, row, seed, study, paths, table, label, manual, s
              int(fcfg.distill.epochs), fcfg.distill.augment, time.perf_counter() - started)
     result = train_finalist(fcfg, ctx, row, paths.work / work_name(trial, seed, recipe), study)
     result.update({"study": study, "trial": trial, "seed": seed, "recipe": recipe,
-                   "selection": "manual" if manual else "default"})
+                   "selection": "default" if trial in in_default else "manual"})
     return finalists.append(paths.table, result)
 
 

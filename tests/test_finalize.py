@@ -120,6 +120,8 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path):
     assert "finalize.export=false" in side.stdout + side.stderr
     rows = pd.read_csv(tmp_path / "out" / "finalists.csv")
     assert len(rows) == 4 and list(rows.loc[rows["augment"] == "flip_shift", "trial"]) == [winner["trial"]]
+    # named by hand, yet one of the default selection's trials: its row says so
+    assert list(rows.loc[rows["augment"] == "flip_shift", "selection"]) == ["default"]
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
 
     # a fresh clone has no work folders: the export reads the committed copies back, trains nothing
