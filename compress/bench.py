@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from omegaconf import OmegaConf
 
 from compress.plumbing import metrics as M
 from compress.plumbing.errors import CompressError, DataError
+
+log = logging.getLogger(__name__)
 
 PRUNED_SPARSITY = 0.5
 COLUMNS = ("name", "test_accuracy", "size_bytes", "size_gzip_bytes", "macs", "latency_ms", "latency_ratio")
@@ -55,6 +58,8 @@ def teacher_pruned_int8(cfg, ctx, cache: Path, epochs: int) -> Path:
     path = cache / f"teacher_pruned_{key}_int8.tflite"
     if path.is_file():
         return path
+    log.info("bench: the teacher pruned to %.0f%% on the labels, %d epoch(s), then int8 (once; cached as %s)",
+             100 * PRUNED_SPARSITY, epochs, path.name)
     set_seed(int(cfg.seed))
     teacher_logits = logits_model(ctx.teacher)
     model = keras.models.clone_model(teacher_logits)
@@ -81,6 +86,8 @@ def undistilled_student(cfg, winner_config: Path, cache: Path) -> tuple[Path, in
     folder = cache / f"student_no_distillation_{key}"
     done = folder / "metrics.json"
     if not done.is_file():
+        log.info("bench: the winner's recipe trained on the labels alone, %d epochs (once; cached in %s)",
+                 int(recipe.distill.epochs), folder)
         folder.mkdir(parents=True, exist_ok=True)
         results = run_trial(recipe, folder)
         partial = done.with_suffix(".json.tmp")  # the marker is written last, atomically
@@ -110,6 +117,8 @@ def run(cfg, winner_dir: Path, prune_epochs: int) -> list[dict]:
         ("winner", winner_file, int(json.loads(winner_json.read_text())[M.MACS])),
     ]
     m, s = cfg.measure, ctx.splits
+    log.info("bench: latency of the %d files in alternating rounds (%d runs each after %d warm-up), then test accuracy",
+             len(entries), int(m.latency_runs), int(m.warmup))
     latency = measure.latencies([path for _, path, _ in entries], s.x_test[0], int(m.latency_runs), int(m.warmup),
                                 int(m.threads))
     rows = []
@@ -150,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="fine-tuning epochs of the pruned teacher (default 1)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. measure.latency_runs=400")
     args = parser.parse_args(argv)
+    from compress.config.cli import console_logging
+
+    console_logging()
     try:
         from compress.config.validate import preflight
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -27,6 +28,8 @@ from omegaconf import OmegaConf
 
 from compress.config.cli import compose
 from compress.plumbing import metrics as M
+
+log = logging.getLogger(__name__)
 
 
 def trial_times(n: int, overrides: list[str]) -> list[dict]:
@@ -87,9 +90,10 @@ def epoch_seconds(overrides: list[str], rounds: int = 3) -> dict[str, list[float
     that machine noise hits all alike."""
     runners = {mode: _epoch_runner(mode, overrides) for mode in EPOCH_MODES}
     times: dict[str, list[float]] = {mode: [] for mode in runners}
-    for _ in range(rounds):
+    for i in range(rounds):
         for mode, one_epoch in runners.items():
             times[mode].append(one_epoch())
+            log.info("speed: round %d of %d, %s epoch %.1f s", i + 1, rounds, mode, times[mode][-1])
     return times
 
 
@@ -100,7 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. data.fraction=0.1")
     args = parser.parse_args(argv)
+    from compress.config.cli import console_logging
+
+    console_logging()
+    log.info("speed: %d default trial(s), one after another", args.trials)
     trials = trial_times(args.trials, args.overrides)
+    log.info("speed: %d alternating round(s) of one distillation epoch in each of %s", args.epoch_rounds,
+             ", ".join(EPOCH_MODES))
     epochs = epoch_seconds(args.overrides, args.epoch_rounds)
     cached, in_step, online, views = (float(np.median(epochs[m])) for m in EPOCH_MODES)
     student = compose(args.overrides).student

@@ -138,6 +138,7 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch):
     assert list(rows) == ["teacher_float32", "teacher_dynamic", "teacher_pruned50_int8", "student_no_distillation",
                           "winner"]
     assert "teacher_pruned50_int8" in proc.stdout and "winner" in proc.stdout
+    assert "bench: the winner's recipe trained on the labels alone" in proc.stderr  # it says what takes minutes
     for r in rows.values():
         assert {"test_accuracy", "size_bytes", "size_gzip_bytes", "macs", "latency_ms", "latency_ratio"} <= set(r)
         assert r["latency_ratio"] == pytest.approx(r["latency_ms"] / rows["teacher_float32"]["latency_ms"])
@@ -163,6 +164,7 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch):
     assert speed["cached_speedup"] == pytest.approx(speed["epoch_s_teacher_in_step"] / speed["epoch_s_cached_logits"])
     assert all(len(speed[f"epoch_s_{k}_rounds"]) == 1 for k in ("cached_logits", "teacher_in_step", "online_teacher"))
     assert "teacher in the training step" in proc.stdout
+    assert "speed: round 1 of 1, views epoch" in proc.stderr
 
     # the analysis notebook runs top to bottom against this study, with the benchmark's references
     import nbformat

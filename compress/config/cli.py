@@ -24,6 +24,13 @@ def compose(overrides: list[str] | None = None, return_hydra_config: bool = Fals
                              return_hydra_config=return_hydra_config)
 
 
+def console_logging() -> None:
+    """Progress lines on stderr for the argparse commands, in the format Hydra's commands use."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S", force=True)
+
+
 def hydra_entry(fn: Callable, config_name: str = "config") -> None:
     """Run `fn(cfg)` under @hydra.main with the project's config folder.
 
