@@ -201,7 +201,7 @@ def compute(inp: Inputs) -> dict:
     if len(front) >= 3:
         slope = np.polyfit(np.log2(front[M.SIZE_BYTES].astype(float)), 100 * front[M.VAL_ACCURACY].astype(float), 1)[0]
         f["points_per_halving"] = float(slope)
-    f["distillation_points"] = 100 * (w["test_accuracy"] - inp.bench["student_no_distillation"]["test_accuracy"])
+    f["distillation"] = distillation_gain(inp)
     # Core ML against TFLite: the smallest file within one point of the best TFLite validation accuracy
     cm = t.dropna(subset=[M.COREML_SIZE_BYTES, M.COREML_VAL_ACCURACY])
     bar = float(t[M.VAL_ACCURACY].max()) - 0.01
@@ -214,6 +214,24 @@ def compute(inp: Inputs) -> dict:
                        "points": float(100 * (p4[M.KERAS_VAL_ACCURACY] - p4[M.COREML_VAL_ACCURACY]).median()) if len(p4) else None,
                        "int8_bytes_per_param": float((int8[M.SIZE_BYTES] / int8[M.PARAMS]).median()) if len(int8) else None}
     return f
+
+
+def distillation_gain(inp: Inputs) -> dict | None:
+    """What distillation adds: the benchmark's undistilled student (the winner's recipe on the labels
+    alone, converted in the recipe's own mode) against the distilled file of the same size, which
+    is the shipped winner or (when that is shipped in another encoding) the winner finalist's file in
+    its own mode. None when no distilled file has the undistilled one's size: not comparable."""
+    plain, shipped = inp.bench["student_no_distillation"], inp.bench["winner"]
+    if int(plain["size_bytes"]) == int(shipped["size_bytes"]):
+        return {"against": "the shipped file", "test_accuracy": float(shipped["test_accuracy"]),
+                "plain": plain, "points": 100 * (float(shipped["test_accuracy"]) - float(plain["test_accuracy"]))}
+    own = [f for f in (inp.finalists or {}).get("finalists", []) if f["trial"] == int(inp.winner_json["trial"])
+           and int(inp.winner_json.get("seed", 0)) == int(inp.finalists["winner"].get("seed", 0))]
+    if own and own[0]["own_bytes"] == int(plain["size_bytes"]):
+        return {"against": f"the winner finalist converted in its own mode ({own[0]['mode']})",
+                "test_accuracy": own[0]["own_test"], "plain": plain,
+                "points": 100 * (own[0]["own_test"] - float(plain["test_accuracy"]))}
+    return None
 
 
 def figures(inp: Inputs, out: Path) -> list[str]:
@@ -373,17 +391,18 @@ def advice(f: dict, inp: Inputs) -> dict:
     return out
 
 
-def build(folder: Path, winner_dir: Path, teacher_card: Path, out_md: Path, with_figures: bool = True) -> Path:
-    """Write `out_md` (and the figures into `folder`) from the committed inputs."""
+def build(folder: Path, winner_dir: Path, teacher_card: Path, out_md: Path,
+          with_figures: bool = True) -> tuple[Path, list[str]]:
+    """Write `out_md` (and the figures into `folder`) from the committed inputs; the report's path
+    and the figures' file names."""
     inp = Inputs(folder, winner_dir, teacher_card)
     fig_dir = Path(shutil.os.path.relpath(folder, out_md.parent)).as_posix()
     text = render(inp, fig_dir)
-    if with_figures:
-        figures(inp, folder)
+    written = figures(inp, folder) if with_figures else []
     tmp = out_md.with_suffix(".md.tmp")
     tmp.write_text(text)
     tmp.replace(out_md)
-    return out_md
+    return out_md, written
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -425,8 +444,8 @@ def main(argv: list[str] | None = None) -> None:
     for path, how in needed.items():
         if not path.is_file():
             raise SystemExit(f"error: {path}: missing, the report of study {sp.study} needs it (make it with: {how})")
-    path = build(folder, winner, args.teacher_card, out, not args.no_figures)
-    print(f"wrote {path}" + ("" if args.no_figures else f" and {len(FIGURES)} figures in {folder}/"))
+    path, written = build(folder, winner, args.teacher_card, out, not args.no_figures)
+    print(f"wrote {path}" + ("" if args.no_figures else f" and {len(written)} figures in {folder}/"))
 
 
 if __name__ == "__main__":

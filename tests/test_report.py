@@ -322,3 +322,15 @@ def test_augmentation_pairs_match_the_same_recipe_and_seed_only():
     assert pair["trial"] == 1 and pair["seed"] == 0
     assert pair["test_points"] == pytest.approx(1.5) and pair["val_points"] == pytest.approx(1.0)
     assert augmentation_pairs(rows[rows["augment"] == "none"]) == []
+
+
+def test_distillation_gain_is_stated_only_between_files_of_the_same_size(tmp_path):
+    paths = make_inputs(tmp_path)
+    bench = json.loads((paths["folder"] / "bench.json").read_text())
+    for row in bench:
+        if row["name"] == "student_no_distillation":
+            row["size_bytes"] = 30_000  # converted in another mode than the shipped file
+    (paths["folder"] / "bench.json").write_text(json.dumps(bench))
+    text = build(paths)
+    assert "distillation adds +" not in text and "distillation adds -" not in text
+    assert "in a file of 30,000 B; no distilled file of that size is in the inputs" in text
