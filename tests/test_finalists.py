@@ -147,3 +147,26 @@ def test_candidates_come_from_the_studys_own_table_when_the_named_one_holds_anot
 def trials_table_of(study: str, numbers: list[int]) -> pd.DataFrame:
     table = trials_table([(n, 0.8, 10_000 + n, 1.0) for n in numbers])
     return table.assign(study=study, curve_val="", curve_train="")
+
+
+def _append_rows(path, first, n):
+    from compress.pipeline import finalists
+
+    for trial in range(first, first + n):
+        finalists.append(path, {"study": "s", "trial": trial, "seed": 0, "recipe": "r", "val_accuracy": 0.9})
+
+
+def test_two_processes_appending_side_by_side_lose_no_row(tmp_path):
+    import multiprocessing
+
+    from compress.pipeline import finalists
+
+    path = tmp_path / "finalists.csv"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_append_rows, args=(path, first, 25)) for first in (0, 100)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    assert [w.exitcode for w in workers] == [0, 0]
+    assert sorted(finalists.read(path)["trial"]) == [*range(25), *range(100, 125)]

@@ -73,18 +73,24 @@ def read(path: Path) -> pd.DataFrame:
 
 
 def append(path: Path, row: dict) -> pd.DataFrame:
-    """Add (or replace, same key) one finalist's row and write the table atomically."""
-    table = read(path)
-    if len(table):
-        same = np.ones(len(table), dtype=bool)
-        for key in KEY:
-            same &= table[key].astype(str).to_numpy() == str(row[key])
-        table = table[~same]
-    table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+    """Add (or replace, same key) one finalist's row and write the table atomically; finalize
+    processes run side by side (README: two finalists at a time) take turns through a lock file."""
+    import fcntl
+
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(path)
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        table = read(path)
+        if len(table):
+            same = np.ones(len(table), dtype=bool)
+            for key in KEY:
+                same &= table[key].astype(str).to_numpy() == str(row[key])
+            table = table[~same]
+        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+        tmp = path.with_suffix(".tmp")
+        table.to_csv(tmp, index=False, float_format="%.6g")
+        tmp.replace(path)
     return table
 
 
