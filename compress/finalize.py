@@ -166,10 +166,11 @@ def run(cfg, study: str) -> dict:
     log.info("finalists of study %s (%s): trials %s, search files %s bytes", study,
              "named by hand" if manual else f"default selection, at most {f.max_finalists}",
              selection["trial"].astype(int).tolist(), [int(v) for v in selection[M.SIZE_BYTES]])
-    ctx = context.get(cfg)
     table = finalists.read(paths.table)
     started = time.perf_counter()
     todo = [(row, int(cfg.seed)) for _, row in selection.iterrows()]
+    table = _side_by_side(cfg, study, paths, table, todo, "finalists")
+    ctx = context.get(cfg)
     for i, (row, seed) in enumerate(todo, start=1):
         table = _train_if_missing(cfg, ctx, row, seed, study, paths, table, f"{i} of {len(todo)}", in_default,
                                   started)
@@ -189,6 +190,8 @@ def run(cfg, study: str) -> dict:
         log.warning("no winner: %s", reason)
         return summary
     recipe_row = selection[selection["trial"].astype(int) == int(winner["trial"])].iloc[0]  # the study's row
+    table = _side_by_side(cfg, study, paths, table, [(recipe_row, int(s)) for s in f.winner_seeds
+                                                     if int(s) != int(winner["seed"])], "seeds")
     for seed in [int(s) for s in f.winner_seeds if int(s) != int(winner["seed"])]:
         table = _train_if_missing(cfg, ctx, recipe_row, seed, study, paths, table, f"winner seed {seed}", in_default,
                                   started)
@@ -199,6 +202,30 @@ def run(cfg, study: str) -> dict:
     log.info("finalize done in %.0f s: winner trial %s, %s bytes, test %.2f%% (%s)", time.perf_counter() - started,
              summary["trial"], f"{summary['size_bytes']:,}", 100 * summary["test_accuracy"], reason)
     return summary
+
+
+def _side_by_side(cfg, study, paths, table, todo, phase):
+    """With finalize.jobs > 1, train the pending finalists of `todo` in that many child processes
+    (compress.pipeline.finalist_workers) and return the table as they left it; else do nothing."""
+    from compress.pipeline import finalist_workers, finalists
+
+    jobs = int(cfg.finalize.jobs)
+    if not finalist_workers.may_fork(jobs):
+        return table
+    pending = [(row, seed) for row, seed in todo if not finalists.done(
+        table, study, int(row["trial"]), seed, recipe_hash(finalist_config(cfg, row, seed)))]
+    if len(pending) < 2:
+        return table
+    batches = []
+    for seed in sorted({seed for _, seed in pending}):
+        rows = {int(row["trial"]): row for row, s in pending if s == seed}
+        costs = {t: float(r.get(M.MACS) or 1.0) for t, r in rows.items()}  # an epoch's cost follows the MACs
+        groups = finalist_workers.plan(costs, jobs) if len({s for _, s in pending}) == 1 else [sorted(rows)]
+        batches += [(group, seed) for group in groups]
+    log.info("finalize.jobs=%d: %d pending finalist(s) in %d process(es) side by side", jobs, len(pending),
+             len(batches))
+    finalist_workers.side_by_side(batches, jobs, phase)
+    return finalists.read(paths.table)
 
 
 def work_name(trial: int, seed: int, recipe: str) -> str:

@@ -170,3 +170,13 @@ def test_two_processes_appending_side_by_side_lose_no_row(tmp_path):
         w.join(120)
     assert [w.exitcode for w in workers] == [0, 0]
     assert sorted(finalists.read(path)["trial"]) == [*range(25), *range(100, 125)]
+
+
+def test_side_by_side_groups_balance_the_cost_and_keep_every_trial_once():
+    from compress.pipeline.finalist_workers import plan
+
+    groups = plan({1: 10.0, 2: 9.0, 3: 5.0, 4: 4.0, 5: 1.0}, 2)
+    assert sorted(t for g in groups for t in g) == [1, 2, 3, 4, 5]
+    loads = sorted(sum({1: 10.0, 2: 9.0, 3: 5.0, 4: 4.0, 5: 1.0}[t] for t in g) for g in groups)
+    assert loads == [14.0, 15.0]  # largest first, each to the lighter group: {1, 4, 5} and {2, 3}
+    assert plan({7: 1.0}, 3) == [[7]]  # no empty processes

@@ -188,3 +188,23 @@ def serve_and_compare(tmp_path: Path, model_uri: str, tflite: Path) -> None:
         server.terminate()
         server.wait(timeout=60)
         log.close()
+
+
+@needs_data
+@needs_teacher
+@pytest.mark.slow
+def test_finalize_jobs_2_trains_every_pending_finalist_once_in_processes_side_by_side(tmp_path):
+    run(tmp_path, "compress.sweep")
+    proc = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.winner_seeds=[0,1,2]",
+               "finalize.jobs=2")
+    output = proc.stdout + proc.stderr
+    assert "finalize.jobs=2: 2 pending finalist(s) in 2 process(es) side by side" in output
+    assert output.count("in 2 process(es) side by side") == 2  # then the winner's two extra seeds, one each
+    table = pd.read_csv(tmp_path / "out" / "finalists.csv")
+    keys = list(zip(table["trial"], table["seed"]))
+    assert len(keys) == len(set(keys)) == 4 and table["trial"].nunique() == 2  # nothing trained twice
+    assert sorted(table["seed"]) == [0, 0, 1, 2] and set(table["selection"]) == {"default"}
+    logs = sorted((tmp_path / "run").glob("finalize_*_*/finalize.log"))
+    assert len(logs) == 4 and all("finalist trial" in p.read_text() for p in logs)
+    winner = json.loads((tmp_path / "winner" / "winner.json").read_text())
+    assert winner["seeds"]["n"] == 3

@@ -133,6 +133,7 @@ class FinalizeConfig:
     """The finalists stage (compress/finalize.py): which trials, the final recipe, the winner."""
 
     max_finalists: int = 6
+    jobs: int = 1  # finalists trained side by side, each process with cores/jobs threads
     size_classes: List[int] = field(default_factory=lambda: [16384, 65536])
     trials: List[int] = field(default_factory=list)  # by hand instead of the default selection
     out_dir: Optional[str] = None  # finalists' table and summary; None: report/ (default study), sweeps/<study>/

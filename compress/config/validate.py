@@ -114,6 +114,7 @@ def validate(cfg) -> None:
 
 def _validate_finalize(f) -> None:
     _check(f.max_finalists >= 1, "finalize.max_finalists", f.max_finalists, "must be >= 1")
+    _check(f.jobs >= 1, "finalize.jobs", f.jobs, "must be >= 1 (processes side by side)")
     _check(f.prune_epochs >= 1, "finalize.prune_epochs", f.prune_epochs, "must be >= 1")
     _check(0 <= f.min_search_accuracy < 1, "finalize.min_search_accuracy", f.min_search_accuracy,
            "must be in [0, 1)")
