@@ -16,8 +16,9 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 SHIP_TARGETS = ({"bytes": 16_384, "test_accuracy": 0.90}, {"bytes": 65_536, "test_accuracy": 0.925})
 
 
-def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float) -> dict | None:
-    """Everything the section quotes, or None when there is no finalists' table."""
+def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, speed: dict | None = None) -> dict | None:
+    """Everything the section quotes, or None when there is no finalists' table; `speed` is
+    report/speed.json as the report read it (the views' epoch cost), None without it."""
     path = folder / "finalists.csv"
     if not path.is_file():
         return None
@@ -30,7 +31,8 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float) -> di
         rows = rows[[(int(r["trial"]), int(r["seed"]), str(r["recipe"])) in keys for _, r in rows.iterrows()]]
     first = rows[rows["seed"].astype(int) == int(rows["seed"].astype(int).min())].sort_values(M.SHIP_SIZE_BYTES)
     finalists = [{
-        "trial": int(r["trial"]), "arch": r["arch"], "width": float(r["width"]), "head": r["head"],
+        "trial": int(r["trial"]), "seed": int(r["seed"]), "arch": r["arch"], "width": float(r["width"]),
+        "head": r["head"],
         "mode": r["quant.mode"], "sparsity": float(r["prune.sparsity"]), "epochs": int(r["epochs"]),
         "augment": r["augment"], "search_val": float(r["search_val_accuracy"]), "final_val": float(r[M.VAL_ACCURACY]),
         "own_bytes": int(r[M.SIZE_BYTES]), "search_bytes": int(r["search_size_bytes"]),
@@ -52,7 +54,7 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float) -> di
                         "reached": bool(best and best["ship_test"] >= target["test_accuracy"])})
     agreement = [{"scope": k, "n": v["n"], "rho": v["rho"]} for k, v in summary.get("rank_agreement", {}).items()]
     seeds = winner_json.get("seeds") or {}
-    speed = json.loads((folder / "speed.json").read_text()) if (folder / "speed.json").is_file() else {}
+    speed = speed or {}
     return {
         "study": study, "finalists": finalists, "targets": targets, "agreement": agreement,
         "teacher_test": teacher_test_accuracy, "winner": winner_json, "seeds": seeds,

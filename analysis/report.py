@@ -85,7 +85,7 @@ class Inputs:
 
         # the finalists' figures (None without finalists), for the text and for their figure alike
         self.finalists = finalists_section.figures(folder, self.winner_json,
-                                                   self.bench["teacher_float32"]["test_accuracy"])
+                                                   self.bench["teacher_float32"]["test_accuracy"], self.speed)
 
 
 def _maybe_json(path: Path):
@@ -225,8 +225,9 @@ def distillation_gain(inp: Inputs) -> dict | None:
     if int(plain["size_bytes"]) == int(shipped["size_bytes"]):
         return {"against": "the shipped file", "test_accuracy": float(shipped["test_accuracy"]),
                 "plain": plain, "points": 100 * (float(shipped["test_accuracy"]) - float(plain["test_accuracy"]))}
+    shipped_seed = int(inp.winner_json.get("seed", 0))  # the finalists' rows are first seeds: the same file?
     own = [f for f in (inp.finalists or {}).get("finalists", []) if f["trial"] == int(inp.winner_json["trial"])
-           and int(inp.winner_json.get("seed", 0)) == int(inp.finalists["winner"].get("seed", 0))]
+           and f["seed"] == shipped_seed]
     if own and own[0]["own_bytes"] == int(plain["size_bytes"]):
         return {"against": f"the winner finalist converted in its own mode ({own[0]['mode']})",
                 "test_accuracy": own[0]["own_test"], "plain": plain,

@@ -59,8 +59,15 @@ def with_committed(fresh: pd.DataFrame, committed: Path | None, study: str) -> p
 
 
 def write(table: pd.DataFrame, path: Path) -> None:
+    """Write the table atomically: a reader (another finalize process, finalize.jobs) sees the old
+    file or the new one, never half of one."""
+    import os
+
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=False, float_format="%.6g")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    table.to_csv(tmp, index=False, float_format="%.6g")
+    tmp.replace(path)
 
 
 def _method_or_magnitude(column: pd.Series) -> pd.Series:

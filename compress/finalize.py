@@ -216,12 +216,12 @@ def _side_by_side(cfg, study, paths, table, todo, phase):
         table, study, int(row["trial"]), seed, recipe_hash(finalist_config(cfg, row, seed)))]
     if len(pending) < 2:
         return table
-    batches = []
-    for seed in sorted({seed for _, seed in pending}):
-        rows = {int(row["trial"]): row for row, s in pending if s == seed}
-        costs = {t: float(r.get(M.MACS) or 1.0) for t, r in rows.items()}  # an epoch's cost follows the MACs
-        groups = finalist_workers.plan(costs, jobs) if len({s for _, s in pending}) == 1 else [sorted(rows)]
-        batches += [(group, seed) for group in groups]
+    seeds = sorted({seed for _, seed in pending})
+    if len(seeds) == 1:  # the finalists: trials in groups of about equal cost (an epoch's cost follows the MACs)
+        costs = {int(row["trial"]): float(row.get(M.MACS) or 1.0) for row, _ in pending}
+        batches = [(group, seeds[0]) for group in finalist_workers.plan(costs, jobs)]
+    else:  # the winner's extra seeds: one process a seed
+        batches = [(sorted({int(row["trial"]) for row, s in pending if s == seed}), seed) for seed in seeds]
     log.info("finalize.jobs=%d: %d pending finalist(s) in %d process(es) side by side", jobs, len(pending),
              len(batches))
     finalist_workers.side_by_side(batches, jobs, phase)
