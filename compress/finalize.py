@@ -163,9 +163,12 @@ def run(cfg, study: str) -> dict:
         best = trials[M.VAL_ACCURACY].max() if M.VAL_ACCURACY in trials and len(trials) else float("nan")
         raise ConfigError(f"paths.study={study}: no finished trial with every objective{floor} to choose finalists "
                           f"from (best search validation accuracy: {best:.4f})")
-    log.info("finalists of study %s (%s): trials %s, search files %s bytes", study,
+    log.info("finalists of study %s (%s): trials %s, search files %s bytes, int8 files of about %s bytes "
+             "(size classes %s read the int8 estimate)", study,
              "named by hand" if manual else f"default selection, at most {f.max_finalists}",
-             selection["trial"].astype(int).tolist(), [int(v) for v in selection[M.SIZE_BYTES]])
+             selection["trial"].astype(int).tolist(), [int(v) for v in selection[M.SIZE_BYTES]],
+             [int(v) for v in finalists.with_ship_estimate(selection)[finalists.SHIP_ESTIMATE]],
+             list(f.size_classes))
     table = finalists.read(paths.table)
     started = time.perf_counter()
     todo = [(row, int(cfg.seed)) for _, row in selection.iterrows()]

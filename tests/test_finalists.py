@@ -8,18 +8,22 @@ import math
 import pandas as pd
 import pytest
 
+from compress.config.options import INT8_OVERHEAD_BYTES
 from compress.pipeline import finalists
 from compress.pipeline.winner_export import pick
 from compress.plumbing import metrics as M
 from compress.plumbing.errors import ConfigError
 
 
-def trials_table(rows):
-    """(trial, val_accuracy, size_bytes, latency_ms[, status]) -> a study table."""
+def trials_table(rows, float32: tuple = ()):
+    """(trial, val_accuracy, size_bytes, latency_ms[, status]) -> a study table of cnn trials whose
+    parameters make an int8 file of size_bytes, or, for the trials in `float32`, a quarter of it."""
     out = []
     for row in rows:
         trial, val, size, latency, *status = row
+        params = (size / 4 if trial in float32 else size) - INT8_OVERHEAD_BYTES["cnn"]
         out.append({"study": "s", "trial": trial, "status": status[0] if status else "FINISHED",
+                    "student.arch": "cnn", M.PARAMS: params,
                     M.VAL_ACCURACY: val, M.TEST_ACCURACY: val - 0.001, M.SIZE_BYTES: size, M.LATENCY_MS: latency})
     return pd.DataFrame(out)
 
@@ -37,6 +41,18 @@ def test_selection_keeps_the_best_front_trial_of_each_size_class_then_spreads_ov
     assert len(trials) == 4 and trials == sorted(trials, key=lambda t: table.set_index("trial").loc[t, M.SIZE_BYTES])
     assert {0, 7} <= set(trials)  # the two free slots go to the ends of the front's size range
     assert finalists.select(table, 1, [16_384, 65_536])["trial"].tolist() == [1]
+
+
+def test_size_classes_read_the_int8_file_a_recipe_ships_not_its_search_file():
+    # 3's search file is float32 (240 KB) but its recipe ships as about 60 KB of int8: it is the most
+    # accurate recipe that fits 64 KB; 2 (60 KB in the search) would take the class by the search file
+    table = trials_table([(0, 0.80, 10_000, 1.0), (1, 0.85, 15_000, 1.0), (2, 0.88, 60_000, 0.5),
+                          (3, 0.91, 240_000, 1.0), (4, 0.93, 500_000, 2.0)], float32=(3,))
+    chosen = finalists.select(table, 2, [16_384, 65_536])
+    assert chosen["trial"].tolist() == [1, 3]
+    assert chosen[finalists.SHIP_ESTIMATE].tolist() == [15_000, 60_000]
+    dsconv = finalists.with_ship_estimate(table.assign(**{"student.arch": "dsconv"}))
+    assert (dsconv[finalists.SHIP_ESTIMATE] - table[M.PARAMS]).eq(INT8_OVERHEAD_BYTES["dsconv"]).all()
 
 
 def test_selection_leaves_out_recipes_the_search_scored_below_the_floor():

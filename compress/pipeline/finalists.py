@@ -13,10 +13,25 @@ import numpy as np
 import pandas as pd
 
 from analysis.front import DEFAULT_OBJECTIVES, pareto_mask
+from compress.config.options import INT8_OVERHEAD_BYTES
 from compress.plumbing import metrics as M
 
 # the finalists' table: one row per finalist ever trained (trial x seed x recipe)
 KEY = ("study", "trial", "seed", "recipe")
+
+
+SHIP_ESTIMATE = "ship_estimate_bytes"  # the column select() sorts into size classes
+
+
+def with_ship_estimate(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials with the estimated size of the int8 file their recipe would ship as: one byte per
+    parameter plus the family's overhead (`options.INT8_OVERHEAD_BYTES`). A trial's own `size_bytes`
+    is its file in its search mode (a float32 trial of 197 KB ships as about 53 KB of int8), so
+    classing finalists by it leaves out recipes that fit the app's budget once shipped."""
+    out = trials.copy()
+    arch = out["student.arch"].fillna("cnn") if "student.arch" in out else pd.Series("cnn", index=out.index)
+    out[SHIP_ESTIMATE] = out[M.PARAMS].astype(float) + arch.map(INT8_OVERHEAD_BYTES).astype(float)
+    return out
 
 
 def select(trials: pd.DataFrame, max_finalists: int, size_classes: list[int],
@@ -24,27 +39,27 @@ def select(trials: pd.DataFrame, max_finalists: int, size_classes: list[int],
     """The default finalists: the study's finished front (its own objectives) among trials whose
     search validation accuracy reaches `min_accuracy` (a recipe the search scored at 35% sits on
     the front only for being the smallest, and is no candidate to ship), at most `max_finalists`,
-    always the most accurate front trial at or under each size class that has one, the rest
-    spread evenly over log file size. Sorted by size."""
-    finished = trials[trials["status"] == "FINISHED"].dropna(subset=list(DEFAULT_OBJECTIVES))
+    always the most accurate front trial whose shipped int8 file (`with_ship_estimate`) fits each
+    size class that has one, the rest spread evenly over log shipped size. Sorted by that size."""
+    finished = trials[trials["status"] == "FINISHED"].dropna(subset=list(DEFAULT_OBJECTIVES) + [M.PARAMS])
     finished = finished[finished[M.VAL_ACCURACY] >= min_accuracy]
-    finished = finished.drop_duplicates("trial", keep="first")
-    front = finished[pareto_mask(finished, DEFAULT_OBJECTIVES)].sort_values(M.SIZE_BYTES)
+    finished = with_ship_estimate(finished.drop_duplicates("trial", keep="first"))
+    front = finished[pareto_mask(finished, DEFAULT_OBJECTIVES)].sort_values(SHIP_ESTIMATE)
     if front.empty or max_finalists < 1:
         return front.iloc[:0]
     chosen: list[int] = []
     for limit in sorted(size_classes):
-        fits = front[front[M.SIZE_BYTES] <= limit]
+        fits = front[front[SHIP_ESTIMATE] <= limit]
         if len(fits):
-            best = fits.sort_values([M.VAL_ACCURACY, M.SIZE_BYTES], ascending=[False, True]).iloc[0]
+            best = fits.sort_values([M.VAL_ACCURACY, SHIP_ESTIMATE], ascending=[False, True]).iloc[0]
             if int(best["trial"]) not in chosen:
                 chosen.append(int(best["trial"]))
-    chosen_sizes = set(front[front["trial"].isin(chosen)][M.SIZE_BYTES])
-    rest = front[~front["trial"].isin(chosen) & ~front[M.SIZE_BYTES].isin(chosen_sizes)]
-    rest = rest.sort_values(M.VAL_ACCURACY, ascending=False).drop_duplicates(M.SIZE_BYTES).sort_values(M.SIZE_BYTES)
+    chosen_sizes = set(front[front["trial"].isin(chosen)][SHIP_ESTIMATE])
+    rest = front[~front["trial"].isin(chosen) & ~front[SHIP_ESTIMATE].isin(chosen_sizes)]
+    rest = rest.sort_values(M.VAL_ACCURACY, ascending=False).drop_duplicates(SHIP_ESTIMATE).sort_values(SHIP_ESTIMATE)
     slots = max(0, max_finalists - len(chosen))
     if slots and len(rest):
-        logs = np.log(rest[M.SIZE_BYTES].to_numpy(float))
+        logs = np.log(rest[SHIP_ESTIMATE].to_numpy(float))
         targets = np.linspace(logs.min(), logs.max(), min(slots, len(rest)))
         free = list(range(len(rest)))
         for target in targets:
@@ -52,7 +67,7 @@ def select(trials: pd.DataFrame, max_finalists: int, size_classes: list[int],
             free.remove(pick)
             chosen.append(int(rest.iloc[pick]["trial"]))
     picked = front[front["trial"].isin(chosen[:max_finalists])]
-    return picked.sort_values(M.SIZE_BYTES)
+    return picked.sort_values(SHIP_ESTIMATE)
 
 
 def by_hand(trials: pd.DataFrame, numbers: list[int]) -> pd.DataFrame:
