@@ -24,7 +24,6 @@ from compress.plumbing import metrics as M
 STUDY = "pruning"
 OUT = Path("report/pruning.json")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-RECOVERED = 0.005  # a fine-tuning epoch "recovers" once validation is within this of the last epoch's
 EQUAL_BYTES = 0.10  # two files are "at equal bytes" within this share of each other
 
 
@@ -55,12 +54,17 @@ def _nearest(rows: list[dict], size: int) -> dict | None:
     return best if best and abs(best["size_bytes"] / size - 1) <= EQUAL_BYTES else None
 
 
-def epochs_to_recover(curve: list[float]) -> int | None:
-    """The first fine-tuning epoch (1-based) whose validation accuracy is within RECOVERED of
-    the last epoch's, or None without a curve."""
-    if not curve:
-        return None
-    return next(i for i, v in enumerate(curve, start=1) if v >= curve[-1] - RECOVERED)
+def epochs_to_match(curve: list[float], target: float) -> int | None:
+    """The first fine-tuning epoch (1-based) whose validation accuracy reaches `target` (the final
+    accuracy of the narrow student of equal bytes trained as long), or None when no epoch does.
+    How many epochs channel pruning needs is read against that baseline, not against the pruned
+    model's own last epoch: both curves still rise at the grid's last epoch."""
+    return next((i for i, v in enumerate(curve, start=1) if v >= target), None)
+
+
+def still_rising(curve: list[float]) -> bool:
+    """Whether a curve's last epoch is its best: more epochs may still pay."""
+    return bool(curve) and curve[-1] >= max(curve)
 
 
 def compute(table: pd.DataFrame, val_images: int | None = None) -> dict:
@@ -80,33 +84,44 @@ def compute(table: pd.DataFrame, val_images: int | None = None) -> dict:
                   key=lambda r: r["trial"])
     narrow = [r for r in rows if r["method"] == NARROW]
     narrow_long = [r for r in rows if r["method"] == NARROW_LONG]
+    magnitude = [r for r in rows if r["method"] == "magnitude"]
     comparisons = []
     for ch in (r for r in rows if r["method"] == "channel"):
-        same = next((r for r in rows if r["method"] == "magnitude" and r["width"] == ch["width"]
-                     and r["sparsity"] == ch["sparsity"]), None)
+        same = next((r for r in magnitude if r["width"] == ch["width"] and r["sparsity"] == ch["sparsity"]), None)
+        mag_equal = _nearest(magnitude, ch["size_bytes"])  # magnitude pruning of a file as big as this one
         start = next((r for r in narrow if r["width"] == ch["width"]), None)
         # the fair pair: a narrow student trained as long (distillation plus the same fine-tuning);
         # without one in the grid, the narrow student as distilled
         baseline = _nearest(narrow_long, ch["size_bytes"]) or _nearest(narrow, ch["size_bytes"])
+        long_enough = baseline if baseline and baseline["method"] == NARROW_LONG else None
         comparisons.append({
             "channel": ch, "magnitude": same, "unpruned": start, "narrow_at_equal_bytes": baseline,
+            "magnitude_at_equal_bytes": mag_equal,
+            "val_points_over_magnitude": 100 * (ch["val_accuracy"] - mag_equal["val_accuracy"]) if mag_equal else None,
+            "test_points_over_magnitude": 100 * (ch["test_accuracy"] - mag_equal["test_accuracy"]) if mag_equal else None,
             "narrow_as_distilled": _nearest(narrow, ch["size_bytes"]),
             "bytes_ratio_to_narrow": ch["size_bytes"] / baseline["size_bytes"] if baseline else None,
             "val_points_over_narrow": 100 * (ch["val_accuracy"] - baseline["val_accuracy"]) if baseline else None,
             "test_points_over_narrow": 100 * (ch["test_accuracy"] - baseline["test_accuracy"]) if baseline else None,
             "file_share_of_unpruned": ch["size_bytes"] / start["size_bytes"] if start else None,
             "macs_share_of_unpruned": ch["macs"] / start["macs"] if start else None,
-            "epochs_to_recover": epochs_to_recover(ch["fine_tune_curve"]),
+            "epochs_to_match_narrow": (epochs_to_match(ch["fine_tune_curve"], long_enough["val_accuracy"])
+                                       if long_enough else None),
+            "still_rising": still_rising(ch["fine_tune_curve"]),
+            "narrow_still_rising": still_rising(long_enough["fine_tune_curve"]) if long_enough else None,
         })
-    magnitude = [r for r in rows if r["method"] == "magnitude"]
     mag_shares = []
     for m in magnitude:
+        # bytes against the unpruned student; accuracy against it trained as long (its fine-tuning
+        # epochs without pruning), else as distilled, and the row says which
         start = next((r for r in narrow if r["width"] == m["width"]), None)
+        fair = next((r for r in narrow_long if r["width"] == m["width"]), None) or start
         if start:
             mag_shares.append({"width": m["width"], "sparsity": m["sparsity"],
                                "file_share": m["size_bytes"] / start["size_bytes"],
                                "gzip_share": m["size_gzip_bytes"] / start["size_gzip_bytes"],
-                               "val_points": 100 * (m["val_accuracy"] - start["val_accuracy"])})
+                               "against": fair["method"],
+                               "val_points": 100 * (m["val_accuracy"] - fair["val_accuracy"])})
     wins = [c for c in comparisons if c["val_points_over_narrow"] is not None]
     mean_gain = float(np.mean([c["val_points_over_narrow"] for c in wins])) if wins else None
     # one standard error of a difference of two validation accuracies near these, in points
@@ -132,7 +147,8 @@ def render(fig: dict) -> str:
     env.filters["pct"] = lambda v: f"{100 * v:.2f}%"
     env.filters["kb"] = lambda v: "n/a" if v is None else f"{v:,} B"
     env.filters["pts"] = lambda v: "n/a" if v is None else f"{v:+.2f}"
-    return env.get_template("pruning.md.j2").render(**fig, recovered=100 * RECOVERED)
+    env.filters["ms"] = lambda v: f"{v:.4f}"
+    return env.get_template("pruning.md.j2").render(**fig)
 
 
 def main(argv: list[str] | None = None) -> None:

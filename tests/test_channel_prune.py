@@ -163,9 +163,12 @@ def test_a_channel_pruned_trial_logs_the_narrow_models_figures(tmp_path, small_c
     OmegaConf.update(cfg, "quant.mode", "int8")
     OmegaConf.update(cfg, "coreml.compression", "linear8")
     OmegaConf.update(cfg, "tracking.enabled", False)
+    from compress.coreml import convert as coreml
+
     results = trial.run_trial(cfg, tmp_path)
     counted = measure.file_counts(tmp_path / "model.tflite")
     assert results["macs"] == counted["macs"] < 0.5 * measure.count_macs(build_student(cfg.student))
+    assert coreml.package_counts(tmp_path / "model.mlpackage")["macs"] == results["macs"]  # both shipped files
     pruned = keras.models.load_model(tmp_path / "student.keras", compile=False)
     assert results["params"] == pruned.count_params() < 0.5 * build_student(cfg.student).count_params()
     saved = OmegaConf.load(tmp_path / "config.yaml")

@@ -40,10 +40,40 @@ def test_channel_pruning_is_paired_with_the_narrow_student_of_nearest_bytes(grid
     assert pair["unpruned"]["trial"] == 2 and pair["magnitude"]["trial"] == 4
     assert pair["val_points_over_narrow"] == pytest.approx(0.7)
     assert pair["file_share_of_unpruned"] == pytest.approx(0.3) and pair["macs_share_of_unpruned"] == pytest.approx(0.41 / 1.5)
-    assert pair["epochs_to_recover"] == 2  # 0.889 is within 0.5 points of the last epoch's 0.893; 0.85 is not
+    # 0.889 at the second fine-tuning epoch reaches the narrow student's final 0.886; 0.85 does not
+    assert pair["epochs_to_match_narrow"] == 2 and pair["still_rising"] and pair["narrow_still_rising"]
+    assert pair["magnitude_at_equal_bytes"] is None  # trial 4's 70,000 B is no match for 21,000 B
     (mag,) = fig["magnitude"]
     assert mag["file_share"] == 1.0 and mag["gzip_share"] == pytest.approx(40 / 64)
+    # width 0.5 has no narrow student trained as long: its magnitude row is read against the one as distilled
+    assert mag["against"] == "none" and mag["val_points"] == pytest.approx(-0.3)
     assert fig["channel_beats_narrow"] == 1 and fig["n_pairs"] == 1
+
+
+def test_magnitude_pruning_is_read_against_the_student_trained_as_long_and_at_equal_bytes(grid):
+    # width 0.25 pruned by magnitude to half: a file as big as the channel-pruned one (21,000 B)
+    more = pd.concat([grid, pd.DataFrame([grid_row(5, 0.25, "magnitude", 0.5, 0.878, 20_000, 15_000, 400_000,
+                                                   [0.85, 0.88, 0.86, 0.875, 0.878])])], ignore_index=True)
+    fig = pruning.compute(more)
+    (pair,) = fig["comparisons"]
+    assert pair["magnitude_at_equal_bytes"]["trial"] == 5
+    assert pair["val_points_over_magnitude"] == pytest.approx(1.5)  # 0.893 against 0.878
+    quarter = next(m for m in fig["magnitude"] if m["width"] == 0.25)
+    # against trial 1 (0.886, the narrow student fine-tuned as long), not trial 0 (0.880, as distilled)
+    assert quarter["against"] == "none, fine-tuned as long" and quarter["val_points"] == pytest.approx(-0.8)
+    text = pruning.render(fig)
+    assert "magnitude pruning at equal bytes: width 0.250 to 0.5\n  (20,000 B), +1.50 validation" in text
+    assert "against the unpruned student trained as long" in text
+    assert "after **2 of 3**" in text
+
+
+def test_a_pruned_model_that_never_reaches_the_narrow_student_says_so(grid):
+    worse = grid.copy()
+    worse.at[3, "curve_val"] = [0.87, 0.90, 0.85, 0.86, 0.87]
+    worse.loc[3, M.VAL_ACCURACY] = 0.87
+    fig = pruning.compute(worse)
+    assert fig["comparisons"][0]["epochs_to_match_narrow"] is None
+    assert "did not reach the narrow student's final validation accuracy in 3 epochs" in pruning.render(fig)
 
 
 def test_a_pruned_model_with_no_narrow_student_of_its_size_is_not_paired(grid):
@@ -51,7 +81,7 @@ def test_a_pruned_model_with_no_narrow_student_of_its_size_is_not_paired(grid):
     smaller.loc[3, M.SIZE_BYTES] = 12_000  # no narrow student within 10% of 12,000 B
     (pair,) = pruning.compute(smaller)["comparisons"]
     assert pair["narrow_at_equal_bytes"] is None and pair["val_points_over_narrow"] is None
-    assert "no narrow student of the grid is within 10% of its bytes" in pruning.render(pruning.compute(smaller))
+    assert "narrow width from the start: none of the grid is within 10% of its bytes" in pruning.render(pruning.compute(smaller))
 
 
 def test_the_section_says_which_pruning_shrinks_the_shipped_file(grid):
