@@ -138,11 +138,42 @@ def technique_rows(inp: Inputs) -> list[dict]:
 
 def front_rows(inp: Inputs) -> list[dict]:
     front = inp.trials[inp.trials["pareto"]].sort_values(M.SIZE_BYTES)
-    return [{"trial": int(r.trial), "quant": r["quant.mode"], "width": f"{r['student.width']:.3f}",
+    return [{"trial": int(r.trial), "family": family(r), "quant": r["quant.mode"],
+             "width": f"{r['student.width']:.3f}",
              "head": r["student.head"], "sparsity": f"{r['prune.sparsity']:g}", "T": f"{r['distill.temperature']:.2f}",
              "alpha": f"{r['distill.alpha']:.2f}", "val acc": pct(r[M.VAL_ACCURACY]), "test acc": pct(r[M.TEST_ACCURACY]),
              "bytes": f"{int(r[M.SIZE_BYTES]):,}", "gzip": f"{int(r[M.SIZE_GZIP_BYTES]):,}",
              "latency / teacher": ratio(r[M.LATENCY_RATIO])} for _, r in front.iterrows()]
+
+
+def family(row) -> str:
+    """A trial's student family; tables from before `student.arch` existed hold cnn students only
+    (the schema's default)."""
+    arch = row.get("student.arch")
+    return "cnn" if arch is None or pd.isna(arch) else str(arch)
+
+
+def family_rows(inp: Inputs) -> list[dict]:
+    """Bytes per point of accuracy for each student family: its trials on the study's front (search
+    files, validation) and its finalists (shipped int8 files, test)."""
+    front = inp.trials[inp.trials["pareto"]]
+    arch = pd.Series([family(r) for _, r in front.iterrows()], index=front.index, dtype=object)
+    per_point = front[M.SIZE_BYTES] / (100 * front[M.VAL_ACCURACY])
+    shipped = {}
+    for f in (inp.finalists or {}).get("finalists", []):
+        shipped.setdefault(f["arch"], []).append(f["bytes_per_point"])
+    rows = []
+    for name in sorted(set(arch) | set(shipped)):
+        mine = per_point[arch == name]
+        ship = shipped.get(name, [])
+        rows.append({
+            "family": name, "front trials": f"{len(mine)}",
+            "search file, B per validation point (min / median)":
+                f"{mine.min():,.0f} / {mine.median():,.0f}" if len(mine) else "-",
+            "finalists": f"{len(ship)}",
+            "shipped int8, B per test point (min / median)":
+                f"{min(ship):,.0f} / {float(np.median(ship)):,.0f}" if ship else "-"})
+    return rows
 
 
 def coreml_rows(inp: Inputs) -> list[dict]:
@@ -295,6 +326,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
         "space": dict(study_cfg.hydra.sweeper.params), "recipe": study_recipe(inp.trials),
         "sampler": nsga2_config(), "measure": study_cfg.measure,
         "techniques_table": md_table(technique_rows(inp)), "front_table": md_table(front_rows(inp)),
+        "family_table": md_table(family_rows(inp)),
         "coreml_table": md_table(coreml_rows(inp)), "winner_table": winner_table,
         "per_class": [(name, row[i] / max(1, sum(row))) for i, (name, row) in enumerate(zip(CLASS_NAMES,
                                                                                               wj["confusion"]))],

@@ -199,8 +199,8 @@ def test_a_changed_table_changes_the_report(tmp_path):
     table.to_csv(paths["folder"] / "trials.csv", index=False)
     after = build(paths)
     assert after != before
-    assert "| 5 | qat |" in before.split("## The Core ML front")[0]
-    assert "| 5 | qat |" not in after.split("## The Core ML front")[0]
+    assert "| 5 | cnn | qat |" in before.split("## The Core ML front")[0]
+    assert "| 5 | cnn | qat |" not in after.split("## The Core ML front")[0]
 
 
 def test_rebuilding_from_the_table_changes_nothing(tmp_path):
@@ -334,3 +334,23 @@ def test_distillation_gain_is_stated_only_between_files_of_the_same_size(tmp_pat
     text = build(paths)
     assert "distillation adds +" not in text and "distillation adds -" not in text
     assert "in a file of 30,000 B; no distilled file of that size is in the inputs" in text
+
+
+def test_bytes_per_point_by_family_reads_the_front_and_the_shipped_finalists():
+    from types import SimpleNamespace
+
+    from analysis import report
+
+    trials = pd.DataFrame({
+        "trial": [0, 1, 2, 3], "student.arch": ["cnn", "cnn", "dsconv", None], "pareto": [True, True, True, False],
+        "size_bytes": [9_000, 30_000, 20_000, 1_000], "val_accuracy": [0.90, 0.60, 0.80, 0.99]})
+    shipped = {"finalists": [{"arch": "dsconv", "bytes_per_point": 300.0}, {"arch": "dsconv", "bytes_per_point": 500.0}]}
+    rows = report.family_rows(SimpleNamespace(trials=trials, finalists=shipped))
+    cnn, dsconv = rows
+    # cnn: 9,000 B / 90 points = 100, 30,000 / 60 = 500; trial 3 is off the front
+    assert cnn["family"] == "cnn" and cnn["front trials"] == "2"
+    assert cnn["search file, B per validation point (min / median)"] == "100 / 300"
+    assert cnn["finalists"] == "0" and cnn["shipped int8, B per test point (min / median)"] == "-"
+    assert dsconv["search file, B per validation point (min / median)"] == "250 / 250"
+    assert dsconv["shipped int8, B per test point (min / median)"] == "300 / 400"
+    assert report.family(pd.Series({"student.arch": float("nan")})) == "cnn"  # tables from before the key
