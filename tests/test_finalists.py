@@ -109,6 +109,10 @@ def test_rank_agreement_reports_n_per_size_class():
     assert out["overall"]["n"] == 5 and out["overall"]["rho"] == pytest.approx(0.9)
     assert out["<= 16384 B"]["n"] == 2 and math.isnan(out["<= 16384 B"]["rho"])
     assert out["<= 65536 B"]["n"] == 2 and out["> 65536 B"]["n"] == 1
+    # classed by the shipped int8 file where the table has it: trial 5's 120 KB search file ships at 60 KB
+    shipped = finalists.rank_agreement(rows.assign(**{M.SHIP_SIZE_BYTES: [9_000, 14_000, 30_000, 50_000, 60_000]}),
+                                       [16_384, 65_536])
+    assert shipped["<= 65536 B"]["n"] == 3 and shipped["> 65536 B"]["n"] == 0
 
 
 def test_finalists_table_appends_replaces_same_key_and_resumes(tmp_path):

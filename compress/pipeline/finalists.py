@@ -132,14 +132,16 @@ def spearman(a, b) -> float:
 def rank_agreement(table: pd.DataFrame, size_classes: list[int]) -> dict:
     """How well the short search ranks what the final training gives: Spearman's rho between a
     finalist's search validation accuracy and its final validation accuracy (same quantization
-    mode), overall and within each size class (by the search file's bytes), with n."""
+    mode), overall and within each size class, with n. A finalist's class is that of its shipped
+    int8 file, as the selection's is (a table without shipped sizes: its search file's)."""
     rows = table[table["seed"].astype(int) == table["seed"].astype(int).min()] if len(table) else table
     rows = rows.drop_duplicates("trial", keep="last")
+    size = M.SHIP_SIZE_BYTES if M.SHIP_SIZE_BYTES in rows else "search_size_bytes"
     out = {"overall": {"n": int(len(rows)), "rho": spearman(rows.get("search_val_accuracy", []),
                                                              rows.get(M.VAL_ACCURACY, []))}}
     lower = 0
     for limit in sorted(size_classes) + [math.inf]:
-        inside = rows[(rows["search_size_bytes"] > lower) & (rows["search_size_bytes"] <= limit)] if len(rows) else rows
+        inside = rows[(rows[size] > lower) & (rows[size] <= limit)] if len(rows) else rows
         name = f"<= {int(limit)} B" if math.isfinite(limit) else f"> {int(lower)} B"
         out[name] = {"n": int(len(inside)), "rho": spearman(inside.get("search_val_accuracy", []),
                                                             inside.get(M.VAL_ACCURACY, []))}
