@@ -36,9 +36,10 @@ def predictions(path: Path, images: np.ndarray, **options) -> np.ndarray:
     return _predict(path, images, **options)[0]
 
 
-def _predict(path: Path, images: np.ndarray, n_classes: int = 10, input_range: str = "0-1",
+def _predict(path: Path, images: np.ndarray, n_classes: int | None = None, input_range: str = "0-1",
              output: str | None = None, precision: str = "fp32") -> tuple[np.ndarray, str | None]:
-    """(top-1 classes, how the interface was read: None for a .tflite file)."""
+    """(top-1 classes, how the interface was read: None for a .tflite file). A .mlpackage's
+    classes are the model's own; `n_classes` (labels run up to n_classes - 1) only bounds them."""
     if path.suffix == ".tflite":
         from compress.pipeline import measure
 
@@ -100,8 +101,8 @@ def score(path: Path, against: Path | None = None, data_dir: str | None = None, 
             splits = data.load(data_dir)
         splits = splits.sliced(fraction)
         x, y = splits.x_test, splits.y_test
-    n_classes = int(max(int(y.max()) + 1, 10 if data_file is None else 0))
-    options = {"n_classes": n_classes, "input_range": input_range, "output": output}
+    # the model says how many classes it has; the labels only bound it (a test set may lack a class)
+    options = {"n_classes": int(y.max()) + 1, "input_range": input_range, "output": output}
     preds, reading = _predict(path, x, **options)
     result = {"path": str(path), "accuracy": float(np.mean(preds == y)), "n": int(len(preds)),
               "size_bytes": model_bytes(path)}

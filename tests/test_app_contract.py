@@ -69,3 +69,18 @@ def test_the_core_ml_contract_reproduces_the_logged_accuracy():
     accuracy = float(np.mean(np.argmax(probs, 1) == labels))
     logged = json.loads((WINNER / "winner.json").read_text())
     assert accuracy == pytest.approx(logged["coreml"]["accuracy"], abs=1e-12)
+
+
+def test_the_verifier_scores_the_package_within_a_third_of_a_point_of_the_tflite_file():
+    """`python -m compress.verify`'s scoring, on the committed files themselves and the full test
+    set: the Core ML package and the LiteRT file ship the same model, so their accuracies differ
+    by at most 0.3 points, and each is the figure winner.json logged for it."""
+    from compress.verify import score
+
+    logged = json.loads((WINNER / "winner.json").read_text())
+    result = score(WINNER / "winner.mlpackage", against=WINNER / "winner.tflite")
+    assert result["n"] == 10000
+    assert abs(result["accuracy"] - result["against_accuracy"]) <= 0.003, result
+    assert result["accuracy"] == pytest.approx(logged["coreml"]["accuracy"], abs=1e-3)
+    assert result["against_accuracy"] == pytest.approx(logged["tflite"]["accuracy"], abs=1e-3)
+    assert "image scale 0.00392157, bias 0" in result["interface"]  # the package's own 1/255, read from it

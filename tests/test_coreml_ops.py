@@ -286,3 +286,119 @@ def test_ios18_compressed_conv_weights_decompress_as_coremltools_does(tmp_path, 
     (out,) = program.run_all({program.input_name: x}).values()
     np.testing.assert_allclose(out, _conv_nchw(x, reference.astype(np.float32)), atol=1e-4)
     assert np.abs(reference - w).mean() < 0.5 * np.abs(w).mean()  # the compressed weights are still w's
+
+
+# -- every reduction, and the activations, pools, norms and grouped convs not covered above ---------
+REDUCE_BY_HAND = {  # one row of the reduced values (a Python list) -> the result, in plain Python
+    "reduce_sum": math.fsum,
+    "reduce_mean": lambda v: math.fsum(v) / len(v),
+    "reduce_max": max,
+    "reduce_min": min,
+    "reduce_prod": math.prod,
+    "reduce_l1_norm": lambda v: math.fsum(abs(a) for a in v),
+    "reduce_l2_norm": lambda v: math.sqrt(math.fsum(a * a for a in v)),
+    "reduce_sum_square": lambda v: math.fsum(a * a for a in v),
+    "reduce_log_sum": lambda v: math.log(math.fsum(v)),
+    "reduce_log_sum_exp": lambda v: math.log(math.fsum(math.exp(a) for a in v)),
+    # Core ML's argmax / argmin take one `axis`: the position of the first largest / smallest value
+    "reduce_argmax": lambda v: v.index(max(v)),
+    "reduce_argmin": lambda v: v.index(min(v)),
+}
+
+
+def reduce_by_hand(x, fn, axes, keep_dims):
+    """Apply `fn` to the values along `axes` (None: all) for every index of the other axes."""
+    axes = list(range(x.ndim)) if axes is None else sorted(int(a) % x.ndim for a in axes)
+    kept = [a for a in range(x.ndim) if a not in axes]
+    rows = np.transpose(x, kept + axes).reshape(-1, int(np.prod([x.shape[a] for a in axes])))
+    out = np.array([fn([float(v) for v in row]) for row in rows]).reshape([x.shape[a] for a in kept])
+    return out.reshape([1 if a in axes else x.shape[a] for a in range(x.ndim)]) if keep_dims else out
+
+
+def test_every_registered_reduction_is_checked_by_hand():
+    assert {name for name in OPS if name.startswith("reduce_")} == set(REDUCE_BY_HAND)
+
+
+@pytest.mark.parametrize("name", sorted(REDUCE_BY_HAND))
+def test_reductions_over_axes_with_and_without_keep_dims(name):
+    x = RNG.uniform(-1.5, 1.5, size=(2, 3, 4)).astype(np.float32)
+    if name == "reduce_log_sum":
+        x = np.abs(x) + 0.5  # a log of sums of positive values
+    fn = REDUCE_BY_HAND[name]
+    arg = name in ("reduce_argmax", "reduce_argmin")
+    for axes in ([0], [-1], [1]) if arg else (None, [1], [0, 2], [-1]):
+        for keep_dims in (False, True):
+            options = {"axis": axes[0]} if arg else {"axes": axes}
+            got = OPS[name](x, keep_dims=keep_dims, **options)
+            expected = reduce_by_hand(x.astype(np.float64), fn, axes, keep_dims)
+            assert np.shape(got) == expected.shape, (name, axes, keep_dims)
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=f"{name} {axes} {keep_dims}")
+
+
+def test_relu6_prelu_softplus_and_gelus_sigmoid_approximation_by_their_formulas():
+    x = np.linspace(-8, 8, 33, dtype=np.float32)
+    np.testing.assert_array_equal(OPS["relu6"](x), [min(max(float(v), 0.0), 6.0) for v in x])
+    np.testing.assert_allclose(OPS["softplus"](x), [math.log1p(math.exp(float(v))) for v in x], rtol=1e-6)
+    np.testing.assert_allclose(OPS["gelu"](x, mode="SIGMOID_APPROXIMATION"),
+                               [float(v) / (1 + math.exp(-1.702 * float(v))) for v in x], rtol=1e-5, atol=1e-6)
+    nchw = RNG.normal(size=(2, 3, 4, 5)).astype(np.float32)
+    alpha = np.array([0.1, 0.5, 2.0], np.float32)  # one slope per channel (axis 1)
+    got = OPS["prelu"](nchw, alpha)
+    for n, c, i, j in np.ndindex(*nchw.shape):
+        v = float(nchw[n, c, i, j])
+        assert got[n, c, i, j] == pytest.approx(v if v >= 0 else float(alpha[c]) * v, rel=1e-6)
+
+
+@pytest.mark.parametrize("size, kernel, stride, ceil_mode, out", [
+    (5, 2, 2, False, 2), (5, 2, 2, True, 3), (6, 3, 2, False, 2), (6, 3, 2, True, 3), (7, 3, 2, True, 3)])
+def test_max_pool_values_with_ceil_mode(size, kernel, stride, ceil_mode, out):
+    """A ceil-mode window that runs past the edge takes the maximum of its cells inside."""
+    x = RNG.normal(size=(2, 3, size, size)).astype(np.float32)
+    got = OPS["max_pool"](x, [kernel, kernel], [stride, stride], "valid", [0, 0, 0, 0], ceil_mode=ceil_mode)
+    assert got.shape == (2, 3, out, out)
+    for n, c, i, j in np.ndindex(*got.shape):
+        cells = [x[n, c, a, b] for a in range(i * stride, min(i * stride + kernel, size))
+                 for b in range(j * stride, min(j * stride + kernel, size))]
+        assert got[n, c, i, j] == max(cells)
+
+
+@pytest.mark.parametrize("axes", [[-1], [1, 2]])
+def test_layer_norm_with_gamma_and_beta_by_hand(axes):
+    x = RNG.normal(size=(2, 3, 4)).astype(np.float32)
+    shape = [x.shape[a] for a in axes]
+    gamma, beta = RNG.normal(size=shape).astype(np.float32), RNG.normal(size=shape).astype(np.float32)
+    got = OPS["layer_norm"](x, axes=axes, gamma=gamma, beta=beta, epsilon=1e-5)
+    for n in range(2):
+        groups = [x[n, c] for c in range(3)] if axes == [-1] else [x[n]]
+        outs = [got[n, c] for c in range(3)] if axes == [-1] else [got[n]]
+        for values, result in zip(groups, outs):
+            flat = [float(v) for v in values.reshape(-1)]
+            mean = math.fsum(flat) / len(flat)
+            var = math.fsum((v - mean) ** 2 for v in flat) / len(flat)
+            expected = (values - mean) / math.sqrt(var + 1e-5) * gamma + beta
+            np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-5)
+
+
+def conv_pixel_by_pixel(x, w, groups, dilation, pad):
+    """NCHW convolution, stride 1, one output value at a time (float64)."""
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0), (pad, pad), (pad, pad)])
+    cout, cin_g, kh, kw = w.shape
+    oh, ow = xp.shape[2] - dilation * (kh - 1), xp.shape[3] - dilation * (kw - 1)
+    out = np.zeros((x.shape[0], cout, oh, ow))
+    for n, o, i, j in np.ndindex(*out.shape):
+        g = o // (cout // groups)
+        out[n, o, i, j] = sum(xp[n, g * cin_g + c, i + a * dilation, j + b * dilation] * w[o, c, a, b]
+                              for c in range(cin_g) for a in range(kh) for b in range(kw))
+    return out
+
+
+@pytest.mark.parametrize("cin, cout, groups, dilation", [(4, 4, 4, 1), (4, 8, 4, 2), (6, 6, 3, 2), (4, 4, 4, 3)])
+def test_depthwise_and_grouped_dilated_convs_pixel_by_pixel(cin, cout, groups, dilation):
+    """groups == channels (a depthwise conv, with a channel multiplier in the second case) and
+    groups with dilation together."""
+    x = RNG.normal(size=(2, cin, 9, 9)).astype(np.float32)
+    w = RNG.normal(size=(cout, cin // groups, 3, 3)).astype(np.float32)
+    pad = dilation
+    got = OPS["conv"](x, w, None, strides=[1, 1], pad_type="custom", pad=[pad] * 4, dilations=[dilation] * 2,
+                      groups=groups)
+    np.testing.assert_allclose(got, conv_pixel_by_pixel(x, w, groups, dilation, pad), rtol=1e-4, atol=1e-4)

@@ -6,7 +6,8 @@ the ops are ours (`compress/coreml/ops/`, one registry, grouped by kind), writte
 documented semantics, and run batched along the leading dimension.  Each op's result is rounded
 to the dtype the program declares for it (fp16 programs compute in half precision on the device).
 A program with ops outside the registry is refused before it runs, with every missing op named,
-never a silent wrong answer.  On macOS `predict` uses Core ML.
+never a silent wrong answer.  On macOS `predict` uses Core ML, which runs every op, so nothing
+is refused there; float16 activations are the executor's emulation and not offered there.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def _np_dtype(mil_type) -> np.dtype | None:
 class Program:
     """A loaded ML Program: its main function's ops, ready to run on NumPy batches."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, strict: bool = True):
+        """`strict=False` (Core ML will run it) reads a program with ops the executor lacks:
+        `unknown` names them, and `run_all` is then not to be called."""
         from compress.coreml.convert import load_program
 
         spec, program = load_program(path)
@@ -47,7 +50,8 @@ class Program:
         self.spec, self.program = spec, program
         self.function = program.functions["main"]
         unknown = sorted({op.op_type for op in self.function.operations} - set(OPS) - {"const", "classify"})
-        if unknown:
+        self.unknown = unknown
+        if unknown and strict:
             raise UnsupportedOpError(f"{path}: op(s) {', '.join(unknown)} not implemented by the NumPy executor "
                                      f"({len(OPS)} ops are: see the README's table)")
         self.input_names = list(self.function.inputs)
@@ -94,11 +98,12 @@ class Program:
 
 
 def predict(path: str | Path, images: np.ndarray, batch: int = 500, input_range: str = "0-1",
-            output: str | None = None, precision: str = "fp32", n_classes: int = 10,
+            output: str | None = None, precision: str = "fp32", n_classes: int | None = None,
             with_reading: bool = False):
-    """Class scores (n, n_classes), in the data's class order, of a .mlpackage for `images` in
-    [0, 1] shaped (n, H, W, C), fed the way the model's own interface asks
+    """Class scores (n, the model's classes), in the data's class order, of a .mlpackage for
+    `images` in [0, 1] shaped (n, H, W, C), fed the way the model's own interface asks
     (`compress.coreml.interface`); with `with_reading`, also the Reading that says how.
+    `n_classes`: the data's labels run up to n_classes - 1 (the model must have that many).
 
     On macOS the real Core ML runs the model; elsewhere the NumPy executor does (`precision`
     'fp16' rounds every activation to float16, as the GPU and Neural Engine compute).
@@ -108,15 +113,21 @@ def predict(path: str | Path, images: np.ndarray, batch: int = 500, input_range:
     pixels = np.clip(np.round(np.asarray(images, np.float32) * 255.0), 0, 255).astype(np.float32)
     if pixels.ndim == 3:
         pixels = pixels[..., None]
-    program = Program(path)
+    on_core_ml = platform.system() == "Darwin"
+    if on_core_ml and precision == "fp16":  # pragma: no cover - macOS
+        raise UnsupportedOpError("--precision fp16 is the NumPy executor's float16 emulation; on macOS Core ML "
+                                 "runs the model and picks its own compute unit: run without it")
+    program = Program(path, strict=not on_core_ml)
     reading = coreml_interface.read(program.spec, program.program, pixels.shape[1:3], pixels.shape[3], n_classes,
                                     input_range, output)
-    if platform.system() == "Darwin":  # pragma: no cover - exercised on macOS only
-        scores = _predict_coreml(path, pixels, reading, n_classes)
+    if on_core_ml:  # pragma: no cover - exercised on macOS only
+        if program.unknown:
+            reading.notes.append(f"run by Core ML (op(s) {', '.join(program.unknown)} are not in the NumPy executor)")
+        scores = _predict_coreml(path, pixels, reading)
     else:
         def scores_of(chunk):
             outputs = program.run_all({reading.input_name: reading.feed(chunk)}, precision)
-            return coreml_interface.class_scores(reading, outputs, n_classes)
+            return coreml_interface.class_scores(reading, outputs)
 
         if not batches_agree(scores_of, pixels[:8]):
             batch = 1
@@ -141,8 +152,9 @@ def batches_agree(scores_of, sample: np.ndarray) -> bool:
     return bool(np.abs(together - alone).max() <= 1e-3 * scale)
 
 
-def _predict_coreml(path, pixels, reading, n_classes) -> np.ndarray:  # pragma: no cover - macOS
-    """The same reading of the interface, run by Core ML itself, one image at a time."""
+def _predict_coreml(path, pixels, reading) -> np.ndarray:  # pragma: no cover - macOS
+    """The same reading of the interface, run by Core ML itself, one image at a time. An image
+    goes in as an RGB (or grayscale) picture: Core ML reorders it for a BGR model itself."""
     import coremltools as ct
     from PIL import Image
 
@@ -153,6 +165,7 @@ def _predict_coreml(path, pixels, reading, n_classes) -> np.ndarray:  # pragma: 
     for i in range(len(pixels)):
         if reading.input_kind == "image":
             chw = reading.feed(pixels[i:i + 1])[0]
+            chw = chw[::-1] if reading.reversed_channels else chw  # back to RGB: Core ML makes it BGR
             mode = "L" if chw.shape[0] == 1 else "RGB"
             image = Image.fromarray(np.transpose(chw, (1, 2, 0)).squeeze().astype(np.uint8), mode=mode)
             result = model.predict({reading.input_name: image})
@@ -161,5 +174,5 @@ def _predict_coreml(path, pixels, reading, n_classes) -> np.ndarray:  # pragma: 
         if reading.output_kind == "classifier":
             probs = result[reading.output_name]
             result = {"__probabilities__": np.asarray([[probs[label] for label in reading.labels]], np.float32)}
-        out.append(coreml_interface.class_scores(reading, result, n_classes))
+        out.append(coreml_interface.class_scores(reading, result))
     return np.concatenate(out)

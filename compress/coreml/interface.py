@@ -2,12 +2,14 @@
 asks for them.
 
 Inputs: an image (grayscale, RGB or BGR, its size; the image's scale and bias are the model's
-own preprocessing, inside the program) or a multiarray (shape, data type, which axis is the
-batch, where the channels are, fixed, ranged or enumerated shapes). Outputs: a classifier (its
-class labels, in the model's order) or a probabilities / logits tensor (the class axis is the one
-with one entry per class; with several outputs, the one used is named). Where the model cannot
-say how its floats are scaled, the Keras convention holds (floats in [0, 1]) unless
-`input_range` says otherwise. `Reading.describe()` says which interpretation was used; data that
+own preprocessing, inside the program, read back from it and printed; RGB data reach a BGR model
+with their channels reversed) or a multiarray (shape, data type, which axis is the batch, where
+the channels are, fixed, ranged or enumerated shapes). Outputs: a classifier (its class labels,
+in the model's order) or a probabilities / logits tensor (the class axis is the one with one
+entry per class; with several outputs, the one used is named). The number of classes is the
+model's (its labels, or its output's class axis), never guessed from the data's labels. Where
+the model cannot say how its floats are scaled, the Keras convention holds (floats in [0, 1])
+unless `input_range` says otherwise. `Reading.describe()` says which interpretation was used; data that
 cannot fit the input at all gets one line saying what the model wants and what the data is.
 """
 
@@ -40,12 +42,16 @@ class Reading:
     labels: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     feed: object = None  # images (n, H, W, C) float pixels 0-255 -> the model's input array
+    n_classes: int = 0  # the model's own: its labels, or its output's class axis
+    reversed_channels: bool = False  # RGB data fed to a BGR image input (the executor reverses them)
 
     def describe(self) -> str:
         text = (f"input {self.input_name!r}: {self.layout}, {self.scale}; output {self.output_name!r}: "
                 f"{self.output_kind}")
         if self.labels:
             text += f" ({len(self.labels)} classes, the model's order)"
+        elif self.n_classes:
+            text += f" ({self.n_classes} classes)"
         return text + "".join(f"; {n}" for n in self.notes)
 
 
@@ -95,17 +101,19 @@ def _array_feed(shape: list[int], image_hw: tuple[int, int], channels_data: int,
                          f"(1, {h}, {w}), (1, {h * w})")
 
 
-def read(spec, program, image_hw=(28, 28), channels=1, n_classes: int = 10, input_range: str = "0-1",
+def read(spec, program, image_hw=(28, 28), channels=1, n_classes: int | None = None, input_range: str = "0-1",
          output: str | None = None) -> Reading:
-    """How to feed `program` (its spec's description) images of `image_hw` and read `n_classes`
-    scores. `input_range` ('0-1' or '0-255') applies to float multiarray inputs only."""
+    """How to feed `program` (its spec's description) images of `image_hw` and read its class
+    scores; the model says how many classes it has, `n_classes` (the data's labels run up to
+    n_classes - 1) only bounds it from below. `input_range` ('0-1' or '0-255') applies to float
+    multiarray inputs only."""
     desc = spec.description
     if len(desc.input) != 1:
         raise InterfaceError(f"the model has {len(desc.input)} inputs ({', '.join(i.name for i in desc.input)}); "
                              f"a classifier of images has one")
     feature = desc.input[0]
     kind = feature.type.WhichOneof("Type")
-    notes = []
+    notes, flip = [], False
     if kind == "imageType":
         t = feature.type.imageType
         color = COLOR.get(t.colorSpace, str(t.colorSpace))
@@ -115,9 +123,11 @@ def read(spec, program, image_hw=(28, 28), channels=1, n_classes: int = 10, inpu
         c = 1 if color == "grayscale" else 3
         layout = f"image {t.width}x{t.height} {color}" + (" (the grayscale data repeated in 3 channels)" if c == 3
                                                          and channels == 1 else "")
-        feed = (lambda x: np.transpose(np.repeat(x, c, axis=-1) if c != channels else x, (0, 3, 1, 2))
-                .astype(np.float32))
-        scale = "pixels 0-255 (the model applies its own image scale and bias)"
+        flip = color == "BGR" and channels == 3
+        if flip:
+            notes.append("the data's RGB channels reversed for the model's BGR input")
+        feed = _image_feed(c, channels, flip)
+        scale = f"pixels 0-255, then the model's own {image_preprocessing(program, feature.name)}"
         input_kind = "image"
     elif kind == "multiArrayType":
         shape, flexibility = _array_shape(feature)
@@ -137,8 +147,40 @@ def read(spec, program, image_hw=(28, 28), channels=1, n_classes: int = 10, inpu
     else:
         raise InterfaceError(f"the model's input {feature.name!r} is a {kind}; images need an image or a "
                              f"multiarray input")
-    out_name, out_kind, labels = _output(spec, program, n_classes, output, notes)
-    return Reading(feature.name, input_kind, layout, scale, out_name, out_kind, labels, notes, feed)
+    out_name, out_kind, labels, classes = _output(spec, program, n_classes, output, notes)
+    return Reading(feature.name, input_kind, layout, scale, out_name, out_kind, labels, notes, feed, classes, flip)
+
+
+def _image_feed(c: int, channels: int, flip: bool):
+    """images (n, H, W, C) pixels -> (n, c, H, W): grayscale repeated into c channels, RGB
+    reversed into BGR where `flip`."""
+    def feed(x):
+        x = np.repeat(x, c, axis=-1) if c != channels else x
+        return np.transpose(x[..., ::-1] if flip else x, (0, 3, 1, 2)).astype(np.float32)
+
+    return feed
+
+
+def image_preprocessing(program, input_name: str) -> str:
+    """The image input's scale and bias as the program applies them: coremltools writes an
+    ImageType's scale and bias as the program's first ops on the input (`NAME__scaled__`, a
+    mul, then `NAME__biased__`, an add); "scale 1, bias 0" where it wrote none."""
+    scale, bias = 1.0, 0.0
+    for op in program.functions["main"].operations:
+        names = [o.name for o in op.outputs]
+        constant = [v.val for v in op.inputs.values() if not isinstance(v, (list, tuple)) and v.val is not None]
+        if f"{input_name}__scaled__" in names and op.op_type == "mul" and constant:
+            scale = np.asarray(constant[0], np.float64).reshape(-1)
+        elif f"{input_name}__biased__" in names and op.op_type == "add" and constant:
+            bias = np.asarray(constant[0], np.float64).reshape(-1)
+    return f"image scale {_figures(scale)}, bias {_figures(bias)}"
+
+
+def _figures(value) -> str:
+    """One figure, or a per-channel list where the channels differ."""
+    values = np.atleast_1d(np.asarray(value, np.float64))
+    shown = values[:1] if np.all(values == values[0]) else values
+    return ", ".join(f"{v:.6g}" for v in shown).join("[]" if len(shown) > 1 else ("", ""))
 
 
 def _classify_labels(program) -> list:
@@ -149,32 +191,51 @@ def _classify_labels(program) -> list:
     return []
 
 
-def _output(spec, program, n_classes: int, wanted: str | None, notes: list) -> tuple[str, str, list]:
+def _class_count(shape) -> int | None:
+    """The class axis of an output shaped (batch, ...): its last axis of more than one entry."""
+    dims = [int(d) for d in list(shape)[1:] if isinstance(d, (int, np.integer)) and int(d) > 1]
+    return dims[-1] if dims else None
+
+
+def _output(spec, program, least: int | None, wanted: str | None, notes: list) -> tuple[str, str, list, int]:
+    """(output name, kind, classifier labels, the model's number of classes); `least`: the data's
+    labels run up to least - 1, so the model must have at least that many classes."""
     desc = spec.description
     names = [o.name for o in desc.output]
+    least = int(least or 1)
     if desc.predictedFeatureName:  # a classifier
         labels = _classify_labels(program)
-        if len(labels) != n_classes:
-            raise InterfaceError(f"the classifier has {len(labels)} classes; the data has {n_classes}")
-        return desc.predictedProbabilitiesName or desc.predictedFeatureName, "classifier", labels
-    arrays = [o for o in desc.output if o.type.WhichOneof("Type") == "multiArrayType"]
+        if len(labels) < least:
+            raise InterfaceError(f"the classifier has {len(labels)} classes; the data's labels go up to {least - 1}")
+        return desc.predictedProbabilitiesName or desc.predictedFeatureName, "classifier", labels, len(labels)
+    program_shapes = {v.name: v.shape for v in program.functions["main"].outputs}
+    counts = {}
+    for o in desc.output:
+        if o.type.WhichOneof("Type") == "multiArrayType":
+            counts[o.name] = _class_count(o.type.multiArrayType.shape) or _class_count(program_shapes.get(o.name, ()))
     if wanted:
-        chosen = [o for o in arrays if o.name == wanted]
-        if not chosen:
+        if wanted not in counts:
             raise InterfaceError(f"--output {wanted}: the model's outputs are {', '.join(names)}")
-    else:
-        chosen = [o for o in arrays if n_classes in [int(v) for v in o.type.multiArrayType.shape]] or arrays
-    if not chosen:
-        raise InterfaceError(f"no output holds class scores (outputs: {', '.join(names)})")
-    if len(chosen) > 1 or len(names) > 1:
-        notes.append(f"of the outputs {', '.join(names)}, {chosen[0].name!r} was used (--output to pick another)")
-    return chosen[0].name, "scores", []
+        chosen = [wanted]
+    else:  # the outputs with a class axis that holds every label, the smallest first
+        chosen = sorted((n for n, k in counts.items() if k and k >= least), key=lambda n: counts[n])
+    if not chosen or not counts[chosen[0]]:
+        raise InterfaceError(f"no output holds scores for {least} or more classes (outputs: "
+                             f"{', '.join(f'{n} {program_shapes.get(n)}' for n in names)})")
+    if len(counts) > 1 or len(names) > 1:
+        notes.append(f"of the outputs {', '.join(names)}, {chosen[0]!r} was used (--output to pick another)")
+    if counts[chosen[0]] < least:
+        raise InterfaceError(f"output {chosen[0]!r} has {counts[chosen[0]]} classes; the data's labels go up to "
+                             f"{least - 1}")
+    return chosen[0], "scores", [], counts[chosen[0]]
 
 
-def class_scores(reading: Reading, outputs: dict, n_classes: int) -> np.ndarray:
-    """(n, n_classes) scores in the data's class order from the program's outputs; labels of a
-    classifier must be the class indices 0..n-1 or the data's class names."""
+def class_scores(reading: Reading, outputs: dict) -> np.ndarray:
+    """(n, the model's classes) scores in the data's class order from the program's outputs;
+    labels of a classifier must be the class indices 0..n-1 or the data's class names."""
     from compress.pipeline.data import CLASS_NAMES
+
+    n_classes = reading.n_classes
 
     if reading.output_kind == "classifier":
         probs = np.asarray(outputs["__probabilities__"], np.float32).reshape(-1, n_classes)
