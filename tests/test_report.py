@@ -354,3 +354,23 @@ def test_bytes_per_point_by_family_reads_the_front_and_the_shipped_finalists():
     assert dsconv["search file, B per validation point (min / median)"] == "250 / 250"
     assert dsconv["shipped int8, B per test point (min / median)"] == "300 / 400"
     assert report.family(pd.Series({"student.arch": float("nan")})) == "cnn"  # tables from before the key
+
+
+def test_distillation_gain_compares_only_files_of_one_size_and_of_the_shipped_seed():
+    from types import SimpleNamespace
+
+    from analysis import report
+
+    bench = {"student_no_distillation": {"size_bytes": 65_480, "test_accuracy": 0.9171},
+             "winner": {"size_bytes": 33_680, "test_accuracy": 0.9172}}
+    finalist = {"trial": 55, "seed": 0, "mode": "float16", "own_bytes": 65_480, "own_test": 0.9176}
+    inp = SimpleNamespace(bench=bench, winner_json={"trial": 55, "seed": 0}, finalists={"finalists": [finalist]})
+    gain = report.distillation_gain(inp)
+    assert gain["against"].startswith("the winner finalist converted in its own mode (float16)")
+    assert gain["points"] == pytest.approx(0.05)
+    # the shipped file is seed 1: the first seed's own-mode file is another model, so no figure at all
+    assert report.distillation_gain(SimpleNamespace(bench=bench, winner_json={"trial": 55, "seed": 1},
+                                                    finalists={"finalists": [finalist]})) is None
+    same_size = {**bench, "winner": {"size_bytes": 65_480, "test_accuracy": 0.9180}}
+    assert report.distillation_gain(SimpleNamespace(bench=same_size, winner_json={"trial": 55, "seed": 1},
+                                                    finalists=None))["against"] == "the shipped file"
