@@ -94,6 +94,16 @@ def candidate_table(cfg, study: str, paths: Paths):
                       f"{paths.study_table}; run the study first (python -m compress.sweep -m)")
 
 
+def final_epochs(f, row) -> int:
+    """`finalize.small_class_epochs` for a recipe whose int8 file (estimated from its trial's
+    parameters, as the selection reads it) fits the smallest size class, else `finalize.epochs`."""
+    from compress.pipeline import finalists
+
+    estimate = finalists.ship_estimate(row)
+    small = bool(f.size_classes) and estimate is not None and estimate <= min(int(c) for c in f.size_classes)
+    return int(f.small_class_epochs) if small else int(f.epochs)
+
+
 def finalist_config(cfg, row, seed: int):
     """The trial's searched recipe under the final training recipe."""
     f = cfg.finalize
@@ -106,7 +116,7 @@ def finalist_config(cfg, row, seed: int):
             group, key = name.split(".")
             current = out[group][key]
             out[group][key] = type(current)(value) if isinstance(current, (int, float, str)) else value
-        out.distill.epochs = int(f.epochs)
+        out.distill.epochs = final_epochs(f, row)
         out.distill.learning_rate = float(f.learning_rate)
         out.distill.augment = str(f.augment)
         out.quant.qat_epochs = int(f.qat_epochs)

@@ -73,6 +73,23 @@ def test_pruned_recipes_prune_patiently_and_unpruned_ones_keep_their_hash(small_
     assert pruned.prune.epochs == cfg.finalize.prune_epochs and pruned.prune.sparsity == 0.9
 
 
+def test_recipes_that_fit_the_smallest_size_class_train_longer(small_cfg):
+    from compress.finalize import finalist_config, recipe_hash
+
+    cfg = small_cfg
+    cfg.finalize.size_classes = [16_384, 65_536]
+    cfg.finalize.epochs, cfg.finalize.small_class_epochs = 30, 60
+    tiny = {"trial": 1, "prune.sparsity": 0.0, "student.arch": "cnn", M.PARAMS: 16_384 - INT8_OVERHEAD_BYTES["cnn"]}
+    just_over = {**tiny, M.PARAMS: tiny[M.PARAMS] + 1}
+    dsconv = {**tiny, "student.arch": "dsconv"}  # the same parameters carry dsconv's larger overhead
+    assert finalist_config(cfg, tiny, 0).distill.epochs == 60
+    assert finalist_config(cfg, just_over, 0).distill.epochs == 30
+    assert finalist_config(cfg, dsconv, 0).distill.epochs == 30
+    assert finalist_config(cfg, {"trial": 1, "prune.sparsity": 0.0}, 0).distill.epochs == 30  # no parameter count
+    # the recipe is what trained: 60 epochs hash apart from 30
+    assert recipe_hash(finalist_config(cfg, tiny, 0)) != recipe_hash(finalist_config(cfg, just_over, 0))
+
+
 def test_a_recipe_read_from_the_committed_table_is_the_recipe_read_from_mlflow(small_cfg):
     from compress.finalize import finalist_config, recipe_hash
 

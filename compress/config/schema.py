@@ -141,6 +141,7 @@ class FinalizeConfig:
     trials_table: Optional[str] = None  # candidates when MLflow has none; None: <out_dir>/trials.csv
     work_dir: Optional[str] = None  # every finalist's working files; None: sweeps/<study>/finalists/
     epochs: int = 30
+    small_class_epochs: int = 60  # recipes whose int8 file fits the smallest size class: cheap and capacity-bound
     learning_rate: float = 3e-3
     augment: str = "none"  # measured: the plain images beat the augmented views for these students
     qat_epochs: int = 2

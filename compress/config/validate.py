@@ -121,6 +121,7 @@ def _validate_finalize(f) -> None:
     _check(all(int(c) > 0 for c in f.size_classes), "finalize.size_classes", list(f.size_classes),
            "each must be a positive number of bytes")
     _check(f.epochs >= 1, "finalize.epochs", f.epochs, "must be >= 1")
+    _check(f.small_class_epochs >= 1, "finalize.small_class_epochs", f.small_class_epochs, "must be >= 1")
     _check(f.learning_rate > 0, "finalize.learning_rate", f.learning_rate, "must be > 0")
     _check(f.augment in AUGMENTS, "finalize.augment", f.augment, f"allowed {', '.join(AUGMENTS)}")
     _check(f.qat_epochs >= 1, "finalize.qat_epochs", f.qat_epochs, "must be >= 1")

@@ -29,9 +29,17 @@ def with_ship_estimate(trials: pd.DataFrame) -> pd.DataFrame:
     is its file in its search mode (a float32 trial of 197 KB ships as about 53 KB of int8), so
     classing finalists by it leaves out recipes that fit the app's budget once shipped."""
     out = trials.copy()
-    arch = out["student.arch"].fillna("cnn") if "student.arch" in out else pd.Series("cnn", index=out.index)
-    out[SHIP_ESTIMATE] = out[M.PARAMS].astype(float) + arch.map(INT8_OVERHEAD_BYTES).astype(float)
+    out[SHIP_ESTIMATE] = pd.Series([ship_estimate(r) for _, r in out.iterrows()], index=out.index, dtype=float)
     return out
+
+
+def ship_estimate(row) -> float | None:
+    """`with_ship_estimate` for one trial's row (a dict or Series); None without its parameter count."""
+    params = row.get(M.PARAMS) if hasattr(row, "get") else None
+    if params is None or pd.isna(params):
+        return None
+    arch = row.get("student.arch")
+    return float(params) + INT8_OVERHEAD_BYTES["cnn" if arch is None or pd.isna(arch) else str(arch)]
 
 
 def select(trials: pd.DataFrame, max_finalists: int, size_classes: list[int],
