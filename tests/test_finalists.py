@@ -10,7 +10,7 @@ import pytest
 
 from compress.config.options import INT8_OVERHEAD_BYTES
 from compress.pipeline import finalists
-from compress.pipeline.winner_export import pick
+from compress.pipeline.winner_export import pick, shipped_seed
 from compress.plumbing import metrics as M
 from compress.plumbing.errors import ConfigError
 
@@ -217,3 +217,15 @@ def test_side_by_side_groups_balance_the_cost_and_keep_every_trial_once():
     loads = sorted(sum({1: 10.0, 2: 9.0, 3: 5.0, 4: 4.0, 5: 1.0}[t] for t in g) for g in groups)
     assert loads == [14.0, 15.0]  # largest first, each to the lighter group: {1, 4, 5} and {2, 3}
     assert plan({7: 1.0}, 3) == [[7]]  # no empty processes
+
+
+def test_the_shipped_seed_is_the_best_on_validation_that_still_meets_the_policy():
+    # seed 2 is best on validation, but its own encoding came out per-channel and over the app's budget
+    seeds = pd.DataFrame({"trial": [29, 29, 29], "seed": [0, 1, 2], M.SHIP_SIZE_BYTES: [64_712, 64_712, 69_056],
+                          M.SHIP_VAL_ACCURACY: [0.9200, 0.9198, 0.9238]})
+    assert int(shipped_seed(seeds, "max_bytes", 65_536, 0.005, 0.93)["seed"]) == 0
+    assert int(shipped_seed(seeds, "max_bytes", 70_000, 0.005, 0.93)["seed"]) == 2
+    # smallest_within: only seeds within the budget of the teacher's validation accuracy
+    assert int(shipped_seed(seeds, "smallest_within", 65_536, 0.008, 0.93)["seed"]) == 2
+    close = seeds.assign(**{M.SHIP_VAL_ACCURACY: [0.9225, 0.9230, 0.9100]})
+    assert int(shipped_seed(close, "smallest_within", 65_536, 0.008, 0.93)["seed"]) == 1

@@ -50,6 +50,19 @@ def pick(first: pd.DataFrame, policy: str, max_bytes: int, budget: float, teache
                  f"({100 * teacher_val:.2f}%)")
 
 
+def shipped_seed(seeds: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float) -> pd.Series:
+    """The seed of the winner's recipe that ships: the best on validation among its seeds whose file
+    still meets the policy (max_bytes: at most the app's budget; smallest_within: within the budget
+    of the teacher). Each seed chooses its own int8 encoding, so another seed's file can come out
+    bigger than the first's: it never ships over the budget the winner was chosen under."""
+    if policy == "max_bytes":
+        meets = seeds[seeds[M.SHIP_SIZE_BYTES] <= max_bytes]
+    else:
+        meets = seeds[seeds[M.SHIP_VAL_ACCURACY] >= teacher_val - budget]
+    pool = meets if len(meets) else seeds
+    return pool.sort_values([M.SHIP_VAL_ACCURACY, "seed"], ascending=[False, True]).iloc[0]
+
+
 def teacher_val_accuracy(cfg) -> float:
     """The teacher's validation accuracy from its card (the committed teacher's, or nan)."""
     card = Path(str(cfg.teacher.path)).with_name("card.json")
@@ -81,15 +94,16 @@ def _files_of(row, cfg, paths) -> Path:
 
 
 def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study: str, splits) -> dict:
-    """Copy the winner (the best of its seeds on validation) and every finalist's files to
-    `paths.export`, score the winner's files from disk on `splits` (the finalists' data), write
-    winner.json and README.md."""
+    """Copy the winner (`shipped_seed`: the best of its seeds on validation within the policy) and
+    every finalist's files to `paths.export`, score the winner's files from disk on `splits` (the
+    finalists' data), write winner.json and README.md."""
     from compress.pipeline import encode
     from compress.verify import predictions, score
 
     out = paths.export
     seeds = rows[rows["trial"].astype(int) == int(winner["trial"])].sort_values("seed")
-    shipped = seeds.sort_values([M.SHIP_VAL_ACCURACY, "seed"], ascending=[False, True]).iloc[0]
+    f = cfg.finalize
+    shipped = shipped_seed(seeds, str(f.policy), int(f.max_bytes), float(f.budget), teacher_val_accuracy(cfg))
     sources = {_kept_name(row, cfg): _files_of(row, cfg, paths) for _, row in rows.iterrows()}
     work = sources[_kept_name(shipped, cfg)]
     out.mkdir(parents=True, exist_ok=True)
