@@ -187,6 +187,7 @@ def run(cfg, study: str) -> dict:
     for i, (row, seed) in enumerate(todo, start=1):
         table = _train_if_missing(cfg, ctx, row, seed, study, paths, table, f"{i} of {len(todo)}", in_default,
                                   started)
+    table = _reshipped(cfg, ctx, study, paths, table, _current(table, study, selection, cfg, extra_seeds=True))
     rows = _current(table, study, selection, cfg)
     if not bool(f.export):  # a side measurement (another recipe of the same trials): rows only
         log.info("finalize.export=false: %d finalist row(s) in %s; the winner, its seeds and %s are left as they are",
@@ -208,6 +209,7 @@ def run(cfg, study: str) -> dict:
     for seed in [int(s) for s in f.winner_seeds if int(s) != int(winner["seed"])]:
         table = _train_if_missing(cfg, ctx, recipe_row, seed, study, paths, table, f"winner seed {seed}", in_default,
                                   started)
+    table = _reshipped(cfg, ctx, study, paths, table, _current(table, study, selection, cfg, extra_seeds=True))
     rows = _current(table, study, selection, cfg, extra_seeds=True)
     summary["finalists"] = _keys(rows)
     summary.update(export(rows, winner, reason, cfg, paths, study, ctx.splits))
@@ -266,6 +268,22 @@ def _train_if_missing(cfg, ctx, row, seed, study, paths, table, label, in_defaul
     result.update({"study": study, "trial": trial, "seed": seed, "recipe": recipe,
                    "selection": "default" if trial in in_default else "manual"})
     return finalists.append(paths.table, result)
+
+
+def _reshipped(cfg, ctx, study, paths, table, rows):
+    """`rows` shipped by today's choice of encoding (`finalist_run.reship`), the table rewritten
+    for each that changed and its MLflow run updated; the table."""
+    from compress.pipeline import finalists
+    from compress.pipeline.finalist_run import reship
+    from compress.plumbing import tracking
+
+    for _, row in rows.iterrows():
+        workdir = paths.work / work_name(int(row["trial"]), int(row["seed"]), str(row["recipe"]))
+        changed = reship(cfg, ctx, row, workdir)
+        if changed:
+            table = finalists.append(paths.table, {**row.to_dict(), **changed})
+            tracking.update_finalist(cfg, row.get("run_id"), changed, workdir)
+    return table
 
 
 def _keys(rows) -> list[dict]:

@@ -229,3 +229,43 @@ def test_the_shipped_seed_is_the_best_on_validation_that_still_meets_the_policy(
     assert int(shipped_seed(seeds, "smallest_within", 65_536, 0.008, 0.93)["seed"]) == 2
     close = seeds.assign(**{M.SHIP_VAL_ACCURACY: [0.9225, 0.9230, 0.9100]})
     assert int(shipped_seed(close, "smallest_within", 65_536, 0.008, 0.93)["seed"]) == 1
+
+
+def test_the_encoding_that_ships_fits_the_apps_budget_when_one_can():
+    from types import SimpleNamespace
+
+    from compress.pipeline.finalist_run import choose_encoding
+
+    f = SimpleNamespace(encoding_tolerance=0.002, policy="max_bytes", max_bytes=65_536)
+    # trial 5 of the default study: per-channel is the most accurate by 0.28 points, and over the budget
+    tried = {"ptq_per_channel": {"bytes": 68_232, "val": 0.9288}, "ptq_per_tensor": {"bytes": 50_640, "val": 0.9260}}
+    assert choose_encoding(tried, f) == "ptq_per_tensor"
+    assert choose_encoding(tried, SimpleNamespace(**{**vars(f), "max_bytes": 70_000})) == "ptq_per_channel"
+    assert choose_encoding(tried, SimpleNamespace(**{**vars(f), "policy": "smallest_within"})) == "ptq_per_channel"
+    # nothing fits: the usual choice stands; within the tolerance: the smallest
+    assert choose_encoding(tried, SimpleNamespace(**{**vars(f), "max_bytes": 40_000})) == "ptq_per_channel"
+    close = {"ptq_per_channel": {"bytes": 68_232, "val": 0.9262}, "ptq_per_tensor": {"bytes": 50_640, "val": 0.9260}}
+    assert choose_encoding(close, SimpleNamespace(**{**vars(f), "max_bytes": 70_000})) == "ptq_per_tensor"
+
+
+def test_a_finalist_trained_under_the_earlier_choice_ships_by_todays(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from compress.pipeline import finalist_run
+
+    for name in ("int8_ptq_per_channel", "int8_ptq_per_tensor", "finalist"):
+        (tmp_path / f"{name}.tflite").write_bytes(name.encode())
+    (tmp_path / "finalist.tflite").write_bytes(b"int8_ptq_per_channel")
+    monkeypatch.setattr(finalist_run, "ship_figures", lambda path, ctx, cfg, chosen: {
+        "ship_encoding": chosen, M.SHIP_SIZE_BYTES: len(path.read_bytes()), M.SHIP_VAL_ACCURACY: 0.926})
+    cfg = SimpleNamespace(finalize=SimpleNamespace(encoding_tolerance=0.002, policy="max_bytes", max_bytes=65_536))
+    row = pd.Series({"trial": 5, "seed": 0, "ship_encoding": "ptq_per_channel", M.SHIP_SIZE_BYTES: 68_232,
+                     "int8_ptq_per_channel_bytes": 68_232, "int8_ptq_per_channel_val_accuracy": 0.9288,
+                     "int8_ptq_per_tensor_bytes": 50_640, "int8_ptq_per_tensor_val_accuracy": 0.9260,
+                     "int8_qat_per_channel_bytes": float("nan"), "int8_qat_per_channel_val_accuracy": float("nan")})
+    changed = finalist_run.reship(cfg, None, row, tmp_path)
+    assert changed["ship_encoding"] == "ptq_per_tensor"
+    assert (tmp_path / "finalist.tflite").read_bytes() == b"int8_ptq_per_tensor"  # the file that ships now
+    assert finalist_run.reship(cfg, None, row.copy().replace("ptq_per_channel", "ptq_per_tensor"), tmp_path) is None
+    (tmp_path / "int8_ptq_per_tensor.tflite").unlink()  # a fresh clone: the work folder is not there
+    assert finalist_run.reship(cfg, None, row, tmp_path) is None

@@ -246,6 +246,21 @@ def log_history(history: list[dict], start_step: int = 0) -> None:
             step += 1
 
 
+def update_finalist(cfg, run_id, changed: dict, workdir: Path) -> None:
+    """A finalist's run after its shipped file changed (`finalist_run.reship`): the new figures,
+    its encoding tag and the new finalist.tflite."""
+    import mlflow
+
+    if not cfg.tracking.enabled or not isinstance(run_id, str) or not run_id:
+        return
+    connect(cfg.tracking)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics({k: float(v) for k, v in changed.items()
+                            if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        mlflow.set_tag("ship_encoding", str(changed.get("ship_encoding")))
+        mlflow.log_artifact(str(Path(workdir) / "finalist.tflite"))
+
+
 def log_finalist(cfg, teacher_sha: str, study: str, search_trial: int, result: dict, histories: list[dict],
                  workdir: Path, splits=None) -> str | None:
     """A finalist as a nested run under its study's run (`role=finalist`, tagged with the search
