@@ -76,7 +76,10 @@ def undistilled_student(cfg, winner_config: Path, cache: Path) -> tuple[Path, in
     """The winner's trial recipe retrained with `distill.alpha=1` (labels only); its file and MACs."""
     from compress.pipeline.trial import run_trial
 
-    recipe = OmegaConf.load(winner_config)
+    from compress.config.schema import Config
+
+    # onto today's defaults: a winner exported by an earlier version lacks the keys added since
+    recipe = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(winner_config))
     recipe = OmegaConf.merge(recipe, {
         "distill": {"alpha": 1.0}, "tracking": {"enabled": False}, "coreml": {"enabled": False},
         "early_stop": {"enabled": False}, "data": OmegaConf.to_container(cfg.data), "paths": {"cache_dir": cfg.paths.cache_dir},
