@@ -35,7 +35,7 @@ def with_ship_estimate(trials: pd.DataFrame) -> pd.DataFrame:
 
 def ship_estimate(row) -> float | None:
     """`with_ship_estimate` for one trial's row (a dict or Series); None without its parameter count."""
-    params = row.get(M.PARAMS) if hasattr(row, "get") else None
+    params = row.get(M.PARAMS)
     if params is None or pd.isna(params):
         return None
     arch = row.get("student.arch")

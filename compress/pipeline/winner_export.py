@@ -37,12 +37,12 @@ def pick(first: pd.DataFrame, policy: str, max_bytes: int, budget: float, teache
     if policy not in POLICIES:
         raise ValueError(f"finalize.policy={policy}: allowed {', '.join(POLICIES)}")
     if policy == "max_bytes":
-        fits = first[first[M.SHIP_SIZE_BYTES] <= max_bytes]
+        fits = _meets(first, policy, max_bytes, budget, teacher_val)
         if fits.empty:
             return None, f"no finalist's shipping file is at most {max_bytes:,} bytes"
         row = fits.sort_values([M.SHIP_VAL_ACCURACY, M.SHIP_SIZE_BYTES], ascending=[False, True]).iloc[0]
         return row, f"most accurate finalist (validation) at most {max_bytes:,} bytes"
-    close = first[first[M.SHIP_VAL_ACCURACY] >= teacher_val - budget]
+    close = _meets(first, policy, max_bytes, budget, teacher_val)
     if close.empty:
         return None, f"no finalist within {100 * budget:.2g} points of the teacher's validation accuracy"
     row = close.sort_values([M.SHIP_SIZE_BYTES, M.SHIP_VAL_ACCURACY], ascending=[True, False]).iloc[0]
@@ -55,12 +55,17 @@ def shipped_seed(seeds: pd.DataFrame, policy: str, max_bytes: int, budget: float
     still meets the policy (max_bytes: at most the app's budget; smallest_within: within the budget
     of the teacher). Each seed chooses its own int8 encoding, so another seed's file can come out
     bigger than the first's: it never ships over the budget the winner was chosen under."""
-    if policy == "max_bytes":
-        meets = seeds[seeds[M.SHIP_SIZE_BYTES] <= max_bytes]
-    else:
-        meets = seeds[seeds[M.SHIP_VAL_ACCURACY] >= teacher_val - budget]
+    meets = _meets(seeds, policy, max_bytes, budget, teacher_val)
     pool = meets if len(meets) else seeds
     return pool.sort_values([M.SHIP_VAL_ACCURACY, "seed"], ascending=[False, True]).iloc[0]
+
+
+def _meets(rows: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float) -> pd.DataFrame:
+    """The rows whose shipping file meets the policy's condition: at most `max_bytes`, or within
+    `budget` of the teacher's validation accuracy."""
+    if policy == "max_bytes":
+        return rows[rows[M.SHIP_SIZE_BYTES] <= max_bytes]
+    return rows[rows[M.SHIP_VAL_ACCURACY] >= teacher_val - budget]
 
 
 def teacher_val_accuracy(cfg) -> float:
