@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import functools
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,3 +87,50 @@ def splits():
     if not have_dataset():
         pytest.skip("real Fashion-MNIST not installed")
     return data.load()
+
+
+def smoke_stores(folder: Path) -> list[str]:
+    """The smoke study's overrides with every store under `folder`."""
+    return ["experiment=smoke", f"tracking.uri=sqlite:///{folder}/mlflow.db",
+            f"tracking.artifact_root={folder}/artifacts", f"hydra.sweeper.storage=sqlite:///{folder}/optuna.db"]
+
+
+def run_smoke_sweep(folder: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`python -m compress.sweep -m experiment=smoke`, its stores and jobs under `folder`."""
+    cmd = [sys.executable, "-m", "compress.sweep", "-m", *smoke_stores(folder), f"hydra.sweep.dir={folder}/jobs",
+           *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="session")
+def smoke_study_once(tmp_path_factory):
+    """The 3-trial smoke study, run once per test session (tests take a copy: `smoke_study`)."""
+    folder = tmp_path_factory.mktemp("smoke_study")
+    return folder, run_smoke_sweep(folder)
+
+
+@pytest.fixture
+def smoke_study(smoke_study_once, tmp_path) -> subprocess.CompletedProcess:
+    """A finished 3-trial smoke study in this test's tmp_path (Optuna and MLflow stores, artifacts,
+    the jobs' folders): a copy of the session's, every stored path moved to the copy, so that a
+    test may resume or extend it without touching another test's. Returns the sweep's process."""
+    base, proc = smoke_study_once
+    shutil.copytree(base, tmp_path, dirs_exist_ok=True)
+    for db in ("mlflow.db", "optuna.db"):
+        _move_paths(tmp_path / db, str(base), str(tmp_path))
+    return proc
+
+
+def _move_paths(db: Path, old: str, new: str) -> None:
+    """Every text value in a SQLite store that names `old` names `new` instead (MLflow keeps
+    absolute artifact locations)."""
+    with sqlite3.connect(db) as con:
+        tables = [r[0] for r in con.execute("select name from sqlite_master where type='table'")]
+        for table in tables:
+            for _, column, kind, *_ in con.execute(f'pragma table_info("{table}")').fetchall():
+                if any(t in (kind or "").upper() for t in ("CHAR", "TEXT", "CLOB")):
+                    con.execute(f'update "{table}" set "{column}" = replace("{column}", ?, ?) '
+                                f'where instr("{column}", ?)', (old, new, old))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, needs_data, needs_teacher
+from conftest import ROOT, needs_data, needs_teacher, smoke_stores
 
 from compress.config.cli import compose
 from compress.finalize import Paths
@@ -32,14 +32,10 @@ def test_only_the_default_study_writes_the_committed_deliverables():
 
 
 def run(tmp_path: Path, module: str, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", module, *(["-m"] if module == "compress.sweep" else []), "experiment=smoke",
-           f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_root={tmp_path}/artifacts",
-           f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db", *extra]
-    if module == "compress.sweep":
-        cmd.append(f"hydra.sweep.dir={tmp_path}/jobs")
-    else:
-        cmd += [f"finalize.out_dir={tmp_path}/out", f"finalize.export_dir={tmp_path}/winner",
-                f"finalize.work_dir={tmp_path}/work", f"hydra.run.dir={tmp_path}/run"]
+    assert module == "compress.finalize"  # the study itself: the session's smoke study, copied (conftest)
+    cmd = [sys.executable, "-m", module, *smoke_stores(tmp_path), *extra,
+           f"finalize.out_dir={tmp_path}/out", f"finalize.export_dir={tmp_path}/winner",
+           f"finalize.work_dir={tmp_path}/work", f"hydra.run.dir={tmp_path}/run"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -49,12 +45,11 @@ def run(tmp_path: Path, module: str, *extra: str) -> subprocess.CompletedProcess
 @needs_data
 @needs_teacher
 @pytest.mark.slow
-def test_finalize_smoke_study_end_to_end_and_resume(tmp_path):
+def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
     from mlflow.tracking import MlflowClient
 
     from compress.verify import score
 
-    run(tmp_path, "compress.sweep")
     first = run(tmp_path, "compress.finalize", "finalize.max_finalists=1")
     table = pd.read_csv(tmp_path / "out" / "finalists.csv")
     assert len(table) == 1
@@ -193,8 +188,7 @@ def serve_and_compare(tmp_path: Path, model_uri: str, tflite: Path) -> None:
 @needs_data
 @needs_teacher
 @pytest.mark.slow
-def test_finalize_jobs_2_trains_every_pending_finalist_once_in_processes_side_by_side(tmp_path):
-    run(tmp_path, "compress.sweep")
+def test_finalize_jobs_2_trains_every_pending_finalist_once_in_processes_side_by_side(tmp_path, smoke_study):
     proc = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.winner_seeds=[0,1,2]",
                "finalize.jobs=2")
     output = proc.stdout + proc.stderr

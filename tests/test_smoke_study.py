@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import optuna
 import pytest
-from conftest import ROOT, needs_data, needs_teacher
+from conftest import ROOT, needs_data, needs_teacher, run_smoke_sweep
 from optuna.trial import TrialState
 
 from compress.plumbing import metrics as M
@@ -18,15 +17,7 @@ pytestmark = [needs_data, needs_teacher]
 
 
 def run_smoke(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable, "-m", "compress.sweep", "-m", "experiment=smoke",
-        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_root={tmp_path}/artifacts",
-        f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db", f"hydra.sweep.dir={tmp_path}/jobs", *extra,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return proc
+    return run_smoke_sweep(tmp_path, *extra)
 
 
 def trial_runs(tmp_path: Path):
@@ -41,8 +32,8 @@ def trial_runs(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch):
-    proc = run_smoke(tmp_path)
+def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch, smoke_study):
+    proc = smoke_study  # the session's study, copied here: this test resumes and extends it
     assert "Traceback" not in proc.stdout + proc.stderr
     study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{tmp_path}/optuna.db")
     trials = study.get_trials()
