@@ -14,6 +14,7 @@ from compress.plumbing import metrics as M
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # the targets that count finalists' shipping files (brief: "Our targets")
 SHIP_TARGETS = ({"bytes": 16_384, "test_accuracy": 0.90}, {"bytes": 65_536, "test_accuracy": 0.925})
+SPEED_TARGET = 0.05  # at least 20x faster than the teacher: what the app's budget ships under it (max_latency_ratio)
 
 
 def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, speed: dict | None = None) -> dict | None:
@@ -62,14 +63,31 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, speed
     speed = speed or {}
     return {
         "study": study, "finalists": finalists, "targets": targets, "agreement": agreement,
+        "under_speed_target": under_latency_budget(first, SHIP_TARGETS[-1]["bytes"], SPEED_TARGET),
         "teacher_test": teacher_test_accuracy, "winner": winner_json, "seeds": seeds,
         "seed_std": seeds.get("std"), "n_rows": int(len(table)),
         "hours": float(rows[M.TIME_TOTAL_S].sum()) / 3600,
         "augmentation": augmentation_pairs(table[table["study"].astype(str) == study]),
+        "longer": epoch_pairs(table[table["study"].astype(str) == study]),
         "views_cost": {k: speed[k] for k in ("epoch_s_views", "epoch_s_cached_logits", "epoch_s_teacher_in_step",
                                              "views_cost_vs_cached", "views_speedup_vs_teacher_in_step", "student")
                        if k in speed} if "epoch_s_views" in speed else None,
     }
+
+
+def under_latency_budget(first: pd.DataFrame, max_bytes: int, ratio: float) -> dict:
+    """The finalist the max_bytes policy picks when a latency budget is added
+    (`finalize.max_latency_ratio`), on the ratio each file ran at in its own finalist run."""
+    from compress.pipeline.winner_export import pick
+
+    row, reason = pick(first, "max_bytes", max_bytes, 0.0, float("nan"), max_latency_ratio=ratio)
+    out = {"max_bytes": max_bytes, "ratio": ratio, "reason": reason, "row": None}
+    if row is not None:
+        out["row"] = {"trial": int(row["trial"]), "seed": int(row["seed"]), "arch": row["arch"],
+                      "width": float(row["width"]), "head": row["head"], "ship_bytes": int(row[M.SHIP_SIZE_BYTES]),
+                      "ship_val": float(row[M.SHIP_VAL_ACCURACY]), "ship_test": float(row[M.SHIP_TEST_ACCURACY]),
+                      "ratio": float(row[M.SHIP_LATENCY_RATIO])}
+    return out
 
 
 RECIPE_KEYS = ("trial", "arch", "width", "head", "quant.mode", "prune.sparsity", "distill.temperature", "distill.alpha",
@@ -89,12 +107,32 @@ def augmentation_pairs(rows: pd.DataFrame) -> list[dict]:
         aug, plain = by["flip_shift"], by["none"]
         out.append({"trial": int(aug["trial"]), "arch": aug["arch"], "width": float(aug["width"]),
                     "head": aug["head"], "sparsity": float(aug["prune.sparsity"]), "seed": int(aug["seed"]),
+                    "epochs": int(aug["epochs"]),
                     **{f"{name}_{k}": float(r[col]) for name, r in (("aug", aug), ("plain", plain))
                        for k, col in (("val", M.SHIP_VAL_ACCURACY), ("test", M.SHIP_TEST_ACCURACY),
                                       ("bytes", M.SHIP_SIZE_BYTES))},
                     "test_points": 100 * (float(plain[M.SHIP_TEST_ACCURACY]) - float(aug[M.SHIP_TEST_ACCURACY])),
                     "val_points": 100 * (float(plain[M.SHIP_VAL_ACCURACY]) - float(aug[M.SHIP_VAL_ACCURACY]))})
     return sorted(out, key=lambda r: r["aug_bytes"])
+
+
+def epoch_pairs(rows: pd.DataFrame) -> list[dict]:
+    """Finalists trained for two numbers of epochs and otherwise the same recipe, seed and views
+    (a side run, `finalize.epochs=N`): what the longer schedule did to their shipped files."""
+    out = []
+    keys = [k for k in (*RECIPE_KEYS, "augment") if k in rows and k != "epochs"]
+    for _, same in rows.groupby(keys, sort=False, dropna=False):
+        by = {int(e): g.iloc[-1] for e, g in same.groupby("epochs")}
+        if len(by) < 2:
+            continue
+        short, long = by[min(by)], by[max(by)]
+        out.append({"trial": int(long["trial"]), "arch": long["arch"], "width": float(long["width"]),
+                    "head": long["head"], "augment": str(long["augment"]), "short": min(by), "long": max(by),
+                    **{f"{name}_{k}": float(r[col]) for name, r in (("s", short), ("l", long))
+                       for k, col in (("val", M.SHIP_VAL_ACCURACY), ("test", M.SHIP_TEST_ACCURACY),
+                                      ("float_val", M.KERAS_VAL_ACCURACY), ("bytes", M.SHIP_SIZE_BYTES),
+                                      ("seconds", M.TIME_TOTAL_S))}})
+    return sorted(out, key=lambda r: r["l_bytes"])
 
 
 def render(fig: dict, fig_dir: str = "report") -> str:

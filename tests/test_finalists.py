@@ -146,7 +146,8 @@ def test_finalists_table_appends_replaces_same_key_and_resumes(tmp_path):
 def ship_table():
     return pd.DataFrame({"trial": [1, 2, 3, 4], "seed": [0] * 4,
                          M.SHIP_VAL_ACCURACY: [0.905, 0.921, 0.926, 0.931],
-                         M.SHIP_SIZE_BYTES: [15_000, 40_000, 60_000, 90_000]})
+                         M.SHIP_SIZE_BYTES: [15_000, 40_000, 60_000, 90_000],
+                         M.SHIP_LATENCY_RATIO: [0.010, 0.030, 0.054, 0.040]})
 
 
 def test_max_bytes_policy_takes_the_most_accurate_file_within_the_budget():
@@ -155,6 +156,19 @@ def test_max_bytes_policy_takes_the_most_accurate_file_within_the_budget():
     row, _ = pick(ship_table(), "max_bytes", 16_384, 0.005, 0.9268)
     assert int(row["trial"]) == 1
     assert pick(ship_table(), "max_bytes", 10_000, 0.005, 0.9268)[0] is None
+
+
+def test_a_latency_budget_leaves_out_the_slower_files_under_either_policy():
+    # trial 3 is the most accurate within 64 KB, but runs at 0.054 of the teacher's latency: 18.5x, not 20x
+    row, why = pick(ship_table(), "max_bytes", 65_536, 0.005, 0.9268, max_latency_ratio=0.05)
+    assert int(row["trial"]) == 2 and "at most 0.05 of the teacher's latency (20x faster)" in why
+    assert int(pick(ship_table(), "max_bytes", 65_536, 0.005, 0.9268, max_latency_ratio=0.06)[0]["trial"]) == 3
+    none, why = pick(ship_table(), "max_bytes", 65_536, 0.005, 0.9268, max_latency_ratio=0.005)
+    assert none is None and "at most 0.005 of the teacher's latency (200x faster)" in why
+    row, _ = pick(ship_table(), "smallest_within", 65_536, 0.003, 0.9268, max_latency_ratio=0.05)
+    assert int(row["trial"]) == 4  # trial 3 is within 0.3 points but too slow
+    seeds = ship_table().assign(trial=3, seed=[0, 1, 2, 3], **{M.SHIP_SIZE_BYTES: 60_000})
+    assert int(shipped_seed(seeds, "max_bytes", 65_536, 0.005, 0.9268, 0.05)["seed"]) == 3  # 0.931 at 0.040
 
 
 def test_smallest_within_policy_takes_the_smallest_file_close_to_the_teacher():

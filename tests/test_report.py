@@ -324,6 +324,26 @@ def test_augmentation_pairs_match_the_same_recipe_and_seed_only():
     assert augmentation_pairs(rows[rows["augment"] == "none"]) == []
 
 
+def test_epoch_pairs_match_the_same_recipe_seed_and_views_only():
+    import pandas as pd
+
+    from analysis.finalists_section import epoch_pairs
+
+    def row(trial, epochs, seed, test, augment="none", width=0.2):
+        return {"trial": trial, "arch": "cnn", "width": width, "head": "gap", "quant.mode": "int8",
+                "prune.sparsity": 0.0, "distill.temperature": 3.0, "distill.alpha": 0.3, "epochs": epochs,
+                "seed": seed, "augment": augment, M.SHIP_VAL_ACCURACY: test, M.SHIP_TEST_ACCURACY: test,
+                M.KERAS_VAL_ACCURACY: test, M.SHIP_SIZE_BYTES: 9000, M.TIME_TOTAL_S: 10.0 * epochs}
+
+    rows = pd.DataFrame([row(1, 30, 0, 0.90), row(1, 60, 0, 0.91), row(1, 60, 1, 0.95),  # another seed
+                         row(2, 30, 0, 0.88), row(2, 60, 0, 0.89, augment="flip_shift"),  # other views
+                         row(3, 30, 0, 0.88), row(3, 60, 0, 0.89, width=0.3)])  # another width
+    (pair,) = epoch_pairs(rows)
+    assert (pair["trial"], pair["short"], pair["long"]) == (1, 30, 60)
+    assert (pair["s_test"], pair["l_test"], pair["l_seconds"]) == (0.90, 0.91, 600.0)
+    assert epoch_pairs(rows[rows["epochs"] == 30]) == []
+
+
 def test_distillation_gain_is_stated_only_between_files_of_the_same_size(tmp_path):
     paths = make_inputs(tmp_path)
     bench = json.loads((paths["folder"] / "bench.json").read_text())

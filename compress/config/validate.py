@@ -132,6 +132,9 @@ def _validate_finalize(f) -> None:
     _check(f.policy in WINNER_POLICIES, "finalize.policy", f.policy, f"allowed {', '.join(WINNER_POLICIES)}")
     _check(f.max_bytes > 0, "finalize.max_bytes", f.max_bytes, "must be > 0")
     _check(0 <= f.budget < 1, "finalize.budget", f.budget, "allowed [0, 1)")
+    latency = f.get("max_latency_ratio")
+    _check(latency is None or 0 < latency <= 1, "finalize.max_latency_ratio", latency,
+           "allowed null (no latency budget) or (0, 1]: a fraction of the teacher's latency")
     _check(len(f.winner_seeds) >= 1, "finalize.winner_seeds", list(f.winner_seeds), "at least one seed")
 
 

@@ -3,6 +3,10 @@
 Policies (validation accuracy only; test accuracy is reported, never used to choose):
 - `max_bytes`: the most accurate shipping file at or under `finalize.max_bytes` (the app's budget);
 - `smallest_within`: the smallest shipping file within `finalize.budget` of the teacher's accuracy.
+
+Either policy takes an optional latency budget, `finalize.max_latency_ratio`: only finalists whose
+shipping file ran at most that fraction of the teacher's latency (measured in the finalist's own
+run, beside the teacher) may win.
 """
 
 from __future__ import annotations
@@ -29,40 +33,55 @@ def choose(rows: pd.DataFrame, cfg) -> tuple[pd.Series | None, str]:
     first = rows[rows["seed"].astype(int) == int(cfg.seed)] if len(rows) else rows
     if first.empty:
         return None, "no finalist has been trained"
-    return pick(first, str(f.policy), int(f.max_bytes), float(f.budget), teacher_val_accuracy(cfg))
+    return pick(first, str(f.policy), int(f.max_bytes), float(f.budget), teacher_val_accuracy(cfg),
+                latency_budget(f))
 
 
-def pick(first: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float):
+def latency_budget(f) -> float | None:
+    """`finalize.max_latency_ratio`, or None where the config has none (configs saved before it existed)."""
+    value = f.get("max_latency_ratio") if hasattr(f, "get") else getattr(f, "max_latency_ratio", None)
+    return None if value is None else float(value)
+
+
+def pick(first: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float,
+         max_latency_ratio: float | None = None):
     """`choose` on a table alone (testable without a config)."""
     if policy not in POLICIES:
         raise ValueError(f"finalize.policy={policy}: allowed {', '.join(POLICIES)}")
+    meets = _meets(first, policy, max_bytes, budget, teacher_val, max_latency_ratio)
+    fast = "" if max_latency_ratio is None else (f", at most {max_latency_ratio:g} of the teacher's latency "
+                                                 f"({1 / max_latency_ratio:.3g}x faster)")
     if policy == "max_bytes":
-        fits = _meets(first, policy, max_bytes, budget, teacher_val)
-        if fits.empty:
-            return None, f"no finalist's shipping file is at most {max_bytes:,} bytes"
-        row = fits.sort_values([M.SHIP_VAL_ACCURACY, M.SHIP_SIZE_BYTES], ascending=[False, True]).iloc[0]
-        return row, f"most accurate finalist (validation) at most {max_bytes:,} bytes"
-    close = _meets(first, policy, max_bytes, budget, teacher_val)
-    if close.empty:
-        return None, f"no finalist within {100 * budget:.2g} points of the teacher's validation accuracy"
-    row = close.sort_values([M.SHIP_SIZE_BYTES, M.SHIP_VAL_ACCURACY], ascending=[True, False]).iloc[0]
+        if meets.empty:
+            return None, f"no finalist's shipping file is at most {max_bytes:,} bytes{fast}"
+        row = meets.sort_values([M.SHIP_VAL_ACCURACY, M.SHIP_SIZE_BYTES], ascending=[False, True]).iloc[0]
+        return row, f"most accurate finalist (validation) at most {max_bytes:,} bytes{fast}"
+    if meets.empty:
+        return None, f"no finalist within {100 * budget:.2g} points of the teacher's validation accuracy{fast}"
+    row = meets.sort_values([M.SHIP_SIZE_BYTES, M.SHIP_VAL_ACCURACY], ascending=[True, False]).iloc[0]
     return row, (f"smallest finalist within {100 * budget:.2g} points of the teacher's validation accuracy "
-                 f"({100 * teacher_val:.2f}%)")
+                 f"({100 * teacher_val:.2f}%){fast}")
 
 
-def shipped_seed(seeds: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float) -> pd.Series:
+def shipped_seed(seeds: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float,
+                 max_latency_ratio: float | None = None) -> pd.Series:
     """The seed of the winner's recipe that ships: the best on validation among its seeds whose file
     still meets the policy (max_bytes: at most the app's budget; smallest_within: within the budget
-    of the teacher). Each seed chooses its own int8 encoding, so another seed's file can come out
-    bigger than the first's: it never ships over the budget the winner was chosen under."""
-    meets = _meets(seeds, policy, max_bytes, budget, teacher_val)
+    of the teacher; and the latency budget, where one is set). Each seed chooses its own int8
+    encoding, so another seed's file can come out bigger than the first's: it never ships over
+    the budget the winner was chosen under."""
+    meets = _meets(seeds, policy, max_bytes, budget, teacher_val, max_latency_ratio)
     pool = meets if len(meets) else seeds
     return pool.sort_values([M.SHIP_VAL_ACCURACY, "seed"], ascending=[False, True]).iloc[0]
 
 
-def _meets(rows: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float) -> pd.DataFrame:
+def _meets(rows: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float,
+           max_latency_ratio: float | None = None) -> pd.DataFrame:
     """The rows whose shipping file meets the policy's condition: at most `max_bytes`, or within
-    `budget` of the teacher's validation accuracy."""
+    `budget` of the teacher's validation accuracy; and at most `max_latency_ratio` of the
+    teacher's latency where that is set."""
+    if max_latency_ratio is not None:
+        rows = rows[rows[M.SHIP_LATENCY_RATIO] <= max_latency_ratio]
     if policy == "max_bytes":
         return rows[rows[M.SHIP_SIZE_BYTES] <= max_bytes]
     return rows[rows[M.SHIP_VAL_ACCURACY] >= teacher_val - budget]
@@ -108,7 +127,8 @@ def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study
     out = paths.export
     seeds = rows[rows["trial"].astype(int) == int(winner["trial"])].sort_values("seed")
     f = cfg.finalize
-    shipped = shipped_seed(seeds, str(f.policy), int(f.max_bytes), float(f.budget), teacher_val_accuracy(cfg))
+    shipped = shipped_seed(seeds, str(f.policy), int(f.max_bytes), float(f.budget), teacher_val_accuracy(cfg),
+                           latency_budget(f))
     sources = {_kept_name(row, cfg): _files_of(row, cfg, paths) for _, row in rows.iterrows()}
     work = sources[_kept_name(shipped, cfg)]
     out.mkdir(parents=True, exist_ok=True)
@@ -141,7 +161,7 @@ def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study
     np.add.at(confusion, (splits.y_test, predictions(out / "winner.tflite", splits.x_test)), 1)
     tests = seeds[M.SHIP_TEST_ACCURACY].astype(float)
     summary = {
-        "study": study, "policy": str(cfg.finalize.policy), "reason": reason, "trial": int(shipped["trial"]),
+        "study": study, "policy": str(cfg.finalize.policy), "max_latency_ratio": latency_budget(f), "reason": reason, "trial": int(shipped["trial"]),
         "seed": int(shipped["seed"]), "encoding": str(shipped["ship_encoding"]),
         "size_bytes": int(shipped[M.SHIP_SIZE_BYTES]), "val_accuracy": float(shipped[M.SHIP_VAL_ACCURACY]),
         "test_accuracy": float(tflite["accuracy"]), "latency_ratio": float(shipped[M.SHIP_LATENCY_RATIO]),
