@@ -233,6 +233,21 @@ def test_side_by_side_groups_balance_the_cost_and_keep_every_trial_once():
     assert plan({7: 1.0}, 3) == [[7]]  # no empty processes
 
 
+def test_side_by_side_costs_follow_the_searchs_measured_epochs_not_the_macs():
+    from compress.pipeline.finalist_workers import expected_costs, plan
+
+    # the default study's trials 5 (dsconv) and 24 (cnn): the same MACs, 161 s and 44 s an epoch in the search
+    dsconv = {"trial": 5, M.MACS: 3_621_050, M.TIME_TRAIN_S: 644.0, "distill.epochs": 4}
+    cnn = {"trial": 24, M.MACS: 3_847_880, M.TIME_TRAIN_S: 176.0, "distill.epochs": 4}
+    small = {"trial": 45, M.MACS: 402_441, M.TIME_TRAIN_S: 59.0, "distill.epochs": 4}
+    costs = expected_costs([(dsconv, 30), (cnn, 30), (small, 60)])
+    assert costs == {5: pytest.approx(4830), 24: pytest.approx(1320), 45: pytest.approx(885)}
+    assert plan(costs, 2) == [[5], [24, 45]]  # by MACs, 5 and 24 would weigh the same
+    # one row without a measured time: every cost falls back to the MACs times the epochs
+    fallback = expected_costs([(dsconv, 30), ({**cnn, M.TIME_TRAIN_S: float("nan")}, 30), (small, 60)])
+    assert fallback == {5: 3_621_050 * 30, 24: 3_847_880 * 30, 45: 402_441 * 60}
+
+
 def test_the_shipped_seed_is_the_best_on_validation_that_still_meets_the_policy():
     # seed 2 is best on validation, but its own encoding came out per-channel and over the app's budget
     seeds = pd.DataFrame({"trial": [29, 29, 29], "seed": [0, 1, 2], M.SHIP_SIZE_BYTES: [64_712, 64_712, 69_056],
