@@ -117,22 +117,23 @@ def augmentation_pairs(rows: pd.DataFrame) -> list[dict]:
 
 
 def epoch_pairs(rows: pd.DataFrame) -> list[dict]:
-    """Finalists trained for two numbers of epochs and otherwise the same recipe, seed and views
-    (a side run, `finalize.epochs=N`): what the longer schedule did to their shipped files."""
+    """Finalists trained for two or more numbers of epochs and otherwise the same recipe, seed and
+    views (side runs, `finalize.epochs=N`): what the longer schedules did to their shipped files.
+    Each entry's `runs` are its schedules, shortest first."""
     out = []
     keys = [k for k in (*RECIPE_KEYS, "augment") if k in rows and k != "epochs"]
     for _, same in rows.groupby(keys, sort=False, dropna=False):
         by = {int(e): g.iloc[-1] for e, g in same.groupby("epochs")}
         if len(by) < 2:
             continue
-        short, long = by[min(by)], by[max(by)]
-        out.append({"trial": int(long["trial"]), "arch": long["arch"], "width": float(long["width"]),
-                    "head": long["head"], "augment": str(long["augment"]), "short": min(by), "long": max(by),
-                    **{f"{name}_{k}": float(r[col]) for name, r in (("s", short), ("l", long))
-                       for k, col in (("val", M.SHIP_VAL_ACCURACY), ("test", M.SHIP_TEST_ACCURACY),
-                                      ("float_val", M.KERAS_VAL_ACCURACY), ("bytes", M.SHIP_SIZE_BYTES),
-                                      ("seconds", M.TIME_TOTAL_S))}})
-    return sorted(out, key=lambda r: r["l_bytes"])
+        last = by[max(by)]
+        runs = [{"epochs": e, **{k: float(by[e][col]) for k, col in (
+            ("val", M.SHIP_VAL_ACCURACY), ("test", M.SHIP_TEST_ACCURACY), ("float_val", M.KERAS_VAL_ACCURACY),
+            ("bytes", M.SHIP_SIZE_BYTES), ("seconds", M.TIME_TOTAL_S))}} for e in sorted(by)]
+        out.append({"trial": int(last["trial"]), "seed": int(last["seed"]), "arch": last["arch"],
+                    "width": float(last["width"]), "head": last["head"], "augment": str(last["augment"]),
+                    "runs": runs})
+    return sorted(out, key=lambda r: (r["runs"][-1]["bytes"], r["trial"], r["seed"]))
 
 
 def render(fig: dict, fig_dir: str = "report") -> str:

@@ -339,8 +339,10 @@ def test_epoch_pairs_match_the_same_recipe_seed_and_views_only():
                          row(2, 30, 0, 0.88), row(2, 60, 0, 0.89, augment="flip_shift"),  # other views
                          row(3, 30, 0, 0.88), row(3, 60, 0, 0.89, width=0.3)])  # another width
     (pair,) = epoch_pairs(rows)
-    assert (pair["trial"], pair["short"], pair["long"]) == (1, 30, 60)
-    assert (pair["s_test"], pair["l_test"], pair["l_seconds"]) == (0.90, 0.91, 600.0)
+    assert (pair["trial"], pair["seed"], [r["epochs"] for r in pair["runs"]]) == (1, 0, [30, 60])
+    assert [(r["test"], r["seconds"]) for r in pair["runs"]] == [(0.90, 300.0), (0.91, 600.0)]
+    three = epoch_pairs(pd.concat([rows, pd.DataFrame([row(1, 90, 0, 0.92)])]))
+    assert [r["epochs"] for r in three[0]["runs"]] == [30, 60, 90]
     assert epoch_pairs(rows[rows["epochs"] == 30]) == []
 
 
