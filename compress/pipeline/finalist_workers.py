@@ -1,8 +1,8 @@
 """Finalists trained side by side (`finalize.jobs`): the students are small, so one process of two
 threads leaves a core idle much of the time; `jobs` processes of cores/jobs threads each keep them
 busy. The parent splits the pending finalists into groups of about equal cost (`expected_costs`:
-the search trial's measured seconds per epoch times the final epochs; largest first), runs one `python -m compress.finalize` per group with the group named by hand
-and no export, waits, and carries on with what is left (the winner's seeds go the same way, one
+the search trial's measured seconds per epoch times the final epochs; largest first), runs one
+`python -m compress.finalize` per group with the group named by hand and no export, waits, and carries on with what is left (the winner's seeds go the same way, one
 process a seed). Each child appends its rows to the finalists' table (it takes turns through a
 lock), so a killed run resumes as a sequential one does.
 """
