@@ -25,7 +25,8 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, speed
         return None
     table = pd.read_csv(path)
     study = str(winner_json.get("study") or table["study"].iloc[-1])
-    rows = table[table["study"].astype(str) == study]
+    of_study = table[table["study"].astype(str) == study]
+    rows = of_study
     summary = json.loads((folder / "finalists.json").read_text()) if (folder / "finalists.json").is_file() else {}
     if summary.get("study") == study and summary.get("finalists"):  # this selection under this recipe only
         keys = {(int(k["trial"]), int(k["seed"]), str(k["recipe"])) for k in summary["finalists"]}
@@ -67,8 +68,8 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, speed
         "teacher_test": teacher_test_accuracy, "winner": winner_json, "seeds": seeds,
         "seed_std": seeds.get("std"), "n_rows": int(len(table)),
         "hours": float(rows[M.TIME_TOTAL_S].sum()) / 3600,
-        "augmentation": augmentation_pairs(table[table["study"].astype(str) == study]),
-        "longer": epoch_pairs(table[table["study"].astype(str) == study]),
+        "augmentation": augmentation_pairs(of_study),
+        "longer": epoch_pairs(of_study),
         "views_cost": {k: speed[k] for k in ("epoch_s_views", "epoch_s_cached_logits", "epoch_s_teacher_in_step",
                                              "views_cost_vs_cached", "views_speedup_vs_teacher_in_step", "student")
                        if k in speed} if "epoch_s_views" in speed else None,

@@ -16,10 +16,6 @@ from compress.plumbing import metrics as M
 pytestmark = [needs_data, needs_teacher]
 
 
-def run_smoke(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
-    return run_smoke_sweep(tmp_path, *extra)
-
-
 def trial_runs(tmp_path: Path):
     from mlflow.tracking import MlflowClient
 
@@ -83,7 +79,7 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch, 
         assert len(history) >= 1
 
     # the same command again, one more trial: the study continues under the same parent run
-    run_smoke(tmp_path, "hydra.sweeper.n_trials=4")
+    run_smoke_sweep(tmp_path, "hydra.sweeper.n_trials=4")
     study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{tmp_path}/optuna.db")
     assert sorted(t.number for t in study.get_trials()) == [0, 1, 2, 3]
     assert all(t.state == TrialState.COMPLETE for t in study.get_trials())

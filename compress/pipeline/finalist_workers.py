@@ -2,9 +2,10 @@
 threads leaves a core idle much of the time; `jobs` processes of cores/jobs threads each keep them
 busy. The parent splits the pending finalists into groups of about equal cost (`expected_costs`:
 the search trial's measured seconds per epoch times the final epochs; largest first), runs one
-`python -m compress.finalize` per group with the group named by hand and no export, waits, and carries on with what is left (the winner's seeds go the same way, one
-process a seed). Each child appends its rows to the finalists' table (it takes turns through a
-lock), so a killed run resumes as a sequential one does.
+`python -m compress.finalize` per group with the group named by hand and no export, waits, and
+carries on with what is left (the winner's seeds go the same way, one process a seed). Each child
+appends its rows to the finalists' table (it takes turns through a lock), so a killed run resumes
+as a sequential one does.
 """
 
 from __future__ import annotations
@@ -28,22 +29,18 @@ def expected_costs(pending: list[tuple[dict, int]]) -> dict[int, float]:
     Where any row lacks a measured time (a table from before), the MACs times the epochs, for all."""
     from compress.plumbing import metrics as M
 
-    def number(row, key) -> float:
-        value = row.get(key)
+    def positive(row, key, default: float) -> float:
         try:
-            value = float(value)
+            value = float(row.get(key))
         except (TypeError, ValueError):
-            return float("nan")
-        return value if value == value else float("nan")
+            return default
+        return value if value > 0 else default  # nan compares False
 
-    per_epoch = {}
-    for row, _ in pending:
-        searched = number(row, "distill.epochs")
-        per_epoch[int(row["trial"])] = number(row, M.TIME_TRAIN_S) / (searched if searched > 0 else 1.0)
-    if all(v > 0 for v in per_epoch.values()):  # nan compares False: one missing time falls back for all
+    per_epoch = {int(row["trial"]): positive(row, M.TIME_TRAIN_S, 0.0) / positive(row, "distill.epochs", 1.0)
+                 for row, _ in pending}
+    if all(per_epoch.values()):  # one missing time falls back for all
         return {int(row["trial"]): per_epoch[int(row["trial"])] * epochs for row, epochs in pending}
-    return {int(row["trial"]): (number(row, M.MACS) if number(row, M.MACS) > 0 else 1.0) * epochs
-            for row, epochs in pending}
+    return {int(row["trial"]): positive(row, M.MACS, 1.0) * epochs for row, epochs in pending}
 
 
 def plan(costs: dict[int, float], jobs: int) -> list[list[int]]:

@@ -38,8 +38,8 @@ def choose(rows: pd.DataFrame, cfg) -> tuple[pd.Series | None, str]:
 
 
 def latency_budget(f) -> float | None:
-    """`finalize.max_latency_ratio`, or None where the config has none (configs saved before it existed)."""
-    value = f.get("max_latency_ratio") if hasattr(f, "get") else getattr(f, "max_latency_ratio", None)
+    """`finalize.max_latency_ratio` as a float, or None (no latency budget)."""
+    value = f.get("max_latency_ratio")
     return None if value is None else float(value)
 
 
@@ -161,7 +161,8 @@ def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study
     np.add.at(confusion, (splits.y_test, predictions(out / "winner.tflite", splits.x_test)), 1)
     tests = seeds[M.SHIP_TEST_ACCURACY].astype(float)
     summary = {
-        "study": study, "policy": str(cfg.finalize.policy), "max_latency_ratio": latency_budget(f), "reason": reason, "trial": int(shipped["trial"]),
+        "study": study, "policy": str(f.policy), "max_latency_ratio": latency_budget(f), "reason": reason,
+        "trial": int(shipped["trial"]),
         "seed": int(shipped["seed"]), "encoding": str(shipped["ship_encoding"]),
         "size_bytes": int(shipped[M.SHIP_SIZE_BYTES]), "val_accuracy": float(shipped[M.SHIP_VAL_ACCURACY]),
         "test_accuracy": float(tflite["accuracy"]), "latency_ratio": float(shipped[M.SHIP_LATENCY_RATIO]),
