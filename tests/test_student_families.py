@@ -14,7 +14,7 @@ from compress.pipeline.students import build_student, dsconv_plan
 
 
 def student_cfg(arch: str, width: float, head: str = "gap"):
-    return group("student", "dsconv" if arch == "dsconv" else "scaled_cnn", width=width, head=head)
+    return group("student", "scaled_cnn" if arch == "cnn" else arch, width=width, head=head)
 
 
 def sample_images(n: int = 64) -> np.ndarray:
@@ -54,7 +54,23 @@ def test_dsconv_plan_and_parameters_follow_the_width():
     assert small.count_params() < model.count_params() / 4
 
 
+@pytest.mark.parametrize("arch,stem_map", [("dsconv_s2", (14, 14)), ("dsconv_sp", (28, 28))])
+def test_a_family_that_downsamples_in_its_stem_is_dsconv_with_its_first_pool_moved(arch, stem_map):
+    plain = build_student(student_cfg("dsconv", 0.3, "flatten"))
+    early = build_student(student_cfg(arch, 0.3, "flatten"))
+    assert early.count_params() == plain.count_params()  # the same layers and weights
+    assert dsconv_plan(0.3, arch=arch)[1][0][1] is False and dsconv_plan(0.3)[1][0][1] is True
+    shapes = {name: {layer.name: tuple(layer.output.shape[1:3]) for layer in model.layers}
+              for name, model in (("plain", plain), ("early", early))}
+    assert shapes["plain"]["stem"] == (28, 28) and shapes["early"]["stem"] == stem_map
+    assert shapes["plain"]["pw1"] == (28, 28) and shapes["early"]["pw1"] == (14, 14)  # nothing past the stem at 28x28
+    assert shapes["plain"]["pw2"] == shapes["early"]["pw2"] == (14, 14)  # from the second block on, the same maps
+    assert shapes["plain"]["flatten"] == shapes["early"]["flatten"]
+    assert measure.count_macs(early) < 0.9 * measure.count_macs(plain)
+
+
 @pytest.mark.parametrize("arch,width,head", [("dsconv", 0.2, "gap"), ("dsconv", 0.15, "flatten"),
+                                             ("dsconv_s2", 0.2, "flatten"), ("dsconv_sp", 0.2, "gap"),
                                              ("cnn", 0.1, "flatten")])
 def test_family_converts_to_int8_tflite_and_core_ml_and_both_agree_with_keras(tmp_path, arch, width, head):
     model = settled(build_student(student_cfg(arch, width, head)))
@@ -71,7 +87,7 @@ def test_family_converts_to_int8_tflite_and_core_ml_and_both_agree_with_keras(tm
     softmax = np.exp(keras_logits - keras_logits.max(1, keepdims=True))
     softmax /= softmax.sum(1, keepdims=True)
     np.testing.assert_allclose(probs, softmax, atol=2e-3)
-    if arch == "dsconv":
+    if arch.startswith("dsconv"):
         assert "conv" in coreml.program_ops(package)  # the depthwise conv is a grouped conv in the program
 
 

@@ -27,11 +27,11 @@ QUANT_MODES = tuple(QUANT)
 INTEGER_MODES = tuple(name for name, mode in QUANT.items() if mode.integer)
 ACTIVATIONS = ("relu", "relu6")
 HEADS = ("flatten", "gap")
-ARCHS = ("cnn", "dsconv")  # student families (compress/pipeline/students.py)
+ARCHS = ("cnn", "dsconv", "dsconv_s2", "dsconv_sp")  # student families (compress/pipeline/students.py)
 # The bytes a family's shipped int8 file carries beyond one byte per parameter (per-tensor scales, int32 biases,
 # the graph), measured on the committed finalists (report/finalists.csv, ship_size_bytes - params, per-tensor and
 # slimmed): cnn 3,381-3,584 B, dsconv 5,993-6,001 B. The finalists' size classes read the shipped size from it.
-INT8_OVERHEAD_BYTES = {"cnn": 3_600, "dsconv": 6_000}
+INT8_OVERHEAD_BYTES = {"cnn": 3_600, "dsconv": 6_000, "dsconv_s2": 6_000, "dsconv_sp": 6_000}  # dsconv's tensors
 PRUNE_METHODS = ("magnitude", "channel")  # zeros in place (tfmot), or whole channels removed (compress/pipeline/prune/)
 CHANNEL_IMPORTANCE = ("bn", "l1")  # a channel's rank: its BatchNorm scale |gamma|, or its filter's L1 norm
 AUGMENTS = ("none", "flip_shift")  # distillation views (compress/pipeline/views.py)

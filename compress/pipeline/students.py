@@ -8,6 +8,11 @@
   the logits. A 1x1 pointwise
   conv costs c_in x c_out weights where a 3x3 conv costs 9x that, so at equal bytes the
   family is deeper and wider.
+- `dsconv_s2` and `dsconv_sp`: dsconv with the same layers and weights, but the first
+  downsampling moved from after the first block to the stem: a stride-2 stem (`s2`), or a
+  max pool right after a full-resolution stem (`sp`). The 28x28 layers (stem, first
+  depthwise and pointwise, their BatchNorms) are memory-bound: on one thread they are about
+  40% of a dsconv's int8 latency at under 25% of its MACs, and most of an epoch's training.
 
 Conv (no bias) + BatchNorm + ReLU folds into one int8 conv in TFLite and maps onto Core
 ML's conv/batch_norm/relu; depthwise conv, MaxPool, Flatten/GAP and Dense are supported by
@@ -26,6 +31,8 @@ TEACHER_DENSE = 256
 # sizes (width 0.5: 24/48/96/96/144/144 channels, 55.8 K parameters; cnn at 0.22: 47 K)
 DSCONV_STEM = 48
 DSCONV_BLOCKS = ((96, True), (192, False), (192, True), (288, False), (288, True))
+# where a dsconv family downsamples first: after its first block, in a stride-2 stem, or in a pool after the stem
+DSCONV_FIRST_DOWNSAMPLE = {"dsconv": "block", "dsconv_s2": "stem_stride", "dsconv_sp": "stem_pool"}
 
 
 def channel_plan(width: float, min_channels: int = 4) -> tuple[tuple[int, ...], int]:
@@ -35,18 +42,23 @@ def channel_plan(width: float, min_channels: int = 4) -> tuple[tuple[int, ...], 
     return convs, max(min_channels, int(round(TEACHER_DENSE * width)))
 
 
-def dsconv_plan(width: float, min_channels: int = 4) -> tuple[int, tuple[tuple[int, bool], ...]]:
-    """Stem channels and (channels, pool) of each block of a dsconv student of this width."""
+def dsconv_plan(width: float, min_channels: int = 4, arch: str = "dsconv") -> tuple[int, tuple[tuple[int, bool], ...]]:
+    """Stem channels and (channels, pool) of each block of a dsconv-family student of this width;
+    a family that downsamples in its stem has no pool after its first block."""
     check_width(width)
     scale = lambda c: max(min_channels, int(round(c * width)))  # noqa: E731
-    return scale(DSCONV_STEM), tuple((scale(c), pool) for c, pool in DSCONV_BLOCKS)
+    blocks = tuple((scale(c), pool) for c, pool in DSCONV_BLOCKS)
+    if DSCONV_FIRST_DOWNSAMPLE[arch] != "block":
+        blocks = ((blocks[0][0], False),) + blocks[1:]
+    return scale(DSCONV_STEM), blocks
 
 
 def build_student(student_cfg, num_classes: int = 10) -> keras.Model:
     """A student model of the configured family and width, returning logits."""
     check_student(student_cfg)
-    if student_cfg.get("arch", "cnn") == "dsconv":  # configs saved before the key existed are cnn
-        return _build_dsconv(student_cfg, num_classes)
+    arch = student_cfg.get("arch", "cnn")  # configs saved before the key existed are cnn
+    if arch in DSCONV_FIRST_DOWNSAMPLE:
+        return _build_dsconv(student_cfg, num_classes, arch)
     convs, dense_units = channel_plan(float(student_cfg.width), int(student_cfg.min_channels))
     layers = keras.layers
     momentum = float(student_cfg.get("bn_momentum", 0.99))  # configs saved before the key existed
@@ -57,7 +69,7 @@ def build_student(student_cfg, num_classes: int = 10) -> keras.Model:
         x = layers.BatchNormalization(momentum=momentum, name=f"bn{i}")(x)
         x = layers.Activation(student_cfg.activation, name=f"act{i}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
-    x = layers.Flatten(name="flatten")(x) if student_cfg.head == "flatten" else layers.GlobalAveragePooling2D(name="gap")(x)
+    x = _head(layers, student_cfg.head)(x)
     if student_cfg.dropout:
         x = layers.Dropout(student_cfg.dropout, name="drop1")(x)
     x = layers.Dense(dense_units, activation=student_cfg.activation, name="fc")(x)
@@ -67,8 +79,13 @@ def build_student(student_cfg, num_classes: int = 10) -> keras.Model:
     return keras.Model(inputs, logits, name=f"student_w{float(student_cfg.width):.3f}")
 
 
-def _build_dsconv(student_cfg, num_classes: int) -> keras.Model:
-    stem, blocks = dsconv_plan(float(student_cfg.width), int(student_cfg.min_channels))
+def _head(layers, head: str):
+    return layers.Flatten(name="flatten") if head == "flatten" else layers.GlobalAveragePooling2D(name="gap")
+
+
+def _build_dsconv(student_cfg, num_classes: int, arch: str) -> keras.Model:
+    stem, blocks = dsconv_plan(float(student_cfg.width), int(student_cfg.min_channels), arch)
+    downsample = DSCONV_FIRST_DOWNSAMPLE[arch]
     layers = keras.layers
     momentum = float(student_cfg.get("bn_momentum", 0.99))
     act = student_cfg.activation
@@ -78,8 +95,11 @@ def _build_dsconv(student_cfg, num_classes: int) -> keras.Model:
         return layers.Activation(act, name=f"act_{name}")(x)
 
     inputs = keras.Input((28, 28, 1), name="image")
-    x = layers.Conv2D(stem, 3, padding="same", use_bias=False, name="stem")(inputs)
+    stride = 2 if downsample == "stem_stride" else 1
+    x = layers.Conv2D(stem, 3, strides=stride, padding="same", use_bias=False, name="stem")(inputs)
     x = bn_act(x, "stem")
+    if downsample == "stem_pool":
+        x = layers.MaxPooling2D(2, name="pool_stem")(x)
     for i, (filters, pool) in enumerate(blocks, start=1):
         x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"dw{i}")(x)
         x = bn_act(x, f"dw{i}")
@@ -87,8 +107,8 @@ def _build_dsconv(student_cfg, num_classes: int) -> keras.Model:
         x = bn_act(x, f"pw{i}")
         if pool:
             x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
-    x = layers.Flatten(name="flatten")(x) if student_cfg.head == "flatten" else layers.GlobalAveragePooling2D(name="gap")(x)
+    x = _head(layers, student_cfg.head)(x)
     if student_cfg.dropout:
         x = layers.Dropout(student_cfg.dropout, name="drop")(x)
     logits = layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(inputs, logits, name=f"dsconv_w{float(student_cfg.width):.3f}")
+    return keras.Model(inputs, logits, name=f"{arch}_w{float(student_cfg.width):.3f}")
