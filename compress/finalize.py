@@ -157,13 +157,15 @@ def run(cfg, study: str) -> dict:
     """Train the finalists not yet in the table, then pick and export the winner; returns the summary."""
     from compress.config import validate
     from compress.pipeline import context, finalists
+    from compress.pipeline.winner_export import latency_budget
 
     validate.preflight(cfg, check_data=False)
     f = cfg.finalize
     paths = Paths.of(cfg)
     trials = candidate_table(cfg, study, paths)
     manual = bool(f.trials)
-    default = finalists.select(trials, int(f.max_finalists), list(f.size_classes), float(f.min_search_accuracy))
+    default = finalists.select(trials, int(f.max_finalists), list(f.size_classes), float(f.min_search_accuracy),
+                               latency_budget(f))
     selection = finalists.by_hand(trials, list(f.trials)) if manual else default
     in_default = {int(t) for t in default["trial"]} if len(default) else set()  # a row's `selection` column
     if selection.empty:

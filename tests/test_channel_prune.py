@@ -16,12 +16,13 @@ from compress.pipeline.students import build_student
 from compress.plumbing.compat import keras
 from compress.plumbing.errors import ConfigError
 
-FAMILIES = [("cnn", "flatten"), ("cnn", "gap"), ("dsconv", "gap"), ("dsconv", "flatten")]
+FAMILIES = [("cnn", "flatten"), ("cnn", "gap"), ("dsconv", "gap"), ("dsconv", "flatten"), ("dsconv_s2", "flatten"),
+            ("dsconv_sp", "gap")]
 
 
 def student(arch: str, head: str, width: float = 0.25, seed: int = 0) -> keras.Model:
     """A student whose BatchNorm layers hold distinct, non-trivial statistics (as after training)."""
-    model = build_student(group("student", "dsconv" if arch == "dsconv" else "scaled_cnn", width=width, head=head))
+    model = build_student(group("student", "scaled_cnn" if arch == "cnn" else arch, width=width, head=head))
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):

@@ -43,6 +43,18 @@ def test_selection_keeps_the_best_front_trial_of_each_size_class_then_spreads_ov
     assert finalists.select(table, 1, [16_384, 65_536])["trial"].tolist() == [1]
 
 
+def test_a_latency_budget_adds_each_size_class_s_most_accurate_recipe_within_it():
+    # 4 is the most accurate under 64 KB but runs at 0.08 of the teacher's latency; 3 is within 0.05
+    table = trials_table([(0, 0.80, 10_000, 1.0), (1, 0.85, 15_000, 1.0), (3, 0.89, 50_000, 0.5),
+                          (4, 0.90, 60_000, 1.0), (5, 0.91, 200_000, 1.0)])
+    table[M.LATENCY_RATIO] = table[M.LATENCY_MS] * 0.08
+    assert finalists.select(table, 2, [16_384, 65_536])["trial"].tolist() == [1, 4]
+    assert finalists.select(table, 3, [16_384, 65_536], max_latency_ratio=0.05)["trial"].tolist() == [1, 3, 4]
+    # nothing within the budget under 16 KB: that class keeps its one finalist; none at all: the same as no budget
+    assert finalists.select(table, 3, [16_384], max_latency_ratio=0.01)["trial"].tolist() == \
+        finalists.select(table, 3, [16_384])["trial"].tolist()
+
+
 def test_size_classes_read_the_int8_file_a_recipe_ships_not_its_search_file():
     # 3's search file is float32 (240 KB) but its recipe ships as about 60 KB of int8: it is the most
     # accurate recipe that fits 64 KB; 2 (60 KB in the search) would take the class by the search file

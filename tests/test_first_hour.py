@@ -52,6 +52,11 @@ def test_a_study_s_stores_and_outputs_follow_from_its_name():
     with pytest.raises(paths.ConfigError, match="may not write the default study's committed winner"):
         smoke.check_writable(Path("winner/x"), "--export-dir")
     assert default.check_writable(Path("winner"), "--export-dir") == Path("winner")
+    # a study's own resume table is named for it: any study may write that one file in report/, nothing else there
+    assert mine.check_writable(Path("report/trials_mine.csv"), "--out") == Path("report/trials_mine.csv")
+    for other in ("report/trials_smoke.csv", "report/trials.csv"):
+        with pytest.raises(paths.ConfigError, match="may not write"):
+            mine.check_writable(Path(other), "--out")
 
 
 def test_analysis_of_another_study_refuses_to_write_the_committed_deliverables(tmp_path):

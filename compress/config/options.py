@@ -31,7 +31,8 @@ ARCHS = ("cnn", "dsconv", "dsconv_s2", "dsconv_sp")  # student families (compres
 # The bytes a family's shipped int8 file carries beyond one byte per parameter (per-tensor scales, int32 biases,
 # the graph), measured on the committed finalists (report/finalists.csv, ship_size_bytes - params, per-tensor and
 # slimmed): cnn 3,381-3,584 B, dsconv 5,993-6,001 B. The finalists' size classes read the shipped size from it.
-INT8_OVERHEAD_BYTES = {"cnn": 3_600, "dsconv": 6_000, "dsconv_s2": 6_000, "dsconv_sp": 6_000}  # dsconv's tensors
+# dsconv_s2 and dsconv_sp: trial 5's recipe in either, shipped per-tensor, carried 5,831 and 6,015 B (side runs)
+INT8_OVERHEAD_BYTES = {"cnn": 3_600, "dsconv": 6_000, "dsconv_s2": 6_000, "dsconv_sp": 6_000}
 PRUNE_METHODS = ("magnitude", "channel")  # zeros in place (tfmot), or whole channels removed (compress/pipeline/prune/)
 CHANNEL_IMPORTANCE = ("bn", "l1")  # a channel's rank: its BatchNorm scale |gamma|, or its filter's L1 norm
 AUGMENTS = ("none", "flip_shift")  # distillation views (compress/pipeline/views.py)

@@ -70,10 +70,13 @@ class StudyPaths:
 
     def check_writable(self, path: Path, flag: str) -> Path:
         """`path` itself, or a one-line refusal when a study other than the default would write
-        a committed deliverable (a smoke run must never overwrite the shipped winner)."""
-        if self.is_default:
-            return path
+        a committed deliverable (a smoke run must never overwrite the shipped winner). A study's
+        own table (`report/trials_<study>.csv`, which its sweeper resumes from) is named for it
+        and overwrites nothing of another study: any study may write it, so that a long study
+        that is not yet the default can commit its table as it grows."""
         resolved = Path(path).resolve()
+        if self.is_default or resolved == self.study_table.resolve():
+            return path
         for base in self.committed:
             base = base.resolve()
             if resolved == base or base in resolved.parents:

@@ -43,12 +43,17 @@ def ship_estimate(row) -> float | None:
 
 
 def select(trials: pd.DataFrame, max_finalists: int, size_classes: list[int],
-           min_accuracy: float = 0.0) -> pd.DataFrame:
+           min_accuracy: float = 0.0, max_latency_ratio: float | None = None) -> pd.DataFrame:
     """The default finalists: the study's finished front (its own objectives) among trials whose
     search validation accuracy reaches `min_accuracy` (a recipe the search scored at 35% sits on
     the front only for being the smallest, and is no candidate to ship), at most `max_finalists`,
     always the most accurate front trial whose shipped int8 file (`with_ship_estimate`) fits each
-    size class that has one, the rest spread evenly over log shipped size. Sorted by that size."""
+    size class that has one, the rest spread evenly over log shipped size. Sorted by that size.
+
+    With a latency budget (`finalize.max_latency_ratio`, which the winner must meet), each size
+    class also always gets its most accurate front trial whose search file ran within the budget:
+    otherwise the most accurate recipes, slower than the budget, could leave no finalist the winner
+    policy may ship. The search file's latency stands in for the shipped file's."""
     finished = trials[trials["status"] == "FINISHED"].dropna(subset=list(DEFAULT_OBJECTIVES) + [M.PARAMS])
     finished = finished[finished[M.VAL_ACCURACY] >= min_accuracy]
     finished = with_ship_estimate(finished.drop_duplicates("trial", keep="first"))
@@ -58,8 +63,9 @@ def select(trials: pd.DataFrame, max_finalists: int, size_classes: list[int],
     chosen: list[int] = []
     for limit in sorted(size_classes):
         fits = front[front[SHIP_ESTIMATE] <= limit]
-        if len(fits):
-            best = fits.sort_values([M.VAL_ACCURACY, SHIP_ESTIMATE], ascending=[False, True]).iloc[0]
+        pools = [fits] if max_latency_ratio is None else [fits, fits[fits[M.LATENCY_RATIO] <= max_latency_ratio]]
+        for pool in (pool for pool in pools if len(pool)):
+            best = pool.sort_values([M.VAL_ACCURACY, SHIP_ESTIMATE], ascending=[False, True]).iloc[0]
             if int(best["trial"]) not in chosen:
                 chosen.append(int(best["trial"]))
     chosen_sizes = set(front[front["trial"].isin(chosen)][SHIP_ESTIMATE])
