@@ -36,7 +36,8 @@ INT8_OVERHEAD_BYTES = {"cnn": 3_600, "dsconv": 6_000, "dsconv_s2": 6_000, "dscon
 PRUNE_METHODS = ("magnitude", "channel")  # zeros in place (tfmot), or whole channels removed (compress/pipeline/prune/)
 CHANNEL_IMPORTANCE = ("bn", "l1")  # a channel's rank: its BatchNorm scale |gamma|, or its filter's L1 norm
 AUGMENTS = ("none", "flip_shift")  # distillation views (compress/pipeline/views.py)
-WINNER_POLICIES = ("max_bytes", "smallest_within")  # how the winner is picked among finalists (compress/pipeline/winner_export.py)
+# how the winner is picked among finalists (compress/pipeline/winner_export.py)
+WINNER_POLICIES = ("max_bytes", "smallest_within")
 KERNEL_SIZES = (1, 3, 5)
 LOGIT_SOURCES = ("cached", "online")
 COREML_COMPRESSIONS = ("none", "linear8", "palettize8", "palettize6", "palettize4", "palettize2", "sparse")
