@@ -31,6 +31,11 @@ def _measured(path: Path, ctx, cfg) -> dict:
             "bytes": size, "gzip": size_gz, "latency": latency, "teacher_latency": teacher_latency}
 
 
+# every int8 encoding a finalist may try, by the name its row's columns carry (int8_<name>_bytes, ..._val_accuracy)
+QAT_ENCODING = "qat_per_channel"
+SHIP_ENCODINGS = (*(f"ptq_{granularity}" for granularity in encode.GRANULARITIES), QAT_ENCODING)
+
+
 def shipping_encodings(cfg, ctx, float_model: keras.Model, qat_model: keras.Model | None, workdir: Path,
                        keras_val: float) -> tuple[str, dict]:
     """Every int8 encoding tried (post-training per-channel and per-tensor, and quantization-aware
@@ -58,7 +63,7 @@ def shipping_encodings(cfg, ctx, float_model: keras.Model, qat_model: keras.Mode
             qat_model, _ = quantize.quantization_aware(
                 float_model, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, cfg.distill, cfg.quant,
                 prune.leaves_zeros(cfg.prune), int(cfg.seed), verbose=int(cfg.verbose))
-        add("qat_per_channel", qat_model, "per_channel")
+        add(QAT_ENCODING, qat_model, "per_channel")
     return choose_encoding(tried, f), tried
 
 
@@ -81,7 +86,7 @@ def choose_encoding(tried: dict, f) -> str:
 def tried_from_row(row) -> dict:
     """The encodings a finalist's row says were tried, with their bytes and validation accuracy."""
     out = {}
-    for name in ("ptq_per_channel", "ptq_per_tensor", "qat_per_channel"):
+    for name in SHIP_ENCODINGS:
         size, val = row.get(f"int8_{name}_bytes"), row.get(f"int8_{name}_val_accuracy")
         if size is not None and val is not None and not (np.isnan(float(size)) or np.isnan(float(val))):
             out[name] = {"bytes": int(size), "val": float(val)}

@@ -113,8 +113,9 @@ def _files_of(row, cfg, paths) -> Path:
         return kept
     from compress.plumbing.errors import CompressError
 
-    raise CompressError(f"finalist trial {int(row['trial'])} seed {int(row['seed'])} (recipe {row['recipe']}): its files "
-                        f"are in neither {work} nor {kept}; delete its row from the finalists' table to train it again")
+    raise CompressError(f"finalist trial {int(row['trial'])} seed {int(row['seed'])} (recipe {row['recipe']}): its "
+                        f"files are in neither {work} nor {kept}; delete its row from the finalists' table to train it "
+                        f"again")
 
 
 def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study: str, splits) -> dict:
