@@ -24,6 +24,11 @@ from __future__ import annotations
 from compress.config.validate import check_student, check_width
 from compress.plumbing.compat import keras
 
+# BatchNorm as plain TensorFlow ops rather than the fused kernel: the same arithmetic (the same
+# layer and weights, and byte-identical converted files), but on these CPUs the fused kernel's
+# gradient dominates a small student's step. A dsconv at width 0.381 (11 BatchNorms) trained
+# 12,800 images in 17.4 s fused and 9.3-10.2 s not, at one thread (scripts/bench_batchnorm.py).
+BN_FUSED = False
 TEACHER_CHANNELS = (64, 128, 256)
 TEACHER_DENSE = 256
 # dsconv channels at width 1.0 (the stem, then each block's pointwise output and whether a max pool
@@ -66,7 +71,7 @@ def build_student(student_cfg, num_classes: int = 10) -> keras.Model:
     x = inputs
     for i, filters in enumerate(convs, start=1):
         x = layers.Conv2D(filters, student_cfg.kernel_size, padding="same", use_bias=False, name=f"conv{i}")(x)
-        x = layers.BatchNormalization(momentum=momentum, name=f"bn{i}")(x)
+        x = layers.BatchNormalization(momentum=momentum, fused=BN_FUSED, name=f"bn{i}")(x)
         x = layers.Activation(student_cfg.activation, name=f"act{i}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
     x = _head(layers, student_cfg.head)(x)
@@ -91,7 +96,7 @@ def _build_dsconv(student_cfg, num_classes: int, arch: str) -> keras.Model:
     act = student_cfg.activation
 
     def bn_act(x, name):
-        x = layers.BatchNormalization(momentum=momentum, name=f"bn_{name}")(x)
+        x = layers.BatchNormalization(momentum=momentum, fused=BN_FUSED, name=f"bn_{name}")(x)
         return layers.Activation(act, name=f"act_{name}")(x)
 
     inputs = keras.Input((28, 28, 1), name="image")
