@@ -11,8 +11,9 @@
 - `dsconv_s2` and `dsconv_sp`: dsconv with the same layers and weights, but the first
   downsampling moved from after the first block to the stem: a stride-2 stem (`s2`), or a
   max pool right after a full-resolution stem (`sp`). The 28x28 layers (stem, first
-  depthwise and pointwise, their BatchNorms) are memory-bound: on one thread they are about
-  40% of a dsconv's int8 latency at under 25% of its MACs, and most of an epoch's training.
+  depthwise and pointwise) are memory-bound: on one thread they are about 40% of a dsconv's
+  int8 latency at under 25% of its MACs. They are not what a training step costs: the
+  BatchNorms are (`BN_FUSED`), and dsconv_sp trains no faster than dsconv.
 
 Conv (no bias) + BatchNorm + ReLU folds into one int8 conv in TFLite and maps onto Core
 ML's conv/batch_norm/relu; depthwise conv, MaxPool, Flatten/GAP and Dense are supported by
