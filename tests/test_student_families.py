@@ -117,3 +117,22 @@ def test_per_tensor_quantization_carries_one_scale_a_tensor(tmp_path):
     saved = sizes["per_channel"]["quant_params"] - sizes["per_tensor"]["quant_params"]
     assert saved >= 12 * (channels - 20)  # 4-byte scale + 8-byte zero point per channel, less per tensor
     assert sizes["per_tensor"]["total"] < sizes["per_channel"]["total"]
+
+
+def test_unfused_batchnorm_converts_to_the_same_bytes_as_the_fused_kernel(tmp_path, monkeypatch):
+    """Students train with BatchNorm unfused (faster here); the files they ship must not change."""
+    from compress.pipeline import students
+
+    assert students.BN_FUSED is False
+    x = sample_images(32)
+    files = {}
+    for fused in (True, False):
+        monkeypatch.setattr(students, "BN_FUSED", fused)
+        model = settled(build_student(student_cfg("dsconv", 0.2, "flatten")))
+        norms = [layer for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
+        assert len(norms) == 11 and all(layer.fused is fused for layer in norms)
+        if fused:
+            weights = model.get_weights()
+        model.set_weights(weights)
+        files[fused] = encode.slim(quantize.convert(model, "int8", x, "per_tensor"))
+    assert files[True] == files[False]
