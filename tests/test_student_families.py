@@ -43,7 +43,7 @@ def test_dsconv_plan_and_parameters_follow_the_width():
     stem, blocks = dsconv_plan(0.5)
     assert stem == 24 and [c for c, _ in blocks] == [48, 96, 96, 144, 144] and [p for _, p in blocks].count(True) == 3
     model = build_student(student_cfg("dsconv", 0.5))
-    layer_types = {type(l).__name__ for l in model.layers}
+    layer_types = {type(layer).__name__ for layer in model.layers}
     assert {"DepthwiseConv2D", "GlobalAveragePooling2D"} <= layer_types and "Flatten" not in layer_types
     channels = [stem] + [c for c, _ in blocks]
     # stem 3x3x1 + per block: 3x3 depthwise + 1x1 pointwise; the logits layer; BatchNorm's 4 per channel
@@ -111,7 +111,8 @@ def test_per_tensor_quantization_carries_one_scale_a_tensor(tmp_path):
     x = sample_images(32)
     sizes = {}
     for granularity in encode.GRANULARITIES:
-        path = quantize.write(encode.slim(quantize.convert(model, "int8", x, granularity)), tmp_path / f"{granularity}.tflite")
+        path = quantize.write(encode.slim(quantize.convert(model, "int8", x, granularity)),
+                              tmp_path / f"{granularity}.tflite")
         sizes[granularity] = encode.breakdown(path)
     channels = 2 * sum(c for c, _ in dsconv_plan(0.2)[1]) + dsconv_plan(0.2)[0]  # conv output channels
     saved = sizes["per_channel"]["quant_params"] - sizes["per_tensor"]["quant_params"]
