@@ -438,6 +438,21 @@ def build(folder: Path, winner_dir: Path, teacher_card: Path, out_md: Path,
     return out_md, written
 
 
+def study_trials(sp) -> pd.DataFrame:
+    """The study's trials from its MLflow runs plus its committed table's rows MLflow lacks. A fresh
+    clone's study is rebuilt from that table and has no runs in MLflow: its report reads the table,
+    and says so. SystemExit with one line when neither holds a trial."""
+    fresh = T.from_mlflow(sp.tracking_uri, sp.experiment, sp.study)
+    table = T.with_committed(fresh, sp.study_table, sp.study)  # trials run on another machine
+    if table.empty:
+        from compress.config import paths
+
+        raise SystemExit(paths.no_trials_message(sp))
+    if len(table) > len(fresh):
+        print(f"study {sp.study}: {len(fresh)} trial runs from MLflow, {len(table) - len(fresh)} from {sp.study_table}")
+    return table
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
     from compress.config import paths
@@ -465,10 +480,7 @@ def main(argv: list[str] | None = None) -> None:
     winner = args.winner or sp.winner_dir
     if args.from_mlflow:
         paths.require_store(sp)
-        fresh = T.from_mlflow(sp.tracking_uri, sp.experiment, sp.study)
-        if fresh.empty:
-            raise SystemExit(paths.no_trials_message(sp))
-        fresh = T.with_committed(fresh, sp.study_table, sp.study)  # trials run on another machine
+        fresh = study_trials(sp)
         paths.write_or_exit(folder / "trials.csv", lambda p: T.write(fresh, p))
     needed = {args.teacher_card: "the committed models/teacher/card.json, or python -m compress.teacher",
               folder / "trials.csv": f"python -m analysis.report --study {sp.study} --from-mlflow",

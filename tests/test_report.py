@@ -408,3 +408,28 @@ def test_the_64kb_target_counts_the_winners_seed_best_on_validation(tmp_path):
     # seed 2 of trial 2 is the best file on validation at or under 64 KB, and it reaches 92.5%
     assert "at most 65,536 B (64.0 KB) with at least 92.5% test accuracy: **reached**; the most accurate " \
            "committed file there on validation is trial 2, seed 2: 63,000 B, 92.60% test." in section
+
+
+def test_from_mlflow_reads_a_fresh_clone_s_study_from_its_committed_table(tmp_path, monkeypatch, capsys):
+    """A fresh clone rebuilds the study from its committed table and has no runs in MLflow: the main
+    job's `analysis.report --from-mlflow` must still find the trials, and say where it read them."""
+    import dataclasses
+
+    from analysis import table as T
+    from compress.config import paths
+
+    committed = tmp_path / "trials_mine.csv"
+    T.write(pd.DataFrame([{"study": "mine", "trial": t, "status": "FINISHED", M.VAL_ACCURACY: v}
+                          for t, v in ((0, 0.80), (1, 0.85))]).reindex(columns=list(T.COLUMNS)), committed)
+    sp = dataclasses.replace(paths.resolve("mine"), study_table=committed)
+    runs = pd.DataFrame(columns=list(T.COLUMNS))
+    monkeypatch.setattr(report.T, "from_mlflow", lambda *args: runs)
+    assert report.study_trials(sp)["trial"].tolist() == [0, 1]
+    assert "0 trial runs from MLflow, 2 from" in capsys.readouterr().out
+    runs = pd.DataFrame([{"study": "mine", "trial": 1, "status": "FINISHED", M.VAL_ACCURACY: 0.86,
+                          "curve_val": "", "curve_train": ""}]).reindex(columns=list(T.COLUMNS))
+    both = report.study_trials(sp)
+    assert both["trial"].tolist() == [0, 1] and both[M.VAL_ACCURACY].tolist() == [0.80, 0.86]  # the run wins
+    monkeypatch.setattr(report.T, "from_mlflow", lambda *args: runs.iloc[:0])  # neither holds a trial: one line
+    with pytest.raises(SystemExit, match="no finished trial runs of study 'mine'"):
+        report.study_trials(dataclasses.replace(sp, study_table=tmp_path / "none.csv"))
