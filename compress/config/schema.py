@@ -41,7 +41,7 @@ class TeacherConfig:
 
 @dataclass
 class StudentConfig:
-    arch: str = "cnn"  # cnn (the teacher's blocks, scaled), dsconv (depthwise-separable blocks) or dsconv_s2 (its stem strides)
+    arch: str = "cnn"  # cnn (the teacher's blocks, scaled), dsconv (depthwise-separable blocks), dsconv_s2, dsconv_sp
     width: float = 0.25  # multiplies the teacher's 64/128/256 channels and 256 dense units
     kernel_size: int = 3
     activation: str = "relu"
