@@ -231,3 +231,26 @@ def test_a_job_whose_config_does_not_compose_is_a_failed_trial(tmp_path):
         elif t.params["x"] >= 0:
             assert t.state == TrialState.COMPLETE
     assert {t.params["db"] for t in trials} == {"sqlite", "nope"}  # seed 1 draws both
+
+
+def test_skip_repeats_tells_a_repeated_recipe_its_earlier_outcome_without_running_it(tmp_path):
+    # four recipes in all (x in {0.5, 2.5}, y in {0, 1}; 2.5 is stopped by prune_above): eight draws repeat some
+    _, storage = run_toy(tmp_path, "x=choice(0.5,2.5)", "prune_above=1.5", "hydra.sweeper.n_trials=8",
+                         "hydra.sweeper.skip_repeats=true")
+    trials = optuna.load_study(study_name="toy", storage=storage).get_trials()
+    assert len(trials) == 8
+    ran = [t for t in trials if "repeat_of" not in t.user_attrs]
+    repeats = [t for t in trials if "repeat_of" in t.user_attrs]
+    assert repeats and len({tuple(sorted(t.params.items())) for t in ran}) == len(ran) <= 4
+    jobs = sorted(int(p.name) for p in (tmp_path / "jobs").iterdir() if p.is_dir())
+    assert jobs == sorted(t.number for t in ran)  # a repeat runs no job
+    by_number = {t.number: t for t in trials}
+    for t in repeats:
+        first = by_number[t.user_attrs["repeat_of"]]
+        assert first.number < t.number and first.params == t.params and "repeat_of" not in first.user_attrs
+        assert t.state == first.state and t.values == first.values
+    # the released behaviour (the default): every draw runs
+    (tmp_path / "plain").mkdir()
+    _, storage = run_toy(tmp_path / "plain", "x=choice(0.5,2.5)", "hydra.sweeper.n_trials=8")
+    plain = optuna.load_study(study_name="toy", storage=storage).get_trials()
+    assert len(plain) == 8 and not any("repeat_of" in t.user_attrs for t in plain)

@@ -71,6 +71,7 @@ class OptunaSweeperImpl:
         custom_search_space: Optional[str] = None,
         pruner: Optional[Any] = None,
         n_trials_scope: str = "study",
+        skip_repeats: bool = False,
     ) -> None:
         self.sampler_cfg = sampler
         self.directions = [direction] if isinstance(direction, str) else list(direction)
@@ -96,6 +97,7 @@ class OptunaSweeperImpl:
             self.custom_search_space = get_method(custom_search_space)
         self.pruner_cfg = pruner
         self.n_trials_scope = str(n_trials_scope)
+        self.skip_repeats = bool(skip_repeats)
         self.check_settings()
         if self.objectives and len(self.objectives) != len(self.directions):
             raise SweeperError(
@@ -364,6 +366,8 @@ class OptunaSweeperImpl:
                 trial = study.ask(fixed_distributions=space)
             if self.custom_search_space is not None:
                 self._extend(trial, fixed)
+            if self.skip_repeats and self._told_as_repeat(study, trial):
+                continue
             overrides = fixed + [f"{k}={_format_value(v)}" for k, v in trial.params.items()] + identity_overrides(
                 study.study_name, trial.number, self.storage_url)
             log.info("trial %d (%d of %d): %s", trial.number, counted_trials(study), self.n_trials,
@@ -387,6 +391,26 @@ class OptunaSweeperImpl:
             self._call("on_trial_end", study, study._storage.get_trial(trial._trial_id))
             self._check_failure_rate(study)
             fail_stale(study)  # before the next trial is asked for
+
+    def _told_as_repeat(self, study: optuna.Study, trial: optuna.Trial) -> bool:
+        """`skip_repeats`: tell `trial` the outcome of an earlier finished or stopped trial with the
+        same parameters (the lowest-numbered one), without running a job; False when there is none."""
+        from optuna.trial import TrialState
+
+        earlier = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+                   if t.number != trial.number and t.params == trial.params]
+        if not earlier:
+            return False
+        first = min(earlier, key=lambda t: t.number)
+        trial.set_user_attr("repeat_of", first.number)
+        if first.state == TrialState.COMPLETE:
+            tell(study, trial, first.values)
+        else:
+            tell(study, trial, state=TrialState.PRUNED)
+        log.info("trial %d repeats trial %d's parameters: told its outcome (%s), no job run", trial.number,
+                 first.number, first.state.name.lower())
+        self._progress(study)
+        return True
 
     def _is_grid(self) -> bool:
         target = str((self.sampler_cfg or {}).get("_target_", ""))

@@ -65,6 +65,10 @@ class CompressOptunaSweeperConf:
     # grows): when the storage holds no trial of the study (a fresh machine), its trials are added
     # first, numbers kept, so that the study resumes where the table ends
     trials_table: Optional[str] = None
+    # a sampled trial whose parameters equal a finished (or stopped) trial's is not run again: it is told
+    # that trial's outcome, with user attribute repeat_of (samplers that breed from a population, such as
+    # NSGA-II over mostly categorical spaces, re-draw a parent now and then). False: the released behaviour
+    skip_repeats: bool = False
     # dotted paths of classes built with the sweep's composed config; each may define
     # on_study_start(study), on_trial_end(study, trial) and on_study_end(study, error), called by the
     # main sweep process (e.g. compress.plumbing.study_run.StudyRun: the study as a live MLflow run)
