@@ -58,6 +58,20 @@ def assert_same_choices(probs, expected, near: float = 1e-2) -> None:
     assert len(flipped) <= 0.01 * len(chosen), flipped
 
 
+@functools.lru_cache(maxsize=None)
+def student_options() -> dict[str, str]:
+    """Each student family (`student.arch`) -> the conf/student file that selects it."""
+    options = {}
+    for path in sorted((ROOT / "conf" / "student").glob("*.yaml")):
+        options[str(OmegaConf.load(path).arch)] = path.stem
+    return options
+
+
+def student_group(arch: str, **values):
+    """The real student group of family `arch` (its own conf/student file) with `values` set."""
+    return group("student", student_options()[arch], **values)
+
+
 def group(name: str, option: str | None = None, **values):
     """One group of the real composed config (`option`: another file of the group, e.g.
     student=dsconv), as a fresh copy with `values` set: tests that need a student, a distillation

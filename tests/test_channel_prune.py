@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import assert_same_choices, group, needs_data, needs_teacher
+from conftest import assert_same_choices, group, needs_data, needs_teacher, student_group
 from omegaconf import OmegaConf
 
 from compress.pipeline.prune import channel
@@ -22,7 +22,7 @@ FAMILIES = [("cnn", "flatten"), ("cnn", "gap"), ("dsconv", "gap"), ("dsconv", "f
 
 def student(arch: str, head: str, width: float = 0.25, seed: int = 0) -> keras.Model:
     """A student whose BatchNorm layers hold distinct, non-trivial statistics (as after training)."""
-    model = build_student(group("student", "scaled_cnn" if arch == "cnn" else arch, width=width, head=head))
+    model = build_student(student_group(arch, width=width, head=head))
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):

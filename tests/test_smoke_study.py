@@ -18,13 +18,13 @@ def prunable_weights(params: dict) -> int:
     """The conv and dense kernel weights (what tfmot's magnitude pruning zeroes: it leaves depthwise
     kernels, BatchNorm and biases whole) of a trial's student, rebuilt from its logged parameters. In
     a small dsconv those left whole are a third of its parameters."""
-    from conftest import group
+    from conftest import student_group
 
     from compress.pipeline.students import build_student
 
     arch = params.get("student.arch", "cnn")
-    model = build_student(group("student", "scaled_cnn" if arch == "cnn" else arch,
-                                width=float(params["student.width"]), head=params.get("student.head", "flatten")))
+    model = build_student(student_group(arch, width=float(params["student.width"]),
+                                        head=params.get("student.head", "flatten")))
     kernels = ("Conv2D", "Dense")
     total = sum(int(layer.weights[0].shape.num_elements()) for layer in model.layers if type(layer).__name__ in kernels)
     assert model.count_params() > total > 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import group
+from conftest import student_group, student_options
 
 from compress.coreml import convert as coreml
 from compress.coreml import executor as coreml_exec
@@ -14,7 +14,7 @@ from compress.pipeline.students import build_student, dsconv_plan
 
 
 def student_cfg(arch: str, width: float, head: str = "gap"):
-    return group("student", "scaled_cnn" if arch == "cnn" else arch, width=width, head=head)
+    return student_group(arch, width=width, head=head)
 
 
 def sample_images(n: int = 64) -> np.ndarray:
@@ -137,3 +137,12 @@ def test_unfused_batchnorm_converts_to_the_same_bytes_as_the_fused_kernel(tmp_pa
         model.set_weights(weights)
         files[fused] = encode.slim(quantize.convert(model, "int8", x, "per_tensor"))
     assert files[True] == files[False]
+
+
+def test_the_family_names_agree_wherever_they_are_listed():
+    # options (read at start-up, no Keras) and students (the builders) each name the families
+    from compress.config.options import ARCHS, INT8_OVERHEAD_BYTES
+    from compress.pipeline.students import DSCONV_FIRST_DOWNSAMPLE
+
+    assert set(student_options()) == set(ARCHS) == set(INT8_OVERHEAD_BYTES)
+    assert set(DSCONV_FIRST_DOWNSAMPLE) == set(ARCHS) - {"cnn"}
