@@ -147,6 +147,8 @@ def recipe_hash(cfg) -> str:
     body = _table_precision(OmegaConf.to_container(cfg, resolve=True))
     for key in ("tracking", "study", "finalize", "measure", "verbose", "paths"):
         body.pop(key, None)
+    if body.get("student", {}).get("arch", "cnn") == "cnn":  # a key the cnn family ignores: its recipes
+        body["student"].pop("channel_multiple", None)  # hash as they did before it
     if body.get("prune", {}).get("method", "magnitude") == "magnitude":  # keys added with channel pruning:
         body["prune"].pop("method", None)  # magnitude recipes hash as they did before them
         body["prune"].pop("importance", None)

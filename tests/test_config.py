@@ -40,6 +40,7 @@ def test_wrong_key_or_type_fails_at_composition(override):
         ("early_stop.check_epochs=[0,1]", "early_stop.check_epochs=[0, 1]",
          "each must be >= 1 and at least one in 1..distill.epochs (4)"),
         ("finalize.jobs=0", "finalize.jobs=0", "must be >= 1 (processes side by side)"),
+        ("student.channel_multiple=3", "student.channel_multiple=3", "allowed 1, 2, 4, 8, 16"),
         ("finalize.max_latency_ratio=1.5", "finalize.max_latency_ratio=1.5",
          "allowed null (no latency budget) or (0, 1]: a fraction of the teacher's latency"),
     ],

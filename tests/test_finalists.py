@@ -310,3 +310,18 @@ def test_a_finalist_trained_under_the_earlier_choice_ships_by_todays(tmp_path, m
     assert finalist_run.reship(cfg, None, row.copy().replace("ptq_per_channel", "ptq_per_tensor"), tmp_path) is None
     (tmp_path / "int8_ptq_per_tensor.tflite").unlink()  # a fresh clone: the work folder is not there
     assert finalist_run.reship(cfg, None, row, tmp_path) is None
+
+
+def test_channel_multiple_changes_a_dsconv_recipe_and_leaves_a_cnn_recipe_s_hash_alone(small_cfg):
+    # the cnn family ignores student.channel_multiple, so its finalists trained before the key keep their hash
+    from compress.finalize import finalist_config, recipe_hash
+
+    hashes = {}
+    for arch in ("cnn", "dsconv"):
+        row = {"trial": 1, "prune.sparsity": 0.0, "student.arch": arch}
+        for multiple in (1, 8):
+            small_cfg.student.channel_multiple = multiple
+            config = finalist_config(small_cfg, row, 0)
+            assert config.student.channel_multiple == multiple
+            hashes[arch, multiple] = recipe_hash(config)
+    assert hashes["cnn", 1] == hashes["cnn", 8] and hashes["dsconv", 1] != hashes["dsconv", 8]

@@ -10,7 +10,7 @@ from conftest import student_group, student_options
 from compress.coreml import convert as coreml
 from compress.coreml import executor as coreml_exec
 from compress.pipeline import encode, measure, quantize
-from compress.pipeline.students import build_student, dsconv_plan
+from compress.pipeline.students import build_student, dsconv_plan, round_channels
 
 
 def student_cfg(arch: str, width: float, head: str = "gap"):
@@ -52,6 +52,23 @@ def test_dsconv_plan_and_parameters_follow_the_width():
     assert model.count_params() == expected
     small = build_student(student_cfg("dsconv", 0.2))
     assert small.count_params() < model.count_params() / 4
+
+
+def test_dsconv_channels_round_to_the_multiple_of_8_the_int8_kernels_tile_by():
+    assert [round_channels(c, 8) for c in (1, 4, 11, 12, 13, 18, 20, 21, 37)] == [8, 8, 8, 8, 16, 16, 16, 24, 40]
+    assert dsconv_plan(0.381) == (18, ((37, True), (73, False), (73, True), (110, False), (110, True)))
+    assert dsconv_plan(0.381, multiple=8) == (16, ((40, True), (72, False), (72, True), (112, False), (112, True)))
+    cfg = student_cfg("dsconv", 0.381, "flatten")
+    assert cfg.channel_multiple == 8  # the default
+    built = build_student(cfg)
+    assert [built.get_layer(n).filters for n in ("stem", "pw1", "pw2", "pw5")] == [16, 40, 72, 112]
+    del cfg.channel_multiple  # a config saved before the key: the width's own counts, as it trained
+    assert build_student(cfg).get_layer("stem").filters == 18
+    # the cnn family ignores it: its channels decide its bytes in the smallest size class
+    cnn = build_student(student_cfg("cnn", 0.111, "gap"))
+    one = student_cfg("cnn", 0.111, "gap")
+    one.channel_multiple = 1
+    assert cnn.get_layer("conv1").filters == 7 and cnn.count_params() == build_student(one).count_params()
 
 
 @pytest.mark.parametrize("arch,stem_map", [("dsconv_s2", (14, 14)), ("dsconv_sp", (28, 28))])
@@ -114,7 +131,8 @@ def test_per_tensor_quantization_carries_one_scale_a_tensor(tmp_path):
         path = quantize.write(encode.slim(quantize.convert(model, "int8", x, granularity)),
                               tmp_path / f"{granularity}.tflite")
         sizes[granularity] = encode.breakdown(path)
-    channels = 2 * sum(c for c, _ in dsconv_plan(0.2)[1]) + dsconv_plan(0.2)[0]  # conv output channels
+    stem, blocks = dsconv_plan(0.2, multiple=student_cfg("dsconv", 0.2).channel_multiple)
+    channels = 2 * sum(c for c, _ in blocks) + stem  # conv output channels
     saved = sizes["per_channel"]["quant_params"] - sizes["per_tensor"]["quant_params"]
     assert saved >= 12 * (channels - 20)  # 4-byte scale + 8-byte zero point per channel, less per tensor
     assert sizes["per_tensor"]["total"] < sizes["per_channel"]["total"]

@@ -39,6 +39,7 @@ AUGMENTS = ("none", "flip_shift")  # distillation views (compress/pipeline/views
 # how the winner is picked among finalists (compress/pipeline/winner_export.py)
 WINNER_POLICIES = ("max_bytes", "smallest_within")
 KERNEL_SIZES = (1, 3, 5)
+CHANNEL_MULTIPLES = (1, 2, 4, 8, 16)  # student.channel_multiple (dsconv families)
 LOGIT_SOURCES = ("cached", "online")
 COREML_COMPRESSIONS = ("none", "linear8", "palettize8", "palettize6", "palettize4", "palettize2", "sparse")
 DEFAULT_TEACHER_PATH = "models/teacher/teacher.keras"

@@ -49,6 +49,9 @@ class StudentConfig:
     dropout: float = 0.1
     min_channels: int = 4
     bn_momentum: float = 0.99  # BatchNorm moving-average momentum; lower it for runs of a few hundred steps
+    # dsconv families: each conv's channels rounded to the nearest multiple of this (a tie rounds down);
+    # 1 keeps the width's own counts. The cnn family ignores it (compress/pipeline/students.py)
+    channel_multiple: int = 8
 
 
 @dataclass

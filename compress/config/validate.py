@@ -15,6 +15,7 @@ from compress.config.options import (
     ARCHS,
     AUGMENTS,
     CHANNEL_IMPORTANCE,
+    CHANNEL_MULTIPLES,
     COREML_COMPRESSIONS,
     DEFAULT_TEACHER_PATH,
     HEADS,
@@ -46,6 +47,8 @@ def check_student(s) -> None:
     _check(0 <= s.dropout < 1, "student.dropout", s.dropout, "allowed [0, 1)")
     _check(s.min_channels >= 1, "student.min_channels", s.min_channels, "must be >= 1")
     _check(0 < s.get("bn_momentum", 0.99) < 1, "student.bn_momentum", s.get("bn_momentum"), "allowed (0, 1)")
+    _check(s.get("channel_multiple", 1) in CHANNEL_MULTIPLES, "student.channel_multiple", s.get("channel_multiple"),
+           f"allowed {', '.join(map(str, CHANNEL_MULTIPLES))}")
 
 
 def check_distill_weights(temperature, alpha) -> None:

@@ -14,6 +14,9 @@
   depthwise and pointwise) are memory-bound: on one thread they are about 40% of a dsconv's
   int8 latency at under 25% of its MACs. They are not what a training step costs: the
   BatchNorms are (`BN_FUSED`), and dsconv_sp trains no faster than dsconv.
+- In the dsconv families every conv's channel count is rounded to `student.channel_multiple`
+  (8): XNNPACK's int8 kernels run channels in tiles of 8, so 18 channels cost what 24 do and
+  16 a third less (`round_channels`, `scripts/bench_channel_multiple.py`).
 
 Conv (no bias) + BatchNorm + ReLU folds into one int8 conv in TFLite and maps onto Core
 ML's conv/batch_norm/relu; depthwise conv, MaxPool, Flatten/GAP and Dense are supported by
@@ -22,16 +25,17 @@ both targets and by tfmot's pruning and quantization-aware training. Students en
 
 from __future__ import annotations
 
+import math
+
 from compress.config.validate import check_student, check_width
 from compress.plumbing.compat import keras
 
 # BatchNorm's fused kernel (True) or plain TensorFlow ops (False): the same arithmetic and byte-identical
 # converted files for the same weights, but on these CPUs the fused kernel's gradient dominates a small
 # student's step: a dsconv at width 0.381 (11 BatchNorms) trained 12,800 images in 17.4 s fused and
-# 9.3-10.2 s not, at one thread (scripts/bench_batchnorm.py). Still True: unfused training leaves
-# different float rounding, and the smoke study's one-epoch winner then failed the Core ML export's
-# agreement check (3 of 600 images apart, 2 allowed); switching needs that check looked at first.
-BN_FUSED = True
+# 9.3-10.2 s not, at one thread (scripts/bench_batchnorm.py). Students trained before 2026-11-30 (the
+# fmnist_compress_v2 study and its first finalists) were trained fused.
+BN_FUSED = False
 TEACHER_CHANNELS = (64, 128, 256)
 TEACHER_DENSE = 256
 # dsconv channels at width 1.0 (the stem, then each block's pointwise output and whether a max pool
@@ -50,11 +54,19 @@ def channel_plan(width: float, min_channels: int = 4) -> tuple[tuple[int, ...], 
     return convs, max(min_channels, int(round(TEACHER_DENSE * width)))
 
 
-def dsconv_plan(width: float, min_channels: int = 4, arch: str = "dsconv") -> tuple[int, tuple[tuple[int, bool], ...]]:
-    """Stem channels and (channels, pool) of each block of a dsconv-family student of this width;
-    a family that downsamples in its stem has no pool after its first block."""
+def round_channels(channels: int, multiple: int) -> int:
+    """`channels` rounded to the nearest multiple of `multiple` (at least one multiple); a tie rounds
+    down, to the fewer 8-channel tiles an int8 kernel runs."""
+    return multiple * max(1, math.ceil(channels / multiple - 0.5))
+
+
+def dsconv_plan(width: float, min_channels: int = 4, arch: str = "dsconv",
+                multiple: int = 1) -> tuple[int, tuple[tuple[int, bool], ...]]:
+    """Stem channels and (channels, pool) of each block of a dsconv-family student of this width,
+    each rounded to `multiple` (`student.channel_multiple`); a family that downsamples in its stem
+    has no pool after its first block."""
     check_width(width)
-    scale = lambda c: max(min_channels, int(round(c * width)))  # noqa: E731
+    scale = lambda c: round_channels(max(min_channels, int(round(c * width))), multiple)  # noqa: E731
     blocks = tuple((scale(c), pool) for c, pool in DSCONV_BLOCKS)
     if DSCONV_FIRST_DOWNSAMPLE[arch] != "block":
         blocks = ((blocks[0][0], False),) + blocks[1:]
@@ -92,7 +104,9 @@ def _head(layers, head: str):
 
 
 def _build_dsconv(student_cfg, num_classes: int, arch: str) -> keras.Model:
-    stem, blocks = dsconv_plan(float(student_cfg.width), int(student_cfg.min_channels), arch)
+    # configs saved before channel_multiple existed rebuild with the width's own counts
+    multiple = int(student_cfg.get("channel_multiple", 1))
+    stem, blocks = dsconv_plan(float(student_cfg.width), int(student_cfg.min_channels), arch, multiple)
     downsample = DSCONV_FIRST_DOWNSAMPLE[arch]
     layers = keras.layers
     momentum = float(student_cfg.get("bn_momentum", 0.99))
