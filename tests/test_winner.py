@@ -50,3 +50,12 @@ def test_best_by_size_picks_the_most_accurate_trial_per_bucket():
                       "prune.sparsity": [0.0] * 4})
     rows = best_by_size(t)
     assert [(r["up_to_bytes"], r["trial"], r["trials"]) for r in rows] == [(16_384, 1, 2), (65_536, 2, 2)]
+
+
+def test_the_core_ml_export_allows_the_gap_chance_makes_on_a_small_slice_only():
+    from compress.export import MAX_FORMAT_GAP, format_gap_allowed
+
+    assert format_gap_allowed(10_000, 0.9925) == MAX_FORMAT_GAP  # a real winner: 75 images differ
+    assert format_gap_allowed(10_000, 0.96) == pytest.approx(2 * 20 / 10_000)  # 400 differ: 0.4 points
+    assert format_gap_allowed(600, 1.0) == pytest.approx(2 / 600)  # none differ: two images' worth
+    assert format_gap_allowed(600, 1 - 16 / 600) == pytest.approx(2 * 4 / 600)  # 16 differ: 8 images
