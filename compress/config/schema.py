@@ -156,7 +156,7 @@ class FinalizeConfig:
     policy: str = "max_bytes"  # max_bytes or smallest_within (compress/pipeline/winner_export.py)
     max_bytes: int = 65536
     budget: float = 0.005
-    max_latency_ratio: Optional[float] = None  # either policy: only files at most this fraction of the teacher's latency
+    max_latency_ratio: Optional[float] = 0.05  # either policy: only files at most this fraction of the teacher's latency (20x)
     winner_seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
     export: bool = True  # false: train the finalists only (a side measurement), leave the winner and summary alone
 
