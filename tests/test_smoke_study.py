@@ -126,7 +126,12 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch, 
     assert summary["run_id"] == winner.info.run_id and winner.data.tags["pareto"] == "true"
     assert summary["tflite"]["accuracy"] == pytest.approx(winner.data.metrics[M.TEST_ACCURACY], abs=1e-9)
     gap = abs(summary["coreml"]["accuracy"] - summary["tflite"]["accuracy"])
-    assert gap <= max(0.003, 2 / summary["coreml"]["n"]) + 1e-12  # two images' worth, as the export allows
+    from compress.export import format_gap_allowed
+
+    # the export's own rule (0.3 points, or what chance makes over the images the two files disagree on),
+    # on a slice where they agree on nearly every image
+    allowed = format_gap_allowed(summary["coreml"]["n"], summary["coreml"]["agreement"])
+    assert summary["coreml"]["agreement"] >= 0.95 and gap <= allowed + 1e-12, (gap, allowed)
     assert (tmp_path / "winner" / "winner.mlpackage" / "Manifest.json").is_file()
     exported = {a.path for a in client.list_artifacts(winner.info.run_id, "export")}
     assert exported == {"export/winner.tflite", "export/winner.mlpackage"}
