@@ -91,8 +91,10 @@ def under_latency_budget(first: pd.DataFrame, max_bytes: int, ratio: float) -> d
     return out
 
 
+# what makes two finalists the same recipe; `params` tells apart one student built two ways at the same width
+# (a dsconv with its channels rounded to eights, student.channel_multiple, or with the width's own counts)
 RECIPE_KEYS = ("trial", "arch", "width", "head", "quant.mode", "prune.sparsity", "distill.temperature", "distill.alpha",
-               "epochs", "seed")
+               "epochs", "seed", "params")
 
 
 def augmentation_pairs(rows: pd.DataFrame) -> list[dict]:

@@ -310,12 +310,14 @@ def test_augmentation_pairs_match_the_same_recipe_and_seed_only():
 
     from analysis.finalists_section import augmentation_pairs
 
-    def row(trial, augment, seed, val, test, width=0.2):
+    def row(trial, augment, seed, val, test, width=0.2, params=5000):
         return {"trial": trial, "arch": "cnn", "width": width, "head": "gap", "quant.mode": "int8",
                 "prune.sparsity": 0.0, "distill.temperature": 3.0, "distill.alpha": 0.3, "epochs": 30, "seed": seed,
-                "augment": augment, M.SHIP_VAL_ACCURACY: val, M.SHIP_TEST_ACCURACY: test, M.SHIP_SIZE_BYTES: 9000}
+                "augment": augment, M.SHIP_VAL_ACCURACY: val, M.SHIP_TEST_ACCURACY: test, M.SHIP_SIZE_BYTES: 9000,
+                M.PARAMS: params}
 
     rows = pd.DataFrame([row(1, "flip_shift", 0, 0.90, 0.89), row(1, "none", 0, 0.91, 0.905),
+                         row(1, "none", 0, 0.99, 0.99, params=5200),  # built another way (channels in eights)
                          row(1, "none", 1, 0.95, 0.95),  # another seed: not a pair
                          row(2, "flip_shift", 0, 0.88, 0.87), row(2, "none", 0, 0.87, 0.86, width=0.3)])  # other width
     (pair,) = augmentation_pairs(rows)
