@@ -30,11 +30,11 @@ import math
 from compress.config.validate import check_student, check_width
 from compress.plumbing.compat import keras
 
-# BatchNorm's fused kernel (True) or plain TensorFlow ops (False): the same arithmetic and byte-identical
-# converted files for the same weights, but on these CPUs the fused kernel's gradient dominates a small
-# student's step: a dsconv at width 0.381 (11 BatchNorms) trained 12,800 images in 17.4 s fused and
-# 9.3-10.2 s not, at one thread (scripts/bench_batchnorm.py). Students trained before 2026-11-30 (the
-# fmnist_compress_v2 study and its first finalists) were trained fused.
+# BatchNorm as plain TensorFlow ops rather than the fused kernel: the same arithmetic (the same
+# layer and weights, and byte-identical converted files), but on these CPUs the fused kernel's
+# gradient dominates a small student's step. A dsconv at width 0.381 (11 BatchNorms) trained
+# 12,800 images in 17.4 s fused and 9.3-10.2 s not, at one thread (scripts/bench_batchnorm.py).
+# The fmnist_compress_v2 study and the finalists it had before channel rounding trained fused.
 BN_FUSED = False
 TEACHER_CHANNELS = (64, 128, 256)
 TEACHER_DENSE = 256
