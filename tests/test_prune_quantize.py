@@ -100,6 +100,34 @@ def test_qat_yields_int8_file_and_keeps_sparsity(tmp_path, images_labels, traine
     assert types["input"] == {"int8"} and types["output"] == {"int8"} and "float32" not in types["all"]
 
 
+
+def test_float_twin_carries_the_weights_quantization_aware_training_left(images_labels, trained):
+    """The Core ML package and student.keras of a qat trial are made from this twin: the model QAT
+    started from keeps its earlier weights (tfmot fine-tunes a clone)."""
+    from compress.plumbing.compat import keras
+
+    x, y, x_test, _ = images_labels
+    start = keras.models.clone_model(trained)
+    start.set_weights(trained.get_weights())
+    targets = distill.pack_targets(y, np.zeros((len(y), 10), np.float32))
+    qat_model, _ = quantize.quantization_aware(start, x, targets, x[:0], targets[:0], DISTILL,
+                                               group("quant", qat_epochs=1, learning_rate=3e-3), False, 0)
+    twin = quantize.float_twin(qat_model, start)
+    trained_values = {w.name: w.numpy() for w in qat_model.weights}
+    changed = 0
+    for layer in start.layers:
+        for before, after in zip(layer.weights, twin.get_layer(layer.name).weights, strict=True):
+            (source,) = [v for k, v in trained_values.items() if k.endswith(before.name.split("/", 1)[-1])
+                         and k.split("/")[0] == layer.name]
+            np.testing.assert_array_equal(after.numpy(), source)
+            changed += not np.array_equal(after.numpy(), before.numpy())
+    assert changed >= len(start.trainable_weights) // 2  # the fine-tuning moved the kernels the twin now holds
+    # its float outputs follow the fake-quantized model's more closely than the starting model's do
+    fake = qat_model.predict(x_test, verbose=0)
+    twin_gap, start_gap = (np.abs(m.predict(x_test, verbose=0) - fake).mean() for m in (twin, start))
+    assert twin_gap < start_gap
+
+
 def test_float32_tflite_accuracy_equals_keras(tmp_path, images_labels, trained):
     _, _, x_test, y_test = images_labels
     path = quantize.write(quantize.convert(trained, "float32"), tmp_path / "f32.tflite")

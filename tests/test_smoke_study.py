@@ -129,9 +129,12 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch, 
     from compress.export import format_gap_allowed
 
     # the export's own rule (0.3 points, or what chance makes over the images the two files disagree on),
-    # on a slice where they agree on nearly every image
+    # on a slice where they agree on nearly every image. Which trial wins depends on the machine's latencies;
+    # the least agreement is the qat trial's (one epoch of quantization-aware training: its int8 file and the
+    # float weights under it agree on 93% of the slice; a package made from the weights before that training,
+    # as before quantize.float_twin, agreed on 76%)
     allowed = format_gap_allowed(summary["coreml"]["n"], summary["coreml"]["agreement"])
-    assert summary["coreml"]["agreement"] >= 0.95 and gap <= allowed + 1e-12, (gap, allowed)
+    assert summary["coreml"]["agreement"] >= 0.90 and gap <= allowed + 1e-12, (gap, allowed)
     assert (tmp_path / "winner" / "winner.mlpackage" / "Manifest.json").is_file()
     exported = {a.path for a in client.list_artifacts(winner.info.run_id, "export")}
     assert exported == {"export/winner.tflite", "export/winner.mlpackage"}

@@ -37,11 +37,12 @@ SHIP_ENCODINGS = (*(f"ptq_{granularity}" for granularity in encode.GRANULARITIES
 
 
 def shipping_encodings(cfg, ctx, float_model: keras.Model, qat_model: keras.Model | None, workdir: Path,
-                       keras_val: float) -> tuple[str, dict]:
+                       keras_val: float) -> tuple[str, dict, keras.Model]:
     """Every int8 encoding tried (post-training per-channel and per-tensor, and quantization-aware
     when those lose more than `finalize.int8_tolerance` against the float model), each slimmed and
     scored on validation; returns the chosen one's name (the smallest file within
-    `finalize.encoding_tolerance` of the best validation accuracy) and all of them."""
+    `finalize.encoding_tolerance` of the best validation accuracy), all of them, and the float
+    model whose weights the chosen file carries (for the Core ML package and student.keras)."""
     f, s = cfg.finalize, ctx.splits
     representative = trial.representative_images(cfg, ctx)
     tried: dict[str, dict] = {}
@@ -64,7 +65,8 @@ def shipping_encodings(cfg, ctx, float_model: keras.Model, qat_model: keras.Mode
                 float_model, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, cfg.distill, cfg.quant,
                 prune.leaves_zeros(cfg.prune), int(cfg.seed), verbose=int(cfg.verbose))
         add(QAT_ENCODING, qat_model, "per_channel")
-    return choose_encoding(tried, f), tried
+    chosen = choose_encoding(tried, f)
+    return chosen, tried, quantize.float_twin(qat_model, float_model) if chosen == QAT_ENCODING else float_model
 
 
 def choose_encoding(tried: dict, f) -> str:
@@ -143,12 +145,12 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
                               workdir / "model.tflite")
     own = _measured(own_path, ctx, cfg)
     keras_val = measure.keras_accuracy(float_model, s.x_val, s.y_val)
-    chosen, tried = shipping_encodings(cfg, ctx, float_model, to_convert if mode == "qat" else None, workdir,
-                                       keras_val)
+    chosen, tried, shipped_float = shipping_encodings(cfg, ctx, float_model, to_convert if mode == "qat" else None,
+                                                      workdir, keras_val)
     ship_path = workdir / "finalist.tflite"
     shutil.copyfile(tried[chosen]["path"], ship_path)
     shipped = ship_figures(ship_path, ctx, cfg, chosen)
-    package = coreml.to_mlpackage(float_model, workdir / "finalist.mlpackage", str(cfg.finalize.coreml_compression),
+    package = coreml.to_mlpackage(shipped_float, workdir / "finalist.mlpackage", str(cfg.finalize.coreml_compression),
                                   prune.zero_sparsity(cfg.prune),
                                   metadata={"study": study, "search_trial": str(int(row["trial"])),
                                             "seed": str(int(cfg.seed))})
@@ -174,8 +176,8 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
         "curve_val": ";".join(f"{v:.4f}" for v in histories[0].get("val_accuracy", [])),
     }
     OmegaConf.save(cfg, workdir / "config.yaml", resolve=True)
-    bare = keras.models.clone_model(float_model)
-    bare.set_weights(float_model.get_weights())
+    bare = keras.models.clone_model(shipped_float)
+    bare.set_weights(shipped_float.get_weights())
     bare.save(workdir / "student.keras")
     result["run_id"] = tracking.log_finalist(cfg, ctx.teacher_sha, study, int(row["trial"]), result, histories,
                                              workdir, ctx.splits)

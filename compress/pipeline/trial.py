@@ -59,8 +59,8 @@ def train_student(cfg, ctx: context.TrialContext) -> tuple[keras.Model, keras.Mo
     if cfg.quant.mode == "qat":
         start = time.perf_counter()
         to_convert, history = quantize.quantization_aware(
-            student, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, cfg.distill, cfg.quant, prune.leaves_zeros(cfg.prune), seed,
-            verbose=int(cfg.verbose),
+            student, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, cfg.distill, cfg.quant,
+            prune.leaves_zeros(cfg.prune), seed, verbose=int(cfg.verbose),
         )
         histories.append(history)
         times[M.TIME_TRAIN_S] += time.perf_counter() - start
@@ -116,10 +116,13 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
             M.MACS: measure.count_macs(float_model),
         }
         times[M.TIME_EVAL_S] = time.perf_counter() - start
+        # the float weights the .tflite carries (for qat, those quantization-aware training left): what the
+        # Core ML package and student.keras are made from
+        shipped_float = quantize.float_twin(to_convert, float_model) if to_convert is not float_model else float_model
         if cfg.coreml.enabled:
             start = time.perf_counter()
             package = coreml.to_mlpackage(
-                float_model, out_dir / "model.mlpackage", cfg.coreml.compression, prune.zero_sparsity(cfg.prune),
+                shipped_float, out_dir / "model.mlpackage", cfg.coreml.compression, prune.zero_sparsity(cfg.prune),
                 metadata={"val_accuracy_tflite": f"{results[M.VAL_ACCURACY]:.4f}", "quant_mode": cfg.quant.mode},
             )
             results[M.COREML_SIZE_BYTES] = coreml.package_bytes(package)
@@ -130,9 +133,9 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
         results[M.TIME_CONTEXT_S] = round(context_seconds, 3)
         curve = [round(v, 5) for v in histories[0].get("val_accuracy", [])]
         OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
-        # the float student (pruned, before quantization): what the Core ML export starts from
-        bare = keras.models.clone_model(float_model)  # uncompiled: no custom loss in the file
-        bare.set_weights(float_model.get_weights())
+        # the float student (pruned; for qat, after its fine-tuning): what the Core ML export starts from
+        bare = keras.models.clone_model(shipped_float)  # uncompiled: no custom loss in the file
+        bare.set_weights(shipped_float.get_weights())
         bare.save(out_dir / "student.keras")
         if run is not None:
             import mlflow
