@@ -18,9 +18,9 @@ import pytest
 from conftest import needs_data
 
 from compress.coreml import executor as coreml_exec
-from compress.coreml.interface import InterfaceError
 from compress.pipeline import data
 from compress.plumbing.compat import keras
+from compress.plumbing.errors import InterfaceError
 
 pytestmark = needs_data
 N = 500  # test images per model: enough for a 99.8% agreement to mean something

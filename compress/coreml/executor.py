@@ -109,6 +109,7 @@ def predict(path: str | Path, images: np.ndarray, batch: int = 500, input_range:
     'fp16' rounds every activation to float16, as the GPU and Neural Engine compute).
     """
     from compress.coreml import interface as coreml_interface
+    from compress.coreml.output_scores import class_scores
 
     pixels = np.clip(np.round(np.asarray(images, np.float32) * 255.0), 0, 255).astype(np.float32)
     if pixels.ndim == 3:
@@ -127,7 +128,7 @@ def predict(path: str | Path, images: np.ndarray, batch: int = 500, input_range:
     else:
         def scores_of(chunk):
             outputs = program.run_all({reading.input_name: reading.feed(chunk)}, precision)
-            return coreml_interface.class_scores(reading, outputs)
+            return class_scores(reading, outputs)
 
         if not batches_agree(scores_of, pixels[:8]):
             batch = 1
@@ -158,7 +159,7 @@ def _predict_coreml(path, pixels, reading) -> np.ndarray:  # pragma: no cover - 
     import coremltools as ct
     from PIL import Image
 
-    from compress.coreml import interface as coreml_interface
+    from compress.coreml.output_scores import class_scores
 
     model = ct.models.MLModel(str(path))
     out = []
@@ -174,5 +175,5 @@ def _predict_coreml(path, pixels, reading) -> np.ndarray:  # pragma: no cover - 
         if reading.output_kind == "classifier":
             probs = result[reading.output_name]
             result = {"__probabilities__": np.asarray([[probs[label] for label in reading.labels]], np.float32)}
-        out.append(coreml_interface.class_scores(reading, result))
+        out.append(class_scores(reading, result))
     return np.concatenate(out)

@@ -21,3 +21,7 @@ class DataError(CompressError):
 
 class StoreError(CompressError):
     """A study storage or tracking store cannot be reached."""
+
+
+class InterfaceError(CompressError):
+    """A Core ML model's input cannot take the data, or its outputs cannot be read as class scores."""
