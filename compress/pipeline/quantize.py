@@ -39,7 +39,6 @@ def quantization_aware(model: keras.Model, x, targets, x_val, targets_val, disti
     return qat_model, history
 
 
-
 def float_twin(qat_model: keras.Model, float_model: keras.Model) -> keras.Model:
     """A copy of `float_model` holding the weights quantization-aware training left in `qat_model`:
     the float model an int8 file converted from `qat_model` carries. Quantization-aware training
