@@ -8,7 +8,9 @@ finished trial run of the study whose `git_commit` tag does not contain COMMIT, 
 `model.mlpackage` from the run's own `student.keras` with the current code, re-scores it on
 the validation split through the executor, logs `coreml_size_bytes` / `coreml_val_accuracy`
 again (MLflow keeps the old values in the metric's history), replaces the artifact and tags
-the run `coreml_remeasured_by=<this commit>`.  The TFLite figures are not touched.
+the run `coreml_remeasured_by=<this commit>`.  The TFLite figures are not touched.  A qat run
+logged before `QAT_WEIGHTS_FIX` is left as logged, and said so: its student.keras is not the
+network its .tflite carries.
 """
 
 from __future__ import annotations
@@ -29,6 +31,20 @@ def contains(commit: str, fix: str) -> bool:
     sha = commit.removesuffix("-dirty")
     done = subprocess.run(["git", "merge-base", "--is-ancestor", fix, sha], cwd=ROOT, capture_output=True)
     return done.returncode == 0
+
+
+# the commit from which a qat trial's student.keras holds the weights quantization-aware training left
+# (quantize.float_twin); before it, it held those the training started from, and the weights the .tflite
+# carries were never stored as floats: such a run's Core ML figures cannot be redone, only retrained
+QAT_WEIGHTS_FIX = "02aaeda"
+
+
+def not_redoable(params: dict, commit: str) -> str | None:
+    """Why a stale run's Core ML branch cannot be redone from its student.keras, or None."""
+    if params.get("quant.mode") == "qat" and not contains(commit, QAT_WEIGHTS_FIX):
+        return (f"quant.mode=qat logged before {QAT_WEIGHTS_FIX}: its student.keras holds the weights before "
+                f"quantization-aware training, not those its .tflite carries (retrain the trial to redo it)")
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -63,6 +79,10 @@ def main(argv: list[str] | None = None) -> None:
     splits = data.load_from_config(paths.compose_for(args.study).data)
     for run in sorted(stale, key=lambda r: int(r.data.tags[M.TAG_TRIAL])):
         p = run.data.params
+        why = not_redoable(p, run.data.tags.get(M.TAG_GIT, ""))
+        if why:
+            print(f"trial {run.data.tags[M.TAG_TRIAL]}: left as logged: {why}")
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             model = load_keras(Path(client.download_artifacts(run.info.run_id, "student.keras", tmp)))
             package = coreml.to_mlpackage(model, Path(tmp) / "model.mlpackage", p["coreml.compression"],
