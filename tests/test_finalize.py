@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT, needs_data, needs_teacher, smoke_stores
@@ -74,6 +75,11 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
     (parent,) = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "study"]
     found = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "finalist"]
     assert len(found) == 3  # the resumed run trained only the missing finalist (and the winner's second seed)
+    from compress.pipeline import data
+    from compress.pipeline.teacher import load_keras
+    from compress.verify import predictions
+
+    test = data.load().sliced(0.06)
     for finalist in [r for r in found if r.data.params.get("seed") == "0"]:
         tags, metrics = finalist.data.tags, finalist.data.metrics
         assert tags["mlflow.parentRunId"] == parent.info.run_id and tags[M.TAG_STUDY] == "smoke"
@@ -94,6 +100,10 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
         assert row["ship_encoding"] in {"ptq_per_channel", "ptq_per_tensor", "qat_per_channel"}
         assert row[f"int8_{row['ship_encoding']}_bytes"] == row[M.SHIP_SIZE_BYTES]
         assert row["ship_bytes_names"] < 100
+        # student.keras (and the Core ML package made from it) is the network the shipped file carries, in
+        # float: the two agree on nearly every image whichever encoding shipped
+        float_top1 = load_keras(ship.parent / "student.keras").predict(test.x_test, verbose=0).argmax(1)
+        assert np.mean(float_top1 == predictions(ship, test.x_test)) >= 0.9
     winner = json.loads((tmp_path / "winner" / "winner.json").read_text())
     assert winner["trial"] in set(table["trial"]) and winner["policy"] == "max_bytes"
     assert winner["seeds"]["n"] == 2 and winner["seed"] == int(
