@@ -100,7 +100,6 @@ def test_qat_yields_int8_file_and_keeps_sparsity(tmp_path, images_labels, traine
     assert types["input"] == {"int8"} and types["output"] == {"int8"} and "float32" not in types["all"]
 
 
-
 def test_float_twin_carries_the_weights_quantization_aware_training_left(images_labels, trained):
     """The Core ML package and student.keras of a qat trial are made from this twin: the model QAT
     started from keeps its earlier weights (tfmot fine-tunes a clone)."""

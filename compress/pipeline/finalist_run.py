@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from compress import verify
 from compress.coreml import convert as coreml
 from compress.pipeline import encode, measure, prune, quantize, trial
+from compress.pipeline.students import save_float_student
 from compress.plumbing import metrics as M
 from compress.plumbing.compat import keras
 
@@ -176,9 +177,7 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
         "curve_val": ";".join(f"{v:.4f}" for v in histories[0].get("val_accuracy", [])),
     }
     OmegaConf.save(cfg, workdir / "config.yaml", resolve=True)
-    bare = keras.models.clone_model(shipped_float)
-    bare.set_weights(shipped_float.get_weights())
-    bare.save(workdir / "student.keras")
+    save_float_student(shipped_float, workdir / "student.keras")
     result["run_id"] = tracking.log_finalist(cfg, ctx.teacher_sha, study, int(row["trial"]), result, histories,
                                              workdir, ctx.splits)
     log.info("finalist trial %d: %s %s bytes, validation %.2f%%, test %.2f%% (own mode %s: %.2f%%, %s bytes; "

@@ -99,6 +99,14 @@ def build_student(student_cfg, num_classes: int = 10) -> keras.Model:
     return keras.Model(inputs, logits, name=f"student_w{float(student_cfg.width):.3f}")
 
 
+
+def save_float_student(model: keras.Model, path) -> None:
+    """`model` saved uncompiled (no custom loss in the file) as the run's student.keras: the float
+    network its shipped file carries, what a Core ML export starts from."""
+    bare = keras.models.clone_model(model)
+    bare.set_weights(model.get_weights())
+    bare.save(path)
+
 def _head(layers, head: str):
     return layers.Flatten(name="flatten") if head == "flatten" else layers.GlobalAveragePooling2D(name="gap")
 

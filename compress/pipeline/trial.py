@@ -17,7 +17,7 @@ from compress import verify
 from compress.config.validate import preflight
 from compress.coreml import convert as coreml
 from compress.pipeline import context, distill, early_stop, measure, prune, quantize
-from compress.pipeline.students import build_student
+from compress.pipeline.students import build_student, save_float_student
 from compress.plumbing import metrics as M
 from compress.plumbing import tracking
 from compress.plumbing.compat import keras, set_seed
@@ -118,7 +118,7 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
         times[M.TIME_EVAL_S] = time.perf_counter() - start
         # the float weights the .tflite carries (for qat, those quantization-aware training left): what the
         # Core ML package and student.keras are made from
-        shipped_float = quantize.float_twin(to_convert, float_model) if to_convert is not float_model else float_model
+        shipped_float = quantize.float_twin(to_convert, float_model) if cfg.quant.mode == "qat" else float_model
         if cfg.coreml.enabled:
             start = time.perf_counter()
             package = coreml.to_mlpackage(
@@ -133,10 +133,7 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
         results[M.TIME_CONTEXT_S] = round(context_seconds, 3)
         curve = [round(v, 5) for v in histories[0].get("val_accuracy", [])]
         OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
-        # the float student (pruned; for qat, after its fine-tuning): what the Core ML export starts from
-        bare = keras.models.clone_model(shipped_float)  # uncompiled: no custom loss in the file
-        bare.set_weights(shipped_float.get_weights())
-        bare.save(out_dir / "student.keras")
+        save_float_student(shipped_float, out_dir / "student.keras")  # pruned; for qat, after its fine-tuning
         if run is not None:
             import mlflow
 
