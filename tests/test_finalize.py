@@ -17,6 +17,7 @@ from conftest import ROOT, needs_data, needs_teacher, smoke_stores
 
 from compress.config.cli import compose
 from compress.finalize import Paths
+from compress.pipeline.data import sha256_of
 from compress.plumbing import metrics as M
 from compress.plumbing.errors import ConfigError
 
@@ -140,9 +141,11 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
 
     # the winner is a registered MLflow model, alias champion, over the shipped file
     registered = winner["registered_model"]
-    assert registered["name"] == "fashion-mnist-winner-smoke"
+    assert registered == {"name": "fashion-mnist-winner-smoke", "alias": "champion",
+                          "uri": "models:/fashion-mnist-winner-smoke@champion"}  # nothing of one store's
     version = client.get_model_version_by_alias(registered["name"], "champion")
-    assert str(version.version) == registered["version"] and version.tags["trial"] == str(winner["trial"])
+    assert version.tags["trial"] == str(winner["trial"]) and version.tags["sha256"] == sha256_of(
+        tmp_path / "winner" / "winner.tflite")
     serve_and_compare(tmp_path, registered["uri"], tmp_path / "winner" / "winner.tflite")
 
 

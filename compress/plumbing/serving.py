@@ -55,9 +55,11 @@ def requirements() -> list[str]:
 
 
 def register_winner(tracking_cfg, run_id: str | None, tflite: Path, images: np.ndarray, summary: dict) -> dict:
-    """Log the winner as a pyfunc model on its finalist's run (a new run when there is none),
-    register it under `tracking.registered_model` and point the `champion` alias at that version.
-    `images` (float, [0, 1]) give the input example. Returns the model's name, version and URI."""
+    """Log the winner as a pyfunc model on its finalist's run (a new run `winner` when that run is not in
+    this store: the finalists' table may come from another machine's), register it under
+    `tracking.registered_model` and point the `champion` alias at that version. `images` (float,
+    [0, 1]) give the input example. Returns what names the model in any store (its name, alias and
+    URI); the version and run, which belong to this store alone, are logged."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -68,14 +70,18 @@ def register_winner(tracking_cfg, run_id: str | None, tflite: Path, images: np.n
     name = str(tracking_cfg.registered_model)
     client = MlflowClient()
     digest = sha256_of(tflite)
+    registered = {"name": name, "alias": ALIAS, "uri": f"models:/{name}@{ALIAS}"}
     try:
         current = client.get_model_version_by_alias(name, ALIAS)
     except Exception:  # noqa: BLE001 - no such model or alias yet
         current = None
     if current is not None and current.tags.get("sha256") == digest:
         log.info("%s@%s (version %s) is already this file: not registered again", name, ALIAS, current.version)
-        return {"name": name, "version": str(current.version), "uri": f"models:/{name}@{ALIAS}",
-                "run_id": current.run_id}
+        return registered
+    if run_id and not tracking.run_in_store(run_id):
+        log.info("the winner's finalist run %s is not in the store %s (the finalists' table came from another "
+                 "store): the winner is logged in a new run 'winner'", run_id, tracking_cfg.uri)
+        run_id = None
     example = np.round(images[:2].reshape(-1, 28, 28) * 255.0).astype(np.float32)
     with mlflow.start_run(run_id=run_id) if run_id else mlflow.start_run(experiment_id=experiment_id,
                                                                          run_name="winner") as run:
@@ -91,4 +97,4 @@ def register_winner(tracking_cfg, run_id: str | None, tflite: Path, images: np.n
     for key in ("study", "trial", "seed", "size_bytes", "test_accuracy", "encoding", "policy"):
         client.set_model_version_tag(name, version, key, str(summary[key]))
     log.info("registered %s version %s as models:/%s@%s (run %s)", name, version, name, ALIAS, run_id)
-    return {"name": name, "version": version, "uri": f"models:/{name}@{ALIAS}", "run_id": run_id}
+    return registered

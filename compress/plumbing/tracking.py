@@ -68,6 +68,20 @@ def connect(tracking_cfg) -> str:
                          f"{str(exc).splitlines()[0][:200]})") from None
 
 
+def run_in_store(run_id) -> bool:
+    """Whether `run_id` names a run of the store MLflow points at. The committed tables carry run ids
+    from the store of the machine that trained them: a reference, never a handle, on any other."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    if not isinstance(run_id, str) or not run_id:
+        return False
+    try:
+        return MlflowClient().get_run(run_id).info.lifecycle_stage == "active"
+    except MlflowException:
+        return False
+
+
 def study_parent_run(experiment_id: str, study_name: str, keep_running: bool = False) -> str:
     """The id of the study's parent run, created on the first trial and found again on resume.
 
@@ -254,6 +268,10 @@ def update_finalist(cfg, run_id, changed: dict, workdir: Path) -> None:
     if not cfg.tracking.enabled or not isinstance(run_id, str) or not run_id:
         return
     connect(cfg.tracking)
+    if not run_in_store(run_id):
+        log.info("finalist run %s (from the finalists' table) is not in the store %s: its new figures are in the "
+                 "table only", run_id, cfg.tracking.uri)
+        return
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics({k: float(v) for k, v in changed.items()
                             if isinstance(v, (int, float)) and not isinstance(v, bool)})
