@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from compress.plumbing import metrics as M
+from compress.core import metrics as M
+from compress.finalize.winner_export import pick
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # the targets that count finalists' shipping files (brief: "Our targets")
@@ -79,8 +80,6 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, speed
 def under_latency_budget(first: pd.DataFrame, max_bytes: int, ratio: float) -> dict:
     """The finalist the max_bytes policy picks when a latency budget is added
     (`finalize.max_latency_ratio`), on the ratio each file ran at in its own finalist run."""
-    from compress.pipeline.winner_export import pick
-
     row, reason = pick(first, "max_bytes", max_bytes, 0.0, float("nan"), max_latency_ratio=ratio)
     out = {"max_bytes": max_bytes, "ratio": ratio, "reason": reason, "row": None}
     if row is not None:

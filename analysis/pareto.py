@@ -1,7 +1,5 @@
-"""`python -m analysis.pareto`: the command's earlier name, kept working. The command writes (it tags
-runs, converts models, runs studies or rewrites metrics), so it lives in compress/: `python -m compress.pareto`."""
+"""Retired name: the command is `python -m compress.pareto` (it writes to the stores, so it lives in compress/)."""
 
-from compress.pareto import main
+import sys
 
-if __name__ == "__main__":
-    main()
+sys.exit("error: python -m analysis.pareto is retired; run python -m compress.pareto")

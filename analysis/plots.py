@@ -1,6 +1,6 @@
 """The study's figures with plotly, shared by the notebook and the report.
 
-Every function takes the trial table (one row per finished trial, as `analysis.runs` or
+Every function takes the trial table (one row per finished trial, as `compress.tracking.trial_runs` or
 `analysis.table` give it, with a boolean `pareto` column) and returns a plotly Figure.
 Trials are drawn at their validation accuracy, the figure the study chooses on.
 """
@@ -12,9 +12,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analysis.front import COREML_OBJECTIVES, TFLITE_2D_OBJECTIVES, pareto_mask
 from compress.config.options import QUANT
-from compress.plumbing import metrics as M
+from compress.core import metrics as M
+from compress.core.front import COREML_OBJECTIVES, TFLITE_2D_OBJECTIVES, pareto_mask
 
 QUANT_COLOURS = {name: mode.colour for name, mode in QUANT.items()}
 REFERENCE_SYMBOLS = {"teacher_float32": "star", "teacher_dynamic": "diamond", "teacher_pruned50_int8": "x"}

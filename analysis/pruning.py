@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import table as T
 from compress.config import paths
-from compress.plumbing import metrics as M
+from compress.core import metrics as M
+from compress.tracking import trials_table as T
 
 STUDY = "pruning"
 OUT = Path("report/pruning.json")

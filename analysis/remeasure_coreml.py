@@ -1,7 +1,6 @@
-"""`python -m analysis.remeasure_coreml`: the command's earlier name, kept working. The command writes (it tags
-runs, converts models, runs studies or rewrites metrics), so it lives in compress/: `python -m compress.remeasure_coreml`."""
+"""Retired: the one-off migration of Core ML figures logged before a fix (see compress/remeasure_coreml.py)."""
 
-from compress.remeasure_coreml import main
+import sys
 
-if __name__ == "__main__":
-    main()
+sys.exit("error: python -m analysis.remeasure_coreml is retired; the study and finalize measure every Core ML "
+         "package as they make it: rerun them (python -m compress.sweep -m, python -m compress.finalize)")

@@ -5,7 +5,7 @@ finished study, replayed over its committed table.
 
 The live comparison (`python -m compress.search_quality early-stop`) runs on the cheap proxy;
 the real study is too slow to run twice.  The replay walks the study's finished trials in trial
-order and applies `compress.pipeline.early_stop.hopeless` (settings from `conf/early_stop/front.yaml`)
+order and applies `compress.search.early_stop.hopeless` (settings from `conf/early_stop/front.yaml`)
 to each trial's distillation curve, with the trials before it that the rule let finish as its
 references, exactly as the callback would have seen them.  A stopped trial is charged its
 training time up to the stopping epoch (its `time_train_s` shared evenly over its distillation
@@ -25,10 +25,12 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
-from analysis import table as T
-from analysis.hypervolume import REFERENCE, hypervolume, to_space
-from compress.pipeline.early_stop import Reference, hopeless
-from compress.plumbing import metrics as M
+from compress.config import paths
+from compress.core import metrics as M
+from compress.core.front import DEFAULT_OBJECTIVES, pareto_mask
+from compress.core.hypervolume import REFERENCE, hypervolume, to_space
+from compress.search.early_stop import Reference, hopeless
+from compress.tracking import trials_table as T
 
 ROOT = Path(__file__).resolve().parent.parent
 RULE = ROOT / "conf" / "early_stop" / "front.yaml"
@@ -88,7 +90,6 @@ def replay(trials: pd.DataFrame, check_epochs: list[int], slack: float, min_comp
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m analysis.replay_early_stop", description=__doc__.split("\n\n")[0])
-    from compress.config import paths
 
     paths.add_study_arguments(parser, tracking=False)
     parser.add_argument("--table", type=Path, default=None,
@@ -105,7 +106,6 @@ def main(argv: list[str] | None = None) -> None:
     args.table = args.table or sp.report_dir / "trials.csv"
     if not args.table.is_file():
         raise SystemExit(f"error: no study table at {args.table} (write one with `python -m analysis.report --from-mlflow`)")
-    from analysis.front import DEFAULT_OBJECTIVES, pareto_mask
 
     trials = T.finished(T.read(args.table))
     trials["pareto"] = pareto_mask(trials, DEFAULT_OBJECTIVES)

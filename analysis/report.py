@@ -23,10 +23,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import table as T
-from analysis.front import COREML_OBJECTIVES, DEFAULT_OBJECTIVES, pareto_mask
+from analysis import finalists_section, plots, pruning
+from compress.config import paths
 from compress.config.options import QUANT
-from compress.plumbing import metrics as M
+from compress.config.paths import compose_for
+from compress.core import metrics as M
+from compress.core.front import COREML_OBJECTIVES, DEFAULT_OBJECTIVES, pareto_mask
+from compress.data.fashion_mnist import CLASS_NAMES
+from compress.tracking import trials_table as T
 
 KB = 1024
 TARGETS = ({"size": 64 * KB, "accuracy": 0.925}, {"size": 16 * KB, "accuracy": 0.90})
@@ -81,7 +85,6 @@ class Inputs:
         if hits.empty:
             raise SystemExit(f"error: winner trial {self.winner_json['trial']} is not a finished trial of the table")
         self.winner = hits.iloc[0]
-        from analysis import finalists_section
 
         # the finalists' figures (None without finalists), for the text and for their figure alike
         self.finalists = finalists_section.figures(folder, self.winner_json,
@@ -268,9 +271,6 @@ def distillation_gain(inp: Inputs) -> dict | None:
 
 def figures(inp: Inputs, out: Path) -> list[str]:
     """Write the PNG figures (plotly's static export through kaleido and a Chrome binary)."""
-    from analysis import plots
-    from compress.pipeline.data import CLASS_NAMES
-
     t = inp.trials
     refs = [inp.bench[k] for k in ("teacher_float32", "teacher_dynamic", "teacher_pruned50_int8")]
     w = inp.winner
@@ -297,9 +297,6 @@ def render(inp: Inputs, fig_dir: str) -> str:
     """report.md's text: the figures computed here (`compute`, the composed config), the prose in
     analysis/templates/report.md.j2."""
     import jinja2
-
-    from analysis import finalists_section, pruning
-    from compress.pipeline.data import CLASS_NAMES
 
     f, b, w, card = compute(inp), inp.bench, inp.winner, inp.card
     teacher, wb = b["teacher_float32"], b["winner"]
@@ -352,8 +349,6 @@ def render(inp: Inputs, fig_dir: str) -> str:
 
 def study_config(study: str):
     """The study's composed config (its search space, measurement and finalize settings)."""
-    from compress.config.paths import compose_for
-
     return compose_for(study)
 
 
@@ -383,15 +378,11 @@ def early_stop_table(e: dict) -> str:
 
 def nsga2_config():
     """The default study's sampler settings, from the composed config (not a file read by hand)."""
-    from compress.config.paths import compose_for
-
     return compose_for(None).hydra.sweeper.sampler
 
 
 def early_stop_default() -> str:
     """The early_stop option the default study composes (its defaults list, as Hydra resolved it)."""
-    from compress.config.paths import compose_for
-
     return str(compose_for(None).hydra.runtime.choices.early_stop)
 
 
@@ -445,8 +436,6 @@ def study_trials(sp) -> pd.DataFrame:
     fresh = T.from_mlflow(sp.tracking_uri, sp.experiment, sp.study)
     table = T.with_committed(fresh, sp.study_table, sp.study)  # trials run on another machine
     if table.empty:
-        from compress.config import paths
-
         raise SystemExit(paths.no_trials_message(sp))
     if len(table) > len(fresh):
         print(f"study {sp.study}: {len(fresh)} trial runs from MLflow, {len(table) - len(fresh)} from {sp.study_table}")
@@ -455,7 +444,6 @@ def study_trials(sp) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
-    from compress.config import paths
 
     paths.add_study_arguments(parser)
     parser.add_argument("--from-mlflow", action="store_true",

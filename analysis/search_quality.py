@@ -1,7 +1,5 @@
-"""`python -m analysis.search_quality`: the command's earlier name, kept working. The command writes (it tags
-runs, converts models, runs studies or rewrites metrics), so it lives in compress/: `python -m compress.search_quality`."""
+"""Retired name: the command is `python -m compress.search_quality` (it writes to the stores, so it lives in compress/)."""
 
-from compress.search_quality import main
+import sys
 
-if __name__ == "__main__":
-    main()
+sys.exit("error: python -m analysis.search_quality is retired; run python -m compress.search_quality")

@@ -10,9 +10,9 @@ import argparse
 
 import numpy as np
 
-from analysis.runs import load_trials
 from compress.config import paths
-from compress.plumbing import metrics as M
+from compress.core import metrics as M
+from compress.tracking.trial_runs import load_trials
 
 BUCKETS = (16_384, 32_768, 65_536, 131_072, 262_144, 1_048_576, float("inf"))  # 16 KB, 32 KB, 64 KB, ...
 

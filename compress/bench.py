@@ -27,8 +27,18 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from compress.plumbing import metrics as M
-from compress.plumbing.errors import CompressError, DataError
+from compress.config import paths
+from compress.config.cli import console_logging
+from compress.config.schema import Config
+from compress.core import metrics as M
+from compress.core.compat import keras, set_seed
+from compress.core.errors import CompressError, DataError
+from compress.measure import tflite as measure
+from compress.search import context
+from compress.search.preflight import preflight
+from compress.search.trial import representative_images, run_trial
+from compress.teacher.model import logits_model
+from compress.training import prune, quantize
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +48,6 @@ COLUMNS = ("name", "test_accuracy", "size_bytes", "size_gzip_bytes", "macs", "la
 
 def teacher_dynamic(ctx, cache: Path) -> Path:
     """The teacher with dynamic-range quantization (weights int8, activations float)."""
-    from compress.pipeline import quantize
-
     path = cache / f"teacher_{ctx.teacher_sha[:16]}_dynamic.tflite"
     if not path.is_file():
         quantize.write(quantize.convert(ctx.teacher, "dynamic"), path)
@@ -48,11 +56,6 @@ def teacher_dynamic(ctx, cache: Path) -> Path:
 
 def teacher_pruned_int8(cfg, ctx, cache: Path, epochs: int) -> Path:
     """The teacher pruned to 50% by tfmot while fine-tuned `epochs` on the labels, then int8."""
-    from compress.pipeline import prune, quantize
-    from compress.pipeline.teacher import logits_model
-    from compress.pipeline.trial import representative_images
-    from compress.plumbing.compat import keras, set_seed
-
     key = (f"{ctx.teacher_sha[:16]}_{ctx.splits.fingerprint[:12]}_s{PRUNED_SPARSITY}_e{epochs}_seed{int(cfg.seed)}"
            f"_r{int(cfg.quant.representative_samples)}")
     path = cache / f"teacher_pruned_{key}_int8.tflite"
@@ -74,10 +77,6 @@ def teacher_pruned_int8(cfg, ctx, cache: Path, epochs: int) -> Path:
 
 def undistilled_student(cfg, winner_config: Path, cache: Path) -> tuple[Path, int]:
     """The winner's trial recipe retrained with `distill.alpha=1` (labels only); its file and MACs."""
-    from compress.pipeline.trial import run_trial
-
-    from compress.config.schema import Config
-
     # onto today's defaults: a winner exported by an earlier version lacks the keys added since
     recipe = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(winner_config))
     recipe = OmegaConf.merge(recipe, {
@@ -101,8 +100,6 @@ def undistilled_student(cfg, winner_config: Path, cache: Path) -> tuple[Path, in
 
 def run(cfg, winner_dir: Path, prune_epochs: int) -> list[dict]:
     """Build or fetch every entry, then measure all of them together."""
-    from compress.pipeline import context, measure
-
     winner_file, winner_json = winner_dir / "winner.tflite", winner_dir / "winner.json"
     for needed in (winner_file, winner_json, winner_dir / "config.yaml"):
         if not needed.is_file():
@@ -149,7 +146,6 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compress.bench", description=__doc__.split("\n\n")[0])
-    from compress.config import paths
 
     paths.add_study_arguments(parser, tracking=False)
     parser.add_argument("--winner", type=Path, default=None,
@@ -162,12 +158,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="fine-tuning epochs of the pruned teacher (default 1)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. measure.latency_runs=400")
     args = parser.parse_args(argv)
-    from compress.config.cli import console_logging
 
     console_logging()
     try:
-        from compress.config.validate import preflight
-
         cfg = paths.compose_for(args.study, ["tracking.enabled=false", *args.overrides])
         sp = paths.of(cfg)
         out_json = sp.check_writable(args.json or sp.report_dir / "bench.json", "--json")

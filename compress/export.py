@@ -12,7 +12,11 @@ import numpy as np
 import pandas as pd
 
 from compress.config.options import QUANT
-from compress.plumbing import metrics as M
+from compress.core import metrics as M
+from compress.coreml import convert as coreml
+from compress.data import fashion_mnist as data
+from compress.measure.scoring import predictions, score
+from compress.teacher.model import load_keras
 
 MAX_FORMAT_GAP = 0.003  # Core ML and TFLite test accuracy may differ by at most 0.3 points
 
@@ -45,10 +49,6 @@ def export_winner(tracking_uri: str, row: pd.Series, out_dir: Path, coreml_compr
     """Write winner.tflite, winner.mlpackage and winner.json to `out_dir`, log them on the run."""
     from mlflow.tracking import MlflowClient
 
-    from compress.coreml import convert as coreml
-    from compress.pipeline.teacher import load_keras
-    from compress.verify import score
-
     client = MlflowClient(tracking_uri=tracking_uri)
     run_id = row["run_id"]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -59,7 +59,6 @@ def export_winner(tracking_uri: str, row: pd.Series, out_dir: Path, coreml_compr
         shutil.copyfile(tflite, out_dir / "winner.tflite")
         shutil.copyfile(config, out_dir / "config.yaml")  # the trial's recipe: the benchmark retrains it
         model = load_keras(student)
-    from compress.pipeline import data
 
     fraction = float(row.get("data.fraction") or 1.0)  # 1.0 for a real study: the full test set
     splits = data.load()
@@ -83,7 +82,6 @@ def export_winner(tracking_uri: str, row: pd.Series, out_dir: Path, coreml_compr
     if gap > allowed + 1e-12:
         raise ExportError(f"winner.mlpackage scores {100 * coreml_score['accuracy']:.2f}% but winner.tflite "
                           f"{100 * tflite_score['accuracy']:.2f}%: more than {100 * allowed:.2f} points apart")
-    from compress.verify import predictions
 
     test = splits.sliced(fraction)
     predicted = predictions(out_dir / "winner.tflite", test.x_test)

@@ -2,7 +2,7 @@
 export the winner.
 
 Writes the front as a CSV table, sets `pareto=true` / `pareto=false` on every finished trial
-run of the study, picks the winner by the policy in `analysis/winner.py`, and exports it to
+run of the study, picks the winner by the policy in `compress/core/front.py`, and exports it to
 TFLite and Core ML (`compress/export.py`), each scored from disk on the full test set.
 """
 
@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from analysis.front import DEFAULT_OBJECTIVES, pareto_mask
-from analysis.runs import load_trials
 from compress.config import paths
-from compress.plumbing import metrics as M
+from compress.core import metrics as M
+from compress.core.front import DEFAULT_OBJECTIVES, pareto_mask, pick
+from compress.export import export_winner
+from compress.tracking.trial_runs import load_trials
 
 COLUMNS = ["study", "trial", *M.SEARCHED_PARAMS, M.VAL_ACCURACY, M.TEST_ACCURACY, M.SIZE_BYTES,
            M.SIZE_GZIP_BYTES, M.LATENCY_MS, M.LATENCY_RATIO, M.PARAMS, M.NONZERO_PARAMS, M.MACS, "run_id"]
@@ -74,9 +75,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.no_export:
         return
     import json
-
-    from analysis.winner import pick
-    from compress.export import export_winner
 
     teacher_val = json.loads(args.teacher_card.read_text())["val_accuracy"]
     row, why = pick(table, teacher_val, args.budget, args.policy)

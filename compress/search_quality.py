@@ -11,7 +11,7 @@ study name in the experiment's store (`sweeps/proxy.db`, `sweeps/full.db`), so a
 comparison resumes where it stopped; `--arms` runs one arm, so that the two can run side by side
 (one thread each) and a last call without it, finding both done, summarises them.  An arm's
 figures come from its stored trials: the hypervolume of its completed trials
-(`analysis/hypervolume.py`, reference point stated there) and its trial time, the sum of the
+(`compress/core/hypervolume.py`, reference point stated there) and its trial time, the sum of the
 trials' run times (start to finish, as Optuna stored them), pruned trials included.
 """
 
@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from analysis.hypervolume import REFERENCE, hypervolume, to_space
+from compress.config import paths
 from compress.config.cli import ROOT
+from compress.core.hypervolume import REFERENCE, hypervolume, to_space
 
 EXPERIMENTS = ("proxy", "full")
 
@@ -37,8 +38,6 @@ EXPERIMENTS = ("proxy", "full")
 def storage_of(experiment: str) -> str:
     """The experiment's Optuna store as its config names it, made absolute so that it is the
     same file from any working directory."""
-    from compress.config import paths
-
     url = paths.resolve(None, [f"experiment={experiment}"]).storage
     return url.replace("sqlite:///", f"sqlite:///{ROOT}/")
 
@@ -92,7 +91,7 @@ def trials_within(name: str, seconds: float, storage: str) -> int:
 def epochs_trained(trial: optuna.trial.FrozenTrial) -> int:
     """Training epochs a trial ran: a machine-independent measure of its cost.  A completed
     trial ran its distillation curve, one pruning epoch when sparse and one QAT epoch for qat;
-    a pruned one stopped after the epoch its reason names (`compress/pipeline/early_stop.py`)."""
+    a pruned one stopped after the epoch its reason names (`compress/search/early_stop.py`)."""
     if trial.state == optuna.trial.TrialState.PRUNED:
         found = re.match(r"epoch (\d+):", trial.user_attrs.get("pruned_reason", ""))
         return int(found.group(1)) if found else 0

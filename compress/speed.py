@@ -26,16 +26,18 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from compress.config.cli import compose
-from compress.plumbing import metrics as M
+from compress.config.cli import compose, console_logging
+from compress.core import metrics as M
+from compress.search import context
+from compress.search.trial import run_trial
+from compress.training import distill
+from compress.training.students import build_student
 
 log = logging.getLogger(__name__)
 
 
 def trial_times(n: int, overrides: list[str]) -> list[dict]:
     """Run `n` default trials in this process (the first pays for loading the context)."""
-    from compress.pipeline.trial import run_trial
-
     cfg = compose(["tracking.enabled=false", *overrides])
     out = []
     for i in range(n):
@@ -52,9 +54,6 @@ EPOCH_MODES = ("cached", "in_step", "online", "views")
 def _epoch_runner(mode: str, overrides: list[str]):
     """A compiled default student and its full-data pipeline for one of `EPOCH_MODES`;
     returns a function that trains one epoch and gives its seconds."""
-    from compress.pipeline import context, distill
-    from compress.pipeline.students import build_student
-
     cfg = compose([f"distill.teacher_logits={'cached' if mode == 'cached' else 'online'}", *overrides])
     ctx = context.get(cfg)
     s = ctx.splits
@@ -104,7 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. data.fraction=0.1")
     args = parser.parse_args(argv)
-    from compress.config.cli import console_logging
 
     console_logging()
     log.info("speed: %d default trial(s), one after another", args.trials)

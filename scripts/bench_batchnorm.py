@@ -1,4 +1,4 @@
-"""Training time of a student with BatchNorm fused or not (`compress.pipeline.students.BN_FUSED`).
+"""Training time of a student with BatchNorm fused or not (`compress.training.students.BN_FUSED`).
 
     python scripts/bench_batchnorm.py --arch dsconv --width 0.381 --fused 1
     farm-bench -n 3 --timeout 900 -- python scripts/bench_batchnorm.py --fused 0 \
@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from compress.config.cli import compose
-    from compress.pipeline import distill, students
-    from compress.plumbing.compat import tf
+    from compress.core.compat import tf
+    from compress.training import distill, students
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)

@@ -6,7 +6,7 @@
 For each family and width, builds the student twice (channel_multiple 1 and `--multiple`), with
 random weights and BatchNorm statistics, converts both to full-integer int8 per-tensor (the shipping
 encoding, slimmed) on `--samples` real training images, and times every file and the teacher's in
-alternating rounds (`compress.pipeline.measure.latencies`: one image, one thread, median of `--runs`).
+alternating rounds (`compress.measure.tflite.latencies`: one image, one thread, median of `--runs`).
 Prints one row per student: channels, parameters, bytes and the latency ratio to the teacher in each
 of `--repeats` timing passes. Latency does not depend on the weights' values, so random ones do.
 """
@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     from omegaconf import open_dict
 
     from compress.config.cli import compose
-    from compress.pipeline import context, encode, measure, quantize, students
+    from compress.measure import tflite as measure
+    from compress.search import context
+    from compress.training import encode, quantize, students
 
     cfg = compose([])
     ctx = context.get(cfg)  # the data and the teacher's float32 TFLite, as a trial has them

@@ -14,7 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from compress.config.cli import compose
-from compress.pipeline import data
+from compress.data import fashion_mnist as data
 
 ROOT = Path(__file__).resolve().parent.parent
 TEACHER = ROOT / "models" / "teacher" / "teacher.keras"

@@ -16,7 +16,7 @@ pytestmark = [needs_data, pytest.mark.skipif(not (WINNER / "README.md").is_file(
 
 def raw_test_set():
     """The test images as the bytes an app would have (0..255), and their labels."""
-    from compress.pipeline import data
+    from compress.data import fashion_mnist as data
 
     folder = data.locate(None)
     pixels = data.read_idx(folder / data.FILES["test_images"], "images")
@@ -75,7 +75,7 @@ def test_the_verifier_scores_the_package_within_a_third_of_a_point_of_the_tflite
     """`python -m compress.verify`'s scoring, on the committed files themselves and the full test
     set: the Core ML package and the LiteRT file ship the same model, so their accuracies differ
     by at most 0.3 points, and each is the figure winner.json logged for it."""
-    from compress.verify import score
+    from compress.measure.scoring import score
 
     logged = json.loads((WINNER / "winner.json").read_text())
     result = score(WINNER / "winner.mlpackage", against=WINNER / "winner.tflite")

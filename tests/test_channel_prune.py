@@ -1,4 +1,4 @@
-"""Channel pruning (compress/pipeline/prune/channel.py): the rebuilt model's shapes, its equivalence to the
+"""Channel pruning (compress/training/prune/channel.py): the rebuilt model's shapes, its equivalence to the
 original with the removed channels zeroed, the importance rankings, and the files it exports
 holding exactly the surviving channels."""
 
@@ -11,10 +11,10 @@ import pytest
 from conftest import assert_same_choices, group, needs_data, needs_teacher, student_group
 from omegaconf import OmegaConf
 
-from compress.pipeline.prune import channel
-from compress.pipeline.students import build_student
-from compress.plumbing.compat import keras
-from compress.plumbing.errors import ConfigError
+from compress.core.compat import keras
+from compress.core.errors import ConfigError
+from compress.training.prune import channel
+from compress.training.students import build_student
 
 FAMILIES = [("cnn", "flatten"), ("cnn", "gap"), ("dsconv", "gap"), ("dsconv", "flatten"), ("dsconv_s2", "flatten"),
             ("dsconv_sp", "gap")]
@@ -130,7 +130,8 @@ def test_exported_files_hold_exactly_the_surviving_channels_and_run_in_the_execu
                                                                                      splits):
     from compress.coreml import convert as coreml
     from compress.coreml import executor as coreml_exec
-    from compress.pipeline import measure, quantize
+    from compress.measure import tflite as measure
+    from compress.training import quantize
 
     wide = student(arch, head)
     narrow = channel.narrow(wide, 0.5).model
@@ -156,7 +157,8 @@ def test_exported_files_hold_exactly_the_surviving_channels_and_run_in_the_execu
 @needs_teacher
 @pytest.mark.slow
 def test_a_channel_pruned_trial_logs_the_narrow_models_figures(tmp_path, small_cfg):
-    from compress.pipeline import measure, trial
+    from compress.measure import tflite as measure
+    from compress.search import trial
 
     cfg = small_cfg
     OmegaConf.update(cfg, "prune.method", "channel")
@@ -178,7 +180,7 @@ def test_a_channel_pruned_trial_logs_the_narrow_models_figures(tmp_path, small_c
 
 
 def test_channel_pruning_at_share_zero_keeps_every_channel_and_still_fine_tunes():
-    from compress.pipeline import prune
+    from compress.training import prune
 
     model = student("dsconv", "gap")
     same = channel.narrow(model, 0.0)

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, compose_config
 
 from compress.config.validate import validate
-from compress.plumbing.errors import ConfigError
+from compress.core.errors import ConfigError
 
 
 def test_default_config_composes_and_validates():
@@ -105,7 +105,7 @@ def test_a_corrupt_data_file_stops_the_study_before_anything_is_stored(tmp_path,
 
     from conftest import have_dataset
 
-    from compress.pipeline import data
+    from compress.data import fashion_mnist as data
 
     if not have_dataset():
         pytest.skip("real Fashion-MNIST not installed")

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from conftest import group
 
+from compress.core.errors import ConfigError
 from compress.coreml import convert as coreml
-from compress.pipeline.data import CLASS_NAMES
-from compress.pipeline.students import build_student
-from compress.plumbing.errors import ConfigError
+from compress.data.fashion_mnist import CLASS_NAMES
+from compress.training.students import build_student
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from conftest import assert_same_choices, group, have_dataset
 
+from compress.core.compat import keras
 from compress.coreml import convert as coreml
 from compress.coreml import executor as coreml_exec
-from compress.pipeline import distill
-from compress.pipeline.students import build_student
-from compress.plumbing.compat import keras
+from compress.training import distill
+from compress.training.students import build_student
 
 RNG = np.random.default_rng(0)
 
@@ -102,11 +102,11 @@ def test_sparse_to_dense_and_affine_dequantize():
 @pytest.fixture(scope="module")
 def trained_student():
     """A student trained two epochs on real images (or random ones without the dataset)."""
-    from compress.plumbing.compat import set_seed
+    from compress.core.compat import set_seed
 
     set_seed(0)
     if have_dataset():
-        from compress.pipeline import data
+        from compress.data import fashion_mnist as data
 
         s = data.load()
         x, y, x_test = s.x_train[:6000], s.y_train[:6000], s.x_test[:300]

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from conftest import needs_data
 
+from compress.core.compat import keras
+from compress.core.errors import InterfaceError
 from compress.coreml import executor as coreml_exec
-from compress.pipeline import data
-from compress.plumbing.compat import keras
-from compress.plumbing.errors import InterfaceError
+from compress.data import fashion_mnist as data
 
 pytestmark = needs_data
 N = 500  # test images per model: enough for a 99.8% agreement to mean something
@@ -301,7 +301,7 @@ def test_data_that_cannot_fit_the_input_is_one_line(tmp_path, images):
 
 
 def test_verify_prints_the_reading_and_scores_a_users_npz(sources, package, images, tmp_path):
-    from compress.verify import line, score
+    from compress.measure.scoring import line, score
 
     s = sources["nhwc"]
     x, y = images
@@ -319,7 +319,7 @@ def test_a_test_set_missing_its_last_classes_still_scores_with_the_models_classe
                                                                                   name):
     """The number of classes is the model's (a classifier's labels, a logits output's class axis),
     not the data's largest label plus one."""
-    from compress.verify import line, score
+    from compress.measure.scoring import line, score
 
     s = sources[name]
     x, y = images
@@ -429,7 +429,7 @@ def pytorch_style(tmp_path_factory, fmnist):
 def test_a_pytorch_style_nchw_program_scores_through_the_verifier_as_numpy_computes_it(pytorch_style, images,
                                                                                        tmp_path):
     from compress.coreml.convert import program_ops
-    from compress.verify import line, score
+    from compress.measure.scoring import line, score
 
     path, w = pytorch_style
     ops = set(program_ops(path))

@@ -54,7 +54,7 @@ def test_conv_transpose_matches_the_scatter_definition():
 
 
 def test_conv_transpose_and_upsampling_match_keras():
-    from compress.plumbing.compat import keras
+    from compress.core.compat import keras
 
     x = RNG.normal(size=(2, 5, 6, 3)).astype(np.float32)
     layer = keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same", use_bias=True)
@@ -99,7 +99,7 @@ def test_activations_by_their_formulas():
 
 
 def test_norms_and_log_softmax():
-    from compress.plumbing.compat import keras
+    from compress.core.compat import keras
 
     x = RNG.normal(size=(2, 3, 4, 5)).astype(np.float32)
     gamma, beta = RNG.normal(size=3).astype(np.float32), RNG.normal(size=3).astype(np.float32)
@@ -174,10 +174,10 @@ def test_programs_with_list_inputs_several_outputs_and_compressed_weights_run(tm
     assert np.mean(out.argmax(1) == ref.argmax(1)) >= 0.8
 
 
-def test_the_readme_lists_every_op_of_the_registry():
+def test_the_coreml_page_lists_every_op_of_the_registry():
     from conftest import ROOT
 
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "coreml.md").read_text()
     table = {}
     for line in readme.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]

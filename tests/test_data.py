@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import needs_data
 
-from compress.pipeline import data
-from compress.plumbing.errors import DataError
+from compress.core.errors import DataError
+from compress.data import fashion_mnist as data
 
 
 def write_idx(path, array: np.ndarray, magic: int | None = None, compress: bool = True, count: int | None = None):

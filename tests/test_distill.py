@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import group
 
-from compress.pipeline import distill
-from compress.pipeline.students import build_student
-from compress.plumbing.compat import keras
-from compress.plumbing.errors import ConfigError
+from compress.core.compat import keras
+from compress.core.errors import ConfigError
+from compress.training import distill
+from compress.training.students import build_student
 
 
 def reference_loss(labels, teacher_logits, student_logits, t, alpha):
@@ -69,7 +69,7 @@ def _tiny_teacher():
 
 @pytest.mark.parametrize("online", [False, True])
 def test_teacher_weights_unchanged_by_distillation(tmp_path, online):
-    from compress.pipeline.teacher import logits_model
+    from compress.teacher.model import logits_model
 
     rng = np.random.default_rng(2)
     x = rng.random((96, 28, 28, 1), dtype=np.float32)
@@ -94,7 +94,7 @@ def test_teacher_weights_unchanged_by_distillation(tmp_path, online):
 
 def test_teacher_in_step_trains_as_the_cached_logits_do(tmp_path):
     """The benchmark's no-cache reference computes the same update as the cached path."""
-    from compress.pipeline.teacher import logits_model
+    from compress.teacher.model import logits_model
 
     rng = np.random.default_rng(4)
     x = rng.random((64, 28, 28, 1), dtype=np.float32)
@@ -117,7 +117,7 @@ def test_teacher_in_step_trains_as_the_cached_logits_do(tmp_path):
 
 
 def test_logits_of_a_softmax_teacher_are_its_pre_softmax_output():
-    from compress.pipeline.teacher import logits_model
+    from compress.teacher.model import logits_model
 
     teacher = _tiny_teacher()
     x = np.random.default_rng(3).random((5, 28, 28, 1), dtype=np.float32)

@@ -8,7 +8,7 @@ import optuna
 import pytest
 from omegaconf import OmegaConf
 
-from compress.pipeline.early_stop import CURVE_ATTR, EarlyStopCheck, Reference, StoppedEarly, hopeless
+from compress.search.early_stop import CURVE_ATTR, EarlyStopCheck, Reference, StoppedEarly, hopeless
 
 # completed trials: final accuracy, bytes, MACs, per-epoch validation curve
 REFS = [Reference(0.90, 30_000, 1e6, (0.85, 0.88)), Reference(0.92, 200_000, 5e6, (0.89, 0.91)),
@@ -65,7 +65,7 @@ def test_the_callback_stops_a_real_fit(tmp_path):
     """Inside model.fit Keras sets `params` on every callback: the check must still work there."""
     import numpy as np
 
-    from compress.plumbing.compat import keras
+    from compress.core.compat import keras
 
     storage = stored_study(tmp_path)
     cfg = OmegaConf.create({"early_stop": {"check_epochs": [1], "slack": 0.005, "min_completed": 3},
@@ -101,9 +101,9 @@ def test_the_gain_is_taken_from_trials_pruned_alike():
 def test_a_stopped_trial_is_pruned_in_mlflow_not_taken_for_a_killed_one(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from analysis.runs import load_trials
     from compress.config.cli import compose
-    from compress.plumbing import tracking
+    from compress.tracking import runs as tracking
+    from compress.tracking.trial_runs import load_trials
 
     cfg = compose([f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_root={tmp_path}/artifacts"])
     epochs = ({"loss": 0.9, "accuracy": 0.70, "val_accuracy": 0.72}, {"loss": 0.7, "accuracy": 0.75, "val_accuracy": 0.74})

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from compress.config.options import INT8_OVERHEAD_BYTES
-from compress.pipeline import finalists
-from compress.pipeline.winner_export import pick, shipped_seed
-from compress.plumbing import metrics as M
-from compress.plumbing.errors import ConfigError
+from compress.core import metrics as M
+from compress.core.errors import ConfigError
+from compress.finalize import selection as finalists
+from compress.finalize.winner_export import pick, shipped_seed
 
 
 def trials_table(rows, float32: tuple = ()):
@@ -74,7 +74,7 @@ def test_selection_leaves_out_recipes_the_search_scored_below_the_floor():
 
 
 def test_pruned_recipes_prune_patiently_and_unpruned_ones_keep_their_hash(small_cfg):
-    from compress.finalize import finalist_config, recipe_hash
+    from compress.finalize.recipe import finalist_config, recipe_hash
 
     cfg = small_cfg
     row = {"trial": 1, "prune.sparsity": 0.0}
@@ -86,7 +86,7 @@ def test_pruned_recipes_prune_patiently_and_unpruned_ones_keep_their_hash(small_
 
 
 def test_recipes_that_fit_the_smallest_size_class_train_longer(small_cfg):
-    from compress.finalize import finalist_config, recipe_hash
+    from compress.finalize.recipe import finalist_config, recipe_hash
 
     cfg = small_cfg
     cfg.finalize.size_classes = [16_384, 65_536]
@@ -103,7 +103,7 @@ def test_recipes_that_fit_the_smallest_size_class_train_longer(small_cfg):
 
 
 def test_a_recipe_read_from_the_committed_table_is_the_recipe_read_from_mlflow(small_cfg):
-    from compress.finalize import finalist_config, recipe_hash
+    from compress.finalize.recipe import finalist_config, recipe_hash
 
     from_mlflow = {"trial": 3, "distill.temperature": 1.6909127403, "student.width": 0.11143318, "prune.sparsity": 0.25}
     from_table = {k: float(f"{v:.6g}") for k, v in from_mlflow.items()}  # analysis.table.write's precision
@@ -193,8 +193,9 @@ def test_smallest_within_policy_takes_the_smallest_file_close_to_the_teacher():
 
 def test_candidates_come_from_the_studys_own_table_when_the_named_one_holds_another_study(tmp_path, small_cfg):
     """A fresh clone: no MLflow runs; report/trials.csv may still hold the previous study."""
-    from analysis import table as trials_table
-    from compress.finalize import Paths, candidate_table
+    from compress.finalize.paths import Paths
+    from compress.finalize.stage import candidate_table
+    from compress.tracking import trials_table
 
     small_cfg.tracking.enabled = False
     older, own = tmp_path / "trials.csv", tmp_path / "trials_new.csv"
@@ -213,7 +214,7 @@ def trials_table_of(study: str, numbers: list[int]) -> pd.DataFrame:
 
 
 def _append_rows(path, first, n):
-    from compress.pipeline import finalists
+    from compress.finalize import selection as finalists
 
     for trial in range(first, first + n):
         finalists.append(path, {"study": "s", "trial": trial, "seed": 0, "recipe": "r", "val_accuracy": 0.9})
@@ -222,7 +223,7 @@ def _append_rows(path, first, n):
 def test_two_processes_appending_side_by_side_lose_no_row(tmp_path):
     import multiprocessing
 
-    from compress.pipeline import finalists
+    from compress.finalize import selection as finalists
 
     path = tmp_path / "finalists.csv"
     context = multiprocessing.get_context("spawn")
@@ -236,7 +237,7 @@ def test_two_processes_appending_side_by_side_lose_no_row(tmp_path):
 
 
 def test_side_by_side_groups_balance_the_cost_and_keep_every_trial_once():
-    from compress.pipeline.finalist_workers import plan
+    from compress.finalize.workers import plan
 
     groups = plan({1: 10.0, 2: 9.0, 3: 5.0, 4: 4.0, 5: 1.0}, 2)
     assert sorted(t for g in groups for t in g) == [1, 2, 3, 4, 5]
@@ -246,7 +247,7 @@ def test_side_by_side_groups_balance_the_cost_and_keep_every_trial_once():
 
 
 def test_side_by_side_costs_follow_the_searchs_measured_epochs_not_the_macs():
-    from compress.pipeline.finalist_workers import expected_costs, plan
+    from compress.finalize.workers import expected_costs, plan
 
     # the default study's trials 5 (dsconv) and 24 (cnn): the same MACs, 161 s and 44 s an epoch in the search
     dsconv = {"trial": 5, M.MACS: 3_621_050, M.TIME_TRAIN_S: 644.0, "distill.epochs": 4}
@@ -275,7 +276,7 @@ def test_the_shipped_seed_is_the_best_on_validation_that_still_meets_the_policy(
 def test_the_encoding_that_ships_fits_the_apps_budget_when_one_can():
     from types import SimpleNamespace
 
-    from compress.pipeline.finalist_run import choose_encoding
+    from compress.finalize.finalist_run import choose_encoding
 
     f = SimpleNamespace(encoding_tolerance=0.002, policy="max_bytes", max_bytes=65_536)
     # trial 5 of the default study: per-channel is the most accurate by 0.28 points, and over the budget
@@ -292,7 +293,7 @@ def test_the_encoding_that_ships_fits_the_apps_budget_when_one_can():
 def test_a_finalist_trained_under_the_earlier_choice_ships_by_todays(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from compress.pipeline import finalist_run
+    from compress.finalize import finalist_run
 
     for name in ("int8_ptq_per_channel", "int8_ptq_per_tensor", "finalist"):
         (tmp_path / f"{name}.tflite").write_bytes(name.encode())
@@ -314,7 +315,7 @@ def test_a_finalist_trained_under_the_earlier_choice_ships_by_todays(tmp_path, m
 
 def test_channel_multiple_changes_a_dsconv_recipe_and_leaves_a_cnn_recipe_s_hash_alone(small_cfg):
     # the cnn family ignores student.channel_multiple, so its finalists trained before the key keep their hash
-    from compress.finalize import finalist_config, recipe_hash
+    from compress.finalize.recipe import finalist_config, recipe_hash
 
     hashes = {}
     for arch in ("cnn", "dsconv"):

@@ -16,10 +16,10 @@ import pytest
 from conftest import ROOT, needs_data, needs_teacher, smoke_stores
 
 from compress.config.cli import compose
-from compress.finalize import Paths
-from compress.pipeline.data import sha256_of
-from compress.plumbing import metrics as M
-from compress.plumbing.errors import ConfigError
+from compress.core import metrics as M
+from compress.core.errors import ConfigError
+from compress.data.fashion_mnist import sha256_of
+from compress.finalize.paths import Paths
 
 
 def test_only_the_default_study_writes_the_committed_deliverables():
@@ -50,7 +50,7 @@ def run(tmp_path: Path, module: str, *extra: str) -> subprocess.CompletedProcess
 def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
     from mlflow.tracking import MlflowClient
 
-    from compress.verify import score
+    from compress.measure.scoring import score
 
     first = run(tmp_path, "compress.finalize", "finalize.max_finalists=1")
     table = pd.read_csv(tmp_path / "out" / "finalists.csv")
@@ -76,9 +76,9 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
     (parent,) = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "study"]
     found = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "finalist"]
     assert len(found) == 3  # the resumed run trained only the missing finalist (and the winner's second seed)
-    from compress.pipeline import data
-    from compress.pipeline.teacher import load_keras
-    from compress.verify import predictions
+    from compress.data import fashion_mnist as data
+    from compress.measure.scoring import predictions
+    from compress.teacher.model import load_keras
 
     test = data.load().sliced(0.06)
     for finalist in [r for r in found if r.data.params.get("seed") == "0"]:
@@ -166,8 +166,8 @@ def serve_and_compare(tmp_path: Path, model_uri: str, tflite: Path) -> None:
     import numpy as np
 
     from compress.config.cli import compose
-    from compress.pipeline import data
-    from compress.pipeline.measure import predict
+    from compress.data import fashion_mnist as data
+    from compress.measure.tflite import predict
 
     splits = data.load_from_config(compose(["experiment=smoke"]).data)
     images = splits.x_test[:64]

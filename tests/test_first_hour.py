@@ -106,7 +106,7 @@ def test_sweeper_settings_out_of_range_stop_before_any_store(tmp_path, override,
     ((28, 28, 1), "gives output shape (5,); Fashion-MNIST needs (10,)"),
 ])
 def test_a_teacher_that_does_not_fit_the_data_is_one_line(tmp_path, shape, message):
-    from compress.plumbing.compat import keras
+    from compress.core.compat import keras
 
     classes = 10 if shape != (28, 28, 1) else 5
     model = keras.Sequential([keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(classes)])
@@ -119,8 +119,11 @@ def test_a_teacher_that_does_not_fit_the_data_is_one_line(tmp_path, shape, messa
     assert not storage.exists() and not (tmp_path / "mlflow.db").exists()
 
 
-@pytest.mark.parametrize("moved", ["pareto", "search_quality", "remeasure_coreml"])
-def test_a_command_that_moved_to_compress_keeps_its_analysis_name(moved):
-    old, new = run(f"analysis.{moved}", "--help"), run(f"compress.{moved}", "--help")
-    assert old.returncode == new.returncode == 0, old.stderr[-500:]
-    assert old.stdout == new.stdout and f"python -m compress.{moved}" in new.stdout
+@pytest.mark.parametrize("retired, replacement", [("analysis.pareto", "python -m compress.pareto"),
+                                                  ("analysis.search_quality", "python -m compress.search_quality"),
+                                                  ("analysis.remeasure_coreml", "python -m compress.sweep -m"),
+                                                  ("compress.remeasure_coreml", "python -m compress.sweep -m")])
+def test_a_retired_command_fails_with_one_line_naming_its_replacement(retired, replacement):
+    proc = run(retired, "--help")
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1 and replacement in proc.stderr, proc.stderr

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.front import pareto_mask
+from compress.core.front import pareto_mask
 
 
 def table(rows):

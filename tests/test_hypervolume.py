@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from analysis.hypervolume import REFERENCE, hypervolume, to_space
+from compress.core.hypervolume import REFERENCE, hypervolume, to_space
 
 
 def test_single_point_is_its_box():

@@ -12,8 +12,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compress.pipeline import data
-from compress.plumbing.errors import DataError
+from compress.core.errors import DataError
+from compress.data import fashion_mnist as data
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

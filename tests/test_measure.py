@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 from conftest import group
 
-from compress.pipeline import measure, quantize
-from compress.pipeline.students import build_student, channel_plan
-from compress.pipeline.teacher import build_teacher
+from compress.measure import tflite as measure
+from compress.teacher.model import build_teacher
+from compress.training import quantize
+from compress.training.students import build_student, channel_plan
 
 
 def test_macs_of_the_teacher_by_hand():

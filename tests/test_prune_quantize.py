@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from conftest import group, have_dataset
 
-from compress.pipeline import distill, measure, prune, quantize
-from compress.pipeline.students import build_student
-from compress.plumbing.errors import ConfigError
+from compress.core.errors import ConfigError
+from compress.measure import tflite as measure
+from compress.training import distill, prune, quantize
+from compress.training.students import build_student
 
 STUDENT = group("student", width=0.125, head="flatten")
 DISTILL = group("distill", temperature=4.0, alpha=0.1, batch_size=64)
@@ -19,7 +20,7 @@ DISTILL = group("distill", temperature=4.0, alpha=0.1, batch_size=64)
 def images_labels():
     """Real images where the dataset is installed, else random ones (said in the test id)."""
     if have_dataset():
-        from compress.pipeline import data
+        from compress.data import fashion_mnist as data
 
         s = data.load()
         return s.x_train[:640], s.y_train[:640], s.x_test[:300], s.y_test[:300]
@@ -39,7 +40,7 @@ def trained(images_labels):
 
 @pytest.mark.parametrize("sparsity", [0.5, 0.8])
 def test_pruning_reaches_target_sparsity_within_one_point(images_labels, trained, sparsity):
-    from compress.plumbing.compat import keras
+    from compress.core.compat import keras
 
     x, y, _, _ = images_labels
     model = keras.models.clone_model(trained)
@@ -83,7 +84,7 @@ def test_each_mode_yields_expected_tensor_types(tmp_path, images_labels, trained
 
 
 def test_qat_yields_int8_file_and_keeps_sparsity(tmp_path, images_labels, trained):
-    from compress.plumbing.compat import keras
+    from compress.core.compat import keras
 
     x, y, _, _ = images_labels
     model = keras.models.clone_model(trained)
@@ -103,7 +104,7 @@ def test_qat_yields_int8_file_and_keeps_sparsity(tmp_path, images_labels, traine
 def test_float_twin_carries_the_weights_quantization_aware_training_left(images_labels, trained):
     """The Core ML package and student.keras of a qat trial are made from this twin: the model QAT
     started from keeps its earlier weights (tfmot fine-tunes a clone)."""
-    from compress.plumbing.compat import keras
+    from compress.core.compat import keras
 
     x, y, x_test, _ = images_labels
     start = keras.models.clone_model(trained)

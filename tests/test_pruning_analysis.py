@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis import pruning
-from compress.plumbing import metrics as M
+from compress.core import metrics as M
 
 
 def grid_row(trial, width, method, sparsity, val, size, gzip, macs, curve):

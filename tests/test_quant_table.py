@@ -12,8 +12,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from compress.config.options import COREML_COMPRESSIONS, QUANT
 from compress.config.validate import check_quant_mode
-from compress.pipeline import early_stop, quantize
-from compress.pipeline.students import build_student
+from compress.search import early_stop
+from compress.training import quantize
+from compress.training.students import build_student
 
 MODES = sorted(QUANT)
 

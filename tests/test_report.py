@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from analysis import report
-from analysis.table import COLUMNS
-from compress.plumbing import metrics as M
+from compress.core import metrics as M
+from compress.tracking.trials_table import COLUMNS
 
 # (trial, quant, width, sparsity, val, test, bytes, latency ratio, coreml comp, coreml bytes, coreml val)
 TRIALS = [
@@ -227,7 +227,7 @@ def test_figures_are_written_and_stable(tmp_path):
 
 def add_finalists(paths: dict[str, Path]) -> None:
     """Two finalists of study `tiny` (trials 0 and 2) and a winner exported from them."""
-    from compress.plumbing import metrics as M
+    from compress.core import metrics as M
 
     base = {"study": "tiny", "seed": 0, "recipe": "r", "head": "flatten", "quant.mode": "dynamic",
             "prune.sparsity": 0.0, "epochs": 30, "augment": "flip_shift", M.TEACHER_LATENCY_MS: 2.0,
@@ -417,8 +417,8 @@ def test_from_mlflow_reads_a_fresh_clone_s_study_from_its_committed_table(tmp_pa
     job's `analysis.report --from-mlflow` must still find the trials, and say where it read them."""
     import dataclasses
 
-    from analysis import table as T
     from compress.config import paths
+    from compress.tracking import trials_table as T
 
     committed = tmp_path / "trials_mine.csv"
     T.write(pd.DataFrame([{"study": "mine", "trial": t, "status": "FINISHED", M.VAL_ACCURACY: v}

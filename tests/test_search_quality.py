@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import optuna
 import pytest
 
-from analysis.hypervolume import hypervolume, to_space
+from compress.core.hypervolume import hypervolume, to_space
 from compress.search_quality import summarise
 
 

@@ -19,7 +19,7 @@ import pytest
 from conftest import ROOT, needs_data, needs_teacher
 from optuna.trial import TrialState
 
-from compress.plumbing import metrics as M
+from compress.core import metrics as M
 
 pytestmark = [needs_data, needs_teacher]
 

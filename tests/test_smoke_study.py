@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, needs_data, needs_teacher, run_smoke_sweep
 from optuna.trial import TrialState
 
-from compress.plumbing import metrics as M
+from compress.core import metrics as M
 
 
 def prunable_weights(params: dict) -> int:
@@ -20,7 +20,7 @@ def prunable_weights(params: dict) -> int:
     a small dsconv those left whole are a third of its parameters."""
     from conftest import student_group
 
-    from compress.pipeline.students import build_student
+    from compress.training.students import build_student
 
     arch = params.get("student.arch", "cnn")
     model = build_student(student_group(arch, width=float(params["student.width"]),

@@ -9,8 +9,9 @@ from conftest import student_group, student_options
 
 from compress.coreml import convert as coreml
 from compress.coreml import executor as coreml_exec
-from compress.pipeline import encode, measure, quantize
-from compress.pipeline.students import build_student, dsconv_plan, round_channels
+from compress.measure import tflite as measure
+from compress.training import encode, quantize
+from compress.training.students import build_student, dsconv_plan, round_channels
 
 
 def student_cfg(arch: str, width: float, head: str = "gap"):
@@ -22,7 +23,7 @@ def sample_images(n: int = 64) -> np.ndarray:
     from conftest import have_dataset
 
     if have_dataset():
-        from compress.pipeline import data
+        from compress.data import fashion_mnist as data
 
         return data.load().x_test[:n]
     return np.random.default_rng(0).random((n, 28, 28, 1)).astype(np.float32)
@@ -140,7 +141,7 @@ def test_per_tensor_quantization_carries_one_scale_a_tensor(tmp_path):
 
 def test_unfused_batchnorm_converts_to_the_same_bytes_as_the_fused_kernel(tmp_path, monkeypatch):
     """Students train with BatchNorm unfused (faster here); the files they ship must not change."""
-    from compress.pipeline import students
+    from compress.training import students
 
     assert students.BN_FUSED is False
     x = sample_images(32)
@@ -160,7 +161,7 @@ def test_unfused_batchnorm_converts_to_the_same_bytes_as_the_fused_kernel(tmp_pa
 def test_the_family_names_agree_wherever_they_are_listed():
     # options (read at start-up, no Keras) and students (the builders) each name the families
     from compress.config.options import ARCHS, INT8_OVERHEAD_BYTES
-    from compress.pipeline.students import DSCONV_FIRST_DOWNSAMPLE
+    from compress.training.students import DSCONV_FIRST_DOWNSAMPLE
 
     assert set(student_options()) == set(ARCHS) == set(INT8_OVERHEAD_BYTES)
     assert set(DSCONV_FIRST_DOWNSAMPLE) == set(ARCHS) - {"cnn"}

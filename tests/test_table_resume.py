@@ -60,7 +60,7 @@ def test_a_value_outside_the_space_is_left_out_not_invented(tmp_path):
 def test_the_table_written_on_a_fresh_machine_keeps_the_committed_trials(tmp_path):
     """MLflow on a fresh machine holds only the trials run there: the committed table's other
     trials of the study stay in it (a trial in both comes from MLflow), other studies' rows do not."""
-    from analysis.table import CURVES, read, with_committed
+    from compress.tracking.trials_table import CURVES, read, with_committed
 
     committed = write_table(tmp_path / "t.csv")
     fresh = pd.DataFrame([

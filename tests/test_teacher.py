@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from conftest import TEACHER, needs_data, needs_teacher
 
-from compress.pipeline import data
-from compress.pipeline.teacher import build_teacher, load_keras, logits_model
-from compress.plumbing.compat import keras
-from compress.plumbing.errors import ConfigError
+from compress.core.compat import keras
+from compress.core.errors import ConfigError
+from compress.data import fashion_mnist as data
+from compress.teacher.model import build_teacher, load_keras, logits_model
 
 
 def test_teacher_is_the_users_network():

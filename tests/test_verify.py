@@ -11,8 +11,9 @@ import pytest
 from conftest import ROOT, group, needs_data
 
 from compress.coreml import convert as coreml
-from compress.pipeline import measure, quantize
-from compress.pipeline.students import build_student
+from compress.measure import tflite as measure
+from compress.training import quantize
+from compress.training.students import build_student
 
 
 def run_verify(*args):
@@ -23,8 +24,9 @@ def run_verify(*args):
 @needs_data
 @pytest.mark.slow
 def test_verify_scores_both_formats_on_the_full_test_set(tmp_path):
-    from compress.pipeline import data, distill
-    from compress.plumbing.compat import set_seed
+    from compress.core.compat import set_seed
+    from compress.data import fashion_mnist as data
+    from compress.training import distill
 
     set_seed(0)
     s = data.load()

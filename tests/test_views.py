@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import TEACHER, needs_teacher
 
-from compress.pipeline import views
+from compress.training import views
 
 
 def images(n: int = 12, seed: int = 0) -> np.ndarray:
@@ -48,7 +48,7 @@ def test_view_draws_cover_flips_and_every_shift():
 
 @needs_teacher
 def test_cached_logits_of_view_k_are_the_teachers_logits_on_view_k(tmp_path):
-    from compress.pipeline import teacher
+    from compress.teacher import model as teacher
 
     model = teacher.logits_model(teacher.load_keras(TEACHER))
     x, index = images(16, seed=3), np.arange(16) * 7
@@ -62,7 +62,7 @@ def test_cached_logits_of_view_k_are_the_teachers_logits_on_view_k(tmp_path):
 
 
 def test_the_pipeline_serves_each_view_with_its_own_logits():
-    from compress.pipeline.distill import view_dataset
+    from compress.training.distill import view_dataset
 
     n, k = 40, 4
     x, index = images(n, seed=5), np.arange(n)
@@ -95,7 +95,7 @@ def test_bad_view_settings_are_refused_in_one_line(bad):
     from conftest import compose_config
 
     from compress.config.validate import validate
-    from compress.plumbing.errors import ConfigError
+    from compress.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=f"distill.{bad.split('=')[0]}"):
         validate(compose_config([f"distill.{bad}"]))

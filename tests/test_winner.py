@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.front import pareto_mask
-from analysis.winner import pick
+from compress.core.front import pareto_mask, pick
 
 
 def front(rows):

@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from compress.config import schema
+from compress.core.errors import CompressError
+
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: conf/, models/, report/ are read from here
 CONF_DIR = str(ROOT / "conf")
 
@@ -15,8 +18,6 @@ def compose(overrides: list[str] | None = None, return_hydra_config: bool = Fals
     running a job (for tests, benchmarks and the analysis commands)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
-
-    from compress.config import schema
 
     schema.register()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
@@ -38,9 +39,6 @@ def hydra_entry(fn: Callable, config_name: str = "config") -> None:
     run prints its one-line message on stderr and exits with status 2.
     """
     import hydra
-
-    from compress.config import schema
-    from compress.plumbing.errors import CompressError
 
     schema.register()
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class QuantMode:
-    """Everything that belongs to one `quant.mode` (compress/pipeline/quantize.py converts by it); every
+    """Everything that belongs to one `quant.mode` (compress/training/quantize.py converts by it); every
     reader (validation, early stopping, the winner's Core ML export, the figures) takes it from here."""
 
     name: str
@@ -27,16 +27,16 @@ QUANT_MODES = tuple(QUANT)
 INTEGER_MODES = tuple(name for name, mode in QUANT.items() if mode.integer)
 ACTIVATIONS = ("relu", "relu6")
 HEADS = ("flatten", "gap")
-ARCHS = ("cnn", "dsconv", "dsconv_s2", "dsconv_sp")  # student families (compress/pipeline/students.py)
+ARCHS = ("cnn", "dsconv", "dsconv_s2", "dsconv_sp")  # student families (compress/training/students.py)
 # The bytes a family's shipped int8 file carries beyond one byte per parameter (per-tensor scales, int32 biases,
 # the graph), measured on the committed finalists (report/finalists.csv, ship_size_bytes - params, per-tensor and
 # slimmed): cnn 3,381-3,584 B, dsconv 5,993-6,001 B. The finalists' size classes read the shipped size from it.
 # dsconv_s2 and dsconv_sp: trial 5's recipe in either, shipped per-tensor, carried 5,831 and 6,015 B (side runs)
 INT8_OVERHEAD_BYTES = {"cnn": 3_600, "dsconv": 6_000, "dsconv_s2": 6_000, "dsconv_sp": 6_000}
-PRUNE_METHODS = ("magnitude", "channel")  # zeros in place (tfmot), or whole channels removed (compress/pipeline/prune/)
+PRUNE_METHODS = ("magnitude", "channel")  # zeros in place (tfmot), or whole channels removed (compress/training/prune/)
 CHANNEL_IMPORTANCE = ("bn", "l1")  # a channel's rank: its BatchNorm scale |gamma|, or its filter's L1 norm
-AUGMENTS = ("none", "flip_shift")  # distillation views (compress/pipeline/views.py)
-# how the winner is picked among finalists (compress/pipeline/winner_export.py)
+AUGMENTS = ("none", "flip_shift")  # distillation views (compress/training/views.py)
+# how the winner is picked among finalists (compress/finalize/winner_export.py)
 WINNER_POLICIES = ("max_bytes", "smallest_within")
 KERNEL_SIZES = (1, 3, 5)
 CHANNEL_MULTIPLES = (1, 2, 4, 8, 16)  # student.channel_multiple (dsconv families)

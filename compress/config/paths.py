@@ -16,32 +16,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from compress.plumbing.errors import ConfigError
-
-RESOLVERS = ("per_study", "per_study_experiment")
-
-
-def _paths_node(root):
-    return root.paths
-
-
-def per_study(name: str, *, _root_) -> str:
-    """`name` for the default study, `<sweeps_dir>/<study>/<name>` for any other."""
-    p = _paths_node(_root_)
-    return name if p.study == p.default_study else f"{p.sweeps_dir}/{p.study}/{name}"
-
-
-def per_study_experiment(base: str, *, _root_) -> str:
-    """The MLflow experiment: `base` for the default study, `base-<study>` for any other."""
-    p = _paths_node(_root_)
-    return base if p.study == p.default_study else f"{base}-{p.study}"
-
-
-def register_resolvers() -> None:
-    """Make `${per_study:...}` and `${per_study_experiment:...}` known to OmegaConf (idempotent)."""
-    for name, fn in (("per_study", per_study), ("per_study_experiment", per_study_experiment)):
-        if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, fn)
+from compress.config.cli import CONF_DIR, compose
+from compress.config.validate import check_tracking
+from compress.core.errors import ConfigError, StoreError
 
 
 @dataclass(frozen=True)
@@ -101,8 +78,6 @@ def study_overrides(study: str | None) -> list[str]:
     """The overrides that compose `study`: a study named like a preset (`conf/experiment/smoke.yaml`
     names the study `smoke`) is composed with that preset, so that its data and recipe are the
     ones its trials ran with; any other name sets `paths.study`."""
-    from compress.config.cli import CONF_DIR
-
     if not study:
         return []
     preset = Path(CONF_DIR) / "experiment" / f"{study}.yaml"
@@ -113,8 +88,6 @@ def study_overrides(study: str | None) -> list[str]:
 
 def compose_for(study: str | None, overrides: list[str] | tuple[str, ...] = ()):
     """The project's config (with its hydra node) for `study` (None: the default study)."""
-    from compress.config.cli import compose
-
     return compose([*study_overrides(study), *overrides], return_hydra_config=True)
 
 
@@ -150,9 +123,6 @@ def require_store(sp: StudyPaths) -> None:
     answer its health check, a SQLite file must already be there (reading never creates one)."""
     uri = sp.tracking_uri
     if uri.startswith(("http://", "https://")):
-        from compress.config.validate import check_tracking
-        from compress.plumbing.errors import StoreError
-
         try:
             check_tracking(uri)
         except StoreError as exc:
@@ -172,8 +142,6 @@ def write_or_exit(path: Path, write) -> None:
 
 def default_study() -> str:
     """The default study's name, as conf/paths/default.yaml sets it."""
-    from compress.config.cli import CONF_DIR
-
     return str(OmegaConf.load(Path(CONF_DIR) / "paths" / "default.yaml").default_study)
 
 

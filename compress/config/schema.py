@@ -13,6 +13,8 @@ from typing import List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from compress.config.resolvers import register_resolvers
+
 
 @dataclass
 class DataConfig:
@@ -50,7 +52,7 @@ class StudentConfig:
     min_channels: int = 4
     bn_momentum: float = 0.99  # BatchNorm moving-average momentum; lower it for runs of a few hundred steps
     # dsconv families: each conv's channels rounded to the nearest multiple of this (a tie rounds down);
-    # 1 keeps the width's own counts. The cnn family ignores it (compress/pipeline/students.py)
+    # 1 keeps the width's own counts. The cnn family ignores it (compress/training/students.py)
     channel_multiple: int = 8
 
 
@@ -71,7 +73,7 @@ class DistillConfig:
 
 @dataclass
 class PruneConfig:
-    method: str = "magnitude"  # magnitude (zeros in place) or channel (whole channels removed): compress/pipeline/prune/
+    method: str = "magnitude"  # magnitude (zeros in place) or channel (whole channels removed): compress/training/prune/
     sparsity: float = 0.0  # magnitude: share of zero weights per kernel; channel: share of channels removed per layer
     importance: str = "bn"  # channel: rank channels by BatchNorm |gamma| (bn) or filter L1 norm (l1)
     epochs: int = 1  # fine-tuning epochs while the sparsity ramps up
@@ -133,7 +135,7 @@ class PathsConfig:
 
 @dataclass
 class FinalizeConfig:
-    """The finalists stage (compress/finalize.py): which trials, the final recipe, the winner."""
+    """The finalists stage (compress/finalize/stage.py): which trials, the final recipe, the winner."""
 
     max_finalists: int = 6
     jobs: int = 1  # finalists trained side by side, each process with cores/jobs threads
@@ -153,7 +155,7 @@ class FinalizeConfig:
     int8_tolerance: float = 0.003  # post-training int8 may lose this much validation accuracy before QAT is tried
     encoding_tolerance: float = 0.002  # ship the smallest int8 encoding within this of the best one's accuracy
     coreml_compression: str = "linear8"
-    policy: str = "max_bytes"  # max_bytes or smallest_within (compress/pipeline/winner_export.py)
+    policy: str = "max_bytes"  # max_bytes or smallest_within (compress/finalize/winner_export.py)
     max_bytes: int = 65536
     budget: float = 0.005
     max_latency_ratio: Optional[float] = 0.05  # either policy: only files at most this fraction of the teacher's latency (20x)
@@ -192,8 +194,6 @@ class Config:
 def register() -> None:
     """Put the schemas in Hydra's ConfigStore (idempotent)."""
     import hydra_plugins.compress_optuna_sweeper.config  # noqa: F401 - the ${optuna:...} resolver
-
-    from compress.config.paths import register_resolvers
 
     register_resolvers()
     cs = ConfigStore.instance()

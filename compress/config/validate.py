@@ -17,7 +17,6 @@ from compress.config.options import (
     CHANNEL_IMPORTANCE,
     CHANNEL_MULTIPLES,
     COREML_COMPRESSIONS,
-    DEFAULT_TEACHER_PATH,
     HEADS,
     KERNEL_SIZES,
     LOGIT_SOURCES,
@@ -25,7 +24,7 @@ from compress.config.options import (
     QUANT_MODES,
     WINNER_POLICIES,
 )
-from compress.plumbing.errors import ConfigError
+from compress.core.errors import ConfigError, StoreError
 
 
 def _check(condition: bool, field: str, value, allowed: str) -> None:
@@ -141,57 +140,8 @@ def _validate_finalize(f) -> None:
     _check(len(f.winner_seeds) >= 1, "finalize.winner_seeds", list(f.winner_seeds), "at least one seed")
 
 
-def preflight(cfg, check_data: bool = True) -> None:
-    """Everything checkable before a study starts: ranges, the data files, the teacher file,
-    the tracking store.
-
-    Called by the sweeper on the configs at the corners of the search space, and by a trial
-    before it trains anything; a trial passes check_data=False because it reads and checks
-    the same files itself, next, before anything is written.
-    """
-    validate(cfg)
-    if check_data:
-        _checked_data(cfg.data.dir, bool(cfg.data.verify_checksums))
-    teacher = Path(cfg.teacher.path) if cfg.teacher.path else None
-    if teacher is not None and str(cfg.teacher.path) != DEFAULT_TEACHER_PATH and not teacher.is_file():
-        raise ConfigError(f"teacher.path={cfg.teacher.path}: no such file (point it at a trained Keras model)")
-    if teacher is not None and teacher.is_file():
-        with open(teacher, "rb") as handle:
-            head = handle.read(8)
-        if not (head.startswith(b"PK") or head.startswith(b"\x89HDF")):
-            raise ConfigError(f"teacher.path={cfg.teacher.path}: not a Keras model file (.keras or .h5)")
-        _teacher_fits(teacher)
-    check_tracking(cfg.tracking.uri)
-
-
-_CHECKED: set = set()
-
-
-def _teacher_fits(path: Path) -> None:
-    """Load the teacher once per process and file version and check it fits the data's images and
-    classes (one line, before any store is written, instead of a Keras traceback in a trial)."""
-    from compress.pipeline import teacher
-
-    key = ("teacher", str(path.resolve()), path.stat().st_mtime_ns)
-    if key not in _CHECKED:
-        teacher.check_fits(teacher.load_keras(path), path)
-        _CHECKED.add(key)
-
-
-def _checked_data(data_dir, verify: bool) -> None:
-    """data.check_files once per process and setting (the sweeper checks several corners)."""
-    from compress.pipeline import data
-
-    key = (data_dir, verify)
-    if key not in _CHECKED:
-        data.check_files(data_dir, verify)
-        _CHECKED.add(key)
-
-
 def check_tracking(uri: str) -> None:
     """An MLflow server must answer; a local SQLite store's folder must be creatable."""
-    from compress.plumbing.errors import StoreError
-
     if uri.startswith(("http://", "https://")):
         import urllib.request
 

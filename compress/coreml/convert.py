@@ -18,8 +18,8 @@ from typing import Mapping
 import numpy as np
 
 from compress.config.validate import check_coreml_compression
-from compress.pipeline.data import CLASS_NAMES
-from compress.plumbing.compat import keras, native_quiet
+from compress.core.compat import keras, native_quiet
+from compress.data.fashion_mnist import CLASS_NAMES
 
 log = logging.getLogger(__name__)
 

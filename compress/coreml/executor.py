@@ -18,7 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from compress.coreml import interface as coreml_interface
+from compress.coreml.convert import load_program
 from compress.coreml.ops import OPS, UnsupportedOpError
+from compress.coreml.output_scores import class_scores
 
 __all__ = ["OPS", "Program", "UnsupportedOpError", "predict"]
 
@@ -42,8 +45,6 @@ class Program:
     def __init__(self, path: str | Path, strict: bool = True):
         """`strict=False` (Core ML will run it) reads a program with ops the executor lacks:
         `unknown` names them, and `run_all` is then not to be called."""
-        from compress.coreml.convert import load_program
-
         spec, program = load_program(path)
         if program is None:
             raise UnsupportedOpError(f"{path}: not an ML Program (a {spec.WhichOneof('Type')} model)")
@@ -108,9 +109,6 @@ def predict(path: str | Path, images: np.ndarray, batch: int = 500, input_range:
     On macOS the real Core ML runs the model; elsewhere the NumPy executor does (`precision`
     'fp16' rounds every activation to float16, as the GPU and Neural Engine compute).
     """
-    from compress.coreml import interface as coreml_interface
-    from compress.coreml.output_scores import class_scores
-
     pixels = np.clip(np.round(np.asarray(images, np.float32) * 255.0), 0, 255).astype(np.float32)
     if pixels.ndim == 3:
         pixels = pixels[..., None]
@@ -158,8 +156,6 @@ def _predict_coreml(path, pixels, reading) -> np.ndarray:  # pragma: no cover - 
     goes in as an RGB (or grayscale) picture: Core ML reorders it for a BGR model itself."""
     import coremltools as ct
     from PIL import Image
-
-    from compress.coreml.output_scores import class_scores
 
     model = ct.models.MLModel(str(path))
     out = []

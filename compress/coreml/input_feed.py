@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compress.plumbing.errors import InterfaceError
+from compress.core.errors import InterfaceError
 
 COLOR = {10: "grayscale", 20: "RGB", 30: "BGR"}
 ARRAY_DTYPE = {65568: "float32", 65552: "float16", 65600: "float64", 131104: "int32", 131080: "int8"}

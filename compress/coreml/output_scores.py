@@ -3,14 +3,11 @@ tensor with one entry per class) and those scores in the data's class order."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from compress.plumbing.errors import InterfaceError
-
-if TYPE_CHECKING:
-    from compress.coreml.interface import Reading
+from compress.core.errors import InterfaceError
+from compress.coreml.reading import Reading
+from compress.data.fashion_mnist import CLASS_NAMES
 
 
 def _classify_labels(program) -> list:
@@ -63,8 +60,6 @@ def class_output(spec, program, least: int | None, wanted: str | None, notes: li
 def class_scores(reading: Reading, outputs: dict) -> np.ndarray:
     """(n, the model's classes) scores in the data's class order from the program's outputs;
     labels of a classifier must be the class indices 0..n-1 or the data's class names."""
-    from compress.pipeline.data import CLASS_NAMES
-
     n_classes = reading.n_classes
 
     if reading.output_kind == "classifier":

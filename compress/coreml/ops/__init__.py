@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from compress.plumbing.errors import CompressError
+from compress.core.errors import CompressError
 
 OPS: dict[str, Callable] = {}
 

@@ -71,7 +71,7 @@ class CompressOptunaSweeperConf:
     skip_repeats: bool = False
     # dotted paths of classes built with the sweep's composed config; each may define
     # on_study_start(study), on_trial_end(study, trial) and on_study_end(study, error), called by the
-    # main sweep process (e.g. compress.plumbing.study_run.StudyRun: the study as a live MLflow run)
+    # main sweep process (e.g. compress.tracking.study_run.StudyRun: the study as a live MLflow run)
     callbacks: List[str] = field(default_factory=list)
     # key: override-grammar sweep, e.g. "interval(0.1, 1)", "choice(a, b)", "tag(log, interval(1e-4, 1))"
     params: Optional[Dict[str, str]] = None

@@ -1,0 +1,226 @@
+"""Fashion-MNIST from the original IDX files: find them, read them strictly, split them.
+
+The reader is our own so that a truncated or corrupt file is named in a clear error
+instead of surfacing as a reshape failure deep inside training.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from compress.core.compat import keras
+from compress.core.errors import DataError
+
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+KERAS_CACHE_DIR = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "fashion-mnist"
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+SHA256 = {
+    "train_images": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+    "train_labels": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+    "test_images": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+    "test_labels": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+}
+COUNTS = {"train": 60_000, "test": 10_000}
+CLASS_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+NUM_CLASSES = len(CLASS_NAMES)
+IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+
+
+def read_idx(path: str | Path, kind: str, expected_count: int | None = None) -> np.ndarray:
+    """Read one IDX file (gzipped or raw) of `kind` 'images' or 'labels'.
+
+    Checks the magic number, the header's dimensions, the byte count and, for
+    labels, the range 0..9; any failure raises DataError naming the file.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"{path}: cannot read or decompress ({exc})") from None
+    magic_expected, ndim = (IMAGE_MAGIC, 3) if kind == "images" else (LABEL_MAGIC, 1)
+    if len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path}: truncated header ({len(raw)} bytes), not an IDX {kind} file")
+    (magic,) = struct.unpack(">i", raw[:4])
+    if magic != magic_expected:
+        raise DataError(f"{path}: magic number {magic}, expected {magic_expected} for IDX {kind}")
+    dims = struct.unpack(f">{ndim}i", raw[4 : 4 + 4 * ndim])
+    if any(d < 0 for d in dims):
+        raise DataError(f"{path}: negative dimension in header {dims}")
+    if kind == "images" and dims[1:] != (28, 28):
+        raise DataError(f"{path}: images are {dims[1]}x{dims[2]}, expected 28x28")
+    if expected_count is not None and dims[0] != expected_count:
+        raise DataError(f"{path}: header says {dims[0]} items, expected {expected_count}")
+    body = raw[4 + 4 * ndim :]
+    expected_bytes = int(np.prod(dims))
+    if len(body) != expected_bytes:
+        raise DataError(f"{path}: {len(body)} data bytes, header promises {expected_bytes} (truncated or padded)")
+    array = np.frombuffer(body, dtype=np.uint8).reshape(dims)
+    if kind == "labels" and array.size and array.max() >= 10:
+        raise DataError(f"{path}: label {int(array.max())} out of range, allowed 0..9")
+    return array
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _has_all(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in FILES.values())
+
+
+def locate(data_dir: str | None) -> Path:
+    """The folder holding the four IDX files.
+
+    Order: `data.dir` from the config (which must then hold them), the Debian
+    package's folder, Keras's cache, and last a Keras download where the network allows.
+    """
+    if data_dir:
+        folder = Path(data_dir).expanduser()
+        if not folder.is_dir():
+            raise DataError(f"data.dir={data_dir}: no such folder; it must hold {', '.join(FILES.values())}")
+        missing = [n for n in FILES.values() if not (folder / n).is_file()]
+        if missing:
+            raise DataError(f"data.dir={data_dir}: missing {', '.join(missing)}")
+        return folder
+    for folder in (DEBIAN_DIR, KERAS_CACHE_DIR):
+        if _has_all(folder):
+            return folder
+    try:  # a user elsewhere may have network access; never needed here
+
+        keras.datasets.fashion_mnist.load_data()
+    except Exception:  # noqa: BLE001 - any failure means "not available"
+        pass
+    if _has_all(KERAS_CACHE_DIR):
+        return KERAS_CACHE_DIR
+    raise DataError(
+        f"Fashion-MNIST not found: set data.dir, or install Debian's dataset-fashion-mnist "
+        f"({DEBIAN_DIR}), or put the IDX files in {KERAS_CACHE_DIR}"
+    )
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Images as float32 in [0, 1] with shape (n, 28, 28, 1), labels as int64."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    train_index: np.ndarray  # positions of the train split in the original 60,000
+    val_index: np.ndarray
+    fingerprint: str  # identifies the raw data (sha256 over the four files)
+    source: str
+
+    def sliced(self, fraction: float) -> "Splits":
+        """A stratification-free head slice of every split, for smoke runs."""
+        if fraction >= 1.0:
+            return self
+
+        def cut(a: np.ndarray) -> np.ndarray:
+            return a[: max(1, int(round(len(a) * fraction)))]
+
+        return Splits(
+            cut(self.x_train), cut(self.y_train), cut(self.x_val), cut(self.y_val),
+            cut(self.x_test), cut(self.y_test), cut(self.train_index), cut(self.val_index),
+            self.fingerprint, self.source,
+        )
+
+
+def stratified_split(labels: np.ndarray, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val) with `val_size` validation items spread evenly over classes."""
+    if not 0 < val_size < len(labels):
+        raise DataError(f"data.val_size={val_size}: allowed 1..{len(labels) - 1}")
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = np.floor(counts / counts.sum() * val_size).astype(int)
+    for i in np.argsort(-(counts / counts.sum() * val_size - quota))[: val_size - quota.sum()]:
+        quota[i] += 1
+    val = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota)])
+    val.sort()
+    train = np.setdiff1d(np.arange(len(labels)), val)
+    return train, val
+
+
+def _checksums(folder: Path, verify: bool) -> str:
+    digests = {}
+    for key, name in FILES.items():
+        digest = sha256_of(folder / name)
+        if verify and digest != SHA256[key]:
+            raise DataError(
+                f"{folder / name}: sha256 {digest[:12]}… does not match Fashion-MNIST's {SHA256[key][:12]}… "
+                f"(set data.verify_checksums=false to use other data)"
+            )
+        digests[key] = digest
+    return hashlib.sha256("".join(digests[k] for k in FILES).encode()).hexdigest()
+
+
+def _read_checked(folder: Path, verify_checksums: bool) -> tuple[dict[str, np.ndarray], str]:
+    """The four arrays, read strictly (structure first: its errors say more than a checksum's),
+    and the data's fingerprint after the sha256 check."""
+    arrays = {
+        key: read_idx(folder / name, "images" if key.endswith("images") else "labels",
+                      COUNTS["train" if key.startswith("train") else "test"] if verify_checksums else None)
+        for key, name in FILES.items()
+    }
+    for split in ("train", "test"):
+        if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
+            raise DataError(f"{folder}: {split} images and labels differ in count")
+    return arrays, _checksums(folder, verify_checksums)
+
+
+def check_files(data_dir: str | None = None, verify_checksums: bool = True) -> Path:
+    """Locate the four files and read and checksum them: every data fault is found here,
+    before a study starts."""
+    folder = locate(data_dir)
+    _read_checked(folder, verify_checksums)
+    return folder
+
+
+def load(data_dir: str | None = None, val_size: int = 5000, seed: int = 0, verify_checksums: bool = True) -> Splits:
+    """Locate, verify, read and split Fashion-MNIST."""
+    folder = locate(data_dir)
+    arrays, fingerprint = _read_checked(folder, verify_checksums)
+    train_idx, val_idx = stratified_split(arrays["train_labels"], val_size, seed)
+
+    def images(a: np.ndarray) -> np.ndarray:
+        return (a.astype(np.float32) / 255.0)[..., None]
+
+    x_all, y_all = images(arrays["train_images"]), arrays["train_labels"].astype(np.int64)
+    return Splits(
+        x_all[train_idx], y_all[train_idx], x_all[val_idx], y_all[val_idx],
+        images(arrays["test_images"]), arrays["test_labels"].astype(np.int64),
+        train_idx, val_idx, fingerprint, str(folder),
+    )
+
+
+def load_from_config(data_cfg) -> Splits:
+    """`load` with the `data` config group's fields, then the smoke slice if asked."""
+    splits = load(data_cfg.dir, int(data_cfg.val_size), int(data_cfg.split_seed), bool(data_cfg.verify_checksums))
+    return splits.sliced(float(data_cfg.fraction))

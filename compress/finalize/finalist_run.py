@@ -1,0 +1,189 @@
+"""One finalist: train a recipe the long way, convert it in its own mode and in the shipping
+int8 encoding, measure both files from disk, make its Core ML package, log it to MLflow."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from compress.core import metrics as M
+from compress.core.compat import keras
+from compress.coreml import convert as coreml
+from compress.measure import scoring
+from compress.measure import tflite as measure
+from compress.search import trial
+from compress.tracking import runs as tracking
+from compress.training import encode, prune, quantize
+from compress.training.students import save_float_student
+
+log = logging.getLogger(__name__)
+
+
+def _measured(path: Path, ctx, cfg) -> dict:
+    """Accuracy on validation and test, bytes and latency beside the teacher, from the file."""
+    s, m = ctx.splits, cfg.measure
+    size, size_gz = measure.file_sizes(path)
+    latency, teacher_latency = measure.latency_pair(path, ctx.teacher_tflite, s.x_test[0], int(m.latency_runs),
+                                                    int(m.warmup), int(m.threads))
+    return {"val": measure.accuracy(path, s.x_val, s.y_val, int(m.eval_batch)),
+            "test": measure.accuracy(path, s.x_test, s.y_test, int(m.eval_batch)),
+            "bytes": size, "gzip": size_gz, "latency": latency, "teacher_latency": teacher_latency}
+
+
+# every int8 encoding a finalist may try, by the name its row's columns carry (int8_<name>_bytes, ..._val_accuracy)
+QAT_ENCODING = "qat_per_channel"
+SHIP_ENCODINGS = (*(f"ptq_{granularity}" for granularity in encode.GRANULARITIES), QAT_ENCODING)
+
+
+def shipping_encodings(cfg, ctx, float_model: keras.Model, qat_model: keras.Model | None, workdir: Path,
+                       keras_val: float) -> tuple[str, dict, keras.Model]:
+    """Every int8 encoding tried (post-training per-channel and per-tensor, and quantization-aware
+    when those lose more than `finalize.int8_tolerance` against the float model), each slimmed and
+    scored on validation; returns the chosen one's name (the smallest file within
+    `finalize.encoding_tolerance` of the best validation accuracy), all of them, and the float
+    model whose weights the chosen file carries (for the Core ML package and student.keras)."""
+    f, s = cfg.finalize, ctx.splits
+    representative = trial.representative_images(cfg, ctx)
+    tried: dict[str, dict] = {}
+
+    def add(name: str, model: keras.Model, granularity: str) -> None:
+        path = quantize.write(encode.slim(quantize.convert(model, "int8", representative, granularity)),
+                              workdir / f"int8_{name}.tflite")
+        tried[name] = {"path": str(path), "bytes": path.stat().st_size,
+                       "val": measure.accuracy(path, s.x_val, s.y_val, int(cfg.measure.eval_batch))}
+        log.info("  int8 %s: %s bytes, validation %.2f%% (float %.2f%%)", name, f"{tried[name]['bytes']:,}",
+                 100 * tried[name]["val"], 100 * keras_val)
+
+    for granularity in encode.GRANULARITIES:
+        add(f"ptq_{granularity}", float_model, granularity)
+    if keras_val - max(t["val"] for t in tried.values()) > float(f.int8_tolerance):
+        if qat_model is None:
+            log.info("  post-training int8 loses more than %.1f points: %d epoch(s) of quantization-aware training",
+                     100 * float(f.int8_tolerance), int(cfg.quant.qat_epochs))
+            qat_model, _ = quantize.quantization_aware(
+                float_model, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, cfg.distill, cfg.quant,
+                prune.leaves_zeros(cfg.prune), int(cfg.seed), verbose=int(cfg.verbose))
+        add(QAT_ENCODING, qat_model, "per_channel")
+    chosen = choose_encoding(tried, f)
+    return chosen, tried, quantize.float_twin(qat_model, float_model) if chosen == QAT_ENCODING else float_model
+
+
+def choose_encoding(tried: dict, f) -> str:
+    """The int8 encoding that ships, from those tried ({name: {"bytes", "val"}}): the smallest file
+    within `finalize.encoding_tolerance` of the best validation accuracy. Under the `max_bytes`
+    policy, when that file is over `finalize.max_bytes` and another fits, the most accurate one that
+    fits: a file over the app's budget is of no use to it, however accurate (trial 5 of the default
+    study: per-channel 68,232 B at 92.88% against per-tensor 50,640 B at 92.60%)."""
+    best = max(t["val"] for t in tried.values())
+    near = {k: t for k, t in tried.items() if t["val"] >= best - float(f.encoding_tolerance)}
+    chosen = min(near, key=lambda k: (near[k]["bytes"], -near[k]["val"]))
+    if str(f.policy) == "max_bytes" and tried[chosen]["bytes"] > int(f.max_bytes):
+        fits = {k: t for k, t in tried.items() if t["bytes"] <= int(f.max_bytes)}
+        if fits:
+            chosen = max(fits, key=lambda k: (fits[k]["val"], -fits[k]["bytes"]))
+    return chosen
+
+
+def tried_from_row(row) -> dict:
+    """The encodings a finalist's row says were tried, with their bytes and validation accuracy."""
+    out = {}
+    for name in SHIP_ENCODINGS:
+        size, val = row.get(f"int8_{name}_bytes"), row.get(f"int8_{name}_val_accuracy")
+        if size is not None and val is not None and not (np.isnan(float(size)) or np.isnan(float(val))):
+            out[name] = {"bytes": int(size), "val": float(val)}
+    return out
+
+
+def ship_figures(ship_path: Path, ctx, cfg, chosen: str) -> dict:
+    """The shipped file's columns of a finalist's row, measured from the file."""
+    ship = _measured(ship_path, ctx, cfg)
+    parts = encode.breakdown(ship_path)
+    return {"ship_encoding": chosen, M.SHIP_VAL_ACCURACY: ship["val"], M.SHIP_TEST_ACCURACY: ship["test"],
+            M.SHIP_SIZE_BYTES: ship["bytes"], M.SHIP_LATENCY_MS: ship["latency"],
+            M.SHIP_LATENCY_RATIO: ship["latency"] / ship["teacher_latency"],
+            **{f"ship_bytes_{k}": v for k, v in parts.items() if k != "total"}}
+
+
+def reship(cfg, ctx, row, workdir: Path) -> dict | None:
+    """A finalist trained under an earlier choice of encoding, shipped by today's (`choose_encoding`
+    on the encodings its row records): the new file copied from its work folder and measured; the
+    row's changed columns, or None when the choice stands or the files are not on this machine."""
+    tried = tried_from_row(row)
+    if not tried:
+        return None
+    chosen = choose_encoding(tried, cfg.finalize)
+    if chosen == str(row["ship_encoding"]):
+        return None
+    source = Path(workdir) / f"int8_{chosen}.tflite"
+    if not source.is_file():
+        log.warning("finalist trial %d seed %d ships %s under today's encoding choice, but %s is not on this "
+                    "machine: it keeps %s", int(row["trial"]), int(row["seed"]), chosen, source, row["ship_encoding"])
+        return None
+    shutil.copyfile(source, Path(workdir) / "finalist.tflite")
+    figures = ship_figures(Path(workdir) / "finalist.tflite", ctx, cfg, chosen)
+    log.info("finalist trial %d seed %d: ships %s now (%s bytes, validation %.2f%%), was %s (%s bytes)",
+             int(row["trial"]), int(row["seed"]), chosen, f"{figures[M.SHIP_SIZE_BYTES]:,}",
+             100 * figures[M.SHIP_VAL_ACCURACY], row["ship_encoding"], f"{int(row[M.SHIP_SIZE_BYTES]):,}")
+    return figures
+
+
+def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
+    """Train, convert, measure and log one finalist; returns its row of the finalists' table."""
+    workdir = Path(workdir)
+    if workdir.exists():
+        shutil.rmtree(workdir)  # a half-finished earlier attempt
+    workdir.mkdir(parents=True)
+    s = ctx.splits
+    start = time.perf_counter()
+    to_convert, float_model, histories, times = trial.train_student(cfg, ctx)
+    train_s = time.perf_counter() - start
+    mode = str(cfg.quant.mode)
+    own_path = quantize.write(quantize.convert(to_convert, mode, trial.representative_images(cfg, ctx)),
+                              workdir / "model.tflite")
+    own = _measured(own_path, ctx, cfg)
+    keras_val = measure.keras_accuracy(float_model, s.x_val, s.y_val)
+    chosen, tried, shipped_float = shipping_encodings(cfg, ctx, float_model, to_convert if mode == "qat" else None,
+                                                      workdir, keras_val)
+    ship_path = workdir / "finalist.tflite"
+    shutil.copyfile(tried[chosen]["path"], ship_path)
+    shipped = ship_figures(ship_path, ctx, cfg, chosen)
+    package = coreml.to_mlpackage(shipped_float, workdir / "finalist.mlpackage", str(cfg.finalize.coreml_compression),
+                                  prune.zero_sparsity(cfg.prune),
+                                  metadata={"study": study, "search_trial": str(int(row["trial"])),
+                                            "seed": str(int(cfg.seed))})
+    coreml_test = float(np.mean(scoring.predictions(package, s.x_test) == s.y_test))
+    params, nonzero = measure.parameter_counts(float_model)
+    result = {
+        "arch": cfg.student.arch, "width": float(cfg.student.width), "head": cfg.student.head,
+        "quant.mode": mode, "prune.method": prune.method_of(cfg.prune), "prune.sparsity": float(cfg.prune.sparsity),
+        "distill.temperature": float(cfg.distill.temperature), "distill.alpha": float(cfg.distill.alpha),
+        "epochs": int(cfg.distill.epochs), "augment": cfg.distill.augment,
+        "search_val_accuracy": float(row[M.VAL_ACCURACY]), "search_test_accuracy": float(row[M.TEST_ACCURACY]),
+        "search_size_bytes": int(row[M.SIZE_BYTES]),
+        M.VAL_ACCURACY: own["val"], M.TEST_ACCURACY: own["test"], M.SIZE_BYTES: own["bytes"],
+        M.SIZE_GZIP_BYTES: own["gzip"], M.LATENCY_MS: own["latency"], M.TEACHER_LATENCY_MS: own["teacher_latency"],
+        M.LATENCY_RATIO: own["latency"] / own["teacher_latency"], M.KERAS_VAL_ACCURACY: keras_val,
+        M.PARAMS: params, M.NONZERO_PARAMS: nonzero, M.MACS: measure.count_macs(float_model),
+        **shipped,
+        **{f"int8_{k}_bytes": t["bytes"] for k, t in tried.items()},
+        **{f"int8_{k}_val_accuracy": t["val"] for k, t in tried.items()},
+        M.COREML_SIZE_BYTES: coreml.package_bytes(package), M.COREML_TEST_ACCURACY: coreml_test,
+        "coreml_compression": str(cfg.finalize.coreml_compression),
+        M.TIME_TRAIN_S: round(train_s, 1), M.TIME_TOTAL_S: round(time.perf_counter() - start, 1),
+        "curve_val": ";".join(f"{v:.4f}" for v in histories[0].get("val_accuracy", [])),
+    }
+    OmegaConf.save(cfg, workdir / "config.yaml", resolve=True)
+    save_float_student(shipped_float, workdir / "student.keras")
+    result["run_id"] = tracking.log_finalist(cfg, ctx.teacher_sha, study, int(row["trial"]), result, histories,
+                                             workdir, ctx.splits)
+    log.info("finalist trial %d: %s %s bytes, validation %.2f%%, test %.2f%% (own mode %s: %.2f%%, %s bytes; "
+             "search %.2f%%) | Core ML %.2f%% | %.0f s", int(row["trial"]), chosen, f"{shipped[M.SHIP_SIZE_BYTES]:,}",
+             100 * shipped[M.SHIP_VAL_ACCURACY], 100 * shipped[M.SHIP_TEST_ACCURACY], mode, 100 * own["val"],
+             f"{own['bytes']:,}",
+             100 * float(row[M.VAL_ACCURACY]), 100 * coreml_test, result[M.TIME_TOTAL_S])
+    return result

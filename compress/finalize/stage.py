@@ -1,0 +1,203 @@
+"""`python -m compress.finalize`: train the study's finalists the long way, ship each as int8,
+pick the winner among them and export it.
+
+The study ranks recipes with a short, cheap proxy (a few distillation epochs); this stage takes
+the chosen recipes (`compress.finalize.selection.select`, or `finalize.trials=[...]`) and retrains each
+from scratch with the final recipe (`conf/finalize/`: tens of epochs on a schedule, on the plain
+images or, with `finalize.augment=flip_shift`, over augmented views with the teacher's logits for the
+same view). Every finalist is converted twice and both files are
+measured from disk: in its trial's own quantization mode (to compare search and final
+accuracy) and in the shipping encoding (full-integer int8, slimmed, per-channel or per-tensor,
+quantization-aware fine-tuned where post-training quantization loses accuracy). Each finalist
+is a nested MLflow run (`role=finalist`) under the study's run and a row of the finalists'
+table, written as soon as it is done: a killed run resumes with the unfinished finalists only.
+
+Only the default study writes the committed deliverables (`report/`, `winner/`); any other
+study writes its own under `sweeps/<study>/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from compress.core import metrics as M
+from compress.core.errors import ConfigError
+from compress.finalize import selection as finalists
+from compress.finalize import workers as finalist_workers
+from compress.finalize.finalist_run import reship, train_finalist
+from compress.finalize.paths import Paths, work_name
+from compress.finalize.recipe import final_epochs, finalist_config, recipe_hash
+from compress.finalize.winner_export import choose, export, latency_budget
+from compress.search import context
+from compress.search.preflight import preflight
+from compress.tracking import runs as tracking
+from compress.tracking import trials_table
+
+log = logging.getLogger(__name__)
+
+
+def candidate_table(cfg, study: str, paths: Paths):
+    """The study's trials: fresh from MLflow when it holds them (and written to the table), else
+    the table on disk (a fresh clone has the committed one)."""
+    import pandas as pd
+
+    if cfg.tracking.enabled:
+        try:
+            fresh = trials_table.from_mlflow(str(cfg.tracking.uri), str(cfg.tracking.experiment), study)
+        except (SystemExit, Exception) as exc:  # noqa: BLE001 - no store, no experiment: fall back to the table
+            log.info("no trial runs of %s in MLflow (%s): reading %s", study, str(exc).splitlines()[0][:120],
+                     paths.trials)
+            fresh = pd.DataFrame()
+        if len(fresh):
+            for committed in (paths.study_table, paths.trials):  # the study's own table first
+                fresh = trials_table.with_committed(fresh, committed, study)
+            trials_table.write(fresh, paths.trials)
+            log.info("%d trial runs of study %s from MLflow -> %s", len(fresh), study, paths.trials)
+            return fresh
+    for source in dict.fromkeys((paths.trials, paths.study_table)):  # the named table, then the study's own
+        if not source.is_file():
+            continue
+        table = trials_table.read(source)
+        table = table[table["study"].astype(str) == study] if "study" in table else table
+        if len(table):
+            log.info("no trial runs of %s in MLflow: reading %s (%d rows)", study, source, len(table))
+            return table
+    raise ConfigError(f"paths.study={study}: no trial runs in MLflow and none in {paths.trials} or "
+                      f"{paths.study_table}; run the study first (python -m compress.sweep -m)")
+
+
+def run(cfg, study: str) -> dict:
+    """Train the finalists not yet in the table, then pick and export the winner; returns the summary."""
+    preflight(cfg, check_data=False)
+    f = cfg.finalize
+    paths = Paths.of(cfg)
+    trials = candidate_table(cfg, study, paths)
+    manual = bool(f.trials)
+    default = finalists.select(trials, int(f.max_finalists), list(f.size_classes), float(f.min_search_accuracy),
+                               latency_budget(f))
+    selection = finalists.by_hand(trials, list(f.trials)) if manual else default
+    in_default = {int(t) for t in default["trial"]} if len(default) else set()  # a row's `selection` column
+    if selection.empty:
+        floor = "" if manual else f" at or above finalize.min_search_accuracy={float(f.min_search_accuracy):g}"
+        best = trials[M.VAL_ACCURACY].max() if M.VAL_ACCURACY in trials and len(trials) else float("nan")
+        raise ConfigError(f"paths.study={study}: no finished trial with every objective{floor} to choose finalists "
+                          f"from (best search validation accuracy: {best:.4f})")
+    log.info("finalists of study %s (%s): trials %s, search files %s bytes, int8 files of about %s bytes "
+             "(size classes %s read the int8 estimate)", study,
+             "named by hand" if manual else f"default selection, at most {f.max_finalists}",
+             selection["trial"].astype(int).tolist(), [int(v) for v in selection[M.SIZE_BYTES]],
+             [int(v) for v in finalists.with_ship_estimate(selection)[finalists.SHIP_ESTIMATE]],
+             list(f.size_classes))
+    table = finalists.read(paths.table)
+    started = time.perf_counter()
+    todo = [(row, int(cfg.seed)) for _, row in selection.iterrows()]
+    table = _side_by_side(cfg, study, paths, table, todo, "finalists")
+    ctx = context.get(cfg)
+    for i, (row, seed) in enumerate(todo, start=1):
+        table = _train_if_missing(cfg, ctx, row, seed, study, paths, table, f"{i} of {len(todo)}", in_default,
+                                  started)
+    table = _reshipped(cfg, ctx, study, paths, table, _current(table, study, selection, cfg, extra_seeds=True))
+    rows = _current(table, study, selection, cfg)
+    if not bool(f.export):  # a side measurement (another recipe of the same trials): rows only
+        log.info("finalize.export=false: %d finalist row(s) in %s; the winner, its seeds and %s are left as they are",
+                 len(rows), paths.table, paths.summary)
+        return {"study": study, "selection": "manual" if manual else "default", "finalists": _keys(rows)}
+    summary = {"study": study, "selection": "manual" if manual else "default",
+               "rank_agreement": finalists.rank_agreement(rows, list(f.size_classes)),
+               "finalists": _keys(rows)}
+
+    winner, reason = choose(rows, cfg)
+    if winner is None:
+        finalists.write_summary(paths.summary, {**summary, "winner": None, "reason": reason})
+        log.warning("no winner: %s", reason)
+        return summary
+    recipe_row = selection[selection["trial"].astype(int) == int(winner["trial"])].iloc[0]  # the study's row
+    table = _side_by_side(cfg, study, paths, table, [(recipe_row, int(s)) for s in f.winner_seeds
+                                                     if int(s) != int(winner["seed"])], "seeds")
+    for seed in [int(s) for s in f.winner_seeds if int(s) != int(winner["seed"])]:
+        table = _train_if_missing(cfg, ctx, recipe_row, seed, study, paths, table, f"winner seed {seed}", in_default,
+                                  started)
+    table = _reshipped(cfg, ctx, study, paths, table, _current(table, study, selection, cfg, extra_seeds=True))
+    rows = _current(table, study, selection, cfg, extra_seeds=True)
+    summary["finalists"] = _keys(rows)
+    summary.update(export(rows, winner, reason, cfg, paths, study, ctx.splits))
+    finalists.write_summary(paths.summary, {k: v for k, v in summary.items() if k not in ("confusion", "io")})
+    log.info("finalize done in %.0f s: winner trial %s, %s bytes, test %.2f%% (%s)", time.perf_counter() - started,
+             summary["trial"], f"{summary['size_bytes']:,}", 100 * summary["test_accuracy"], reason)
+    return summary
+
+
+def _side_by_side(cfg, study, paths, table, todo, phase):
+    """With finalize.jobs > 1, train the pending finalists of `todo` in that many child processes
+    (compress.finalize.workers) and return the table as they left it; else do nothing."""
+    jobs = int(cfg.finalize.jobs)
+    if not finalist_workers.may_fork(jobs):
+        return table
+    pending = [(row, seed) for row, seed in todo if not finalists.done(
+        table, study, int(row["trial"]), seed, recipe_hash(finalist_config(cfg, row, seed)))]
+    if len(pending) < 2:
+        return table
+    seeds = sorted({seed for _, seed in pending})
+    if len(seeds) == 1:  # the finalists: trials in groups of about equal expected training time
+        costs = finalist_workers.expected_costs([(row, final_epochs(cfg.finalize, row)) for row, _ in pending])
+        log.info("finalize.jobs=%d: expected training cost of each (the search's seconds per epoch times the "
+                 "final epochs): %s", jobs, {t: round(c) for t, c in costs.items()})
+        batches = [(group, seeds[0]) for group in finalist_workers.plan(costs, jobs)]
+    else:  # the winner's extra seeds: one process a seed
+        batches = [(sorted({int(row["trial"]) for row, s in pending if s == seed}), seed) for seed in seeds]
+    log.info("finalize.jobs=%d: %d pending finalist(s) in %d process(es) side by side", jobs, len(pending),
+             len(batches))
+    finalist_workers.side_by_side(batches, jobs, phase)
+    return finalists.read(paths.table)
+
+
+def _train_if_missing(cfg, ctx, row, seed, study, paths, table, label, in_default, started):
+    """Train one finalist unless the table has it; its row's `selection` says whether the trial is one
+    of the study's default selection (the one the targets count), however this run named it."""
+    fcfg = finalist_config(cfg, row, seed)
+    recipe = recipe_hash(fcfg)
+    trial = int(row["trial"])
+    if finalists.done(table, study, trial, seed, recipe):
+        log.info("finalist %s: trial %d seed %d already trained (recipe %s), skipped", label, trial, seed, recipe)
+        return table
+    log.info("finalist %s: trial %d (%s, width %.3f, %s, %s) seed %d, %d epochs, augment %s [%.0f s so far]",
+             label, trial, fcfg.student.arch, float(fcfg.student.width), fcfg.student.head, fcfg.quant.mode, seed,
+             int(fcfg.distill.epochs), fcfg.distill.augment, time.perf_counter() - started)
+    result = train_finalist(fcfg, ctx, row, paths.work / work_name(trial, seed, recipe), study)
+    result.update({"study": study, "trial": trial, "seed": seed, "recipe": recipe,
+                   "selection": "default" if trial in in_default else "manual"})
+    return finalists.append(paths.table, result)
+
+
+def _reshipped(cfg, ctx, study, paths, table, rows):
+    """`rows` shipped by today's choice of encoding (`finalist_run.reship`), the table rewritten
+    for each that changed and its MLflow run updated; the table."""
+    for _, row in rows.iterrows():
+        workdir = paths.work / work_name(int(row["trial"]), int(row["seed"]), str(row["recipe"]))
+        changed = reship(cfg, ctx, row, workdir)
+        if changed:
+            table = finalists.append(paths.table, {**row.to_dict(), **changed})
+            tracking.update_finalist(cfg, row.get("run_id"), changed, workdir)
+    return table
+
+
+def _keys(rows) -> list[dict]:
+    """The finalists' table rows this run's selection and recipe stand for (the report shows
+    these, not the earlier recipes the table also keeps)."""
+    return [{"trial": int(r["trial"]), "seed": int(r["seed"]), "recipe": str(r["recipe"])} for _, r in rows.iterrows()]
+
+
+def _current(table, study, selection, cfg, extra_seeds: bool = False):
+    """The table's rows for this selection under this recipe (earlier recipes stay in the file)."""
+    keep = []
+    for _, row in selection.iterrows():
+        seeds = [int(cfg.seed)] + ([int(s) for s in cfg.finalize.winner_seeds] if extra_seeds else [])
+        for seed in dict.fromkeys(seeds):
+            recipe = recipe_hash(finalist_config(cfg, row, seed))
+            match = table[(table["study"].astype(str) == study) & (table["trial"].astype(int) == int(row["trial"]))
+                          & (table["seed"].astype(int) == seed) & (table["recipe"].astype(str) == recipe)]
+            keep.append(match)
+    import pandas as pd
+
+    return pd.concat(keep, ignore_index=True) if keep else table.iloc[:0]

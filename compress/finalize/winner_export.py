@@ -1,0 +1,209 @@
+"""The winner among the finalists, and its export: the files, their figures, the app contract.
+
+Policies (validation accuracy only; test accuracy is reported, never used to choose):
+- `max_bytes`: the most accurate shipping file at or under `finalize.max_bytes` (the app's budget);
+- `smallest_within`: the smallest shipping file within `finalize.budget` of the teacher's accuracy.
+
+Either policy takes an optional latency budget, `finalize.max_latency_ratio`: only finalists whose
+shipping file ran at most that fraction of the teacher's latency (measured in the finalist's own
+run, beside the teacher) may win.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from compress.config.options import WINNER_POLICIES
+from compress.core import metrics as M
+from compress.core.errors import CompressError
+from compress.finalize.app_contract import write_readme
+from compress.finalize.paths import work_name
+from compress.measure.scoring import predictions, score
+from compress.tracking.serving import register_winner
+from compress.training import encode
+
+log = logging.getLogger(__name__)
+POLICIES = WINNER_POLICIES
+
+
+def choose(rows: pd.DataFrame, cfg) -> tuple[pd.Series | None, str]:
+    """The winning finalist (first seed) by the configured policy, and why; None when none qualifies."""
+    f = cfg.finalize
+    first = rows[rows["seed"].astype(int) == int(cfg.seed)] if len(rows) else rows
+    if first.empty:
+        return None, "no finalist has been trained"
+    return pick(first, str(f.policy), int(f.max_bytes), float(f.budget), teacher_val_accuracy(cfg),
+                latency_budget(f))
+
+
+def latency_budget(f) -> float | None:
+    """`finalize.max_latency_ratio` as a float, or None (no latency budget)."""
+    value = f.get("max_latency_ratio")
+    return None if value is None else float(value)
+
+
+def pick(first: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float,
+         max_latency_ratio: float | None = None):
+    """`choose` on a table alone (testable without a config)."""
+    if policy not in POLICIES:
+        raise ValueError(f"finalize.policy={policy}: allowed {', '.join(POLICIES)}")
+    meets = _meets(first, policy, max_bytes, budget, teacher_val, max_latency_ratio)
+    fast = "" if max_latency_ratio is None else (f", at most {max_latency_ratio:g} of the teacher's latency "
+                                                 f"({1 / max_latency_ratio:.3g}x faster)")
+    if policy == "max_bytes":
+        if meets.empty:
+            return None, f"no finalist's shipping file is at most {max_bytes:,} bytes{fast}"
+        row = meets.sort_values([M.SHIP_VAL_ACCURACY, M.SHIP_SIZE_BYTES], ascending=[False, True]).iloc[0]
+        return row, f"most accurate finalist (validation) at most {max_bytes:,} bytes{fast}"
+    if meets.empty:
+        return None, f"no finalist within {100 * budget:.2g} points of the teacher's validation accuracy{fast}"
+    row = meets.sort_values([M.SHIP_SIZE_BYTES, M.SHIP_VAL_ACCURACY], ascending=[True, False]).iloc[0]
+    return row, (f"smallest finalist within {100 * budget:.2g} points of the teacher's validation accuracy "
+                 f"({100 * teacher_val:.2f}%){fast}")
+
+
+def shipped_seed(seeds: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float,
+                 max_latency_ratio: float | None = None) -> pd.Series:
+    """The seed of the winner's recipe that ships: the best on validation among its seeds whose file
+    still meets the policy (max_bytes: at most the app's budget; smallest_within: within the budget
+    of the teacher; and the latency budget, where one is set). Each seed chooses its own int8
+    encoding, so another seed's file can come out bigger than the first's: it never ships over
+    the budget the winner was chosen under."""
+    meets = _meets(seeds, policy, max_bytes, budget, teacher_val, max_latency_ratio)
+    pool = meets if len(meets) else seeds
+    return pool.sort_values([M.SHIP_VAL_ACCURACY, "seed"], ascending=[False, True]).iloc[0]
+
+
+def _meets(rows: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float,
+           max_latency_ratio: float | None = None) -> pd.DataFrame:
+    """The rows whose shipping file meets the policy's condition: at most `max_bytes`, or within
+    `budget` of the teacher's validation accuracy; and at most `max_latency_ratio` of the
+    teacher's latency where that is set."""
+    if max_latency_ratio is not None:
+        rows = rows[rows[M.SHIP_LATENCY_RATIO] <= max_latency_ratio]
+    if policy == "max_bytes":
+        return rows[rows[M.SHIP_SIZE_BYTES] <= max_bytes]
+    return rows[rows[M.SHIP_VAL_ACCURACY] >= teacher_val - budget]
+
+
+def teacher_val_accuracy(cfg) -> float:
+    """The teacher's validation accuracy from its card (the committed teacher's, or nan)."""
+    card = Path(str(cfg.teacher.path)).with_name("card.json")
+    return float(json.loads(card.read_text())["val_accuracy"]) if card.is_file() else float("nan")
+
+
+def _kept_name(row, cfg) -> str:
+    """A finalist's folder under winner/finalists/: trial_N for the study's seed, trial_N_seedS for others."""
+    trial, seed = int(row["trial"]), int(row["seed"])
+    return f"trial_{trial}" if seed == int(cfg.seed) else f"trial_{trial}_seed{seed}"
+
+
+def _files_of(row, cfg, paths) -> Path:
+    """Where a finalist's files are: its work folder, or (a fresh clone) the committed copy of an
+    earlier export when that copy is of the same recipe; else one line saying what to do."""
+    work = Path(paths.work) / work_name(int(row["trial"]), int(row["seed"]), str(row["recipe"]))
+    if (work / "finalist.tflite").is_file():
+        return work
+    kept = Path(paths.export) / "finalists" / _kept_name(row, cfg)
+    if (kept / "finalist.json").is_file() and json.loads((kept / "finalist.json").read_text()).get("recipe") == str(
+            row["recipe"]) and (kept / "config.yaml").is_file():
+        return kept
+
+    raise CompressError(f"finalist trial {int(row['trial'])} seed {int(row['seed'])} (recipe {row['recipe']}): its "
+                        f"files are in neither {work} nor {kept}; delete its row from the finalists' table to train it "
+                        f"again")
+
+
+def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study: str, splits) -> dict:
+    """Copy the winner (`shipped_seed`: the best of its seeds on validation within the policy) and
+    every finalist's files to `paths.export`, score the winner's files from disk on `splits` (the
+    finalists' data), write winner.json and README.md."""
+    out = paths.export
+    seeds = rows[rows["trial"].astype(int) == int(winner["trial"])].sort_values("seed")
+    f = cfg.finalize
+    shipped = shipped_seed(seeds, str(f.policy), int(f.max_bytes), float(f.budget), teacher_val_accuracy(cfg),
+                           latency_budget(f))
+    sources = {_kept_name(row, cfg): _files_of(row, cfg, paths) for _, row in rows.iterrows()}
+    work = sources[_kept_name(shipped, cfg)]
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(work / "finalist.tflite", out / "winner.tflite")
+    shutil.copyfile(work / "config.yaml", out / "config.yaml")
+    _copy_tree(work / "finalist.mlpackage", out / "winner.mlpackage")
+    # every finalist's files (the extra seeds of the winner's recipe too), with its config and row: small,
+    # committed, and what a re-export on a machine without the work folders reads back
+    staged = out / ".finalists.tmp"
+    shutil.rmtree(staged, ignore_errors=True)
+    for _, row in rows.iterrows():
+        name = _kept_name(row, cfg)
+        src, dst = sources[name], staged / name
+        dst.mkdir(parents=True)
+        for file in ("finalist.tflite", "config.yaml"):
+            shutil.copyfile(src / file, dst / file)
+        _copy_tree(src / "finalist.mlpackage", dst / "finalist.mlpackage")
+        (dst / "finalist.json").write_text(json.dumps(_plain(row), indent=2) + "\n")
+    shutil.rmtree(out / "finalists", ignore_errors=True)  # earlier selections' files go with them
+    staged.replace(out / "finalists")
+    tflite = score(out / "winner.tflite", splits=splits)
+    # the table keeps 6 significant digits (a row written by another process is read back from it)
+    if not math.isclose(tflite["accuracy"], float(shipped[M.SHIP_TEST_ACCURACY]), rel_tol=5e-6, abs_tol=1e-9):
+        raise CompressError(f"{out / 'winner.tflite'} scores {tflite['accuracy']:.4f} from disk but the finalist "
+                            f"logged {float(shipped[M.SHIP_TEST_ACCURACY]):.4f}")
+    package = score(out / "winner.mlpackage", against=out / "winner.tflite", splits=splits)
+    confusion = np.zeros((10, 10), dtype=int)
+    np.add.at(confusion, (splits.y_test, predictions(out / "winner.tflite", splits.x_test)), 1)
+    tests = seeds[M.SHIP_TEST_ACCURACY].astype(float)
+    summary = {
+        "study": study, "policy": str(f.policy), "max_latency_ratio": latency_budget(f), "reason": reason,
+        "trial": int(shipped["trial"]),
+        "seed": int(shipped["seed"]), "encoding": str(shipped["ship_encoding"]),
+        "size_bytes": int(shipped[M.SHIP_SIZE_BYTES]), "val_accuracy": float(shipped[M.SHIP_VAL_ACCURACY]),
+        "test_accuracy": float(tflite["accuracy"]), "latency_ratio": float(shipped[M.SHIP_LATENCY_RATIO]),
+        "seeds": {"n": int(len(seeds)), "seeds": seeds["seed"].astype(int).tolist(),
+                  "test_accuracy": tests.round(4).tolist(), "mean": float(tests.mean()),
+                  "std": float(tests.std(ddof=1)) if len(tests) > 1 else None},
+        "bytes": {k: int(shipped[f"ship_bytes_{k}"]) for k in ("weights", "quant_params", "names", "structure")},
+        "recipe": {k: _plain(shipped)[k] for k in ("arch", "width", "head", "quant.mode", "prune.sparsity",
+                                                  "distill.temperature", "distill.alpha", "epochs", "augment")},
+        "macs": int(shipped[M.MACS]), "params": int(shipped[M.PARAMS]),
+        "coreml_compression": str(cfg.finalize.coreml_compression),
+        "tflite": tflite, "coreml": package, "io": encode.io_details(out / "winner.tflite"),
+        "confusion": confusion.tolist(),  # rows: true class, columns: predicted (winner.tflite, test set)
+    }
+    gap = abs(package["accuracy"] - tflite["accuracy"])
+    if gap > 0.003:
+        log.warning("winner.mlpackage scores %.2f%%, winner.tflite %.2f%%: %.2f points apart",
+                    100 * package["accuracy"], 100 * tflite["accuracy"], 100 * gap)
+    if cfg.tracking.enabled:
+        run_id = shipped.get("run_id")
+        run_id = str(run_id) if isinstance(run_id, str) and run_id else None
+        summary["registered_model"] = register_winner(cfg.tracking, run_id, out / "winner.tflite", splits.x_test,
+                                                      summary)
+    (out / "winner.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+    write_readme(out / "README.md", summary)
+    return summary
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+
+
+def _plain(row: pd.Series) -> dict:
+    """A table row as JSON-ready Python values."""
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, (np.integer,)):
+            value = int(value)
+        elif isinstance(value, (np.floating, float)):
+            value = None if np.isnan(value) else float(value)
+        out[str(key)] = value
+    return out

@@ -1,0 +1,108 @@
+"""What every trial of a process shares, loaded once: the data splits, the teacher, its
+cached logits and its float32 TFLite reference file."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from compress.core.compat import keras
+from compress.data import fashion_mnist as data
+from compress.teacher import model as teacher
+from compress.teacher.model import logits_model
+from compress.training import distill, quantize, views
+
+log = logging.getLogger(__name__)
+_CACHE: dict = {}
+
+
+@dataclass
+class TrialContext:
+    splits: data.Splits
+    teacher: keras.Model
+    teacher_path: Path
+    teacher_sha: str
+    train_targets: np.ndarray  # packed [one-hot | teacher logits] for the train split
+    val_targets: np.ndarray
+    teacher_tflite: Path  # the teacher as float32 TFLite: the latency reference
+    cache_dir: str = ".cache"
+
+    def distillation_targets(self, teacher_logits: str) -> tuple[np.ndarray, keras.Model | None]:
+        """Training targets and, for `online`, the teacher model that fills in their logits on
+        every batch; `cached` uses the logits read from disk as they are."""
+        if teacher_logits != "online":
+            return self.train_targets, None
+
+        targets = self.train_targets.copy()
+        targets[:, 10:] = 0.0  # the teacher fills these on every batch
+        return targets, logits_model(self.teacher)
+
+
+    def training_views(self, distill_cfg) -> tuple[np.ndarray, np.ndarray] | None:
+        """For `distill.augment` other than none: every view of the training images (uint8) and the
+        teacher's logits for each, computed once per teacher, data and view settings and kept
+        (on disk for the logits, in this process for both)."""
+        if distill_cfg.get("augment", "none") == "none":
+            return None
+        n_views, seed, shift = int(distill_cfg.views), int(distill_cfg.view_seed), int(distill_cfg.max_shift)
+        key = (self.teacher_sha, self.splits.fingerprint, len(self.splits.x_train), n_views, seed, shift)
+        if key not in _VIEWS:
+            s = self.splits
+            path = views.cache_path(self.cache_dir, self.teacher_sha, s.fingerprint, s.train_index, n_views, seed,
+                                    shift)
+            if not path.is_file():
+                log.info("teacher logits for %d augmented views of %s training images -> %s (once)", n_views,
+                         f"{len(s.x_train):,}", path)
+            logits = views.teacher_view_logits(teacher.logits_model(self.teacher), s.x_train, s.train_index,
+                                               n_views, seed, shift, path)
+            _VIEWS.clear()
+            _VIEWS[key] = (views.all_views(s.x_train, s.train_index, n_views, seed, shift), logits)
+        return _VIEWS[key]
+
+
+_VIEWS: dict = {}
+
+
+def teacher_tflite(model: keras.Model, sha: str, cache_dir: str | Path) -> Path:
+    """The teacher converted to float32 TFLite once per teacher file."""
+    path = Path(cache_dir) / "reference" / f"teacher_{sha[:16]}_float32.tflite"
+    if not path.is_file():
+        log.info("teacher as float32 TFLite (the latency reference) -> %s (once)", path)
+        quantize.write(quantize.convert(model, "float32"), path)
+    return path
+
+
+def get(cfg) -> TrialContext:
+    """The shared context for `cfg`, built on first use and then reused by later trials."""
+    key = (
+        cfg.data.dir, int(cfg.data.val_size), int(cfg.data.split_seed), float(cfg.data.fraction),
+        bool(cfg.data.verify_checksums), cfg.teacher.path, str(cfg.paths.cache_dir),
+    )
+    if key in _CACHE:
+        return _CACHE[key]
+    log.info("set-up (once per process): the data, the teacher, its logits and its TFLite reference")
+    splits = data.load_from_config(cfg.data)
+    log.info("data: %s train / %s validation / %s test images (fraction %g)", f"{len(splits.y_train):,}",
+             f"{len(splits.y_val):,}", f"{len(splits.y_test):,}", float(cfg.data.fraction))
+    model, path = teacher.obtain(cfg.teacher, splits, cfg.paths.cache_dir, verbose=2)
+    sha = data.sha256_of(path)
+    logits_net = teacher.logits_model(model)
+    train_logits = distill.cached_logits(
+        logits_net, splits.x_train,
+        distill.logits_cache_path(cfg.paths.cache_dir, sha, splits.fingerprint, splits.train_index),
+    )
+    val_logits = distill.cached_logits(
+        logits_net, splits.x_val,
+        distill.logits_cache_path(cfg.paths.cache_dir, sha, splits.fingerprint, splits.val_index),
+    )
+    ctx = TrialContext(
+        splits, model, path, sha,
+        distill.pack_targets(splits.y_train, train_logits), distill.pack_targets(splits.y_val, val_logits),
+        teacher_tflite(model, sha, cfg.paths.cache_dir), str(cfg.paths.cache_dir),
+    )
+    _CACHE.clear()  # one context per process is enough; a new data or teacher setting replaces it
+    _CACHE[key] = ctx
+    return ctx

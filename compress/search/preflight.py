@@ -1,0 +1,59 @@
+"""Everything checkable before a study writes a store: the config's values (config.validate), the
+data files (the data stage's own check), the teacher file (the teacher stage's), the tracking store.
+
+Named in conf/search/default.yaml, so the sweeper runs it on the corners of the search space before
+the first trial; finalize, bench and a single trial run it too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from compress.config import validate
+from compress.config.options import DEFAULT_TEACHER_PATH
+from compress.core.errors import ConfigError
+from compress.data import fashion_mnist as data
+from compress.teacher import model as teacher
+
+
+def preflight(cfg, check_data: bool = True) -> None:
+    """Everything checkable before a study starts: ranges, the data files, the teacher file,
+    the tracking store.
+
+    Called by the sweeper on the configs at the corners of the search space, and by a trial
+    before it trains anything; a trial passes check_data=False because it reads and checks
+    the same files itself, next, before anything is written.
+    """
+    validate.validate(cfg)
+    if check_data:
+        _checked_data(cfg.data.dir, bool(cfg.data.verify_checksums))
+    teacher_file = Path(cfg.teacher.path) if cfg.teacher.path else None
+    if teacher_file is not None and str(cfg.teacher.path) != DEFAULT_TEACHER_PATH and not teacher_file.is_file():
+        raise ConfigError(f"teacher.path={cfg.teacher.path}: no such file (point it at a trained Keras model)")
+    if teacher_file is not None and teacher_file.is_file():
+        with open(teacher_file, "rb") as handle:
+            head = handle.read(8)
+        if not (head.startswith(b"PK") or head.startswith(b"\x89HDF")):
+            raise ConfigError(f"teacher.path={cfg.teacher.path}: not a Keras model file (.keras or .h5)")
+        _teacher_fits(teacher_file)
+    validate.check_tracking(cfg.tracking.uri)
+
+
+_CHECKED: set = set()
+
+
+def _teacher_fits(path: Path) -> None:
+    """Load the teacher once per process and file version and check it fits the data's images and
+    classes (one line, before any store is written, instead of a Keras traceback in a trial)."""
+    key = ("teacher", str(path.resolve()), path.stat().st_mtime_ns)
+    if key not in _CHECKED:
+        teacher.check_fits(teacher.load_keras(path), path)
+        _CHECKED.add(key)
+
+
+def _checked_data(data_dir, verify: bool) -> None:
+    """data.check_files once per process and setting (the sweeper checks several corners)."""
+    key = (data_dir, verify)
+    if key not in _CHECKED:
+        data.check_files(data_dir, verify)
+        _CHECKED.add(key)

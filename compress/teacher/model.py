@@ -1,0 +1,199 @@
+"""The user's teacher: the Colab "Fashion MNIST with Keras and TPUs" CNN, layer for layer.
+
+`python -m compress.teacher` trains it (progress bar, cached by a hash of its config
+and the data), writes it to `teacher.path` and a card beside it.  Training uses a
+better recipe than the Colab's (cosine learning-rate decay, AdamW, light
+augmentation); the layers stay the user's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from compress.config.options import DEFAULT_TEACHER_PATH as DEFAULT_PATH
+from compress.core.compat import keras, set_seed, tf
+from compress.core.errors import ConfigError
+from compress.data.fashion_mnist import NUM_CLASSES, Splits, load_from_config, sha256_of
+from compress.measure.tflite import keras_accuracy
+
+log = logging.getLogger(__name__)
+
+
+def build_teacher() -> keras.Model:
+    """The seed's network: 1,619,470 parameters, 386 of them non-trainable."""
+    layers = keras.layers
+    model = keras.Sequential(name="fashion_mnist_teacher")
+    model.add(layers.BatchNormalization(input_shape=(28, 28, 1)))
+    for filters in (64, 128, 256):
+        if filters != 64:
+            model.add(layers.BatchNormalization())
+        model.add(layers.Conv2D(filters, (5, 5), padding="same", activation="elu"))
+        model.add(layers.MaxPooling2D(pool_size=(2, 2), strides=(2, 2)))
+        model.add(layers.Dropout(0.25))
+    model.add(layers.Flatten())
+    model.add(layers.Dense(256))
+    model.add(layers.Activation("elu"))
+    model.add(layers.Dropout(0.5))
+    model.add(layers.Dense(10))
+    model.add(layers.Activation("softmax"))
+    return model
+
+
+def augment(images: tf.Tensor, seed: int) -> tf.Tensor:
+    """Random horizontal flip and a random shift of up to two pixels."""
+    images = tf.image.random_flip_left_right(images, seed=seed)
+    padded = tf.pad(images, [[0, 0], [2, 2], [2, 2], [0, 0]])
+    return tf.image.random_crop(padded, tf.shape(images), seed=seed)
+
+
+def train_config_hash(train_cfg: dict, splits: Splits) -> str:
+    """Identifies a trained teacher: its recipe, the data and the split."""
+    payload = json.dumps({"train": train_cfg, "data": splits.fingerprint,
+                          "val": [len(splits.val_index), int(splits.val_index.sum())]}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def train_teacher(train_cfg: dict, splits: Splits, verbose: int = 1) -> tuple[keras.Model, dict]:
+    """Train a fresh teacher; returns the model and its per-epoch history."""
+    set_seed(train_cfg["seed"])
+    model = build_teacher()
+    steps = int(np.ceil(len(splits.x_train) / train_cfg["batch_size"]))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=steps * train_cfg["epochs"], warmup_target=train_cfg["learning_rate"], warmup_steps=steps
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=train_cfg["weight_decay"]),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    ds = tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train))
+    ds = ds.shuffle(len(splits.x_train), seed=train_cfg["seed"], reshuffle_each_iteration=True)
+    ds = ds.batch(train_cfg["batch_size"])
+    if train_cfg["augment"]:
+        ds = ds.map(lambda x, y: (augment(x, train_cfg["seed"]), y), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    history = model.fit(ds, epochs=train_cfg["epochs"], validation_data=(splits.x_val, splits.y_val),
+                        verbose=verbose)
+    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def load_keras(path: str | Path) -> keras.Model:
+    """Load a user's Keras file in safe mode (no arbitrary code from the file)."""
+    path = Path(path)
+    try:
+        return keras.models.load_model(path, compile=False, safe_mode=True)
+    except TypeError:  # .h5 files take no safe_mode
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not a usable Keras model"
+        raise ConfigError(f"teacher.path={path}: not a loadable Keras model ({type(exc).__name__})") from None
+
+
+def check_fits(model: keras.Model, path: Path, image: tuple = (28, 28, 1)) -> keras.Model:
+    """`model` itself, or one line saying how the user's teacher does not fit the data: it must
+    take the images as they are (28x28, one channel) and give one score per class."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ConfigError(f"teacher.path={path}: has {len(model.inputs)} input(s) and {len(model.outputs)} output(s); "
+                          f"a teacher needs one image input {image} and one output of {NUM_CLASSES} class scores")
+    given = tuple(model.inputs[0].shape[1:])
+    if len(given) != len(image) or any(g is not None and g != w for g, w in zip(given, image)):
+        raise ConfigError(f"teacher.path={path}: takes input shape {given}; the data's images are {image} "
+                          f"(height, width, channels)")
+    classes = model.outputs[0].shape[-1]
+    if len(model.outputs[0].shape) != 2 or classes != NUM_CLASSES:
+        raise ConfigError(f"teacher.path={path}: gives output shape {tuple(model.outputs[0].shape[1:])}; "
+                          f"Fashion-MNIST needs ({NUM_CLASSES},), one score per class")
+    return model
+
+
+def obtain(teacher_cfg, splits: Splits, cache_dir: str | Path, verbose: int = 1) -> tuple[keras.Model, Path]:
+    """The teacher model and its file: loaded from `teacher.path`, or trained (cached) when
+    the default path holds none yet."""
+    path = Path(teacher_cfg.path) if teacher_cfg.path else None
+    if path is not None and path.is_file():
+        model = check_fits(load_keras(path), path, tuple(splits.x_train.shape[1:]))
+        log.info("teacher: %s (%s parameters)", path, f"{model.count_params():,}")
+        return model, path
+    if path is not None and str(teacher_cfg.path) != DEFAULT_PATH:
+        raise ConfigError(f"teacher.path={teacher_cfg.path}: no such file (point it at a trained Keras model)")
+    model, cached = train_cached(teacher_cfg, splits, cache_dir, verbose)
+    return model, cached
+
+
+def train_cached(teacher_cfg, splits: Splits, cache_dir: str | Path, verbose: int = 1) -> tuple[keras.Model, Path]:
+    """Train the teacher unless one with the same recipe and data is cached."""
+    from omegaconf import OmegaConf
+
+    train_cfg = OmegaConf.to_container(teacher_cfg.train, resolve=True)
+    key = train_config_hash(train_cfg, splits)
+    folder = Path(cache_dir) / "teachers" / key
+    model_path = folder / "teacher.keras"
+    if model_path.is_file():
+        log.info("teacher: cached %s", model_path)
+        return load_keras(model_path), model_path
+    log.info("teacher: training %s epochs (recipe %s)", train_cfg["epochs"], key)
+    start = time.time()
+    model, history = train_teacher(train_cfg, splits, verbose)
+    tmp = folder.with_name(folder.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    bare = build_teacher()  # an uncompiled copy: the file carries no optimizer state
+    bare.set_weights(model.get_weights())
+    bare.save(tmp / "teacher.keras")
+    card = {
+        "name": "fashion_mnist_teacher",
+        "recipe_hash": key,
+        "config": train_cfg,
+        "seed": train_cfg["seed"],
+        "epochs": train_cfg["epochs"],
+        "params": int(model.count_params()),
+        "val_accuracy": keras_accuracy(model, splits.x_val, splits.y_val),
+        "test_accuracy": keras_accuracy(model, splits.x_test, splits.y_test),
+        "train_seconds": round(time.time() - start, 1),
+        "data_fingerprint": splits.fingerprint,
+        "val_size": int(len(splits.x_val)),
+        "history": history,
+    }
+    (tmp / "card.json").write_text(json.dumps(card, indent=2))
+    if folder.exists():
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+    return model, model_path
+
+
+def publish(model_path: Path, target: Path) -> dict:
+    """Copy a cached teacher and its card to `target`, adding the file's sha256."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model_path, target)
+    card = json.loads((model_path.parent / "card.json").read_text())
+    card["sha256"] = sha256_of(target)
+    card["size_bytes"] = target.stat().st_size
+    target.with_name("card.json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def logits_model(teacher: keras.Model) -> keras.Model:
+    """The teacher up to its logits: the input of a final softmax when there is one."""
+    last = teacher.layers[-1]
+    if isinstance(last, (keras.layers.Activation, keras.layers.Softmax)) and (
+        isinstance(last, keras.layers.Softmax) or last.get_config().get("activation") == "softmax"
+    ):
+        return keras.Model(teacher.inputs, last.input)
+    probs = teacher.outputs[0]
+    return keras.Model(teacher.inputs, tf.math.log(tf.clip_by_value(probs, 1e-12, 1.0)))
+
+
+def main(cfg) -> dict:
+    """Train (or fetch from the cache) the teacher of `cfg` and publish it to `teacher.path`."""
+    splits = load_from_config(cfg.data)
+    _, cached = train_cached(cfg.teacher, splits, cfg.paths.cache_dir, verbose=1 if sys.stdout.isatty() else 2)
+    card = publish(cached, Path(cfg.teacher.path or DEFAULT_PATH))
+    print(f"teacher: val {card['val_accuracy']:.4f}  test {card['test_accuracy']:.4f}  "
+          f"{card['size_bytes']:,} bytes  -> {cfg.teacher.path}")
+    return card

@@ -1,0 +1,243 @@
+"""Knowledge distillation from cached teacher logits.
+
+The teacher's logits are computed once per (teacher file, data, split) and kept on
+disk; students then train on targets that pack the one-hot label with the teacher's
+logits, so a plain `model.fit` (and tfmot's pruning and QAT wrappers) can run the
+distillation loss without the teacher in the loop.  `teacher_logits=online` runs the
+teacher on every batch instead, in the input pipeline; `TeacherInStep` runs it inside the
+training step (both for the benchmark that shows what the cache saves).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from compress.config.validate import check_distill_weights
+from compress.core.compat import keras, tf
+
+log = logging.getLogger(__name__)
+NUM_CLASSES = 10
+
+
+def logits_cache_path(cache_dir: str | Path, teacher_sha: str, data_fingerprint: str, index: np.ndarray) -> Path:
+    """Where the logits of one teacher on one set of training images live."""
+    index_hash = hashlib.sha256(np.ascontiguousarray(index, dtype=np.int64).tobytes()).hexdigest()[:12]
+    return Path(cache_dir) / "logits" / f"{teacher_sha[:16]}_{data_fingerprint[:12]}_{index_hash}.npy"
+
+
+def cached_logits(teacher_logits_model: keras.Model, x: np.ndarray, path: Path) -> np.ndarray:
+    """Teacher logits for `x`, read from `path` or computed once (inference mode) and saved."""
+    if path.is_file():
+        logits = np.load(path)
+        if logits.shape == (len(x), NUM_CLASSES):
+            return logits
+        log.warning("logit cache %s has shape %s, recomputing", path, logits.shape)
+    log.info("teacher logits for %s images -> %s (once)", f"{len(x):,}", path)
+    logits = teacher_logits_model.predict(x, batch_size=1000, verbose=0).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, logits)
+    tmp.replace(path)
+    return logits
+
+
+def pack_targets(labels: np.ndarray, teacher_logits: np.ndarray) -> np.ndarray:
+    """[one-hot label | teacher logits], shape (n, 20): what DistillationLoss unpacks."""
+    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+    return np.concatenate([onehot, teacher_logits.astype(np.float32)], axis=1)
+
+
+class DistillationLoss(keras.losses.Loss):
+    """alpha * CE(labels, student) + (1 - alpha) * T^2 * KL(softmax(t/T) || softmax(s/T)).
+
+    The T^2 factor keeps the soft term's gradients on the scale of the hard term's
+    as T changes (Hinton et al., 2015).
+    """
+
+    def __init__(self, temperature: float, alpha: float, name: str = "distillation", **kwargs):
+        super().__init__(name=name, **kwargs)
+        check_distill_weights(temperature, alpha)
+        self.temperature = float(temperature)
+        self.alpha = float(alpha)
+
+    def call(self, y_true, y_pred):
+        labels, teacher = y_true[:, :NUM_CLASSES], y_true[:, NUM_CLASSES:]
+        hard = tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=y_pred)
+        t = self.temperature
+        log_p_teacher = tf.nn.log_softmax(teacher / t, axis=-1)
+        log_p_student = tf.nn.log_softmax(y_pred / t, axis=-1)
+        kl = tf.reduce_sum(tf.exp(log_p_teacher) * (log_p_teacher - log_p_student), axis=-1)
+        return self.alpha * hard + (1.0 - self.alpha) * (t**2) * kl
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature, "alpha": self.alpha}
+
+
+def packed_accuracy(y_true, y_pred):
+    """Top-1 accuracy against the label half of packed targets."""
+    return tf.cast(tf.equal(tf.argmax(y_true[:, :NUM_CLASSES], -1), tf.argmax(y_pred, -1)), tf.float32)
+
+
+packed_accuracy.__name__ = "accuracy"
+
+
+def compile_for_distillation(model: keras.Model, distill_cfg, learning_rate: float, steps: int,
+                             steps_per_execution: int = 1) -> None:
+    """Compile `model` with the distillation loss and a cosine learning-rate decay over `steps`.
+
+    `steps_per_execution` > 1 runs that many batches per call into the graph: small students
+    on two cores spend a good part of each step in Python, so this saves about a fifth of an
+    epoch. Batch-level callbacks then fire once per execution, so phases that rely on them
+    (tfmot's pruning step) keep 1.
+    """
+    schedule = keras.optimizers.schedules.CosineDecay(float(learning_rate), decay_steps=max(1, steps), alpha=0.05)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=DistillationLoss(distill_cfg.temperature, distill_cfg.alpha),
+        metrics=[packed_accuracy],
+        steps_per_execution=int(steps_per_execution),
+    )
+
+
+def dataset(x: np.ndarray, targets: np.ndarray, batch_size: int, seed: int, teacher: keras.Model | None = None):
+    """A shuffled, batched, prefetched tf.data pipeline over (image, packed target).
+
+    With `teacher` (online mode) the targets hold only the one-hot labels and the
+    teacher's logits are computed on every batch.
+    """
+    ds = tf.data.Dataset.from_tensor_slices((x, targets)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if teacher is not None:
+        ds = ds.map(lambda xb, yb: (xb, tf.concat([yb[:, :NUM_CLASSES], teacher(xb, training=False)], axis=1)))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def view_dataset(view_images: np.ndarray, view_logits: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
+    """Batches of (image, packed target) where every image appears once an epoch in one of its
+    cached views, drawn anew each epoch, with the teacher's logits for that same view.
+
+    `view_images` is (views, n, 28, 28, 1) uint8 and `view_logits` (views, n, 10): the student
+    and the teacher see the same augmented image (consistent distillation) without the teacher
+    running here.
+    """
+    n_views = view_images.shape[0]
+    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+    per_image = (np.moveaxis(view_images, 0, 1), np.moveaxis(view_logits.astype(np.float32), 0, 1), onehot)
+    ds = tf.data.Dataset.from_tensor_slices(per_image).shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    draws = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)  # one draw a batch
+
+    def pick(batch, draw):
+        images, logits, labels_1h = batch
+        k = tf.random.stateless_uniform([tf.shape(images)[0]], seed=tf.stack([draw, tf.constant(seed, tf.int64)]),
+                                        maxval=n_views, dtype=tf.int32)
+        x = tf.cast(tf.gather(images, k, batch_dims=1), tf.float32) / 255.0
+        return x, tf.concat([labels_1h, tf.gather(logits, k, batch_dims=1)], axis=1)
+
+    return tf.data.Dataset.zip((ds.batch(batch_size), draws)).map(pick).prefetch(tf.data.AUTOTUNE)
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """Where training is, each epoch: loss, validation accuracy and the time left.
+
+    On a terminal, one line updated in place as batches go by (tqdm, on stderr); otherwise (a
+    log file, a sweep's job) one plain log line per epoch."""
+
+    def __init__(self, epochs: int, label: str = "distilling", live: bool | None = None):
+        super().__init__()
+        self.epochs, self.label = int(epochs), label
+        self.live = sys.stderr.isatty() if live is None else live
+        self.bar = None
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+        if self.live:
+            from tqdm import tqdm
+
+            steps = (self.params or {}).get("steps") or None
+            self.bar = tqdm(total=self.epochs * steps if steps else None, desc=self.label, unit="batch",
+                            leave=False, dynamic_ncols=True, file=sys.stderr)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.bar is not None:
+            steps = (self.params or {}).get("steps") or 0
+            self.bar.n = self._epoch * steps + batch + 1
+            self.bar.set_postfix_str(f"epoch {self._epoch + 1}/{self.epochs} loss {(logs or {}).get('loss', 0):.4f}",
+                                     refresh=False)
+            self.bar.refresh()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = time.perf_counter() - self.start
+        left = done / (epoch + 1) * (self.epochs - epoch - 1)
+        logs = logs or {}
+        val, loss = logs.get("val_accuracy"), logs.get("loss")
+        line = (f"{self.label}: epoch {epoch + 1} of {self.epochs}, loss {loss:.4f}, validation "
+                f"{f'{100 * val:.2f}%' if val is not None else 'n/a'} ({done:.0f} s, about {left:.0f} s left)")
+        if self.bar is not None:
+            self.bar.clear()  # the line goes to the console and the log file, the bar is redrawn below it
+        log.info(line)
+        if self.bar is not None:
+            self.bar.refresh()
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class TeacherInStep(keras.Model):
+    """The student trained with the teacher's forward pass inside every training step, one
+    after the other: how the keras.io distillation example the user started from does it
+    (its `Distiller`), and the reference the speed benchmark sets the cached logits against.
+
+    Takes the same packed targets (their logit half is ignored and refilled from the teacher),
+    loss, optimizer and `steps_per_execution` as the cached path, so the two differ only in
+    where the teacher's logits come from.
+    """
+
+    def __init__(self, student: keras.Model, teacher_logits: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.student, self.teacher = student, teacher_logits
+
+    def call(self, x, training=False):
+        return self.student(x, training=training)
+
+    def train_step(self, data):
+        x, y = data
+        y = tf.concat([y[:, :NUM_CLASSES], self.teacher(x, training=False)], axis=1)
+        with tf.GradientTape() as tape:
+            pred = self.student(x, training=True)
+            loss = self.compiled_loss(y, pred, regularization_losses=self.student.losses)
+        variables = self.student.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.compiled_metrics.update_state(y, pred)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def fit(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, epochs: int, learning_rate: float,
+        seed: int, callbacks=(), teacher: keras.Model | None = None, verbose: int = 0,
+        steps_per_execution: int = 1, views: tuple[np.ndarray, np.ndarray] | None = None,
+        label: str = "distilling") -> dict:
+    """Compile and train `model` on the distillation objective; returns its history.
+
+    With `views` (the uint8 view images and the teacher's logits for them, from
+    `compress.training.views`) each epoch draws one view per image instead of the plain images."""
+    steps = int(np.ceil(len(x) / distill_cfg.batch_size)) * epochs
+    compile_for_distillation(model, distill_cfg, learning_rate, steps, steps_per_execution)
+    labels = np.argmax(targets[:, :NUM_CLASSES], axis=1)
+    train = (view_dataset(views[0], views[1], labels, distill_cfg.batch_size, seed) if views is not None
+             else dataset(x, targets, distill_cfg.batch_size, seed, teacher))
+    history = model.fit(
+        train,
+        validation_data=(x_val, targets_val) if len(x_val) else None,
+        epochs=epochs, callbacks=[*callbacks, EpochProgress(epochs, label)], verbose=verbose,
+    )
+    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
