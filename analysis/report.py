@@ -243,7 +243,7 @@ def compute(inp: Inputs) -> dict:
     f["smallest_tflite"] = smallest_reaching(t, M.VAL_ACCURACY, M.SIZE_BYTES, bar)
     f["smallest_coreml"] = smallest_reaching(cm, M.COREML_VAL_ACCURACY, M.COREML_SIZE_BYTES, bar)
     p4 = cm[cm["coreml.compression"] == "palettize4"]
-    int8 = t[t["quant.mode"].isin(["int8", "qat", "dynamic"])]
+    int8 = t[t["quant.mode"].isin([m for m, q in QUANT.items() if q.weights == "int8"])]
     f["palettize4"] = {"n": len(p4), "bytes_per_param": float((p4[M.COREML_SIZE_BYTES] / p4[M.PARAMS]).median()) if len(p4) else None,
                        "points": float(100 * (p4[M.KERAS_VAL_ACCURACY] - p4[M.COREML_VAL_ACCURACY]).median()) if len(p4) else None,
                        "int8_bytes_per_param": float((int8[M.SIZE_BYTES] / int8[M.PARAMS]).median()) if len(int8) else None}

@@ -30,6 +30,7 @@ import optuna
 
 from compress.config import paths
 from compress.config.cli import ROOT
+from compress.config.options import QUANT
 from compress.core.hypervolume import REFERENCE, hypervolume, to_space
 
 EXPERIMENTS = ("proxy", "full")
@@ -97,7 +98,7 @@ def epochs_trained(trial: optuna.trial.FrozenTrial) -> int:
         return int(found.group(1)) if found else 0
     p = trial.params
     return (len(trial.user_attrs.get("val_curve", [])) + int(float(p.get("prune.sparsity", 0)) > 0)
-            + int(p.get("quant.mode") == "qat"))
+            + int(QUANT[str(p.get("quant.mode", "float32"))].fine_tunes))
 
 
 def samplers(args) -> dict:

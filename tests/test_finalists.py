@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from compress.config.options import INT8_OVERHEAD_BYTES
+from compress.config.options import FAMILIES
 from compress.core import metrics as M
 from compress.core.errors import ConfigError
 from compress.finalize import selection as finalists
@@ -21,7 +21,7 @@ def trials_table(rows, float32: tuple = ()):
     out = []
     for row in rows:
         trial, val, size, latency, *status = row
-        params = (size / 4 if trial in float32 else size) - INT8_OVERHEAD_BYTES["cnn"]
+        params = (size / 4 if trial in float32 else size) - FAMILIES["cnn"].int8_overhead_bytes
         out.append({"study": "s", "trial": trial, "status": status[0] if status else "FINISHED",
                     "student.arch": "cnn", M.PARAMS: params,
                     M.VAL_ACCURACY: val, M.TEST_ACCURACY: val - 0.001, M.SIZE_BYTES: size, M.LATENCY_MS: latency})
@@ -64,7 +64,7 @@ def test_size_classes_read_the_int8_file_a_recipe_ships_not_its_search_file():
     assert chosen["trial"].tolist() == [1, 3]
     assert chosen[finalists.SHIP_ESTIMATE].tolist() == [15_000, 60_000]
     dsconv = finalists.with_ship_estimate(table.assign(**{"student.arch": "dsconv"}))
-    assert (dsconv[finalists.SHIP_ESTIMATE] - table[M.PARAMS]).eq(INT8_OVERHEAD_BYTES["dsconv"]).all()
+    assert (dsconv[finalists.SHIP_ESTIMATE] - table[M.PARAMS]).eq(FAMILIES["dsconv"].int8_overhead_bytes).all()
 
 
 def test_selection_leaves_out_recipes_the_search_scored_below_the_floor():
@@ -91,7 +91,7 @@ def test_recipes_that_fit_the_smallest_size_class_train_longer(small_cfg):
     cfg = small_cfg
     cfg.finalize.size_classes = [16_384, 65_536]
     cfg.finalize.epochs, cfg.finalize.small_class_epochs = 30, 60
-    tiny = {"trial": 1, "prune.sparsity": 0.0, "student.arch": "cnn", M.PARAMS: 16_384 - INT8_OVERHEAD_BYTES["cnn"]}
+    tiny = {"trial": 1, "prune.sparsity": 0.0, "student.arch": "cnn", M.PARAMS: 16_384 - FAMILIES["cnn"].int8_overhead_bytes}
     just_over = {**tiny, M.PARAMS: tiny[M.PARAMS] + 1}
     dsconv = {**tiny, "student.arch": "dsconv"}  # the same parameters carry dsconv's larger overhead
     assert finalist_config(cfg, tiny, 0).distill.epochs == 60

@@ -6,33 +6,59 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class QuantMode:
-    """Everything that belongs to one `quant.mode` (compress/training/quantize.py converts by it); every
-    reader (validation, early stopping, the winner's Core ML export, the figures) takes it from here."""
+    """Everything that belongs to one `quant.mode`: what the converter does with it
+    (compress/training/quantize.py reads `weights`, `optimize` and `integer`), whether the student
+    is fine-tuned with fake quantization first (`fine_tunes`), and what every other reader takes
+    from it (validation, early stopping, the Core ML export, the figures). No mode is named in
+    code outside this table."""
 
     name: str
     bytes_per_param: float  # weight bytes per parameter in the .tflite (early stopping's size bound)
-    integer: bool  # full-integer: int8 weights and activations, int8 input and output
+    weights: str  # the converter's weight type: float32 (as trained), float16, or int8
+    integer: bool  # full-integer: int8 weights and activations, int8 input and output (a representative set)
+    fine_tunes: bool  # quantization-aware fine-tuning before the conversion
     coreml: str  # the Core ML weight compression that carries the mode over to the .mlpackage
     colour: str  # its colour in the figures
 
+    @property
+    def optimize(self) -> bool:
+        """Whether the converter quantizes at all (tf.lite.Optimize.DEFAULT)."""
+        return self.weights != "float32"
+
 
 QUANT = {mode.name: mode for mode in (
-    QuantMode("float32", 4.0, False, "none", "#4c78a8"),
-    QuantMode("float16", 2.0, False, "none", "#72b7b2"),
-    QuantMode("dynamic", 1.0, False, "linear8", "#f58518"),
-    QuantMode("int8", 1.0, True, "linear8", "#e45756"),
-    QuantMode("qat", 1.0, True, "linear8", "#54a24b"),
+    QuantMode("float32", 4.0, "float32", False, False, "none", "#4c78a8"),
+    QuantMode("float16", 2.0, "float16", False, False, "none", "#72b7b2"),
+    QuantMode("dynamic", 1.0, "int8", False, False, "linear8", "#f58518"),
+    QuantMode("int8", 1.0, "int8", True, False, "linear8", "#e45756"),
+    QuantMode("qat", 1.0, "int8", True, True, "linear8", "#54a24b"),
 )}
-QUANT_MODES = tuple(QUANT)
-INTEGER_MODES = tuple(name for name, mode in QUANT.items() if mode.integer)
 ACTIVATIONS = ("relu", "relu6")
 HEADS = ("flatten", "gap")
-ARCHS = ("cnn", "dsconv", "dsconv_s2", "dsconv_sp")  # student families (compress/training/students.py)
-# The bytes a family's shipped int8 file carries beyond one byte per parameter (per-tensor scales, int32 biases,
-# the graph), measured on the committed finalists (report/finalists.csv, ship_size_bytes - params, per-tensor and
-# slimmed): cnn 3,381-3,584 B, dsconv 5,993-6,001 B. The finalists' size classes read the shipped size from it.
-# dsconv_s2 and dsconv_sp: trial 5's recipe in either, shipped per-tensor, carried 5,831 and 6,015 B (side runs)
-INT8_OVERHEAD_BYTES = {"cnn": 3_600, "dsconv": 6_000, "dsconv_s2": 6_000, "dsconv_sp": 6_000}
+
+
+@dataclass(frozen=True)
+class StudentFamily:
+    """Everything that belongs to one `student.arch`: how compress/training/students.py builds it and
+    what the finalists' selection reads from it. Each family also has its conf/student/<file>.yaml."""
+
+    name: str
+    blocks: str  # cnn: the teacher's conv blocks, scaled; dsconv: a stem and depthwise-separable blocks
+    first_downsample: str  # where it first halves the image: after its first block, stem_stride or stem_pool
+    # the bytes a shipped int8 file carries beyond one byte per parameter (per-tensor scales, int32 biases,
+    # the graph), measured on the committed finalists (report/finalists.csv, ship_size_bytes - params,
+    # per-tensor and slimmed): cnn 3,381-3,584 B, dsconv 5,993-6,001 B; trial 5's recipe as dsconv_s2 and
+    # dsconv_sp, shipped per-tensor, carried 5,831 and 6,015 B (side runs). The size classes read it.
+    int8_overhead_bytes: int
+
+
+FAMILIES = {family.name: family for family in (
+    StudentFamily("cnn", "cnn", "block", 3_600),
+    StudentFamily("dsconv", "dsconv", "block", 6_000),
+    StudentFamily("dsconv_s2", "dsconv", "stem_stride", 6_000),
+    StudentFamily("dsconv_sp", "dsconv", "stem_pool", 6_000),
+)}
+ARCHS = tuple(FAMILIES)
 PRUNE_METHODS = ("magnitude", "channel")  # zeros in place (tfmot), or whole channels removed (compress/training/prune/)
 CHANNEL_IMPORTANCE = ("bn", "l1")  # a channel's rank: its BatchNorm scale |gamma|, or its filter's L1 norm
 AUGMENTS = ("none", "flip_shift")  # distillation views (compress/training/views.py)

@@ -12,16 +12,16 @@ from pathlib import Path
 
 from compress.config.options import (
     ACTIVATIONS,
-    ARCHS,
     AUGMENTS,
     CHANNEL_IMPORTANCE,
     CHANNEL_MULTIPLES,
     COREML_COMPRESSIONS,
+    FAMILIES,
     HEADS,
     KERNEL_SIZES,
     LOGIT_SOURCES,
     PRUNE_METHODS,
-    QUANT_MODES,
+    QUANT,
     WINNER_POLICIES,
 )
 from compress.core.errors import ConfigError, StoreError
@@ -39,7 +39,7 @@ def check_width(width) -> None:
 def check_student(s) -> None:
     """The `student` group's values (also checked by build_student when used as a library)."""
     check_width(s.width)
-    _check(s.get("arch", "cnn") in ARCHS, "student.arch", s.get("arch"), f"allowed {', '.join(ARCHS)}")
+    _check(s.get("arch", "cnn") in FAMILIES, "student.arch", s.get("arch"), f"allowed {', '.join(FAMILIES)}")
     _check(s.activation in ACTIVATIONS, "student.activation", s.activation, f"allowed {', '.join(ACTIVATIONS)}")
     _check(s.head in HEADS, "student.head", s.head, f"allowed {', '.join(HEADS)}")
     _check(s.kernel_size in KERNEL_SIZES, "student.kernel_size", s.kernel_size, "allowed 1, 3, 5")
@@ -60,7 +60,7 @@ def check_sparsity(sparsity) -> None:
 
 
 def check_quant_mode(mode) -> None:
-    _check(mode in QUANT_MODES, "quant.mode", mode, f"allowed {', '.join(QUANT_MODES)}")
+    _check(mode in QUANT, "quant.mode", mode, f"allowed {', '.join(QUANT)}")
 
 
 def check_coreml_compression(compression) -> None:

@@ -26,7 +26,6 @@ warnings.filterwarnings("ignore", message=".*Statistics for quantized inputs.*")
 warnings.filterwarnings("ignore", category=UserWarning, module="tensorflow.lite")
 
 
-
 @contextlib.contextmanager
 def native_quiet():
     """Mute the C-level stdout and stderr for the duration (TensorFlow's CUDA probe, the

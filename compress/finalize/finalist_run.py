@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
+from compress.config.options import QUANT
 from compress.core import metrics as M
 from compress.core.compat import keras
 from compress.coreml import convert as coreml
@@ -147,7 +148,7 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
                               workdir / "model.tflite")
     own = _measured(own_path, ctx, cfg)
     keras_val = measure.keras_accuracy(float_model, s.x_val, s.y_val)
-    chosen, tried, shipped_float = shipping_encodings(cfg, ctx, float_model, to_convert if mode == "qat" else None,
+    chosen, tried, shipped_float = shipping_encodings(cfg, ctx, float_model, to_convert if QUANT[mode].fine_tunes else None,
                                                       workdir, keras_val)
     ship_path = workdir / "finalist.tflite"
     shutil.copyfile(tried[chosen]["path"], ship_path)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from compress.config.options import INT8_OVERHEAD_BYTES
+from compress.config.options import FAMILIES
 from compress.core import metrics as M
 from compress.core.errors import ConfigError
 from compress.core.front import DEFAULT_OBJECTIVES, pareto_mask
@@ -26,7 +26,7 @@ SHIP_ESTIMATE = "ship_estimate_bytes"  # the column select() sorts into size cla
 
 def with_ship_estimate(trials: pd.DataFrame) -> pd.DataFrame:
     """The trials with the estimated size of the int8 file their recipe would ship as: one byte per
-    parameter plus the family's overhead (`options.INT8_OVERHEAD_BYTES`). A trial's own `size_bytes`
+    parameter plus the family's overhead (`options.FAMILIES`). A trial's own `size_bytes`
     is its file in its search mode (a float32 trial of 197 KB ships as about 53 KB of int8), so
     classing finalists by it leaves out recipes that fit the app's budget once shipped."""
     out = trials.copy()
@@ -40,7 +40,7 @@ def ship_estimate(row) -> float | None:
     if params is None or pd.isna(params):
         return None
     arch = row.get("student.arch")
-    return float(params) + INT8_OVERHEAD_BYTES["cnn" if arch is None or pd.isna(arch) else str(arch)]
+    return float(params) + FAMILIES["cnn" if arch is None or pd.isna(arch) else str(arch)].int8_overhead_bytes
 
 
 def select(trials: pd.DataFrame, max_finalists: int, size_classes: list[int],

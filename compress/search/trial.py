@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
+from compress.config.options import QUANT
 from compress.core import metrics as M
 from compress.core.compat import keras, set_seed
 from compress.coreml import convert as coreml
@@ -58,7 +59,7 @@ def train_student(cfg, ctx: context.TrialContext) -> tuple[keras.Model, keras.Mo
                  history.get("val_accuracy", [float("nan")])[-1])
     times[M.TIME_PRUNE_S] = time.perf_counter() - start
     to_convert = student
-    if cfg.quant.mode == "qat":
+    if QUANT[str(cfg.quant.mode)].fine_tunes:
         start = time.perf_counter()
         to_convert, history = quantize.quantization_aware(
             student, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, cfg.distill, cfg.quant,
@@ -120,7 +121,8 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
         times[M.TIME_EVAL_S] = time.perf_counter() - start
         # the float weights the .tflite carries (for qat, those quantization-aware training left): what the
         # Core ML package and student.keras are made from
-        shipped_float = quantize.float_twin(to_convert, float_model) if cfg.quant.mode == "qat" else float_model
+        fine_tuned = QUANT[str(cfg.quant.mode)].fine_tunes
+        shipped_float = quantize.float_twin(to_convert, float_model) if fine_tuned else float_model
         if cfg.coreml.enabled:
             start = time.perf_counter()
             package = coreml.to_mlpackage(

@@ -1,9 +1,9 @@
 """Quantization and conversion of a Keras student to a .tflite file.
 
-Modes: float32 (no quantization), float16 (weights in half precision), dynamic
-(int8 weights, float activations), int8 (full-integer post-training quantization
-calibrated on a representative set; int8 input and output) and qat (quantization-aware
-fine-tuning, pruning-preserving when the model is sparse, then int8 like `int8`).
+The modes and what the converter does with each are one table, `compress.config.options.QUANT`:
+float weights as trained or in half precision, int8 weights with float activations, or
+full-integer int8 calibrated on a representative set (int8 input and output), optionally after
+quantization-aware fine-tuning (pruning-preserving when the model is sparse).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.config.options import INTEGER_MODES
+from compress.config.options import QUANT
 from compress.config.validate import check_quant_mode
 from compress.core.compat import keras, native_quiet, tf, tfmot
 from compress.core.errors import ConfigError
@@ -74,16 +74,15 @@ def convert(model: keras.Model, mode: str, representative: np.ndarray | None = N
     weights per output channel (the converter's default) or, with `granularity="per_tensor"`,
     one scale a tensor (12 bytes a channel less, at some accuracy: see compress.training.encode)."""
     check_quant_mode(mode)
+    spec = QUANT[mode]
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if mode == "float16":
+    if spec.optimize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if spec.weights == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    elif mode == "dynamic":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif mode in INTEGER_MODES:
+    if spec.integer:
         if representative is None or not len(representative):
             raise ConfigError(f"quant.mode={mode}: needs a representative set (quant.representative_samples > 0)")
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
 
         def samples():
             for image in representative:

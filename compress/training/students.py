@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 
+from compress.config.options import FAMILIES
 from compress.config.validate import check_student, check_width
 from compress.core.compat import keras
 
@@ -43,8 +44,6 @@ TEACHER_DENSE = 256
 # sizes (width 0.5: 24/48/96/96/144/144 channels, 55.8 K parameters; cnn at 0.22: 47 K)
 DSCONV_STEM = 48
 DSCONV_BLOCKS = ((96, True), (192, False), (192, True), (288, False), (288, True))
-# where a dsconv family downsamples first: after its first block, in a stride-2 stem, or in a pool after the stem
-DSCONV_FIRST_DOWNSAMPLE = {"dsconv": "block", "dsconv_s2": "stem_stride", "dsconv_sp": "stem_pool"}
 
 
 def channel_plan(width: float, min_channels: int = 4) -> tuple[tuple[int, ...], int]:
@@ -68,7 +67,7 @@ def dsconv_plan(width: float, min_channels: int = 4, arch: str = "dsconv",
     check_width(width)
     scale = lambda c: round_channels(max(min_channels, int(round(c * width))), multiple)  # noqa: E731
     blocks = tuple((scale(c), pool) for c, pool in DSCONV_BLOCKS)
-    if DSCONV_FIRST_DOWNSAMPLE[arch] != "block":
+    if FAMILIES[arch].first_downsample != "block":
         blocks = ((blocks[0][0], False),) + blocks[1:]
     return scale(DSCONV_STEM), blocks
 
@@ -77,7 +76,7 @@ def build_student(student_cfg, num_classes: int = 10) -> keras.Model:
     """A student model of the configured family and width, returning logits."""
     check_student(student_cfg)
     arch = student_cfg.get("arch", "cnn")  # configs saved before the key existed are cnn
-    if arch in DSCONV_FIRST_DOWNSAMPLE:
+    if FAMILIES[arch].blocks == "dsconv":
         return _build_dsconv(student_cfg, num_classes, arch)
     convs, dense_units = channel_plan(float(student_cfg.width), int(student_cfg.min_channels))
     layers = keras.layers
@@ -99,13 +98,13 @@ def build_student(student_cfg, num_classes: int = 10) -> keras.Model:
     return keras.Model(inputs, logits, name=f"student_w{float(student_cfg.width):.3f}")
 
 
-
 def save_float_student(model: keras.Model, path) -> None:
     """`model` saved uncompiled (no custom loss in the file) as the run's student.keras: the float
     network its shipped file carries, what a Core ML export starts from."""
     bare = keras.models.clone_model(model)
     bare.set_weights(model.get_weights())
     bare.save(path)
+
 
 def _head(layers, head: str):
     return layers.Flatten(name="flatten") if head == "flatten" else layers.GlobalAveragePooling2D(name="gap")
@@ -115,7 +114,7 @@ def _build_dsconv(student_cfg, num_classes: int, arch: str) -> keras.Model:
     # configs saved before channel_multiple existed rebuild with the width's own counts
     multiple = int(student_cfg.get("channel_multiple", 1))
     stem, blocks = dsconv_plan(float(student_cfg.width), int(student_cfg.min_channels), arch, multiple)
-    downsample = DSCONV_FIRST_DOWNSAMPLE[arch]
+    downsample = FAMILIES[arch].first_downsample
     layers = keras.layers
     momentum = float(student_cfg.get("bn_momentum", 0.99))
     act = student_cfg.activation

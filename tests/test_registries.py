@@ -1,0 +1,64 @@
+"""One definition per fact: a quantization mode or a student family added to its table in
+compress/config/options.py reaches every reader in code (validation, the converter, early stopping's
+size bound, quantization-aware training's switch, the builder, the finalists' size estimate) with
+no other edit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import student_group
+
+from compress.config import options, validate
+from compress.config.options import FAMILIES, QUANT, QuantMode, StudentFamily
+from compress.core.errors import ConfigError
+from compress.core.metrics import PARAMS
+
+
+def tiny_model():
+    from compress.core.compat import keras
+
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(10, name="logits")(x))
+
+
+def test_a_quantization_mode_added_to_the_table_reaches_every_reader(monkeypatch):
+    from compress.search.early_stop import Reference, hopeless
+    from compress.training import quantize
+
+    with pytest.raises(ConfigError, match="quant.mode=w8"):
+        validate.check_quant_mode("w8")
+    monkeypatch.setitem(QUANT, "w8", QuantMode("w8", 1.0, "int8", False, False, "linear8", "#000000"))
+    validate.check_quant_mode("w8")
+    assert "w8" in str(pytest.raises(ConfigError, validate.check_quant_mode, "w9").value)  # the allowed list
+    model = tiny_model()
+    # the converter follows the mode's row: int8 weights, float activations, as `dynamic` has them
+    assert quantize.convert(model, "w8") == quantize.convert(model, "dynamic")
+    assert quantize.convert(model, "w8") != quantize.convert(model, "float32")
+    # early stopping bounds a trial's size by the mode's bytes per parameter: a 500-parameter trial is at
+    # most 500 B at 1 byte a parameter (no 1,000 B rival is its size) and up to 2,000 B at 4 (float32)
+    rival = Reference(val_accuracy=0.9, size_bytes=1_000, macs=1, curve=(0.9,))
+    assert hopeless(0.1, 1, 500, "w8", 1, [rival], slack=0.0, min_completed=1) is None
+    assert hopeless(0.1, 1, 500, "float32", 1, [rival], slack=0.0, min_completed=1) is not None
+    # a fine-tuning mode switches quantization-aware training on wherever the code asks the table
+    assert [name for name, mode in QUANT.items() if mode.fine_tunes] == ["qat"]
+
+
+def test_a_student_family_added_to_the_table_reaches_every_reader(monkeypatch):
+    from compress.finalize.selection import ship_estimate
+    from compress.training.students import build_student
+
+    cfg = student_group("dsconv_sp", width=0.25)
+    cfg.arch = "dsconv_pool"
+    with pytest.raises(ConfigError, match="student.arch=dsconv_pool"):
+        validate.check_student(cfg)
+    monkeypatch.setitem(FAMILIES, "dsconv_pool", StudentFamily("dsconv_pool", "dsconv", "stem_pool", 7_000))
+    validate.check_student(cfg)
+    built, twin = build_student(cfg), build_student(student_group("dsconv_sp", width=0.25))
+    assert "pool_stem" in [layer.name for layer in built.layers]  # the builder read its first downsampling
+    assert built.count_params() == twin.count_params()
+    assert ship_estimate({"student.arch": "dsconv_pool", PARAMS: 10_000}) == 17_000
+    assert np.isclose(ship_estimate({"student.arch": "dsconv_sp", PARAMS: 10_000}),
+                      10_000 + options.FAMILIES["dsconv_sp"].int8_overhead_bytes)
