@@ -429,16 +429,21 @@ def build(folder: Path, winner_dir: Path, teacher_card: Path, out_md: Path,
     return out_md, written
 
 
-def study_trials(sp) -> pd.DataFrame:
-    """The study's trials from its MLflow runs plus its committed table's rows MLflow lacks. A fresh
-    clone's study is rebuilt from that table and has no runs in MLflow: its report reads the table,
-    and says so. SystemExit with one line when neither holds a trial."""
+def study_trials(sp, report_table: Path | None = None) -> pd.DataFrame:
+    """The study's trials from its MLflow runs plus the rows MLflow lacks from its committed table,
+    then from the report's own `report_table` (as finalize reads them). A fresh clone's study is
+    rebuilt from those tables and has no runs in MLflow: its report reads the tables, and says so.
+    SystemExit with one line when none holds a trial."""
     fresh = T.from_mlflow(sp.tracking_uri, sp.experiment, sp.study)
-    table = T.with_committed(fresh, sp.study_table, sp.study)  # trials run on another machine
+    table = fresh
+    for committed in dict.fromkeys(p for p in (sp.study_table, report_table) if p is not None):
+        before = len(table)
+        table = T.with_committed(table, committed, sp.study)  # trials run on another machine
+        if len(table) > before:
+            print(f"study {sp.study}: {len(table) - before} trial(s) MLflow does not hold, from {committed}")
     if table.empty:
         raise SystemExit(paths.no_trials_message(sp))
-    if len(table) > len(fresh):
-        print(f"study {sp.study}: {len(fresh)} trial runs from MLflow, {len(table) - len(fresh)} from {sp.study_table}")
+    print(f"study {sp.study}: {len(fresh)} trial runs from MLflow, {len(table) - len(fresh)} from committed tables")
     return table
 
 
@@ -468,7 +473,7 @@ def main(argv: list[str] | None = None) -> None:
     winner = args.winner or sp.winner_dir
     if args.from_mlflow:
         paths.require_store(sp)
-        fresh = study_trials(sp)
+        fresh = study_trials(sp, folder / "trials.csv")
         paths.write_or_exit(folder / "trials.csv", lambda p: T.write(fresh, p))
     needed = {args.teacher_card: "the committed models/teacher/card.json, or python -m compress.teacher",
               folder / "trials.csv": f"python -m analysis.report --study {sp.study} --from-mlflow",

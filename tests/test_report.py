@@ -432,6 +432,9 @@ def test_from_mlflow_reads_a_fresh_clone_s_study_from_its_committed_table(tmp_pa
                           "curve_val": "", "curve_train": ""}]).reindex(columns=list(T.COLUMNS))
     both = report.study_trials(sp)
     assert both["trial"].tolist() == [0, 1] and both[M.VAL_ACCURACY].tolist() == [0.80, 0.86]  # the run wins
-    monkeypatch.setattr(report.T, "from_mlflow", lambda *args: runs.iloc[:0])  # neither holds a trial: one line
+    monkeypatch.setattr(report.T, "from_mlflow", lambda *args: runs.iloc[:0])
+    alone = dataclasses.replace(sp, study_table=tmp_path / "none.csv")  # a study whose own table is not committed:
+    assert report.study_trials(alone, committed)["trial"].tolist() == [0, 1]  # the report folder's trials.csv
+    # neither holds a trial: one line
     with pytest.raises(SystemExit, match="no finished trial runs of study 'mine'"):
         report.study_trials(dataclasses.replace(sp, study_table=tmp_path / "none.csv"))

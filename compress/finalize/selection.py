@@ -102,7 +102,8 @@ def read(path: Path) -> pd.DataFrame:
 
 def append(path: Path, row: dict) -> pd.DataFrame:
     """Add (or replace, same key) one finalist's row and write the table atomically; finalize
-    processes run side by side (README: two finalists at a time) take turns through a lock file."""
+    processes run side by side (README: two finalists at a time) take turns through a lock file.
+    Returns the table as it was written."""
     import fcntl
 
     path = Path(path)
@@ -119,7 +120,7 @@ def append(path: Path, row: dict) -> pd.DataFrame:
         tmp = path.with_suffix(".tmp")
         table.to_csv(tmp, index=False, float_format="%.6g")
         tmp.replace(path)
-    return table
+    return read(path)  # as written (6 digits): the export reads the figures a fresh clone reads
 
 
 def done(table: pd.DataFrame, study: str, trial: int, seed: int, recipe: str) -> bool:
