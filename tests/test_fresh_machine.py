@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, needs_data, needs_teacher, smoke_stores
 
-from compress.pipeline.data import sha256_of
+from compress.data.fashion_mnist import sha256_of
 
 
 def main_job_step(tmp_path: Path, *args: str) -> str:
