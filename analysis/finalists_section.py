@@ -13,14 +13,14 @@ from compress.core import metrics as M
 from compress.finalize.winner_export import pick
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-# the targets that count finalists' shipping files (brief: "Our targets")
-SHIP_TARGETS = ({"bytes": 16_384, "test_accuracy": 0.90}, {"bytes": 65_536, "test_accuracy": 0.925})
-SPEED_TARGET = 0.05  # at least 20x faster than the teacher: what the app's budget ships under it (max_latency_ratio)
 
 
-def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, speed: dict | None = None) -> dict | None:
-    """Everything the section quotes, or None when there is no finalists' table; `speed` is
-    report/speed.json as the report read it (the views' epoch cost), None without it."""
+def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, targets,
+            speed: dict | None = None) -> dict | None:
+    """Everything the section quotes, or None when there is no finalists' table; `targets` is the
+    study's `targets` group (the size classes, the accuracy each aims at, the latency budget the
+    app's budget ships under), `speed` report/speed.json as the report read it (the views' epoch
+    cost), None without it."""
     path = folder / "finalists.csv"
     if not path.is_file():
         return None
@@ -54,18 +54,19 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, speed
     files = [{"trial": int(r["trial"]), "seed": int(r["seed"]), "ship_bytes": int(r[M.SHIP_SIZE_BYTES]),
               "ship_val": float(r[M.SHIP_VAL_ACCURACY]), "ship_test": float(r[M.SHIP_TEST_ACCURACY])}
              for _, r in rows.iterrows()]
-    targets = []
-    for target in SHIP_TARGETS:
+    reached = []
+    for size, accuracy in zip(targets.size_classes, targets.accuracy):
+        target = {"bytes": int(size), "test_accuracy": float(accuracy)}
         fits = [f for f in files if f["ship_bytes"] <= target["bytes"]]
         best = max(fits, key=lambda f: (f["ship_val"], -f["seed"])) if fits else None
-        targets.append({**target, "best": best,
+        reached.append({**target, "best": best,
                         "reached": bool(best and best["ship_test"] >= target["test_accuracy"])})
     agreement = [{"scope": k, "n": v["n"], "rho": v["rho"]} for k, v in summary.get("rank_agreement", {}).items()]
     seeds = winner_json.get("seeds") or {}
     speed = speed or {}
     return {
-        "study": study, "finalists": finalists, "targets": targets, "agreement": agreement,
-        "under_speed_target": under_latency_budget(first, SHIP_TARGETS[-1]["bytes"], SPEED_TARGET),
+        "study": study, "finalists": finalists, "targets": reached, "agreement": agreement,
+        "under_speed_target": under_latency_budget(first, int(targets.max_bytes), targets.max_latency_ratio),
         "teacher_test": teacher_test_accuracy, "winner": winner_json, "seeds": seeds,
         "seed_std": seeds.get("std"), "n_rows": int(len(table)),
         "hours": float(rows[M.TIME_TOTAL_S].sum()) / 3600,

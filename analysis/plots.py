@@ -138,12 +138,12 @@ def learning_curves(curves: dict[str, list[float]], title: str) -> go.Figure:
     return fig
 
 
-def finalists(rows: list[dict], winner_trial: int | None = None) -> go.Figure:
+def finalists(rows: list[dict], winner_trial: int | None = None, budgets: list[int] = ()) -> go.Figure:
     """The finalists (analysis.finalists_section's rows): left, the short search's validation
     accuracy against the final training's (same quantization mode; on the dashed line the search
     predicted the final figure); right, the final front: each shipped int8 file's validation
-    accuracy against its bytes, beside the search trial it came from (hollow), with the 16 KB and
-    64 KB budgets."""
+    accuracy against its bytes, beside the search trial it came from (hollow), with the app's
+    `budgets` (the size classes of conf/targets/)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Search against final (validation, own mode)",
                                                         "Final front: shipped int8 files"))
     palette = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#9d755d", "#bab0ac"]
@@ -162,7 +162,7 @@ def finalists(rows: list[dict], winner_trial: int | None = None) -> go.Figure:
                                  line=dict(color=colour, width=1, dash="dot"),
                                  marker=dict(color=colour, size=[9, 13], symbol=["circle-open", "star" if star
                                                                                  else "circle"])), row=1, col=2)
-    for budget in (16_384, 65_536):
+    for budget in budgets:
         fig.add_vline(x=budget, line=dict(color="black", width=1, dash="dot"), row=1, col=2)
     fig.update_xaxes(title="search validation accuracy (%)", row=1, col=1)
     fig.update_yaxes(title="final validation accuracy (%)", row=1, col=1)

@@ -87,8 +87,10 @@ class Inputs:
         self.winner = hits.iloc[0]
 
         # the finalists' figures (None without finalists), for the text and for their figure alike
+        self.targets = study_config(study).targets  # the app's budgets, as the study's config sets them
         self.finalists = finalists_section.figures(folder, self.winner_json,
-                                                   self.bench["teacher_float32"]["test_accuracy"], self.speed)
+                                                   self.bench["teacher_float32"]["test_accuracy"], self.targets,
+                                                   self.speed)
 
 
 def _maybe_json(path: Path):
@@ -286,7 +288,8 @@ def figures(inp: Inputs, out: Path) -> list[str]:
         "learning_curves": plots.learning_curves(curves, f"Winner (trial {int(w.trial)}): accuracy per epoch"),
     }
     if inp.finalists:
-        figs["finalists"] = plots.finalists(inp.finalists["finalists"], int(inp.winner_json["trial"]))
+        figs["finalists"] = plots.finalists(inp.finalists["finalists"], int(inp.winner_json["trial"]),
+                                            list(inp.targets.size_classes))
     out.mkdir(parents=True, exist_ok=True)
     for name, fig in figs.items():
         fig.write_image(out / f"{name}.png", scale=1)

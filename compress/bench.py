@@ -84,7 +84,8 @@ def undistilled_student(cfg, winner_config: Path, cache: Path) -> tuple[Path, in
         "early_stop": {"enabled": False}, "data": OmegaConf.to_container(cfg.data), "paths": {"cache_dir": cfg.paths.cache_dir},
         "teacher": {"path": cfg.teacher.path},
     })
-    key = hashlib.sha256(OmegaConf.to_yaml(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    keyed = OmegaConf.masked_copy(recipe, [k for k in recipe if k != "targets"])  # the app's targets train nothing
+    key = hashlib.sha256(OmegaConf.to_yaml(keyed, sort_keys=True).encode()).hexdigest()[:16]
     folder = cache / f"student_no_distillation_{key}"
     done = folder / "metrics.json"
     if not done.is_file():

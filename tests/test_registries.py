@@ -25,6 +25,7 @@ def tiny_model():
 
 
 def test_a_quantization_mode_added_to_the_table_reaches_every_reader(monkeypatch):
+    from compress.config.cli import compose
     from compress.search.early_stop import Reference, hopeless
     from compress.training import quantize
 
@@ -32,6 +33,7 @@ def test_a_quantization_mode_added_to_the_table_reaches_every_reader(monkeypatch
         validate.check_quant_mode("w8")
     monkeypatch.setitem(QUANT, "w8", QuantMode("w8", 1.0, "int8", False, False, "linear8", "#000000"))
     validate.check_quant_mode("w8")
+    assert compose(return_hydra_config=True).hydra.sweeper.params["quant.mode"].endswith(", qat, w8)")  # searched
     assert "w8" in str(pytest.raises(ConfigError, validate.check_quant_mode, "w9").value)  # the allowed list
     model = tiny_model()
     # the converter follows the mode's row: int8 weights, float activations, as `dynamic` has them
@@ -47,6 +49,7 @@ def test_a_quantization_mode_added_to_the_table_reaches_every_reader(monkeypatch
 
 
 def test_a_student_family_added_to_the_table_reaches_every_reader(monkeypatch):
+    from compress.config.cli import compose
     from compress.finalize.selection import ship_estimate
     from compress.training.students import build_student
 
@@ -56,9 +59,50 @@ def test_a_student_family_added_to_the_table_reaches_every_reader(monkeypatch):
         validate.check_student(cfg)
     monkeypatch.setitem(FAMILIES, "dsconv_pool", StudentFamily("dsconv_pool", "dsconv", "stem_pool", 7_000))
     validate.check_student(cfg)
+    assert compose(return_hydra_config=True).hydra.sweeper.params["student.arch"].endswith(", dsconv_pool)")
     built, twin = build_student(cfg), build_student(student_group("dsconv_sp", width=0.25))
     assert "pool_stem" in [layer.name for layer in built.layers]  # the builder read its first downsampling
     assert built.count_params() == twin.count_params()
     assert ship_estimate({"student.arch": "dsconv_pool", PARAMS: 10_000}) == 17_000
     assert np.isclose(ship_estimate({"student.arch": "dsconv_sp", PARAMS: 10_000}),
                       10_000 + options.FAMILIES["dsconv_sp"].int8_overhead_bytes)
+
+
+def test_a_size_class_added_to_the_targets_reaches_every_reader():
+    """conf/targets/ is read by finalize (its size classes, budget and latency budget), the sweeper's
+    console, the study run's metrics and the report's finalists section."""
+    import optuna
+    from hydra_plugins.compress_optuna_sweeper.console import best_by_size
+    from omegaconf import OmegaConf
+
+    from analysis import finalists_section
+    from compress.config.cli import compose
+    from compress.tracking.study_run import study_metrics
+
+    cfg = compose(["targets.size_classes=[8192,16384,65536]", "targets.accuracy=[0.85,0.9,0.925]",
+                   "targets.max_latency_ratio=0.1"], return_hydra_config=True)
+    assert list(cfg.finalize.size_classes) == list(cfg.hydra.sweeper.size_classes) == [8192, 16384, 65536]
+    assert cfg.finalize.max_latency_ratio == 0.1 and cfg.finalize.max_bytes == 65536
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    for accuracy, size in ((0.80, 6_000), (0.88, 12_000), (0.90, 50_000)):
+        study.add_trial(optuna.trial.create_trial(
+            values=[accuracy, size, 1.0], user_attrs={"val_accuracy": accuracy, "size_bytes": size,
+                                                      "latency_ratio": 0.05}))
+    line = best_by_size(study, ["val_accuracy", "size_bytes", "latency_ms"], ["maximize", "minimize", "minimize"],
+                        cfg.hydra.sweeper.size_objective, cfg.hydra.sweeper.size_classes)
+    assert line.startswith("best val_accuracy: <= 8 KB 0.8 (trial 0") and "<= 16 KB 0.88" in line
+    metrics = study_metrics(study, list(cfg.targets.size_classes))
+    assert metrics["best_val_accuracy_8kb"] == 0.80 and metrics["best_val_accuracy_64kb"] == 0.90
+    assert "best_val_accuracy_32kb" not in metrics
+    targets = OmegaConf.create(OmegaConf.to_container(cfg.targets, resolve=True))
+    assert [t["bytes"] for t in _section_targets(finalists_section, targets)] == [8192, 16384, 65536]
+
+
+def _section_targets(finalists_section, targets):
+    """The report's finalists section over the committed tables, with these targets."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    winner = json.loads((root / "winner" / "winner.json").read_text())
+    return finalists_section.figures(root / "report", winner, 0.925, targets)["targets"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-RESOLVERS = ("per_study", "per_study_experiment")
+from compress.config.options import FAMILIES, QUANT
+
+RESOLVERS = ("per_study", "per_study_experiment", "choice_of")
 
 
 def _paths_node(root):
@@ -24,8 +26,19 @@ def per_study_experiment(base: str, *, _root_) -> str:
     return base if p.study == p.default_study else f"{base}-{p.study}"
 
 
+def choice_of(table: str) -> str:
+    """`${choice_of:quant_modes}`, `${choice_of:student_families}`: a search space's choice over every
+    entry of that table of compress/config/options.py, in its order, so that a mode or family added
+    there is searched without another edit."""
+    tables = {"quant_modes": QUANT, "student_families": FAMILIES}
+    if table not in tables:
+        raise ValueError(f"choice_of:{table}: allowed {', '.join(tables)}")
+    return f"choice({', '.join(tables[table])})"
+
+
 def register_resolvers() -> None:
-    """Make `${per_study:...}` and `${per_study_experiment:...}` known to OmegaConf (idempotent)."""
-    for name, fn in (("per_study", per_study), ("per_study_experiment", per_study_experiment)):
+    """Make `${per_study:...}`, `${per_study_experiment:...}` and `${choice_of:...}` known to OmegaConf (idempotent)."""
+    for name, fn in (("per_study", per_study), ("per_study_experiment", per_study_experiment),
+                     ("choice_of", choice_of)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

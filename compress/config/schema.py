@@ -134,6 +134,17 @@ class PathsConfig:
 
 
 @dataclass
+class TargetsConfig:
+    """The app's budgets and what each aims at (conf/targets/): one definition that finalize, the study
+    run, the report, its figures and the sweeper's console read."""
+
+    size_classes: List[int] = field(default_factory=lambda: [16384, 65536])  # bytes of the shipped file
+    accuracy: List[float] = field(default_factory=lambda: [0.90, 0.925])  # test accuracy per size class
+    max_bytes: int = 65536  # the app's budget: the winner ships at most this
+    max_latency_ratio: Optional[float] = 0.05  # at most this fraction of the teacher's latency (20x faster)
+
+
+@dataclass
 class FinalizeConfig:
     """The finalists stage (compress/finalize/stage.py): which trials, the final recipe, the winner."""
 
@@ -186,6 +197,7 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     finalize: FinalizeConfig = field(default_factory=FinalizeConfig)
+    targets: TargetsConfig = field(default_factory=TargetsConfig)
     study: StudyInfo = field(default_factory=StudyInfo)
     seed: int = 0
     verbose: int = 0

@@ -62,7 +62,7 @@ def recipe_hash(cfg) -> str:
     the trials table's precision (so a fresh clone, reading the committed table, finds the
     finalists trained here from MLflow's full-precision values)."""
     body = _table_precision(OmegaConf.to_container(cfg, resolve=True))
-    for key in ("tracking", "study", "finalize", "measure", "verbose", "paths"):
+    for key in ("tracking", "study", "finalize", "targets", "measure", "verbose", "paths"):
         body.pop(key, None)
     if body.get("student", {}).get("arch", "cnn") == "cnn":  # a key the cnn family ignores: its recipes
         body["student"].pop("channel_multiple", None)  # hash as they did before it

@@ -21,11 +21,11 @@ from compress.core.hypervolume import hypervolume, to_space
 from compress.tracking import runs as tracking
 
 log = logging.getLogger(__name__)
-SIZE_CLASSES = {"16kb": 16_384, "64kb": 65_536, "any": math.inf}
 
 
-def study_metrics(study: optuna.Study) -> dict[str, float]:
-    """Where the study stands, from its stored trials (every worker's)."""
+def study_metrics(study: optuna.Study, size_classes=()) -> dict[str, float]:
+    """Where the study stands, from its stored trials (every worker's); the best validation accuracy
+    at or under each of `size_classes` (bytes: `best_val_accuracy_16kb` for 16,384) and at any size."""
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     out = {"trials_complete": len(complete), "trials_failed": sum(t.state == TrialState.FAIL for t in trials),
@@ -36,7 +36,8 @@ def study_metrics(study: optuna.Study) -> dict[str, float]:
     if measured:
         out["hypervolume"] = hypervolume([to_space(t.user_attrs[M.VAL_ACCURACY], t.user_attrs[M.SIZE_BYTES],
                                                    t.user_attrs[M.LATENCY_RATIO]) for t in measured])
-        for name, limit in SIZE_CLASSES.items():
+        classes = {f"{int(limit) // 1024}kb": int(limit) for limit in size_classes}
+        for name, limit in {**classes, "any": math.inf}.items():
             fits = [t.user_attrs[M.VAL_ACCURACY] for t in measured if t.user_attrs[M.SIZE_BYTES] <= limit]
             if fits:
                 out[f"best_val_accuracy_{name}"] = max(fits)
@@ -53,8 +54,9 @@ def front_table(study: optuna.Study):
     return pd.DataFrame(rows).sort_values(M.SIZE_BYTES if rows and M.SIZE_BYTES in rows[0] else "trial")
 
 
-def pareto_png(study: optuna.Study, path: Path) -> Path | None:
-    """Validation accuracy against file size, every complete trial, the front marked."""
+def pareto_png(study: optuna.Study, path: Path, size_classes=()) -> Path | None:
+    """Validation accuracy against file size, every complete trial, the front marked, the app's
+    `size_classes` as lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,7 +73,7 @@ def pareto_png(study: optuna.Study, path: Path) -> Path | None:
         pts = [t for t in complete if (t.number in front) == on_front]
         ax.scatter([t.user_attrs[M.SIZE_BYTES] for t in pts], [100 * t.user_attrs[M.VAL_ACCURACY] for t in pts],
                    s=22, **style)
-    for limit in (16_384, 65_536):
+    for limit in size_classes:
         ax.axvline(limit, color="0.5", lw=0.8, ls="--")
     ax.set_xscale("log")
     ax.set_xlabel(".tflite bytes (log scale)")
@@ -118,7 +120,7 @@ class StudyRun:
 
         from mlflow.entities import Metric
 
-        values = study_metrics(study)
+        values = study_metrics(study, list(self.cfg.targets.size_classes))
         step = values["trials_complete"] + values["trials_failed"] + values["trials_pruned"]
         if step == self.logged_step:  # the study's end right after its last trial: nothing new
             return
@@ -139,7 +141,7 @@ class StudyRun:
                 table = Path(tmp) / "front.csv"
                 front_table(study).to_csv(table, index=False)
                 self.client.log_artifact(self.run_id, str(table))
-                png = pareto_png(study, Path(tmp) / "pareto.png")
+                png = pareto_png(study, Path(tmp) / "pareto.png", list(self.cfg.targets.size_classes))
                 if png is not None:
                     self.client.log_artifact(self.run_id, str(png))
         status = "FINISHED" if error is None else ("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")

@@ -72,6 +72,8 @@ class OptunaSweeperImpl:
         pruner: Optional[Any] = None,
         n_trials_scope: str = "study",
         skip_repeats: bool = False,
+        size_objective: Optional[str] = None,
+        size_classes: Optional[Sequence[int]] = None,
     ) -> None:
         self.sampler_cfg = sampler
         self.directions = [direction] if isinstance(direction, str) else list(direction)
@@ -98,6 +100,8 @@ class OptunaSweeperImpl:
         self.pruner_cfg = pruner
         self.n_trials_scope = str(n_trials_scope)
         self.skip_repeats = bool(skip_repeats)
+        self.size_objective = size_objective
+        self.size_classes = [int(c) for c in (size_classes or [])]
         self.check_settings()
         if self.objectives and len(self.objectives) != len(self.directions):
             raise SweeperError(
@@ -434,7 +438,8 @@ class OptunaSweeperImpl:
         """Where the study stands after a trial: the running best and the time left."""
         from hydra_plugins.compress_optuna_sweeper import console
 
-        best = console.best_by_size(study, self.objectives or [], self.directions)
+        best = console.best_by_size(study, self.objectives or [], self.directions, self.size_objective,
+                                    self.size_classes)
         left = console.time_left(study, self.n_trials - counted_trials(study), self.n_jobs)
         line = "; ".join(x for x in (f"{counted_trials(study)} of {self.n_trials} trials", best, left) if x)
         log.info("%s", line)

@@ -69,6 +69,10 @@ class CompressOptunaSweeperConf:
     # that trial's outcome, with user attribute repeat_of (samplers that breed from a population, such as
     # NSGA-II over mostly categorical spaces, re-draw a parent now and then). False: the released behaviour
     skip_repeats: bool = False
+    # the console's running best per size class: the objective that is a file's size (None: no size
+    # classes, the best value(s) only) and the classes' limits, in that objective's unit
+    size_objective: Optional[str] = None
+    size_classes: List[int] = field(default_factory=list)
     # dotted paths of classes built with the sweep's composed config; each may define
     # on_study_start(study), on_trial_end(study, trial) and on_study_end(study, error), called by the
     # main sweep process (e.g. compress.tracking.study_run.StudyRun: the study as a live MLflow run)

@@ -17,7 +17,6 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-SIZE_CLASSES = (16_384, 65_536)  # the app's budgets: 16 KB and 64 KB
 HYDRA_LAUNCH_LOGGER = "hydra._internal.core_plugins.basic_launcher"
 
 
@@ -68,18 +67,20 @@ def time_left(study: optuna.Study, remaining: int, n_jobs: int) -> str:
     return f"about {duration(median * remaining / max(1, n_jobs))} left ({duration(median)} a trial)"
 
 
-def best_by_size(study: optuna.Study, objectives: Sequence[str], directions: Sequence[str]) -> str:
-    """The most accurate complete trial at or under each size class (and overall), when the study
-    maximizes one figure and measures `size_bytes`; else the best value(s) so far."""
+def best_by_size(study: optuna.Study, objectives: Sequence[str], directions: Sequence[str],
+                 size_objective: str | None = None, size_classes: Sequence[int] = ()) -> str:
+    """The best complete trial at or under each of `size_classes` (and overall), when the study
+    maximizes one figure and measures `size_objective` (the sweeper's config names both); else the
+    best value(s) so far."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return ""
     names = list(objectives or [f"value_{i}" for i in range(len(directions))])
     goal = next((i for i, d in enumerate(directions) if d == "maximize"), None)
-    if "size_bytes" in names and goal is not None:
-        size = names.index("size_bytes")
+    if size_objective in names and goal is not None:
+        size = names.index(size_objective)
         parts = []
-        for limit in (*SIZE_CLASSES, math.inf):
+        for limit in (*sorted(size_classes), math.inf):
             fits = [t for t in complete if t.values[size] <= limit]
             label = "any size" if limit == math.inf else f"<= {limit // 1024} KB"
             if fits:
