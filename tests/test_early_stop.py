@@ -102,13 +102,13 @@ def test_a_stopped_trial_is_pruned_in_mlflow_not_taken_for_a_killed_one(tmp_path
     from mlflow.tracking import MlflowClient
 
     from compress.config.cli import compose
-    from compress.tracking import runs as tracking
+    from compress.tracking import run_logging
     from compress.tracking.trial_runs import load_trials
 
     cfg = compose([f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_root={tmp_path}/artifacts"])
     epochs = ({"loss": 0.9, "accuracy": 0.70, "val_accuracy": 0.72}, {"loss": 0.7, "accuracy": 0.75, "val_accuracy": 0.74})
-    with pytest.raises(optuna.TrialPruned), tracking.trial_run(cfg, "teacher-sha") as run:
-        tracking.log_stopped(epochs, 12.3456)
+    with pytest.raises(optuna.TrialPruned), run_logging.trial_run(cfg, "teacher-sha") as run:
+        run_logging.log_stopped(epochs, 12.3456)
         raise StoppedEarly("epoch 1: hopeless", epochs)
     client = MlflowClient(cfg.tracking.uri)
     stored = client.get_run(run.info.run_id)

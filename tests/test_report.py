@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import report
+from analysis import findings, report
 from compress.core import metrics as M
 from compress.tracking.trials_table import COLUMNS
 
@@ -363,13 +363,12 @@ def test_distillation_gain_is_stated_only_between_files_of_the_same_size(tmp_pat
 def test_bytes_per_point_by_family_reads_the_front_and_the_shipped_finalists():
     from types import SimpleNamespace
 
-    from analysis import report
 
     trials = pd.DataFrame({
         "trial": [0, 1, 2, 3], "student.arch": ["cnn", "cnn", "dsconv", None], "pareto": [True, True, True, False],
         "size_bytes": [9_000, 30_000, 20_000, 1_000], "val_accuracy": [0.90, 0.60, 0.80, 0.99]})
     shipped = {"finalists": [{"arch": "dsconv", "bytes_per_point": 300.0}, {"arch": "dsconv", "bytes_per_point": 500.0}]}
-    rows = report.family_rows(SimpleNamespace(trials=trials, finalists=shipped))
+    rows = findings.family_rows(SimpleNamespace(trials=trials, finalists=shipped))
     cnn, dsconv = rows
     # cnn: 9,000 B / 90 points = 100, 30,000 / 60 = 500; trial 3 is off the front
     assert cnn["family"] == "cnn" and cnn["front trials"] == "2"
@@ -377,26 +376,25 @@ def test_bytes_per_point_by_family_reads_the_front_and_the_shipped_finalists():
     assert cnn["finalists"] == "0" and cnn["shipped int8, B per test point (min / median)"] == "-"
     assert dsconv["search file, B per validation point (min / median)"] == "250 / 250"
     assert dsconv["shipped int8, B per test point (min / median)"] == "300 / 400"
-    assert report.family(pd.Series({"student.arch": float("nan")})) == "cnn"  # tables from before the key
+    assert findings.family(pd.Series({"student.arch": float("nan")})) == "cnn"  # tables from before the key
 
 
 def test_distillation_gain_compares_only_files_of_one_size_and_of_the_shipped_seed():
     from types import SimpleNamespace
 
-    from analysis import report
 
     bench = {"student_no_distillation": {"size_bytes": 65_480, "test_accuracy": 0.9171},
              "winner": {"size_bytes": 33_680, "test_accuracy": 0.9172}}
     finalist = {"trial": 55, "seed": 0, "mode": "float16", "own_bytes": 65_480, "own_test": 0.9176}
     inp = SimpleNamespace(bench=bench, winner_json={"trial": 55, "seed": 0}, finalists={"finalists": [finalist]})
-    gain = report.distillation_gain(inp)
+    gain = findings.distillation_gain(inp)
     assert gain["against"].startswith("the winner finalist converted in its own mode (float16)")
     assert gain["points"] == pytest.approx(0.05)
     # the shipped file is seed 1: the first seed's own-mode file is another model, so no figure at all
-    assert report.distillation_gain(SimpleNamespace(bench=bench, winner_json={"trial": 55, "seed": 1},
+    assert findings.distillation_gain(SimpleNamespace(bench=bench, winner_json={"trial": 55, "seed": 1},
                                                     finalists={"finalists": [finalist]})) is None
     same_size = {**bench, "winner": {"size_bytes": 65_480, "test_accuracy": 0.9180}}
-    assert report.distillation_gain(SimpleNamespace(bench=same_size, winner_json={"trial": 55, "seed": 1},
+    assert findings.distillation_gain(SimpleNamespace(bench=same_size, winner_json={"trial": 55, "seed": 1},
                                                     finalists=None))["against"] == "the shipped file"
 
 

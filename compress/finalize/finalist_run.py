@@ -18,7 +18,7 @@ from compress.coreml import convert as coreml
 from compress.measure import scoring
 from compress.measure import tflite as measure
 from compress.search import trial
-from compress.tracking import runs as tracking
+from compress.tracking import run_logging
 from compress.training import encode, prune, quantize
 from compress.training.students import save_float_student
 
@@ -180,7 +180,7 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
     }
     OmegaConf.save(cfg, workdir / "config.yaml", resolve=True)
     save_float_student(shipped_float, workdir / "student.keras")
-    result["run_id"] = tracking.log_finalist(cfg, ctx.teacher_sha, study, int(row["trial"]), result, histories,
+    result["run_id"] = run_logging.log_finalist(cfg, ctx.teacher_sha, study, int(row["trial"]), result, histories,
                                              workdir, ctx.splits)
     log.info("finalist trial %d: %s %s bytes, validation %.2f%%, test %.2f%% (own mode %s: %.2f%%, %s bytes; "
              "search %.2f%%) | Core ML %.2f%% | %.0f s", int(row["trial"]), chosen, f"{shipped[M.SHIP_SIZE_BYTES]:,}",

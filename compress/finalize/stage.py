@@ -31,8 +31,7 @@ from compress.finalize.recipe import final_epochs, finalist_config, recipe_hash
 from compress.finalize.winner_export import choose, export, latency_budget
 from compress.search import context
 from compress.search.preflight import preflight
-from compress.tracking import runs as tracking
-from compress.tracking import trials_table
+from compress.tracking import run_logging, trials_table
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +177,7 @@ def _reshipped(cfg, ctx, study, paths, table, rows):
         changed = reship(cfg, ctx, row, workdir)
         if changed:
             table = finalists.append(paths.table, {**row.to_dict(), **changed})
-            tracking.update_finalist(cfg, row.get("run_id"), changed, workdir)
+            run_logging.update_finalist(cfg, row.get("run_id"), changed, workdir)
     return table
 
 

@@ -21,7 +21,7 @@ from compress.measure import scoring
 from compress.measure import tflite as measure
 from compress.search import context, early_stop
 from compress.search.preflight import preflight
-from compress.tracking import runs as tracking
+from compress.tracking import run_logging
 from compress.training import distill, prune, quantize
 from compress.training.students import build_student, save_float_student
 
@@ -86,12 +86,12 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
     ctx = context.get(cfg)  # loaded once per process: the first trial pays for it
     context_seconds = time.perf_counter() - start
     total_start = time.perf_counter()
-    with tracking.trial_run(cfg, ctx.teacher_sha, ctx.splits) as run:
+    with run_logging.trial_run(cfg, ctx.teacher_sha, ctx.splits) as run:
         try:
             to_convert, float_model, histories, times = train_student(cfg, ctx)
         except early_stop.StoppedEarly as stop:
             if run is not None:
-                tracking.log_stopped(stop.epochs, time.perf_counter() - total_start)
+                run_logging.log_stopped(stop.epochs, time.perf_counter() - total_start)
             raise
         start = time.perf_counter()
         flatbuffer = quantize.convert(to_convert, cfg.quant.mode, representative_images(cfg, ctx))
@@ -142,7 +142,7 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
             import mlflow
 
             mlflow.log_metrics({k: float(v) for k, v in results.items()})
-            tracking.log_history(histories)
+            run_logging.log_history(histories)
             mlflow.log_artifact(str(tflite_path))
             mlflow.log_artifact(str(out_dir / "config.yaml"))
             mlflow.log_artifact(str(out_dir / "student.keras"))
