@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import student_group, student_options
 
+from compress.core.compat import set_seed
 from compress.coreml import convert as coreml
 from compress.coreml import executor as coreml_exec
 from compress.measure import tflite as measure
@@ -91,6 +92,7 @@ def test_a_family_that_downsamples_in_its_stem_is_dsconv_with_its_first_pool_mov
                                              ("dsconv_s2", 0.2, "flatten"), ("dsconv_sp", 0.2, "gap"),
                                              ("cnn", 0.1, "flatten")])
 def test_family_converts_to_int8_tflite_and_core_ml_and_both_agree_with_keras(tmp_path, arch, width, head):
+    set_seed(0)  # the initial weights: not whatever the tests before left in TensorFlow's global generator
     model = settled(build_student(student_cfg(arch, width, head)))
     x = sample_images()
     keras_logits = model.predict(x, verbose=0)
