@@ -51,11 +51,10 @@ def test_override_grammar_becomes_optuna_distributions(text, expected):
 
 
 def test_a_plain_value_in_params_is_fixed_for_every_trial_as_in_the_released_plugin():
-    from hydra_plugins.compress_optuna_sweeper._impl import OptunaSweeperImpl
+    from hydra_plugins.compress_optuna_sweeper.grammar import search_space
 
-    sweeper = OptunaSweeperImpl(sampler=None, direction="maximize", storage=None, study_name="s", n_trials=1,
-                                n_jobs=1, params={"a": "choice(1, 2)", "b": "cnn", "c": "interval(0, 1)"})
-    space, fixed = sweeper.search_space(["c=0.5", "d=range(1, 3)"])
+    params = {"a": "choice(1, 2)", "b": "cnn", "c": "interval(0, 1)"}
+    space, fixed = search_space(params, None, ["c=0.5", "d=range(1, 3)"])
     assert sorted(space) == ["a", "d"] and fixed == ["b=cnn", "c=0.5"]
 
 

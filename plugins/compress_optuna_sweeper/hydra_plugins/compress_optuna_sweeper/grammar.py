@@ -1,11 +1,14 @@
 """The override grammar as Optuna distributions, read as the released hydra-optuna-sweeper reads it
-(choice, range with its stop included, shuffle, interval, int(...) casts, tag(log/int, ...)), and the
-deprecated `search_space` entries."""
+(choice, range with its stop included, shuffle, interval, int(...) casts, tag(log/int, ...)), the
+deprecated `search_space` entries, the study's search space from `params` and the command line, and
+a custom search space's extra suggestions."""
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from typing import Any, Callable, Dict, List
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
 from hydra_plugins.compress_optuna_sweeper._errors import SweeperError  # noqa: F401 - re-exported
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -76,3 +79,47 @@ def _format_value(value: Any) -> str:
     if isinstance(value, float):
         return repr(round(value, 10))
     return str(value)
+
+
+def search_space(params: Dict[str, str], search_space_cfg: Any, arguments: List[str]
+                 ) -> tuple[Dict[str, BaseDistribution], List[str]]:
+    """Distributions from `params` (or the deprecated `search_space`) and command-line sweeps;
+    plain values (in `params` or on the command line) are fixed for every trial, and a fixed
+    value on the command line wins over a sweep of the same key."""
+    parser = OverridesParser.create()
+    space: Dict[str, BaseDistribution] = {}
+    if search_space_cfg is not None and params:
+        warnings.warn("Both hydra.sweeper.params and hydra.sweeper.search_space are configured.\n"
+                      "Hydra will use hydra.sweeper.params for defining search space.", UserWarning)
+    elif search_space_cfg is not None:
+        warnings.warn("`hydra.sweeper.search_space` is deprecated and will be removed in the next major release. "
+                      "Please configure with `hydra.sweeper.params`.", UserWarning)
+        for key, spec in dict(search_space_cfg).items():
+            space[str(key)] = distribution_from_config(str(key), spec)
+    fixed: List[str] = []
+    for key, text in params.items():
+        (override,) = parser.parse_overrides([f"{key}={text}"])
+        if override.is_sweep_override():
+            space[override.get_key_element()] = distribution_from_override(override)
+        else:  # a plain value in params is fixed for every trial, as in the released plugin
+            fixed.append(override.input_line)
+            space.pop(override.get_key_element(), None)
+    for override in parser.parse_overrides(arguments):
+        if override.is_sweep_override():
+            space[override.get_key_element()] = distribution_from_override(override)
+        else:
+            fixed.append(override.input_line)
+            space.pop(override.get_key_element(), None)  # a fixed value on the command line wins
+    return space, fixed
+
+
+def extend(trial: Any, fixed: List[str], custom_search_space: Callable[[Any, Any], None], config: Any) -> None:
+    """`custom_search_space(cfg, trial)`: the user's function suggests more parameters (a key new
+    to the app's config as '+key'); a parameter also fixed on the command line is an error."""
+    for line in fixed:
+        key = line.split("=", 1)[0]
+        trial.set_user_attr(key, line.split("=", 1)[1] if "=" in line else None)
+    custom_search_space(config, trial)
+    overlap = set(trial.params) & {line.split("=", 1)[0] for line in fixed}
+    if overlap:
+        raise SweeperError(f"Overlapping fixed parameters and search space parameters found! {sorted(overlap)}")

@@ -1,12 +1,14 @@
 """What a finished job means for its trial: COMPLETE with its objective values (every other
 reported figure kept as a user attribute), PRUNED, or FAIL with its error kept; when the share
-of failures ends the study; and the front written beside the sweep's jobs."""
+of failures ends the study; the front written beside the sweep's jobs; the objective values a
+job returned; and a repeated trial told its earlier outcome (`skip_repeats`)."""
 
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import optuna
 from hydra.core.utils import JobStatus
@@ -87,3 +89,41 @@ def write_results(study: optuna.Study, directions: List[str], objectives: Option
     OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
     log.info("%d trials on the front; written to %s", len(results.get("best_trials", [])),
              sweep_dir / "optimization_results.yaml")
+
+
+def objective_values(value: Any, objectives: Optional[Sequence[str]], directions: Sequence[str]) -> List[float]:
+    """The objective values a job returned: its dict's `objectives` in order, or its float(s)."""
+    if objectives:
+        if not isinstance(value, dict):
+            raise SweeperError(f"the task returned {type(value).__name__}, objectives need a dict of metrics")
+        missing = [k for k in objectives if k not in value]
+        if missing:
+            raise SweeperError(f"the task's metrics lack {missing}")
+        values = [float(value[k]) for k in objectives]
+    elif isinstance(value, (int, float)):
+        values = [float(value)]
+    else:
+        values = [float(v) for v in value]
+    if len(values) != len(directions):
+        raise SweeperError(f"{len(values)} objective values for {len(directions)} directions")
+    if not all(math.isfinite(v) for v in values):
+        raise SweeperError(f"non-finite objective values {values}")
+    return values
+
+
+def told_as_repeat(study: optuna.Study, trial: optuna.Trial) -> bool:
+    """`skip_repeats`: tell `trial` the outcome of an earlier finished or stopped trial with the
+    same parameters (the lowest-numbered one), without running a job; False when there is none."""
+    earlier = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+               if t.number != trial.number and t.params == trial.params]
+    if not earlier:
+        return False
+    first = min(earlier, key=lambda t: t.number)
+    trial.set_user_attr("repeat_of", first.number)
+    if first.state == TrialState.COMPLETE:
+        tell(study, trial, first.values)
+    else:
+        tell(study, trial, state=TrialState.PRUNED)
+    log.info("trial %d repeats trial %d's parameters: told its outcome (%s), no job run", trial.number,
+             first.number, first.state.name.lower())
+    return True
