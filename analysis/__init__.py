@@ -1,7 +1,6 @@
-"""Reads the study's stores and committed tables and draws: the trials table, the front, the
-report and its figures. It never trains, converts or rewrites a store; the commands that do
-(`compress.pareto`, `compress.export`, `compress.search_quality`, `compress.remeasure_coreml`)
-live in `compress/`."""
+"""Reads the study's stores and committed tables through the library and draws: the trials table,
+the report and its figures, the notebook's data. It never trains, converts or rewrites a store; the
+commands that do (`compress.pareto`, `compress.search_quality`) live in `compress/`."""
 
 import os
 

@@ -7,7 +7,7 @@ import optuna
 import pytest
 
 from compress.core.hypervolume import hypervolume, to_space
-from compress.search_quality import summarise
+from compress.search.quality import summarise
 
 
 def add(study, state, start, seconds, attrs=None):
@@ -43,7 +43,7 @@ def test_summary_of_a_stored_study(tmp_path):
 
 
 def test_epochs_trained_by_completed_and_pruned_trials():
-    from compress.search_quality import epochs_trained
+    from compress.search.quality import epochs_trained
 
     dist = {"prune.sparsity": optuna.distributions.CategoricalDistribution([0.0, 0.5]),
             "quant.mode": optuna.distributions.CategoricalDistribution(["int8", "qat"])}
@@ -62,7 +62,8 @@ def test_epochs_trained_by_completed_and_pruned_trials():
 
 
 def test_each_experiment_has_its_own_store_and_a_partial_comparison_writes_no_figures(tmp_path, capsys):
-    from compress.search_quality import EXPERIMENTS, main, storage_of
+    from compress.search.quality import EXPERIMENTS, storage_of
+    from compress.search_quality import main
 
     stores = {storage_of(e) for e in EXPERIMENTS}
     assert len(stores) == len(EXPERIMENTS)  # the full study's arms never land in the proxy's store

@@ -126,7 +126,7 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch, 
     assert summary["run_id"] == winner.info.run_id and winner.data.tags["pareto"] == "true"
     assert summary["tflite"]["accuracy"] == pytest.approx(winner.data.metrics[M.TEST_ACCURACY], abs=1e-9)
     gap = abs(summary["coreml"]["accuracy"] - summary["tflite"]["accuracy"])
-    from compress.export import format_gap_allowed
+    from compress.pareto.trial_export import format_gap_allowed
 
     # the export's own rule (0.3 points, or what chance makes over the images the two files disagree on),
     # on a slice where they agree on nearly every image. Which trial wins depends on the machine's latencies;

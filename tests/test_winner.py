@@ -52,7 +52,7 @@ def test_best_by_size_picks_the_most_accurate_trial_per_bucket():
 
 
 def test_the_core_ml_export_allows_the_gap_chance_makes_on_a_small_slice_only():
-    from compress.export import MAX_FORMAT_GAP, format_gap_allowed
+    from compress.pareto.trial_export import MAX_FORMAT_GAP, format_gap_allowed
 
     assert format_gap_allowed(10_000, 0.9925) == MAX_FORMAT_GAP  # a real winner: 75 images differ
     assert format_gap_allowed(10_000, 0.96) == pytest.approx(2 * 20 / 10_000)  # 400 differ: 0.4 points
