@@ -18,11 +18,17 @@ from compress.config.resolvers import register_resolvers
 
 @dataclass
 class DataConfig:
-    dir: Optional[str] = None  # folder with the four IDX files; None searches the usual places
+    source: str = "fashion_mnist"  # fashion_mnist, npz or image_folder (conf/data/: one option each)
+    dir: Optional[str] = None  # fashion_mnist: folder with the four IDX files; None searches the usual places
+    path: Optional[str] = None  # npz: the .npz file; image_folder: the folder holding train/ and test/
     val_size: int = 5000  # validation images carved from the training set, stratified
+    val_share: Optional[float] = None  # instead of val_size: this share of the training set (npz, image_folder)
     split_seed: int = 0
-    fraction: float = 1.0  # share of every split used (smoke runs use a slice)
+    fraction: float = 1.0  # share of every split used (smoke runs use a slice; a stratified sample but for
+    # fashion_mnist, whose shuffled files keep their head slice)
     verify_checksums: bool = True
+    channels: Optional[int] = None  # image_folder: 1 or 3 to force; None reads the colour from the files
+    image_size: Optional[List[int]] = None  # image_folder: [H, W] every image is resized to; None: all alike
 
 
 @dataclass

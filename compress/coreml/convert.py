@@ -13,7 +13,7 @@ import logging
 import shutil
 import warnings
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -59,31 +59,44 @@ def compress_weights(mlmodel, compression: str, sparsity: float = 0.0):
 
 
 def to_mlpackage(model: keras.Model, path: str | Path, compression: str = "none", sparsity: float = 0.0,
-                 metadata: Mapping[str, str] | None = None, description: str = "") -> Path:
-    """Convert a logits-output Keras model to `path` (.mlpackage), written atomically."""
+                 metadata: Mapping[str, str] | None = None, description: str = "",
+                 class_names: Sequence[str] | None = None) -> Path:
+    """Convert a logits-output Keras model to `path` (.mlpackage), written atomically: an image input of
+    the model's own size and colour (one channel: grayscale, three: RGB), the classifier's labels
+    `class_names` (None: Fashion-MNIST's, the committed study's data)."""
     ct = _coremltools()
     path = Path(path)
-    image_in = keras.Input((28, 28, 1), name=INPUT_NAME)  # whatever the Keras model named its input
+    height, width, channels = (int(d) for d in model.inputs[0].shape[1:])
+    names = list(class_names) if class_names is not None else list(CLASS_NAMES)
+    colour = "grayscale" if channels == 1 else "RGB"
+    image_in = keras.Input((height, width, channels), name=INPUT_NAME)  # whatever the Keras model named its input
     probs = keras.Model(image_in, keras.layers.Softmax(name="probabilities")(model(image_in)))
-    image = ct.ImageType(name=INPUT_NAME, shape=(1, 28, 28, 1), scale=1 / 255.0,
-                         color_layout=ct.colorlayout.GRAYSCALE)
+    image = ct.ImageType(name=INPUT_NAME, shape=(1, height, width, channels), scale=1 / 255.0,
+                         color_layout=ct.colorlayout.GRAYSCALE if channels == 1 else ct.colorlayout.RGB)
     with native_quiet(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mlmodel = ct.convert(
             probs, source="tensorflow", inputs=[image], convert_to="mlprogram",
-            classifier_config=ct.ClassifierConfig(list(CLASS_NAMES)),
+            classifier_config=ct.ClassifierConfig(names),
             minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
         )
         mlmodel = compress_weights(mlmodel, compression, sparsity)
-    mlmodel.author = "compress (Fashion-MNIST compression sweep)"
-    mlmodel.short_description = description or (
-        "Fashion-MNIST clothing classifier distilled from a 1.62 M-parameter CNN. Input: a 28x28 grayscale "
-        "image, white garment on black as in Fashion-MNIST. Output: the class label and its probabilities."
-    )
+    if class_names is None:  # the committed study's data, described as it always was
+        mlmodel.author = "compress (Fashion-MNIST compression sweep)"
+        mlmodel.short_description = description or (
+            "Fashion-MNIST clothing classifier distilled from a 1.62 M-parameter CNN. Input: a 28x28 grayscale "
+            "image, white garment on black as in Fashion-MNIST. Output: the class label and its probabilities."
+        )
+    else:
+        mlmodel.author = "compress (compression sweep)"
+        mlmodel.short_description = description or (
+            f"Image classifier of {len(names)} classes distilled from the user's teacher. Input: a {height}x{width} "
+            f"{colour} image. Output: the class label and its probabilities.")
     mlmodel.version = "1"
-    mlmodel.input_description[INPUT_NAME] = "28x28 grayscale image, pixel values 0-255 (scaled to 0-1 inside)"
+    mlmodel.input_description[INPUT_NAME] = (f"{height}x{width} {colour} image, pixel values 0-255 "
+                                             f"(scaled to 0-1 inside)")
     meta = {"minimum_deployment_target": DEPLOYMENT_TARGET, "compression": compression,
-            "class_labels": ",".join(CLASS_NAMES), **{k: str(v) for k, v in (metadata or {}).items()}}
+            "class_labels": ",".join(names), **{k: str(v) for k, v in (metadata or {}).items()}}
     mlmodel.user_defined_metadata.update(meta)
     tmp = path.with_name(path.stem + ".partial.mlpackage")
     if tmp.exists():

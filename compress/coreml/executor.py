@@ -100,11 +100,12 @@ class Program:
 
 def predict(path: str | Path, images: np.ndarray, batch: int = 500, input_range: str = "0-1",
             output: str | None = None, precision: str = "fp32", n_classes: int | None = None,
-            with_reading: bool = False):
+            with_reading: bool = False, class_names=None):
     """Class scores (n, the model's classes), in the data's class order, of a .mlpackage for
     `images` in [0, 1] shaped (n, H, W, C), fed the way the model's own interface asks
     (`compress.coreml.interface`); with `with_reading`, also the Reading that says how.
-    `n_classes`: the data's labels run up to n_classes - 1 (the model must have that many).
+    `n_classes`: the data's labels run up to n_classes - 1 (the model must have that many);
+    `class_names`: the data's, in label order, that a classifier's labels are matched to.
 
     On macOS the real Core ML runs the model; elsewhere the NumPy executor does (`precision`
     'fp16' rounds every activation to float16, as the GPU and Neural Engine compute).
@@ -119,6 +120,7 @@ def predict(path: str | Path, images: np.ndarray, batch: int = 500, input_range:
     program = Program(path, strict=not on_core_ml)
     reading = coreml_interface.read(program.spec, program.program, pixels.shape[1:3], pixels.shape[3], n_classes,
                                     input_range, output)
+    reading.data_class_names = tuple(class_names or ())
     if on_core_ml:  # pragma: no cover - exercised on macOS only
         if program.unknown:
             reading.notes.append(f"run by Core ML (op(s) {', '.join(program.unknown)} are not in the NumPy executor)")

@@ -59,16 +59,20 @@ def class_output(spec, program, least: int | None, wanted: str | None, notes: li
 
 def class_scores(reading: Reading, outputs: dict) -> np.ndarray:
     """(n, the model's classes) scores in the data's class order from the program's outputs;
-    labels of a classifier must be the class indices 0..n-1 or the data's class names."""
+    labels of a classifier must be the class indices 0..n-1 (as numbers or digits) or the data's
+    class names (`reading.data_class_names`; Fashion-MNIST's when none are given)."""
     n_classes = reading.n_classes
+    names = [str(n) for n in (reading.data_class_names or CLASS_NAMES)]
 
     if reading.output_kind == "classifier":
         probs = np.asarray(outputs["__probabilities__"], np.float32).reshape(-1, n_classes)
         labels = reading.labels
         if all(isinstance(v, (int, np.integer)) for v in labels):
             order = [int(v) for v in labels]
-        elif n_classes == len(CLASS_NAMES) and set(map(str, labels)) == set(CLASS_NAMES):
-            order = [list(CLASS_NAMES).index(str(v)) for v in labels]
+        elif n_classes == len(names) and set(map(str, labels)) == set(names):
+            order = [names.index(str(v)) for v in labels]
+        elif sorted(str(v) for v in labels) == sorted(str(i) for i in range(n_classes)):
+            order = [int(str(v)) for v in labels]
         else:
             raise InterfaceError(f"the classifier's labels {labels[:4]}... are neither 0..{n_classes - 1} nor the "
                                  f"data's class names")

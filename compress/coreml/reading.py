@@ -20,6 +20,7 @@ class Reading:
     notes: list = field(default_factory=list)
     feed: object = None  # images (n, H, W, C) float pixels 0-255 -> the model's input array
     n_classes: int = 0  # the model's own: its labels, or its output's class axis
+    data_class_names: tuple = ()  # the data's class names in label order (empty: Fashion-MNIST's)
     reversed_channels: bool = False  # RGB data fed to a BGR image input (the executor reverses them)
 
     def describe(self) -> str:

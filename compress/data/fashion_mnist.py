@@ -10,13 +10,13 @@ import gzip
 import hashlib
 import os
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from compress.core.compat import keras
 from compress.core.errors import DataError
+from compress.data.splits import Splits, stratified_split
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 KERAS_CACHE_DIR = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "fashion-mnist"
@@ -123,51 +123,6 @@ def locate(data_dir: str | None) -> Path:
     )
 
 
-@dataclass(frozen=True)
-class Splits:
-    """Images as float32 in [0, 1] with shape (n, 28, 28, 1), labels as int64."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    train_index: np.ndarray  # positions of the train split in the original 60,000
-    val_index: np.ndarray
-    fingerprint: str  # identifies the raw data (sha256 over the four files)
-    source: str
-
-    def sliced(self, fraction: float) -> "Splits":
-        """A stratification-free head slice of every split, for smoke runs."""
-        if fraction >= 1.0:
-            return self
-
-        def cut(a: np.ndarray) -> np.ndarray:
-            return a[: max(1, int(round(len(a) * fraction)))]
-
-        return Splits(
-            cut(self.x_train), cut(self.y_train), cut(self.x_val), cut(self.y_val),
-            cut(self.x_test), cut(self.y_test), cut(self.train_index), cut(self.val_index),
-            self.fingerprint, self.source,
-        )
-
-
-def stratified_split(labels: np.ndarray, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, val) with `val_size` validation items spread evenly over classes."""
-    if not 0 < val_size < len(labels):
-        raise DataError(f"data.val_size={val_size}: allowed 1..{len(labels) - 1}")
-    rng = np.random.default_rng(seed)
-    classes, counts = np.unique(labels, return_counts=True)
-    quota = np.floor(counts / counts.sum() * val_size).astype(int)
-    for i in np.argsort(-(counts / counts.sum() * val_size - quota))[: val_size - quota.sum()]:
-        quota[i] += 1
-    val = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota)])
-    val.sort()
-    train = np.setdiff1d(np.arange(len(labels)), val)
-    return train, val
-
-
 def _checksums(folder: Path, verify: bool) -> str:
     digests = {}
     for key, name in FILES.items():
@@ -216,7 +171,7 @@ def load(data_dir: str | None = None, val_size: int = 5000, seed: int = 0, verif
     return Splits(
         x_all[train_idx], y_all[train_idx], x_all[val_idx], y_all[val_idx],
         images(arrays["test_images"]), arrays["test_labels"].astype(np.int64),
-        train_idx, val_idx, fingerprint, str(folder),
+        train_idx, val_idx, fingerprint, str(folder), CLASS_NAMES, "fashion_mnist",
     )
 
 

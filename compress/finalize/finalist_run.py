@@ -148,16 +148,18 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
                               workdir / "model.tflite")
     own = _measured(own_path, ctx, cfg)
     keras_val = measure.keras_accuracy(float_model, s.x_val, s.y_val)
-    chosen, tried, shipped_float = shipping_encodings(cfg, ctx, float_model, to_convert if QUANT[mode].fine_tunes else None,
-                                                      workdir, keras_val)
+    fine_tuned = to_convert if QUANT[mode].fine_tunes else None
+    chosen, tried, shipped_float = shipping_encodings(cfg, ctx, float_model, fine_tuned, workdir, keras_val)
     ship_path = workdir / "finalist.tflite"
     shutil.copyfile(tried[chosen]["path"], ship_path)
     shipped = ship_figures(ship_path, ctx, cfg, chosen)
     package = coreml.to_mlpackage(shipped_float, workdir / "finalist.mlpackage", str(cfg.finalize.coreml_compression),
                                   prune.zero_sparsity(cfg.prune),
                                   metadata={"study": study, "search_trial": str(int(row["trial"])),
-                                            "seed": str(int(cfg.seed))})
-    coreml_test = float(np.mean(scoring.predictions(package, s.x_test) == s.y_test))
+                                            "seed": str(int(cfg.seed))},
+                                  class_names=None if s.kind == "fashion_mnist" else s.class_names)
+    labels = None if s.kind == "fashion_mnist" else s.class_names
+    coreml_test = float(np.mean(scoring.predictions(package, s.x_test, class_names=labels) == s.y_test))
     params, nonzero = measure.parameter_counts(float_model)
     result = {
         "arch": cfg.student.arch, "width": float(cfg.student.width), "head": cfg.student.head,

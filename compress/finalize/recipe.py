@@ -69,4 +69,8 @@ def recipe_hash(cfg) -> str:
     if body.get("prune", {}).get("method", "magnitude") == "magnitude":  # keys added with channel pruning:
         body["prune"].pop("method", None)  # magnitude recipes hash as they did before them
         body["prune"].pop("importance", None)
+    data = body.get("data", {})
+    if data.get("source", "fashion_mnist") == "fashion_mnist":  # keys added with other sources: Fashion-MNIST's
+        for key in ("source", "path", "val_share", "channels", "image_size"):  # recipes hash as they did before
+            data.pop(key, None)
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -33,13 +33,15 @@ def predictions(path: Path, images: np.ndarray, **options) -> np.ndarray:
 
 
 def _predict(path: Path, images: np.ndarray, n_classes: int | None = None, input_range: str = "0-1",
-             output: str | None = None, precision: str = "fp32") -> tuple[np.ndarray, str | None]:
+             output: str | None = None, precision: str = "fp32", class_names=None) -> tuple[np.ndarray, str | None]:
     """(top-1 classes, how the interface was read: None for a .tflite file). A .mlpackage's
-    classes are the model's own; `n_classes` (labels run up to n_classes - 1) only bounds them."""
+    classes are the model's own; `n_classes` (labels run up to n_classes - 1) only bounds them, and
+    a classifier's labels are matched to `class_names` (the data's; None: Fashion-MNIST's)."""
     if path.suffix == ".tflite":
         return np.argmax(measure.predict(path, images), axis=1), None
     scores, reading = coreml_exec.predict(path, images, n_classes=n_classes, input_range=input_range,
-                                          output=output, precision=precision, with_reading=True)
+                                          output=output, precision=precision, with_reading=True,
+                                          class_names=class_names)
     return np.argmax(scores, axis=1), reading.describe()
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from compress.core.compat import keras
-from compress.data import fashion_mnist as data
+from compress.data import sources
+from compress.data.fashion_mnist import sha256_of
+from compress.data.splits import Splits
 from compress.teacher import model as teacher
 from compress.teacher.model import logits_model
 from compress.training import distill, quantize, views
@@ -21,7 +23,7 @@ _CACHE: dict = {}
 
 @dataclass
 class TrialContext:
-    splits: data.Splits
+    splits: Splits
     teacher: keras.Model
     teacher_path: Path
     teacher_sha: str
@@ -84,11 +86,11 @@ def get(cfg) -> TrialContext:
     if key in _CACHE:
         return _CACHE[key]
     log.info("set-up (once per process): the data, the teacher, its logits and its TFLite reference")
-    splits = data.load_from_config(cfg.data)
+    splits = sources.load_from_config(cfg.data, str(cfg.paths.cache_dir))
     log.info("data: %s train / %s validation / %s test images (fraction %g)", f"{len(splits.y_train):,}",
              f"{len(splits.y_val):,}", f"{len(splits.y_test):,}", float(cfg.data.fraction))
     model, path = teacher.obtain(cfg.teacher, splits, cfg.paths.cache_dir, verbose=2)
-    sha = data.sha256_of(path)
+    sha = sha256_of(path)
     logits_net = teacher.logits_model(model)
     train_logits = distill.cached_logits(
         logits_net, splits.x_train,

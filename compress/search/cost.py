@@ -43,7 +43,7 @@ def _epoch_runner(mode: str, overrides: list[str]):
     ctx = context.get(cfg)
     s = ctx.splits
     targets, teacher = ctx.distillation_targets(cfg.distill.teacher_logits)
-    student = build_student(cfg.student)
+    student = build_student(cfg.student, s.num_classes, s.image_shape)
     if mode == "in_step":
         student, teacher = distill.TeacherInStep(student, teacher), None
     steps = int(np.ceil(len(s.x_train) / cfg.distill.batch_size))

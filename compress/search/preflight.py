@@ -12,7 +12,7 @@ from pathlib import Path
 from compress.config import validate
 from compress.config.options import DEFAULT_TEACHER_PATH
 from compress.core.errors import ConfigError
-from compress.data import fashion_mnist as data
+from compress.data import sources
 from compress.teacher import model as teacher
 
 
@@ -25,35 +25,42 @@ def preflight(cfg, check_data: bool = True) -> None:
     the same files itself, next, before anything is written.
     """
     validate.validate(cfg)
-    if check_data:
-        _checked_data(cfg.data.dir, bool(cfg.data.verify_checksums))
+    fashion = str(cfg.data.get("source", "fashion_mnist")) == "fashion_mnist"
+    shape = _checked_data(cfg.data, str(cfg.paths.cache_dir)) if check_data else None
+    if fashion:
+        shape = sources.FASHION_MNIST_SHAPE
     teacher_file = Path(cfg.teacher.path) if cfg.teacher.path else None
     if teacher_file is not None and str(cfg.teacher.path) != DEFAULT_TEACHER_PATH and not teacher_file.is_file():
         raise ConfigError(f"teacher.path={cfg.teacher.path}: no such file (point it at a trained Keras model)")
+    if not fashion and str(cfg.teacher.path) == DEFAULT_TEACHER_PATH:
+        teacher_file = None  # the committed teacher is Fashion-MNIST's: other data trains its own (cached)
     if teacher_file is not None and teacher_file.is_file():
         with open(teacher_file, "rb") as handle:
             head = handle.read(8)
         if not (head.startswith(b"PK") or head.startswith(b"\x89HDF")):
             raise ConfigError(f"teacher.path={cfg.teacher.path}: not a Keras model file (.keras or .h5)")
-        _teacher_fits(teacher_file)
+        if shape is not None:  # a trial reads the data itself next, and checks its teacher against it there
+            _teacher_fits(teacher_file, *shape)
     validate.check_tracking(cfg.tracking.uri)
 
 
 _CHECKED: set = set()
+_SHAPES: dict = {}
 
 
-def _teacher_fits(path: Path) -> None:
+def _teacher_fits(path: Path, image_shape: tuple, num_classes: int) -> None:
     """Load the teacher once per process and file version and check it fits the data's images and
     classes (one line, before any store is written, instead of a Keras traceback in a trial)."""
-    key = ("teacher", str(path.resolve()), path.stat().st_mtime_ns)
+    key = ("teacher", str(path.resolve()), path.stat().st_mtime_ns, tuple(image_shape), num_classes)
     if key not in _CHECKED:
-        teacher.check_fits(teacher.load_keras(path), path)
+        teacher.check_fits(teacher.load_keras(path), path, tuple(image_shape), num_classes)
         _CHECKED.add(key)
 
 
-def _checked_data(data_dir, verify: bool) -> None:
-    """data.check_files once per process and setting (the sweeper checks several corners)."""
-    key = (data_dir, verify)
-    if key not in _CHECKED:
-        data.check_files(data_dir, verify)
-        _CHECKED.add(key)
+def _checked_data(data_cfg, cache_dir: str) -> tuple[tuple, int]:
+    """The data source's own check, once per process and setting (the sweeper checks several corners);
+    the images' shape and the class count."""
+    key = ("data", repr(sorted(dict(data_cfg).items())), cache_dir)
+    if key not in _SHAPES:
+        _SHAPES[key] = sources.check(data_cfg, cache_dir)
+    return _SHAPES[key]

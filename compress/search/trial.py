@@ -38,7 +38,7 @@ def train_student(cfg, ctx: context.TrialContext) -> tuple[keras.Model, keras.Mo
     seed = int(cfg.seed)
     set_seed(seed)
     train_targets, teacher_for_batches = ctx.distillation_targets(cfg.distill.teacher_logits)
-    student = build_student(cfg.student)
+    student = build_student(cfg.student, ctx.splits.num_classes, ctx.splits.image_shape)
     times = {}
     start = time.perf_counter()
     stop_checks = early_stop.callbacks(cfg, student, measure.count_macs(student))
@@ -128,9 +128,12 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
             package = coreml.to_mlpackage(
                 shipped_float, out_dir / "model.mlpackage", cfg.coreml.compression, prune.zero_sparsity(cfg.prune),
                 metadata={"val_accuracy_tflite": f"{results[M.VAL_ACCURACY]:.4f}", "quant_mode": cfg.quant.mode},
+                class_names=None if s.kind == "fashion_mnist" else s.class_names,
             )
             results[M.COREML_SIZE_BYTES] = coreml.package_bytes(package)
-            results[M.COREML_VAL_ACCURACY] = float(np.mean(scoring.predictions(package, s.x_val) == s.y_val))
+            labels = None if s.kind == "fashion_mnist" else s.class_names
+            results[M.COREML_VAL_ACCURACY] = float(np.mean(scoring.predictions(package, s.x_val, class_names=labels)
+                                                           == s.y_val))
             times[M.TIME_COREML_S] = time.perf_counter() - start
         times[M.TIME_TOTAL_S] = time.perf_counter() - total_start
         results.update({k: round(v, 3) for k, v in times.items()})

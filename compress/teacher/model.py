@@ -21,28 +21,39 @@ import numpy as np
 from compress.config.options import DEFAULT_TEACHER_PATH as DEFAULT_PATH
 from compress.core.compat import keras, set_seed, tf
 from compress.core.errors import ConfigError
-from compress.data.fashion_mnist import NUM_CLASSES, Splits, load_from_config, sha256_of
+from compress.data import sources
+from compress.data.fashion_mnist import sha256_of
+from compress.data.splits import Splits
 from compress.measure.tflite import keras_accuracy
 
 log = logging.getLogger(__name__)
 
 
-def build_teacher() -> keras.Model:
-    """The seed's network: 1,619,470 parameters, 386 of them non-trainable."""
+def build_teacher(input_shape: tuple = (28, 28, 1), num_classes: int = 10,
+                  name: str = "fashion_mnist_teacher") -> keras.Model:
+    """The seed's network for images of `input_shape` and `num_classes` classes (on Fashion-MNIST:
+    1,619,470 parameters, 386 of them non-trainable). On an input too small for its three 2x2 pools
+    a pool that would leave less than 1x1 is left out (the image stays at its size)."""
     layers = keras.layers
-    model = keras.Sequential(name="fashion_mnist_teacher")
-    model.add(layers.BatchNormalization(input_shape=(28, 28, 1)))
+    model = keras.Sequential(name=name)
+    model.add(layers.BatchNormalization(input_shape=tuple(input_shape)))
+    side = min(int(input_shape[0]), int(input_shape[1]))
     for filters in (64, 128, 256):
         if filters != 64:
             model.add(layers.BatchNormalization())
         model.add(layers.Conv2D(filters, (5, 5), padding="same", activation="elu"))
-        model.add(layers.MaxPooling2D(pool_size=(2, 2), strides=(2, 2)))
+        if side >= 2:
+            model.add(layers.MaxPooling2D(pool_size=(2, 2), strides=(2, 2)))
+            side //= 2
+        else:
+            log.info("teacher: input %s too small for another 2x2 pool after its %d-filter conv: left out",
+                     tuple(input_shape), filters)
         model.add(layers.Dropout(0.25))
     model.add(layers.Flatten())
     model.add(layers.Dense(256))
     model.add(layers.Activation("elu"))
     model.add(layers.Dropout(0.5))
-    model.add(layers.Dense(10))
+    model.add(layers.Dense(num_classes))
     model.add(layers.Activation("softmax"))
     return model
 
@@ -52,6 +63,11 @@ def augment(images: tf.Tensor, seed: int) -> tf.Tensor:
     images = tf.image.random_flip_left_right(images, seed=seed)
     padded = tf.pad(images, [[0, 0], [2, 2], [2, 2], [0, 0]])
     return tf.image.random_crop(padded, tf.shape(images), seed=seed)
+
+
+def teacher_name(splits: Splits) -> str:
+    """The network's name: Fashion-MNIST's as it always was, `teacher` for any other data."""
+    return "fashion_mnist_teacher" if splits.kind == "fashion_mnist" else "teacher"
 
 
 def train_config_hash(train_cfg: dict, splits: Splits) -> str:
@@ -64,7 +80,7 @@ def train_config_hash(train_cfg: dict, splits: Splits) -> str:
 def train_teacher(train_cfg: dict, splits: Splits, verbose: int = 1) -> tuple[keras.Model, dict]:
     """Train a fresh teacher; returns the model and its per-epoch history."""
     set_seed(train_cfg["seed"])
-    model = build_teacher()
+    model = build_teacher(splits.image_shape, splits.num_classes, teacher_name(splits))
     steps = int(np.ceil(len(splits.x_train) / train_cfg["batch_size"]))
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=steps * train_cfg["epochs"], warmup_target=train_cfg["learning_rate"], warmup_steps=steps
@@ -96,35 +112,46 @@ def load_keras(path: str | Path) -> keras.Model:
         raise ConfigError(f"teacher.path={path}: not a loadable Keras model ({type(exc).__name__})") from None
 
 
-def check_fits(model: keras.Model, path: Path, image: tuple = (28, 28, 1)) -> keras.Model:
+def check_fits(model: keras.Model, path: Path, image: tuple = (28, 28, 1), num_classes: int = 10) -> keras.Model:
     """`model` itself, or one line saying how the user's teacher does not fit the data: it must
-    take the images as they are (28x28, one channel) and give one score per class."""
+    take the images as they are (height, width, channels) and give one score per class."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ConfigError(f"teacher.path={path}: has {len(model.inputs)} input(s) and {len(model.outputs)} output(s); "
-                          f"a teacher needs one image input {image} and one output of {NUM_CLASSES} class scores")
+                          f"a teacher needs one image input {image} and one output of {num_classes} class scores")
     given = tuple(model.inputs[0].shape[1:])
     if len(given) != len(image) or any(g is not None and g != w for g, w in zip(given, image)):
         raise ConfigError(f"teacher.path={path}: takes input shape {given}; the data's images are {image} "
                           f"(height, width, channels)")
     classes = model.outputs[0].shape[-1]
-    if len(model.outputs[0].shape) != 2 or classes != NUM_CLASSES:
+    if len(model.outputs[0].shape) != 2 or classes != num_classes:
         raise ConfigError(f"teacher.path={path}: gives output shape {tuple(model.outputs[0].shape[1:])}; "
-                          f"Fashion-MNIST needs ({NUM_CLASSES},), one score per class")
+                          f"the data has {num_classes} classes: ({num_classes},), one score per class")
     return model
 
 
 def obtain(teacher_cfg, splits: Splits, cache_dir: str | Path, verbose: int = 1) -> tuple[keras.Model, Path]:
     """The teacher model and its file: loaded from `teacher.path`, or trained (cached) when
     the default path holds none yet."""
-    path = Path(teacher_cfg.path) if teacher_cfg.path else None
+    path, trained = (Path(teacher_cfg.path) if teacher_cfg.path else None), False
+    if path is not None and str(teacher_cfg.path) == DEFAULT_PATH and splits.kind != "fashion_mnist":
+        path = None  # the committed teacher is Fashion-MNIST's: other data gets its own, trained and cached
     if path is not None and path.is_file():
-        model = check_fits(load_keras(path), path, tuple(splits.x_train.shape[1:]))
-        log.info("teacher: %s (%s parameters)", path, f"{model.count_params():,}")
-        return model, path
-    if path is not None and str(teacher_cfg.path) != DEFAULT_PATH:
+        model = check_fits(load_keras(path), path, splits.image_shape, splits.num_classes)
+    elif path is not None and str(teacher_cfg.path) != DEFAULT_PATH:
         raise ConfigError(f"teacher.path={teacher_cfg.path}: no such file (point it at a trained Keras model)")
-    model, cached = train_cached(teacher_cfg, splits, cache_dir, verbose)
-    return model, cached
+    else:
+        model, path = train_cached(teacher_cfg, splits, cache_dir, verbose)
+        trained = True
+    accuracy = keras_accuracy(model, splits.x_val, splits.y_val)
+    log.info("teacher: %s (%s parameters), validation accuracy %.2f%%", path, f"{model.count_params():,}",
+             100 * accuracy)
+    chance = 1.0 / splits.num_classes
+    if accuracy <= 1.5 * chance:
+        raise ConfigError(f"teacher.path={path}: scores {100 * accuracy:.2f}% on the validation split, near chance "
+                          f"({100 * chance:.2f}% for {splits.num_classes} classes): it has not learned this data "
+                          + ("(the teacher trained here for it: raise teacher.train.epochs)" if trained else
+                             "(train one: python -m compress.teacher, with the same data options)"))
+    return model, path
 
 
 def train_cached(teacher_cfg, splits: Splits, cache_dir: str | Path, verbose: int = 1) -> tuple[keras.Model, Path]:
@@ -143,11 +170,14 @@ def train_cached(teacher_cfg, splits: Splits, cache_dir: str | Path, verbose: in
     model, history = train_teacher(train_cfg, splits, verbose)
     tmp = folder.with_name(folder.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
-    bare = build_teacher()  # an uncompiled copy: the file carries no optimizer state
+    # an uncompiled copy: the file carries no optimizer state
+    bare = build_teacher(splits.image_shape, splits.num_classes, teacher_name(splits))
     bare.set_weights(model.get_weights())
     bare.save(tmp / "teacher.keras")
     card = {
-        "name": "fashion_mnist_teacher",
+        "name": teacher_name(splits),
+        "data": {"source": splits.source, "image_shape": list(splits.image_shape),
+                 "class_names": list(splits.class_names)},
         "recipe_hash": key,
         "config": train_cfg,
         "seed": train_cfg["seed"],
@@ -191,9 +221,12 @@ def logits_model(teacher: keras.Model) -> keras.Model:
 
 def main(cfg) -> dict:
     """Train (or fetch from the cache) the teacher of `cfg` and publish it to `teacher.path`."""
-    splits = load_from_config(cfg.data)
+    splits = sources.load_from_config(cfg.data, str(cfg.paths.cache_dir))
     _, cached = train_cached(cfg.teacher, splits, cfg.paths.cache_dir, verbose=1 if sys.stdout.isatty() else 2)
-    card = publish(cached, Path(cfg.teacher.path or DEFAULT_PATH))
+    target = Path(cfg.teacher.path or DEFAULT_PATH)
+    if splits.kind != "fashion_mnist" and str(target) == DEFAULT_PATH:  # never over the committed teacher
+        target = Path(str(cfg.paths.sweeps_dir)) / str(cfg.paths.study) / "teacher" / "teacher.keras"
+    card = publish(cached, target)
     print(f"teacher: val {card['val_accuracy']:.4f}  test {card['test_accuracy']:.4f}  "
-          f"{card['size_bytes']:,} bytes  -> {cfg.teacher.path}")
+          f"{card['size_bytes']:,} bytes  -> {target}")
     return card

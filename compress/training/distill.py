@@ -22,7 +22,6 @@ from compress.config.validate import check_distill_weights
 from compress.core.compat import keras, tf
 
 log = logging.getLogger(__name__)
-NUM_CLASSES = 10
 
 
 def logits_cache_path(cache_dir: str | Path, teacher_sha: str, data_fingerprint: str, index: np.ndarray) -> Path:
@@ -35,7 +34,7 @@ def cached_logits(teacher_logits_model: keras.Model, x: np.ndarray, path: Path) 
     """Teacher logits for `x`, read from `path` or computed once (inference mode) and saved."""
     if path.is_file():
         logits = np.load(path)
-        if logits.shape == (len(x), NUM_CLASSES):
+        if logits.shape == (len(x), int(teacher_logits_model.output_shape[-1])):
             return logits
         log.warning("logit cache %s has shape %s, recomputing", path, logits.shape)
     log.info("teacher logits for %s images -> %s (once)", f"{len(x):,}", path)
@@ -48,8 +47,8 @@ def cached_logits(teacher_logits_model: keras.Model, x: np.ndarray, path: Path) 
 
 
 def pack_targets(labels: np.ndarray, teacher_logits: np.ndarray) -> np.ndarray:
-    """[one-hot label | teacher logits], shape (n, 20): what DistillationLoss unpacks."""
-    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+    """[one-hot label | teacher logits], shape (n, 2k) for k classes: what DistillationLoss unpacks."""
+    onehot = np.eye(teacher_logits.shape[1], dtype=np.float32)[labels]
     return np.concatenate([onehot, teacher_logits.astype(np.float32)], axis=1)
 
 
@@ -67,7 +66,8 @@ class DistillationLoss(keras.losses.Loss):
         self.alpha = float(alpha)
 
     def call(self, y_true, y_pred):
-        labels, teacher = y_true[:, :NUM_CLASSES], y_true[:, NUM_CLASSES:]
+        k = tf.shape(y_pred)[-1]  # the classes: the student's outputs
+        labels, teacher = y_true[:, :k], y_true[:, k:]
         hard = tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=y_pred)
         t = self.temperature
         log_p_teacher = tf.nn.log_softmax(teacher / t, axis=-1)
@@ -81,7 +81,7 @@ class DistillationLoss(keras.losses.Loss):
 
 def packed_accuracy(y_true, y_pred):
     """Top-1 accuracy against the label half of packed targets."""
-    return tf.cast(tf.equal(tf.argmax(y_true[:, :NUM_CLASSES], -1), tf.argmax(y_pred, -1)), tf.float32)
+    return tf.cast(tf.equal(tf.argmax(y_true[:, :tf.shape(y_pred)[-1]], -1), tf.argmax(y_pred, -1)), tf.float32)
 
 
 packed_accuracy.__name__ = "accuracy"
@@ -114,7 +114,8 @@ def dataset(x: np.ndarray, targets: np.ndarray, batch_size: int, seed: int, teac
     ds = tf.data.Dataset.from_tensor_slices((x, targets)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     if teacher is not None:
-        ds = ds.map(lambda xb, yb: (xb, tf.concat([yb[:, :NUM_CLASSES], teacher(xb, training=False)], axis=1)))
+        k = int(teacher.output_shape[-1])
+        ds = ds.map(lambda xb, yb: (xb, tf.concat([yb[:, :k], teacher(xb, training=False)], axis=1)))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -122,12 +123,12 @@ def view_dataset(view_images: np.ndarray, view_logits: np.ndarray, labels: np.nd
     """Batches of (image, packed target) where every image appears once an epoch in one of its
     cached views, drawn anew each epoch, with the teacher's logits for that same view.
 
-    `view_images` is (views, n, 28, 28, 1) uint8 and `view_logits` (views, n, 10): the student
+    `view_images` is (views, n, H, W, C) uint8 and `view_logits` (views, n, classes): the student
     and the teacher see the same augmented image (consistent distillation) without the teacher
     running here.
     """
     n_views = view_images.shape[0]
-    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+    onehot = np.eye(view_logits.shape[-1], dtype=np.float32)[labels]
     per_image = (np.moveaxis(view_images, 0, 1), np.moveaxis(view_logits.astype(np.float32), 0, 1), onehot)
     ds = tf.data.Dataset.from_tensor_slices(per_image).shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     draws = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)  # one draw a batch
@@ -212,7 +213,7 @@ class TeacherInStep(keras.Model):
 
     def train_step(self, data):
         x, y = data
-        y = tf.concat([y[:, :NUM_CLASSES], self.teacher(x, training=False)], axis=1)
+        y = tf.concat([y[:, :int(self.teacher.output_shape[-1])], self.teacher(x, training=False)], axis=1)
         with tf.GradientTape() as tape:
             pred = self.student(x, training=True)
             loss = self.compiled_loss(y, pred, regularization_losses=self.student.losses)
@@ -232,7 +233,7 @@ def fit(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, epochs:
     `compress.training.views`) each epoch draws one view per image instead of the plain images."""
     steps = int(np.ceil(len(x) / distill_cfg.batch_size)) * epochs
     compile_for_distillation(model, distill_cfg, learning_rate, steps, steps_per_execution)
-    labels = np.argmax(targets[:, :NUM_CLASSES], axis=1)
+    labels = np.argmax(targets[:, :int(model.output_shape[-1])], axis=1)
     train = (view_dataset(views[0], views[1], labels, distill_cfg.batch_size, seed) if views is not None
              else dataset(x, targets, distill_cfg.batch_size, seed, teacher))
     history = model.fit(

@@ -25,11 +25,14 @@ both targets and by tfmot's pruning and quantization-aware training. Students en
 
 from __future__ import annotations
 
+import logging
 import math
 
 from compress.config.options import FAMILIES
 from compress.config.validate import check_student, check_width
 from compress.core.compat import keras
+
+log = logging.getLogger(__name__)
 
 # BatchNorm as plain TensorFlow ops rather than the fused kernel: the same arithmetic (the same
 # layer and weights, and byte-identical converted files), but on these CPUs the fused kernel's
@@ -72,22 +75,24 @@ def dsconv_plan(width: float, min_channels: int = 4, arch: str = "dsconv",
     return scale(DSCONV_STEM), blocks
 
 
-def build_student(student_cfg, num_classes: int = 10) -> keras.Model:
-    """A student model of the configured family and width, returning logits."""
+def build_student(student_cfg, num_classes: int = 10, input_shape: tuple = (28, 28, 1)) -> keras.Model:
+    """A student model of the configured family and width for images of `input_shape` (H, W, C),
+    returning `num_classes` logits. On an input too small for a family's 2x2 pools, a pool that would
+    leave less than 1x1 is left out (and said once): the block after it runs at the same size."""
     check_student(student_cfg)
     arch = student_cfg.get("arch", "cnn")  # configs saved before the key existed are cnn
     if FAMILIES[arch].blocks == "dsconv":
-        return _build_dsconv(student_cfg, num_classes, arch)
+        return _build_dsconv(student_cfg, num_classes, arch, tuple(input_shape))
     convs, dense_units = channel_plan(float(student_cfg.width), int(student_cfg.min_channels))
     layers = keras.layers
     momentum = float(student_cfg.get("bn_momentum", 0.99))  # configs saved before the key existed
-    inputs = keras.Input((28, 28, 1), name="image")
+    inputs = keras.Input(tuple(input_shape), name="image")
     x = inputs
     for i, filters in enumerate(convs, start=1):
         x = layers.Conv2D(filters, student_cfg.kernel_size, padding="same", use_bias=False, name=f"conv{i}")(x)
         x = layers.BatchNormalization(momentum=momentum, fused=BN_FUSED, name=f"bn{i}")(x)
         x = layers.Activation(student_cfg.activation, name=f"act{i}")(x)
-        x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+        x = _pool(layers, x, f"pool{i}")
     x = _head(layers, student_cfg.head)(x)
     if student_cfg.dropout:
         x = layers.Dropout(student_cfg.dropout, name="drop1")(x)
@@ -110,7 +115,15 @@ def _head(layers, head: str):
     return layers.Flatten(name="flatten") if head == "flatten" else layers.GlobalAveragePooling2D(name="gap")
 
 
-def _build_dsconv(student_cfg, num_classes: int, arch: str) -> keras.Model:
+def _pool(layers, x, name: str):
+    """A 2x2 max pool, or `x` as it is where the map is already below 2x2."""
+    if min(int(x.shape[1]), int(x.shape[2])) >= 2:
+        return layers.MaxPooling2D(2, name=name)(x)
+    log.info("student: a %dx%d map is too small for %s: left out", int(x.shape[1]), int(x.shape[2]), name)
+    return x
+
+
+def _build_dsconv(student_cfg, num_classes: int, arch: str, input_shape: tuple = (28, 28, 1)) -> keras.Model:
     # configs saved before channel_multiple existed rebuild with the width's own counts
     multiple = int(student_cfg.get("channel_multiple", 1))
     stem, blocks = dsconv_plan(float(student_cfg.width), int(student_cfg.min_channels), arch, multiple)
@@ -123,19 +136,19 @@ def _build_dsconv(student_cfg, num_classes: int, arch: str) -> keras.Model:
         x = layers.BatchNormalization(momentum=momentum, fused=BN_FUSED, name=f"bn_{name}")(x)
         return layers.Activation(act, name=f"act_{name}")(x)
 
-    inputs = keras.Input((28, 28, 1), name="image")
+    inputs = keras.Input(input_shape, name="image")
     stride = 2 if downsample == "stem_stride" else 1
     x = layers.Conv2D(stem, 3, strides=stride, padding="same", use_bias=False, name="stem")(inputs)
     x = bn_act(x, "stem")
     if downsample == "stem_pool":
-        x = layers.MaxPooling2D(2, name="pool_stem")(x)
+        x = _pool(layers, x, "pool_stem")
     for i, (filters, pool) in enumerate(blocks, start=1):
         x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"dw{i}")(x)
         x = bn_act(x, f"dw{i}")
         x = layers.Conv2D(filters, 1, use_bias=False, name=f"pw{i}")(x)
         x = bn_act(x, f"pw{i}")
         if pool:
-            x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+            x = _pool(layers, x, f"pool{i}")
     x = _head(layers, student_cfg.head)(x)
     if student_cfg.dropout:
         x = layers.Dropout(student_cfg.dropout, name="drop")(x)

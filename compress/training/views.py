@@ -18,8 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.data.fashion_mnist import NUM_CLASSES
-
 log = logging.getLogger(__name__)
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -80,9 +78,9 @@ def cache_path(cache_dir: str | Path, teacher_sha: str, data_fingerprint: str, i
 
 def teacher_view_logits(logits_model, images: np.ndarray, original_index: np.ndarray, views: int, seed: int,
                         max_shift: int, path: Path) -> np.ndarray:
-    """The teacher's logits (views, n, 10) for every view of `images`, read from `path` or computed
+    """The teacher's logits (views, n, classes) for every view of `images`, read from `path` or computed
     once in inference mode and saved atomically (a view at a time, with progress)."""
-    expected = (views, len(images), NUM_CLASSES)
+    expected = (views, len(images), int(logits_model.output_shape[-1]))
     if path.is_file():
         logits = np.load(path, mmap_mode=None)
         if logits.shape == expected:
@@ -104,7 +102,7 @@ def teacher_view_logits(logits_model, images: np.ndarray, original_index: np.nda
 
 
 def all_views(images: np.ndarray, original_index: np.ndarray, views: int, seed: int, max_shift: int) -> np.ndarray:
-    """Every view of every image as uint8 (views, n, 28, 28, 1): 43 MB a view of 55,000 images,
+    """Every view of every image as uint8 (views, n, H, W, C): 43 MB a view of 55,000 Fashion-MNIST images,
     regenerated in memory, never stored."""
     return np.stack([np.round(make_view(images, original_index, k, seed, max_shift) * 255).astype(np.uint8)
                      for k in range(views)])
