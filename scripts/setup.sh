@@ -34,7 +34,7 @@ fi
 if ! "$PY" - >/dev/null 2>&1 <<'PYCHECK'
 import pathlib
 import ai_edge_litert, coremltools, hydra, hypothesis, mlflow, optuna, pytest, tensorflow_model_optimization, tf_keras  # noqa
-import ipykernel, kaleido, nbclient, psycopg  # noqa
+import ipykernel, kaleido, nbclient, psycopg, PIL, sklearn  # noqa
 import compress
 assert pathlib.Path(compress.__file__).resolve().parent.parent == pathlib.Path.cwd().resolve()
 import hydra_plugins.compress_optuna_sweeper as sweeper
