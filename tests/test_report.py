@@ -30,7 +30,7 @@ def pin_early_stop_default(tmp_path, monkeypatch, option: str) -> None:
     from compress.config import paths
 
     composed = paths.compose_for(None, [f"early_stop={option}"])
-    monkeypatch.setattr(report, "early_stop_default", lambda: str(composed.hydra.runtime.choices.early_stop))
+    monkeypatch.setattr(findings, "early_stop_default", lambda: str(composed.hydra.runtime.choices.early_stop))
 
 
 @pytest.fixture(autouse=True)
