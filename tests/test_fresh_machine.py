@@ -83,7 +83,9 @@ def test_main_job_completes_where_the_store_lacks_the_runs_the_committed_tables_
     assert version.tags["sha256"] == sha256_of(tmp_path / "winner" / "winner.tflite")
     main_job_step(tmp_path, "compress.bench", "--study", "smoke", "--winner", str(tmp_path / "winner"),
                   "--json", str(tmp_path / "out" / "bench.json"), f"paths.cache_dir={ROOT / '.cache'}")
+    table_before = (tmp_path / "out" / "trials.csv").read_bytes()
     output = main_job_step(tmp_path, "analysis.report", "--study", "smoke", "--from-mlflow", "--tracking-uri",
                            f"sqlite:///{tmp_path}/mlflow.db", "--folder", str(tmp_path / "out"), "--winner",
                            str(tmp_path / "winner"), "--out", str(tmp_path / "report.md"), "--no-figures")
     assert f"wrote {tmp_path / 'report.md'}" in output
+    assert (tmp_path / "out" / "trials.csv").read_bytes() == table_before  # the committed table, written back as read

@@ -55,6 +55,8 @@ def with_committed(fresh: pd.DataFrame, committed: Path | None, study: str) -> p
         return fresh
     for column in CURVES:
         known[column] = [";".join(f"{v:.4f}" for v in c) for c in known[column]]
+    if fresh.empty:  # a fresh clone: the committed rows as they were read, their columns' types kept, so that
+        return known.reset_index(drop=True)  # it is written back as it was
     return pd.concat([known, fresh], ignore_index=True).sort_values("trial", kind="stable").reset_index(drop=True)
 
 
