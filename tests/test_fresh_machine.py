@@ -54,7 +54,8 @@ def test_main_job_completes_where_the_store_lacks_the_runs_the_committed_tables_
     main_job_step(tmp_path, "analysis.table", "--study", "smoke", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
                   "--out", str(tmp_path / "out" / "trials_smoke.csv"))
     finalists = pd.read_csv(tmp_path / "out" / "finalists.csv")
-    shipped = {name: (tmp_path / "winner" / name).read_bytes() for name in ("winner.json", "winner.tflite", "README.md")}
+    shipped = {name: (tmp_path / "winner" / name).read_bytes()
+               for name in ("winner.json", "winner.tflite", "README.md")}
     _, first = champion(tmp_path)
     assert first.run_id == finalists["run_id"].iloc[0]  # where the finalist's run is here, the winner is logged on it
 

@@ -1,7 +1,7 @@
 """The study as one compact, committed table: every trial run's params, metrics and curves.
 
-`python -m analysis.table` and `python -m analysis.report --from-mlflow` write it (`report/trials.csv`); the report is then
-generated from the table alone, so it can be rebuilt without the MLflow store.
+`python -m analysis.table` and `python -m analysis.report --from-mlflow` write it (`report/trials.csv`);
+the report is then generated from the table alone, so it can be rebuilt without the MLflow store.
 """
 
 from __future__ import annotations
