@@ -20,8 +20,8 @@ class Reading:
     notes: list = field(default_factory=list)
     feed: object = None  # images (n, H, W, C) float pixels 0-255 -> the model's input array
     n_classes: int = 0  # the model's own: its labels, or its output's class axis
-    data_class_names: tuple = ()  # the data's class names in label order (empty: Fashion-MNIST's)
     reversed_channels: bool = False  # RGB data fed to a BGR image input (the executor reverses them)
+    data_class_names: tuple = ()  # the data's class names in label order (empty: Fashion-MNIST's)
 
     def describe(self) -> str:
         text = (f"input {self.input_name!r}: {self.layout}, {self.scale}; output {self.output_name!r}: "
