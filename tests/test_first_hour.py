@@ -103,7 +103,7 @@ def test_sweeper_settings_out_of_range_stop_before_any_store(tmp_path, override,
 @needs_teacher
 @pytest.mark.parametrize("shape, message", [
     ((32, 32, 3), "takes input shape (32, 32, 3); the data's images are (28, 28, 1)"),
-    ((28, 28, 1), "gives output shape (5,); Fashion-MNIST needs (10,)"),
+    ((28, 28, 1), "gives output shape (5,); the data has 10 classes: (10,)"),
 ])
 def test_a_teacher_that_does_not_fit_the_data_is_one_line(tmp_path, shape, message):
     from compress.core.compat import keras
