@@ -80,10 +80,11 @@ def teacher_view_logits(logits_model, images: np.ndarray, original_index: np.nda
                         max_shift: int, path: Path) -> np.ndarray:
     """The teacher's logits (views, n, classes) for every view of `images`, read from `path` or computed
     once in inference mode and saved atomically (a view at a time, with progress)."""
-    expected = (views, len(images), int(logits_model.output_shape[-1]))
+    classes = int(logits_model.output_shape[-1]) if logits_model is not None else None  # None: read the cache
+    expected = (views, len(images), classes)
     if path.is_file():
         logits = np.load(path, mmap_mode=None)
-        if logits.shape == expected:
+        if logits.shape[:2] == expected[:2] and classes in (None, logits.shape[2]):
             return logits
         log.warning("view-logit cache %s has shape %s, expected %s: recomputing", path, logits.shape, expected)
     logits = np.empty(expected, dtype=np.float32)
