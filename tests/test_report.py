@@ -436,3 +436,19 @@ def test_from_mlflow_reads_a_fresh_clone_s_study_from_its_committed_table(tmp_pa
     # neither holds a trial: one line
     with pytest.raises(SystemExit, match="no finished trial runs of study 'mine'"):
         report.study_trials(dataclasses.replace(sp, study_table=tmp_path / "none.csv"))
+
+
+def test_a_one_epoch_curve_survives_the_committed_table(tmp_path):
+    """A trial stopped after one epoch has a curve of one number: read back as that number, not lost."""
+    from compress.tracking import trials_table as T
+
+    rows = pd.DataFrame([{"study": "s", "trial": 0, "status": "PRUNED", "curve_val": "0.4033", "curve_train": "0.5"},
+                         {"study": "s", "trial": 1, "status": "FINISHED", "curve_val": "0.8;0.9", "curve_train": ""}])
+    T.write(rows.reindex(columns=list(T.COLUMNS)), tmp_path / "t.csv")
+    back = T.read(tmp_path / "t.csv")
+    assert back["curve_val"].tolist() == [[0.4033], [0.8, 0.9]] and back["curve_train"].tolist() == [[0.5], []]
+    empty = pd.DataFrame(columns=list(T.COLUMNS))  # a fresh clone's store: the committed rows alone
+    T.write(T.with_committed(empty, tmp_path / "t.csv", "s"), tmp_path / "once.csv")
+    T.write(T.with_committed(empty, tmp_path / "once.csv", "s"), tmp_path / "twice.csv")
+    assert (tmp_path / "twice.csv").read_bytes() == (tmp_path / "once.csv").read_bytes()  # written back as read
+    assert T.read(tmp_path / "twice.csv")["curve_val"].tolist() == [[0.4033], [0.8, 0.9]]

@@ -78,8 +78,9 @@ def _method_or_magnitude(column: pd.Series) -> pd.Series:
 
 
 def read(path: Path) -> pd.DataFrame:
-    """The committed table; curves back as lists of floats."""
-    table = pd.read_csv(path)
+    """The committed table; curves back as lists of floats (read as text: a one-epoch curve is one
+    number, which the CSV reader would otherwise take for a float and the curve would be lost)."""
+    table = pd.read_csv(path, dtype={column: str for column in CURVES})
     table["prune.method"] = _method_or_magnitude(table["prune.method"] if "prune.method" in table
                                                  else pd.Series([None] * len(table), dtype=object))
     for column in CURVES:
