@@ -35,7 +35,9 @@ def test_only_the_default_study_writes_the_committed_deliverables():
 
 def run(tmp_path: Path, module: str, *extra: str) -> subprocess.CompletedProcess:
     assert module == "compress.finalize"  # the study itself: the session's smoke study, copied (conftest)
-    cmd = [sys.executable, "-m", module, *smoke_stores(tmp_path), *extra,
+    # no latency budget: whether a one-epoch smoke finalist runs at 20x the teacher's speed depends on the
+    # machine's load (the budget's own rule is tested in test_finalists)
+    cmd = [sys.executable, "-m", module, *smoke_stores(tmp_path), "finalize.max_latency_ratio=null", *extra,
            f"finalize.out_dir={tmp_path}/out", f"finalize.export_dir={tmp_path}/winner",
            f"finalize.work_dir={tmp_path}/work", f"hydra.run.dir={tmp_path}/run"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900,
