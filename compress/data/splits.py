@@ -37,6 +37,12 @@ class Splits:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def export_class_names(self) -> tuple[str, ...] | None:
+        """The class names a Core ML export carries and is scored against; None for Fashion-MNIST,
+        whose packages keep the labels and description they always had."""
+        return None if self.kind == "fashion_mnist" else self.class_names
+
     def sliced(self, fraction: float) -> "Splits":
         """A stratification-free head slice of every split, for smoke runs (Fashion-MNIST's files are
         shuffled: a head slice holds every class)."""

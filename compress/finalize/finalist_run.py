@@ -157,9 +157,9 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
                                   prune.zero_sparsity(cfg.prune),
                                   metadata={"study": study, "search_trial": str(int(row["trial"])),
                                             "seed": str(int(cfg.seed))},
-                                  class_names=None if s.kind == "fashion_mnist" else s.class_names)
-    labels = None if s.kind == "fashion_mnist" else s.class_names
-    coreml_test = float(np.mean(scoring.predictions(package, s.x_test, class_names=labels) == s.y_test))
+                                  class_names=s.export_class_names)
+    coreml_test = float(np.mean(scoring.predictions(package, s.x_test, class_names=s.export_class_names)
+                                == s.y_test))
     params, nonzero = measure.parameter_counts(float_model)
     result = {
         "arch": cfg.student.arch, "width": float(cfg.student.width), "head": cfg.student.head,

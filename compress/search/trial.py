@@ -128,12 +128,11 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
             package = coreml.to_mlpackage(
                 shipped_float, out_dir / "model.mlpackage", cfg.coreml.compression, prune.zero_sparsity(cfg.prune),
                 metadata={"val_accuracy_tflite": f"{results[M.VAL_ACCURACY]:.4f}", "quant_mode": cfg.quant.mode},
-                class_names=None if s.kind == "fashion_mnist" else s.class_names,
+                class_names=s.export_class_names,
             )
             results[M.COREML_SIZE_BYTES] = coreml.package_bytes(package)
-            labels = None if s.kind == "fashion_mnist" else s.class_names
-            results[M.COREML_VAL_ACCURACY] = float(np.mean(scoring.predictions(package, s.x_val, class_names=labels)
-                                                           == s.y_val))
+            predicted = scoring.predictions(package, s.x_val, class_names=s.export_class_names)
+            results[M.COREML_VAL_ACCURACY] = float(np.mean(predicted == s.y_val))
             times[M.TIME_COREML_S] = time.perf_counter() - start
         times[M.TIME_TOTAL_S] = time.perf_counter() - total_start
         results.update({k: round(v, 3) for k, v in times.items()})
