@@ -48,6 +48,27 @@ class TeacherConfig:
 
 
 @dataclass
+class EnsembleConfig:
+    """A stronger teacher for distillation (conf/ensemble/, compress/teacher/ensemble.py)."""
+
+    name: str = "resnet48x3"
+    arch: str = "resnet"  # resnet or user (the user's network at `width`)
+    width: int = 48
+    members: int = 3
+    epochs: int = 30
+    batch_size: int = 256
+    optimizer: str = "sgd"  # sgd (Nesterov momentum) or adamw
+    learning_rate: float = 0.1
+    weight_decay: float = 5e-4
+    flip: bool = True
+    max_shift: int = 2
+    erase: float = 0.5  # the share of images given one random-erasing rectangle
+    seed: int = 0
+    path: str = "models/ensemble/resnet48x3/ensemble.keras"
+    members_from: Optional[str] = None  # members' weights trained elsewhere, taken when their recipe matches
+
+
+@dataclass
 class StudentConfig:
     arch: str = "cnn"  # cnn (the teacher's blocks, scaled), dsconv (depthwise-separable blocks), dsconv_s2, dsconv_sp
     width: float = 0.25  # multiplies the teacher's 64/128/256 channels and 256 dense units
@@ -70,6 +91,7 @@ class DistillConfig:
     batch_size: int = 128
     learning_rate: float = 3e-3
     teacher_logits: str = "cached"  # cached (on disk, computed once) or online (teacher on every batch)
+    teacher: str = "user"  # who teaches: user (the `teacher` group's model) or ensemble (the `ensemble` group's)
     steps_per_execution: int = 8  # batches per graph call while distilling (see distill.compile_for_distillation)
     augment: str = "flip_shift"  # none, or flip_shift: each epoch shows every image in one of `views` cached views
     views: int = 8  # augmented views per image whose teacher logits are cached (view 0 is the image itself)
@@ -193,6 +215,7 @@ class StudyInfo:
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)

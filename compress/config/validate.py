@@ -16,12 +16,15 @@ from compress.config.options import (
     CHANNEL_IMPORTANCE,
     CHANNEL_MULTIPLES,
     COREML_COMPRESSIONS,
+    ENSEMBLE_ARCHES,
+    ENSEMBLE_OPTIMIZERS,
     FAMILIES,
     HEADS,
     KERNEL_SIZES,
     LOGIT_SOURCES,
     PRUNE_METHODS,
     QUANT,
+    TUTORS,
     WINNER_POLICIES,
 )
 from compress.core.errors import ConfigError, StoreError
@@ -68,6 +71,18 @@ def check_coreml_compression(compression) -> None:
            f"allowed {', '.join(COREML_COMPRESSIONS)}")
 
 
+def check_ensemble(e) -> None:
+    """The `ensemble` group's values (the stronger teacher, compress/teacher/ensemble.py)."""
+    _check(e.arch in ENSEMBLE_ARCHES, "ensemble.arch", e.arch, f"allowed {', '.join(ENSEMBLE_ARCHES)}")
+    _check(e.optimizer in ENSEMBLE_OPTIMIZERS, "ensemble.optimizer", e.optimizer,
+           f"allowed {', '.join(ENSEMBLE_OPTIMIZERS)}")
+    for key in ("members", "epochs", "batch_size", "width"):
+        _check(e[key] >= 1, f"ensemble.{key}", e[key], "must be >= 1")
+    _check(e.learning_rate > 0, "ensemble.learning_rate", e.learning_rate, "must be > 0")
+    _check(0 <= e.erase <= 1, "ensemble.erase", e.erase, "allowed [0, 1]")
+    _check(0 <= e.max_shift <= 8, "ensemble.max_shift", e.max_shift, "allowed 0..8 pixels")
+
+
 def validate(cfg) -> None:
     """Raise ConfigError on the first out-of-range value of `cfg`."""
     d, s, k, p, q, m = cfg.data, cfg.student, cfg.distill, cfg.prune, cfg.quant, cfg.measure
@@ -81,11 +96,14 @@ def validate(cfg) -> None:
     _check(k.learning_rate > 0, "distill.learning_rate", k.learning_rate, "must be > 0")
     _check(k.teacher_logits in LOGIT_SOURCES, "distill.teacher_logits", k.teacher_logits,
            f"allowed {', '.join(LOGIT_SOURCES)}")
+    _check(k.get("teacher", "user") in TUTORS, "distill.teacher", k.get("teacher"), f"allowed {', '.join(TUTORS)}")
     _check(k.get("augment", "none") in AUGMENTS, "distill.augment", k.get("augment"), f"allowed {', '.join(AUGMENTS)}")
     _check(k.get("views", 1) >= 1, "distill.views", k.get("views"), "must be >= 1 (view 0 is the image itself)")
     _check(0 <= k.get("max_shift", 0) <= 8, "distill.max_shift", k.get("max_shift"), "allowed 0..8 pixels")
     _check(k.get("augment", "none") == "none" or k.teacher_logits == "cached", "distill.teacher_logits",
            k.teacher_logits, "augmented views need cached logits (distill.augment=none for online)")
+    if "ensemble" in cfg:
+        check_ensemble(cfg.ensemble)
     check_sparsity(p.sparsity)
     _check(p.get("method", "magnitude") in PRUNE_METHODS, "prune.method", p.get("method"),
            f"allowed {', '.join(PRUNE_METHODS)}")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.core.compat import keras
 from compress.core.errors import DataError
 from compress.data.splits import Splits, stratified_split
 
@@ -111,6 +110,7 @@ def locate(data_dir: str | None) -> Path:
         if _has_all(folder):
             return folder
     try:  # a user elsewhere may have network access; never needed here
+        from compress.core.compat import keras  # heavy: TensorFlow, only for this download
 
         keras.datasets.fashion_mnist.load_data()
     except Exception:  # noqa: BLE001 - any failure means "not available"

@@ -64,6 +64,11 @@ def recipe_hash(cfg) -> str:
     body = _table_precision(OmegaConf.to_container(cfg, resolve=True))
     for key in ("tracking", "study", "finalize", "targets", "measure", "verbose", "paths"):
         body.pop(key, None)
+    ensemble = body.pop("ensemble", None)
+    if body.get("distill", {}).get("teacher", "user") == "user":  # the user's teacher: hashes as before the option
+        body.get("distill", {}).pop("teacher", None)
+    else:  # who taught is part of what trained
+        body["ensemble"] = {k: v for k, v in (ensemble or {}).items() if k not in ("path", "members_from")}
     if body.get("student", {}).get("arch", "cnn") == "cnn":  # a key the cnn family ignores: its recipes
         body["student"].pop("channel_multiple", None)  # hash as they did before it
     if body.get("prune", {}).get("method", "magnitude") == "magnitude":  # keys added with channel pruning:

@@ -14,6 +14,7 @@ from compress.data import sources
 from compress.data.fashion_mnist import sha256_of
 from compress.data.splits import Splits
 from compress.teacher import model as teacher
+from compress.teacher import tutor as tutor_stage
 from compress.teacher.model import logits_model
 from compress.training import distill, quantize, views
 
@@ -31,6 +32,12 @@ class TrialContext:
     val_targets: np.ndarray
     teacher_tflite: Path  # the teacher as float32 TFLite: the latency reference
     cache_dir: str = ".cache"
+    tutor: keras.Model | None = None  # who teaches (distill.teacher): the user's teacher unless an ensemble
+    tutor_sha: str = ""
+
+    def __post_init__(self):
+        if self.tutor is None:
+            self.tutor, self.tutor_sha = self.teacher, self.teacher_sha
 
     def distillation_targets(self, teacher_logits: str) -> tuple[np.ndarray, keras.Model | None]:
         """Training targets and, for `online`, the teacher model that fills in their logits on
@@ -39,8 +46,8 @@ class TrialContext:
             return self.train_targets, None
 
         targets = self.train_targets.copy()
-        targets[:, 10:] = 0.0  # the teacher fills these on every batch
-        return targets, logits_model(self.teacher)
+        targets[:, self.splits.num_classes:] = 0.0  # the teacher fills these on every batch
+        return targets, logits_model(self.tutor, self.splits.x_val[:256])
 
 
     def training_views(self, distill_cfg) -> tuple[np.ndarray, np.ndarray] | None:
@@ -50,16 +57,16 @@ class TrialContext:
         if distill_cfg.get("augment", "none") == "none":
             return None
         n_views, seed, shift = int(distill_cfg.views), int(distill_cfg.view_seed), int(distill_cfg.max_shift)
-        key = (self.teacher_sha, self.splits.fingerprint, len(self.splits.x_train), n_views, seed, shift)
+        key = (self.tutor_sha, self.splits.fingerprint, len(self.splits.x_train), n_views, seed, shift)
         if key not in _VIEWS:
             s = self.splits
-            path = views.cache_path(self.cache_dir, self.teacher_sha, s.fingerprint, s.train_index, n_views, seed,
+            path = views.cache_path(self.cache_dir, self.tutor_sha, s.fingerprint, s.train_index, n_views, seed,
                                     shift)
             if not path.is_file():
                 log.info("teacher logits for %d augmented views of %s training images -> %s (once)", n_views,
                          f"{len(s.x_train):,}", path)
-            logits = views.teacher_view_logits(teacher.logits_model(self.teacher), s.x_train, s.train_index,
-                                               n_views, seed, shift, path)
+            logits = views.teacher_view_logits(teacher.logits_model(self.tutor, s.x_val[:256]), s.x_train,
+                                               s.train_index, n_views, seed, shift, path)
             _VIEWS.clear()
             _VIEWS[key] = (views.all_views(s.x_train, s.train_index, n_views, seed, shift), logits)
         return _VIEWS[key]
@@ -82,6 +89,7 @@ def get(cfg) -> TrialContext:
     key = (
         cfg.data.dir, int(cfg.data.val_size), int(cfg.data.split_seed), float(cfg.data.fraction),
         bool(cfg.data.verify_checksums), cfg.teacher.path, str(cfg.paths.cache_dir),
+        cfg.distill.get("teacher", "user"), cfg.ensemble.path if "ensemble" in cfg else None,
     )
     if key in _CACHE:
         return _CACHE[key]
@@ -91,19 +99,24 @@ def get(cfg) -> TrialContext:
              f"{len(splits.y_val):,}", f"{len(splits.y_test):,}", float(cfg.data.fraction))
     model, path = teacher.obtain(cfg.teacher, splits, cfg.paths.cache_dir, verbose=2)
     sha = sha256_of(path)
-    logits_net = teacher.logits_model(model)
+    tutor, tutor_sha = model, sha
+    if cfg.distill.get("teacher", "user") == "ensemble":
+        tutor_path = tutor_stage.target_path(cfg.ensemble, splits, str(cfg.paths.sweeps_dir), str(cfg.paths.study))
+        tutor = tutor_stage.load(tutor_path, splits)
+        tutor_sha = sha256_of(tutor_path)
+    logits_net = teacher.logits_model(tutor, splits.x_val[:256])
     train_logits = distill.cached_logits(
         logits_net, splits.x_train,
-        distill.logits_cache_path(cfg.paths.cache_dir, sha, splits.fingerprint, splits.train_index),
+        distill.logits_cache_path(cfg.paths.cache_dir, tutor_sha, splits.fingerprint, splits.train_index),
     )
     val_logits = distill.cached_logits(
         logits_net, splits.x_val,
-        distill.logits_cache_path(cfg.paths.cache_dir, sha, splits.fingerprint, splits.val_index),
+        distill.logits_cache_path(cfg.paths.cache_dir, tutor_sha, splits.fingerprint, splits.val_index),
     )
     ctx = TrialContext(
         splits, model, path, sha,
         distill.pack_targets(splits.y_train, train_logits), distill.pack_targets(splits.y_val, val_logits),
-        teacher_tflite(model, sha, cfg.paths.cache_dir), str(cfg.paths.cache_dir),
+        teacher_tflite(model, sha, cfg.paths.cache_dir), str(cfg.paths.cache_dir), tutor, tutor_sha,
     )
     _CACHE.clear()  # one context per process is enough; a new data or teacher setting replaces it
     _CACHE[key] = ctx

@@ -208,13 +208,22 @@ def publish(model_path: Path, target: Path) -> dict:
     return card
 
 
-def logits_model(teacher: keras.Model) -> keras.Model:
-    """The teacher up to its logits: the input of a final softmax when there is one."""
+def logits_model(teacher: keras.Model, sample: np.ndarray | None = None) -> keras.Model:
+    """The teacher up to its logits: the input of a final softmax when there is one; else the model
+    itself when its scores on `sample` are not probabilities (rows of non-negative numbers summing to
+    1), else their logarithm. Which reading was used is logged."""
     last = teacher.layers[-1]
     if isinstance(last, (keras.layers.Activation, keras.layers.Softmax)) and (
         isinstance(last, keras.layers.Softmax) or last.get_config().get("activation") == "softmax"
     ):
         return keras.Model(teacher.inputs, last.input)
+    if sample is not None:
+        scores = teacher.predict(sample, batch_size=256, verbose=0)
+        if scores.min() < 0 or not np.allclose(scores.sum(axis=1), 1.0, atol=1e-3):
+            log.info("teacher %s: its output read as logits (not probabilities: negative or not summing to 1)",
+                     teacher.name)
+            return teacher
+    log.info("teacher %s: its output read as probabilities; distilling from their logarithm", teacher.name)
     probs = teacher.outputs[0]
     return keras.Model(teacher.inputs, tf.math.log(tf.clip_by_value(probs, 1e-12, 1.0)))
 
