@@ -33,7 +33,7 @@ from analysis.findings import (
 )
 from analysis.markdown import md_table, nbytes, pct, ratio
 from analysis.report_inputs import Inputs, nsga2_config, study_config, study_recipe, study_trials
-from compress.config import paths
+from compress.config import paths, study_data
 from compress.core import metrics as M
 from compress.data.fashion_mnist import CLASS_NAMES
 from compress.tracking import trials_table as T
@@ -75,6 +75,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
     teacher, wb = b["teacher_float32"], b["winner"]
     fin = inp.finalists
     wj = inp.winner_json
+    class_names = wj["data"]["class_names"] if wj.get("data") else CLASS_NAMES
     study_cfg = study_config(f["study"])
     winner_table = md_table([
         {"model": "teacher, float32 TFLite", "bytes": f"{teacher['size_bytes']:,}", "MACs": f"{teacher['macs']:,}",
@@ -98,8 +99,9 @@ def render(inp: Inputs, fig_dir: str) -> str:
         "techniques_table": md_table(technique_rows(inp)), "front_table": md_table(front_rows(inp)),
         "family_table": md_table(family_rows(inp)),
         "coreml_table": md_table(coreml_rows(inp)), "winner_table": winner_table,
-        "per_class": [(name, row[i] / max(1, sum(row))) for i, (name, row) in enumerate(zip(CLASS_NAMES,
+        "per_class": [(name, row[i] / max(1, sum(row))) for i, (name, row) in enumerate(zip(class_names,
                                                                                               wj["confusion"]))],
+        "data": wj.get("data"),
         "speed": inp.speed, "phases": [(k.removeprefix("time_").removesuffix("_s"), inp.speed["median_" + k])
                                        for k in (M.TIME_TRAIN_S, M.TIME_PRUNE_S, M.TIME_CONVERT_S, M.TIME_EVAL_S,
                                                  M.TIME_COREML_S)] if inp.speed else [],
@@ -145,8 +147,9 @@ def main(argv: list[str] | None = None) -> None:
                              "(default: report/ for the default study, sweeps/<study>/report otherwise)")
     parser.add_argument("--winner", type=Path, default=None,
                         help="the finalized winner's folder (default: winner/, or sweeps/<study>/winner)")
-    parser.add_argument("--teacher-card", type=Path, default=Path("models/teacher/card.json"),
-                        help="the teacher's card (default models/teacher/card.json)")
+    parser.add_argument("--teacher-card", type=Path, default=None,
+                        help="the teacher's card (default models/teacher/card.json; a study on other data: "
+                             "sweeps/<study>/teacher/card.json, written by its trials)")
     parser.add_argument("--out", type=Path, default=None,
                         help="the Markdown file to write (default: report.md, or sweeps/<study>/report.md)")
     parser.add_argument("--no-figures", action="store_true", help="text only (no Chrome binary needed)")
@@ -158,18 +161,21 @@ def main(argv: list[str] | None = None) -> None:
     except paths.ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
     winner = args.winner or sp.winner_dir
+    data = study_data.read(paths.SWEEPS_DIR, sp.study)
+    card = args.teacher_card or (Path(paths.SWEEPS_DIR) / sp.study / "teacher" / "card.json" if data
+                                 else Path("models/teacher/card.json"))
     if args.from_mlflow:
         paths.require_store(sp)
         fresh = study_trials(sp, folder / "trials.csv")
         paths.write_or_exit(folder / "trials.csv", lambda p: T.write(fresh, p))
-    needed = {args.teacher_card: "the committed models/teacher/card.json, or python -m compress.teacher",
+    needed = {card: "the committed models/teacher/card.json, or python -m compress.teacher",
               folder / "trials.csv": f"python -m analysis.report --study {sp.study} --from-mlflow",
               folder / "bench.json": f"python -m compress.bench --study {sp.study}",
               winner / "winner.json": f"python -m compress.finalize {paths.study_overrides(sp.study)[0] if not sp.is_default else ''}".strip()}
     for path, how in needed.items():
         if not path.is_file():
             raise SystemExit(f"error: {path}: missing, the report of study {sp.study} needs it (make it with: {how})")
-    path, written = build(folder, winner, args.teacher_card, out, not args.no_figures)
+    path, written = build(folder, winner, card, out, not args.no_figures)
     print(f"wrote {path}" + ("" if args.no_figures else f" and {len(written)} figures in {folder}/"))
 
 

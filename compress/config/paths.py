@@ -16,9 +16,12 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from compress.config import study_data as record
 from compress.config.cli import CONF_DIR, compose
 from compress.config.validate import check_tracking
 from compress.core.errors import ConfigError, StoreError
+
+SWEEPS_DIR = "sweeps"  # conf/paths/default.yaml's sweeps_dir, where a study's data record is looked for
 
 
 @dataclass(frozen=True)
@@ -77,13 +80,14 @@ def of(cfg) -> StudyPaths:
 def study_overrides(study: str | None) -> list[str]:
     """The overrides that compose `study`: a study named like a preset (`conf/experiment/smoke.yaml`
     names the study `smoke`) is composed with that preset, so that its data and recipe are the
-    ones its trials ran with; any other name sets `paths.study`."""
+    ones its trials ran with; any other name sets `paths.study`. A study on data other than
+    Fashion-MNIST adds the data options it ran with (its record, compress/config/study_data.py)."""
     if not study:
         return []
     preset = Path(CONF_DIR) / "experiment" / f"{study}.yaml"
     if preset.is_file() and str(OmegaConf.load(preset).get("paths", {}).get("study")) == study:
-        return [f"experiment={study}"]
-    return [f"paths.study={study}"]
+        return [f"experiment={study}", *record.overrides(SWEEPS_DIR, study)]
+    return [f"paths.study={study}", *record.overrides(SWEEPS_DIR, study)]
 
 
 def compose_for(study: str | None, overrides: list[str] | tuple[str, ...] = ()):

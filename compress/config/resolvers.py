@@ -21,8 +21,13 @@ def per_study(name: str, *, _root_) -> str:
 
 
 def per_study_experiment(base: str, *, _root_) -> str:
-    """The MLflow experiment: `base` for the default study, `base-<study>` for any other."""
+    """An MLflow name (experiment, registered model): `base` for the default study, `base-<study>` for any
+    other on Fashion-MNIST, `<study>-<base less its fashion-mnist- prefix>` on any other data (its names
+    say nothing of Fashion-MNIST)."""
     p = _paths_node(_root_)
+    source = _root_.data.get("source", "fashion_mnist") if "data" in _root_ else "fashion_mnist"
+    if source != "fashion_mnist":
+        return f"{p.study}-{base.removeprefix('fashion-mnist-')}"
     return base if p.study == p.default_study else f"{base}-{p.study}"
 
 

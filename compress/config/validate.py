@@ -87,6 +87,10 @@ def validate(cfg) -> None:
     """Raise ConfigError on the first out-of-range value of `cfg`."""
     d, s, k, p, q, m = cfg.data, cfg.student, cfg.distill, cfg.prune, cfg.quant, cfg.measure
     _check(0 < d.fraction <= 1, "data.fraction", d.fraction, "allowed (0, 1]")
+    source = str(d.get("source", "fashion_mnist"))
+    if source != "fashion_mnist" and "paths" in cfg and cfg.paths.study == cfg.paths.default_study:
+        raise ConfigError(f"data={source} under the default study {cfg.paths.study}: its committed deliverables "
+                          f"(report/, winner/) are Fashion-MNIST's; name a study of your own: paths.study=NAME")
     _check(0 < d.val_size < 60000, "data.val_size", d.val_size, "allowed 1..59999")
     check_student(s)
     check_distill_weights(k.temperature, k.alpha)

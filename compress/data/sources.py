@@ -30,11 +30,12 @@ def load_from_config(data_cfg, cache_dir: str = ".cache") -> Splits:
     return splits.sampled(float(data_cfg.fraction), seed)
 
 
-def check(data_cfg, cache_dir: str = ".cache") -> tuple[tuple, int]:
+def check(data_cfg, cache_dir: str = ".cache") -> tuple[tuple, int, Splits | None]:
     """Every fault of the configured data, found before a study writes a store; the images' shape
-    (H, W, C) and the number of classes."""
+    (H, W, C), the number of classes and the splits read (None for Fashion-MNIST, whose files are
+    only checked here)."""
     if str(data_cfg.get("source", "fashion_mnist")) == "fashion_mnist":
         fashion_mnist.check_files(data_cfg.dir, bool(data_cfg.verify_checksums))
-        return FASHION_MNIST_SHAPE
+        return (*FASHION_MNIST_SHAPE, None)
     splits = load_from_config(data_cfg, cache_dir)
-    return splits.image_shape, splits.num_classes
+    return splits.image_shape, splits.num_classes, splits

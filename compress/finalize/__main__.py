@@ -2,10 +2,12 @@
 the winner among them and export it (the stage: compress/finalize/stage.py)."""
 
 from compress.config.cli import hydra_entry
+from compress.config.validate import validate
 from compress.finalize.stage import run
 
 
 def task(cfg) -> dict:
+    validate(cfg)
     return run(cfg, str(cfg.paths.study))
 
 

@@ -18,10 +18,27 @@ def coreml_interface(package: Path) -> dict:
             "predicted_feature": desc.predictedFeatureName, "probabilities": desc.predictedProbabilitiesName}
 
 
+def _data_words(summary: dict) -> dict:
+    """How the contract names the data: Fashion-MNIST's words as they always were, or the study's own
+    data (winner.json's `data` block: its source, image shape and class names)."""
+    data = summary.get("data")
+    if not data:
+        return {"names": CLASS_NAMES, "test_set": "Fashion-MNIST test images", "image": "28x28 grayscale image",
+                "pixels": "(a white garment on a black background, as in\n  Fashion-MNIST; invert a photo of a dark "
+                          "garment on a light background first)"}
+    h, w, c = data["image_shape"]
+    colour = "grayscale" if c == 1 else "RGB"
+    order = "" if c == 1 else ", channels in R, G, B order"
+    return {"names": data["class_names"], "test_set": f"test images of {data['source']}",
+            "image": f"{h}x{w} {colour} image",
+            "pixels": f"(as the training images were read: {data['kind']} at\n  {data['source']}{order})"}
+
+
 def render(summary: dict, coreml: dict) -> str:
     """The contract's text."""
     i, o = summary["io"]["input"], summary["io"]["output"]
-    labels = "\n".join(f"| {k} | {name} |" for k, name in enumerate(CLASS_NAMES))
+    words = _data_words(summary)
+    labels = "\n".join(f"| {k} | {name} |" for k, name in enumerate(words["names"]))
     quantized_in = i["dtype"] == "int8"
     arithmetic = (
         f"q = clamp(round(p / 255 / {i['scale']:.10g}) + ({i['zero_point']}), -128, 127)" if quantized_in
@@ -33,14 +50,13 @@ def render(summary: dict, coreml: dict) -> str:
 
 Chosen by policy `{summary['policy']}`: {summary['reason']}. Study `{summary['study']}`, search trial
 {summary['trial']}, trained seed {summary['seed']}. Figures below are measured from these files on
-{summary['tflite']['n']:,} Fashion-MNIST test images (`python -m compress.verify winner/winner.tflite`).
+{summary['tflite']['n']:,} {words['test_set']} (`python -m compress.verify winner/winner.tflite`).
 
 ## winner.tflite ({summary['size_bytes']:,} bytes, {100 * summary['test_accuracy']:.2f}% test accuracy)
 
 - Input: tensor `{i['name']}`, shape `{i['shape']}` (batch, height, width, channels: NHWC), dtype `{i['dtype']}`,
   scale {i['scale']:.10g}, zero point {i['zero_point']}.
-- From a 28x28 grayscale image with pixel values p in 0..255 (a white garment on a black background, as in
-  Fashion-MNIST; invert a photo of a dark garment on a light background first), each input value is
+- From a {words['image']} with pixel values p in 0..255 {words['pixels']}, each input value is
   `{arithmetic}`.
 - Output: tensor `{o['name']}`, shape `{o['shape']}`, dtype `{o['dtype']}`, scale {o['scale']:.10g}, zero point
   {o['zero_point']}: `{out_math}`. The class is the index of the largest value; softmax of the logits gives
@@ -50,7 +66,7 @@ Chosen by policy `{summary['policy']}`: {summary['reason']}. Study `{summary['st
 
 ## winner.mlpackage ({summary['coreml']['size_bytes']:,} bytes, {100 * summary['coreml']['accuracy']:.2f}% test accuracy)
 
-- Core ML ML Program (iOS 16 or later). Input: `{coreml['inputs'][0][0]}`, a 28x28 grayscale image
+- Core ML ML Program (iOS 16 or later). Input: `{coreml['inputs'][0][0]}`, a {words['image']}
   (`{coreml['inputs'][0][1]}`); pass the pixels 0..255 as they are: the model scales them by 1/255 itself.
 - Outputs: {outputs}. `{coreml['predicted_feature']}` is the class name; `{coreml['probabilities']}` maps each
   class name to its probability.

@@ -21,8 +21,10 @@ from __future__ import annotations
 import logging
 import time
 
+from compress.config import study_data as record
 from compress.core import metrics as M
 from compress.core.errors import ConfigError
+from compress.data import sources
 from compress.finalize import selection as finalists
 from compress.finalize import workers as finalist_workers
 from compress.finalize.finalist_run import reship, train_finalist
@@ -66,9 +68,19 @@ def candidate_table(cfg, study: str, paths: Paths):
                       f"{paths.study_table}; run the study first (python -m compress.sweep -m)")
 
 
+def _check_study_data(cfg, study: str) -> None:
+    """The data the study ran on (its record), or one line before anything is trained."""
+    source, sweeps = str(cfg.data.get("source", "fashion_mnist")), str(cfg.paths.sweeps_dir)
+    record.check_source(sweeps, study, source)
+    if source != "fashion_mnist":
+        s = sources.load_from_config(cfg.data, str(cfg.paths.cache_dir))
+        record.check(sweeps, study, s.kind, s.fingerprint, s.source)
+
+
 def run(cfg, study: str) -> dict:
     """Train the finalists not yet in the table, then pick and export the winner; returns the summary."""
     preflight(cfg, check_data=False)
+    _check_study_data(cfg, study)
     f = cfg.finalize
     paths = Paths.of(cfg)
     trials = candidate_table(cfg, study, paths)

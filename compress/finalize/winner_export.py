@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
 from compress.config.options import WINNER_POLICIES
 from compress.core import metrics as M
@@ -121,6 +122,13 @@ def _files_of(row, cfg, paths) -> Path:
                         f"again")
 
 
+def data_record(data_cfg, splits) -> dict:
+    """What the exported files were trained and scored on: enough to read the same splits again."""
+    config = OmegaConf.to_container(data_cfg, resolve=True)
+    return {"kind": splits.kind, "source": splits.source, "fingerprint": splits.fingerprint,
+            "image_shape": list(splits.image_shape), "class_names": list(splits.class_names), "config": config}
+
+
 def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study: str, splits) -> dict:
     """Copy the winner (`shipped_seed`: the best of its seeds on validation within the policy) and
     every finalist's files to `paths.export`, score the winner's files from disk on `splits` (the
@@ -156,7 +164,7 @@ def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study
         raise CompressError(f"{out / 'winner.tflite'} scores {tflite['accuracy']:.4f} from disk but the finalist "
                             f"logged {float(shipped[M.SHIP_TEST_ACCURACY]):.4f}")
     package = score(out / "winner.mlpackage", against=out / "winner.tflite", splits=splits)
-    confusion = np.zeros((10, 10), dtype=int)
+    confusion = np.zeros((splits.num_classes, splits.num_classes), dtype=int)
     np.add.at(confusion, (splits.y_test, predictions(out / "winner.tflite", splits.x_test)), 1)
     tests = seeds[M.SHIP_TEST_ACCURACY].astype(float)
     summary = {
@@ -176,6 +184,8 @@ def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study
         "tflite": tflite, "coreml": package, "io": encode.io_details(out / "winner.tflite"),
         "confusion": confusion.tolist(),  # rows: true class, columns: predicted (winner.tflite, test set)
     }
+    if splits.kind != "fashion_mnist":  # the study's own data: what verify reads by default, and the contract
+        summary["data"] = data_record(cfg.data, splits)
     gap = abs(package["accuracy"] - tflite["accuracy"])
     if gap > 0.003:
         log.warning("winner.mlpackage scores %.2f%%, winner.tflite %.2f%%: %.2f points apart",

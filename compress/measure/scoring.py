@@ -7,14 +7,17 @@ here, so that every accuracy the product prints is the file's own.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from compress.core.errors import CompressError, DataError
 from compress.coreml import executor as coreml_exec
 from compress.coreml.convert import package_bytes
 from compress.data import fashion_mnist as data
+from compress.data import sources
 from compress.measure import tflite as measure
 
 SUFFIXES = (".tflite", ".mlpackage")
@@ -47,13 +50,16 @@ def _predict(path: Path, images: np.ndarray, n_classes: int | None = None, input
 
 def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
     """A user's test set: `x` images (n, H, W) or (n, H, W, C), uint8 pixels or floats in [0, 1];
-    `y` integer labels. Returns images as floats in [0, 1], (n, H, W, C), labels, and a note."""
+    `y` integer labels (or `x_test` and `y_test`, as `data=npz` files hold them). Returns images as
+    floats in [0, 1], (n, H, W, C), labels, and a note saying which arrays were read and how."""
     try:
         arrays = np.load(path)
-        x, y = np.asarray(arrays["x"]), np.asarray(arrays["y"]).reshape(-1)
+        names = ("x", "y") if "x" in arrays.files else ("x_test", "y_test")
+        x, y = np.asarray(arrays[names[0]]), np.asarray(arrays[names[1]]).reshape(-1)
     except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"--data {path}: not an .npz with arrays x and y ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
+        raise DataError(f"--data {path}: not an .npz with arrays x and y, or x_test and y_test "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
+    which = "" if names[0] == "x" else "x_test/y_test, "
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or len(x) != len(y) or not len(y):
@@ -61,11 +67,29 @@ def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
     if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
         raise DataError(f"--data {path}: y must hold class indices 0..k-1 (it holds {y.dtype}, min {y.min()})")
     if np.issubdtype(x.dtype, np.integer):
-        return x.astype(np.float32) / 255.0, y, "x read as pixels 0-255"
+        return x.astype(np.float32) / 255.0, y, f"{which}x read as pixels 0-255"
     if x.min() < 0 or x.max() > 1:
         raise DataError(f"--data {path}: float x must be in [0, 1] (it spans {x.min():.3g}..{x.max():.3g}); "
                         f"store pixels as uint8 instead")
-    return x.astype(np.float32), y, "x read as floats in [0, 1]"
+    return x.astype(np.float32), y, f"{which}x read as floats in [0, 1]"
+
+
+def study_data(path: Path):
+    """The splits a study's exported file was trained on, when a winner.json beside it (or two folders
+    up, for winner/finalists/<name>/) names data other than Fashion-MNIST; None for Fashion-MNIST. The
+    data is read again and must have the digest it had then."""
+    for folder in (path.parent, path.parent.parent.parent):
+        record = folder / "winner.json"
+        if record.is_file():
+            data_block = json.loads(record.read_text()).get("data")
+            if not data_block:
+                return None
+            splits = sources.load_from_config(OmegaConf.create(data_block["config"]))
+            if splits.fingerprint != data_block["fingerprint"]:
+                raise DataError(f"{path}: trained on {data_block['source']} with digest "
+                                f"{data_block['fingerprint'][:12]}, which now reads as {splits.fingerprint[:12]}: the data changed (pass --data)")
+            return splits
+    return None
 
 
 def check_path(path: Path) -> Path:
@@ -89,19 +113,24 @@ def score(path: Path, against: Path | None = None, data_dir: str | None = None, 
     if data_file is not None:
         x, y, note = load_npz(Path(data_file))
     else:
+        if splits is None and data_dir is None:
+            splits = study_data(path)
+            if splits is not None:
+                note = f"the study's data, {splits.kind} at {splits.source}, as winner.json records it"
         if splits is None:
             splits = data.load(data_dir)
         splits = splits.sliced(fraction)
         x, y = splits.x_test, splits.y_test
     # the model says how many classes it has; the labels only bound it (a test set may lack a class)
-    options = {"n_classes": int(y.max()) + 1, "input_range": input_range, "output": output}
+    options = {"n_classes": int(y.max()) + 1, "input_range": input_range, "output": output,
+               "class_names": splits.export_class_names if splits is not None else None}
     preds, reading = _predict(path, x, **options)
     result = {"path": str(path), "accuracy": float(np.mean(preds == y)), "n": int(len(preds)),
               "size_bytes": model_bytes(path)}
     if reading:
         result["interface"] = reading
     if note:
-        result["data"] = f"{data_file} ({note})"
+        result["data"] = f"{data_file} ({note})" if data_file is not None else note
     if precision == "fp16" and path.suffix == ".mlpackage":
         half, _ = _predict(path, x, precision="fp16", **options)
         result.update({"fp16_accuracy": float(np.mean(half == y)), "fp16_agreement": float(np.mean(half == preds))})

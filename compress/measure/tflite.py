@@ -25,6 +25,11 @@ def interpreter(path: str | Path, threads: int = 1):
     return interp
 
 
+def image_shape(path: str | Path) -> tuple[int, int, int]:
+    """(H, W, C) of the images a classifier file takes."""
+    return tuple(int(v) for v in interpreter(path).get_input_details()[0]["shape"][1:])
+
+
 def file_sizes(path: str | Path) -> tuple[int, int]:
     """(bytes on disk, bytes gzipped at level 9): what ships and what a download costs."""
     raw = Path(path).read_bytes()

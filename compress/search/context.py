@@ -99,6 +99,8 @@ def get(cfg) -> TrialContext:
              f"{len(splits.y_val):,}", f"{len(splits.y_test):,}", float(cfg.data.fraction))
     model, path = teacher.obtain(cfg.teacher, splits, cfg.paths.cache_dir, verbose=2)
     sha = sha256_of(path)
+    if splits.kind != "fashion_mnist":  # the study's own teacher card: the report reads it
+        teacher.card_for_study(model, path, splits, Path(str(cfg.paths.sweeps_dir)) / str(cfg.paths.study) / "teacher")
     tutor, tutor_sha = model, sha
     if cfg.distill.get("teacher", "user") == "ensemble":
         tutor_path = tutor_stage.target_path(cfg.ensemble, splits, str(cfg.paths.sweeps_dir), str(cfg.paths.study))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from compress.config import study_data as record
 from compress.config import validate
 from compress.config.options import DEFAULT_TEACHER_PATH
 from compress.core.errors import ConfigError
@@ -26,7 +27,12 @@ def preflight(cfg, check_data: bool = True) -> None:
     """
     validate.validate(cfg)
     fashion = str(cfg.data.get("source", "fashion_mnist")) == "fashion_mnist"
-    shape = _checked_data(cfg.data, str(cfg.paths.cache_dir)) if check_data else None
+    shape = None
+    if check_data:
+        *shape, splits = _checked_data(cfg.data, str(cfg.paths.cache_dir))
+        if splits is not None:  # the study's data, recorded (and a different digest refused) before any store
+            record.remember(cfg.data, str(cfg.paths.sweeps_dir), str(cfg.paths.study), splits.kind,
+                            splits.fingerprint, splits.source)
     if fashion:
         shape = sources.FASHION_MNIST_SHAPE
     teacher_file = Path(cfg.teacher.path) if cfg.teacher.path else None
@@ -57,7 +63,7 @@ def _teacher_fits(path: Path, image_shape: tuple, num_classes: int) -> None:
         _CHECKED.add(key)
 
 
-def _checked_data(data_cfg, cache_dir: str) -> tuple[tuple, int]:
+def _checked_data(data_cfg, cache_dir: str) -> tuple:
     """The data source's own check, once per process and setting (the sweeper checks several corners);
     the images' shape and the class count."""
     key = ("data", repr(sorted(dict(data_cfg).items())), cache_dir)

@@ -34,7 +34,7 @@ def flat_params(cfg) -> dict[str, str]:
 
 def log_datasets(splits, fraction: float) -> None:
     """The three splits as MLflow dataset inputs of the active run (the UI's Dataset column):
-    name, digest (the raw files' sha256 with the split's image indices), source folder, shapes."""
+    name (the data's), digest (the raw files' sha256 with the split's image indices), source folder, shapes."""
     import hashlib
     import warnings
 
@@ -51,12 +51,14 @@ def log_datasets(splits, fraction: float) -> None:
     arrays = {"train": (splits.x_train, splits.y_train), "validation": (splits.x_val, splits.y_val),
               "test": (splits.x_test, splits.y_test)}
     contexts = {"train": "training", "validation": "validation", "test": "testing"}
+    # Fashion-MNIST's names as they always were; other data is named by its kind and digest
+    base = "fashion-mnist" if splits.kind == "fashion_mnist" else f"{splits.kind}-{splits.fingerprint[:8]}"
     for split, (x, y) in arrays.items():
         idx = index[split]
         key = idx.astype("int64").tobytes() if idx is not None else f"test:{len(y)}".encode()
         with warnings.catch_warnings():  # a local folder reads as two kinds of source: either is right
             warnings.simplefilter("ignore", UserWarning)
-            ds = mlflow.data.from_numpy(x, source=str(splits.source), targets=y, name=f"fashion-mnist-{split}",
+            ds = mlflow.data.from_numpy(x, source=str(splits.source), targets=y, name=f"{base}-{split}",
                                         digest=digest(key))
         mlflow.log_input(ds, context=contexts[split],
                          tags={"split": split, "images": str(len(y)), "fraction": f"{fraction:g}"})

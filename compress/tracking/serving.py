@@ -1,9 +1,9 @@
 """The winner as an MLflow model: a pyfunc over the shipped .tflite file, registered with an alias.
 
 `mlflow models serve -m models:/<name>@champion --env-manager local` then answers
-`POST /invocations` with `{"inputs": [[28 rows of 28 pixels, 0-255], ...]}` and returns the class
-index of each image, computed by the very .tflite file the app ships (LiteRT), so the served
-predictions are the file's.
+`POST /invocations` with `{"inputs": [[H rows of W pixels, 0-255], ...]}` (for Fashion-MNIST 28 rows of
+28; colour images as H x W x 3) and returns the class index of each image, computed by the very .tflite
+file the app ships (LiteRT), so the served predictions are the file's.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from mlflow.pyfunc import PythonModel
 
 from compress.data.fashion_mnist import sha256_of
-from compress.measure.tflite import predict
+from compress.measure.tflite import image_shape, predict
 from compress.tracking import runs as tracking
 
 log = logging.getLogger(__name__)
@@ -23,28 +23,37 @@ ALIAS = "champion"
 
 
 class TFLiteClassifier(PythonModel):
-    """Grayscale 28x28 images with pixels 0-255 in, the class index of each out."""
+    """Images of the file's own size with pixels 0-255 in (H x W for grayscale, H x W x C else, or
+    each flattened), the class index of each out."""
 
     def load_context(self, context):
         self.path = context.artifacts["tflite"]
+        self.shape = image_shape(self.path)
 
     def predict(self, context, model_input, params=None):
         if isinstance(model_input, dict):  # a named tensor: the only one
             (model_input,) = model_input.values()
         x = np.asarray(model_input, dtype=np.float32)
-        if x.ndim == 2 and x.shape[1] == 28 * 28:
-            x = x.reshape(-1, 28, 28)
-        if x.shape[1:] not in ((28, 28), (28, 28, 1)):
-            raise ValueError(f"inputs of shape {x.shape}: expected (n, 28, 28) grayscale pixels 0-255")
-        x = x.reshape(-1, 28, 28, 1) / 255.0
-        return np.argmax(predict(self.path, x), axis=1).astype(np.int64)
+        h, w, c = self.shape
+        if x.ndim == 2 and x.shape[1] == h * w * c:
+            x = x.reshape(-1, h, w, c)
+        if x.shape[1:] not in ((h, w, c),) + (((h, w),) if c == 1 else ()):
+            expected = f"(n, {h}, {w}) grayscale" if c == 1 else f"(n, {h}, {w}, {c})"
+            raise ValueError(f"inputs of shape {x.shape}: expected {expected} pixels 0-255")
+        return np.argmax(predict(self.path, x.reshape(-1, h, w, c) / 255.0), axis=1).astype(np.int64)
 
 
-def signature():
+def input_shape(shape: tuple[int, int, int]) -> tuple[int, ...]:
+    """The served input: (n, H, W) for grayscale (as Fashion-MNIST's always was), (n, H, W, C) else."""
+    h, w, c = shape
+    return (-1, h, w) if c == 1 else (-1, h, w, c)
+
+
+def signature(shape: tuple[int, int, int] = (28, 28, 1)):
     from mlflow.models import ModelSignature
     from mlflow.types.schema import Schema, TensorSpec
 
-    return ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 28, 28))]),
+    return ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float32), input_shape(shape))]),
                           outputs=Schema([TensorSpec(np.dtype(np.int64), (-1,))]))
 
 
@@ -81,12 +90,13 @@ def register_winner(tracking_cfg, run_id: str | None, tflite: Path, images: np.n
         log.info("the winner's finalist run %s is not in the store %s (the finalists' table came from another "
                  "store): the winner is logged in a new run 'winner'", run_id, tracking_cfg.uri)
         run_id = None
-    example = np.round(images[:2].reshape(-1, 28, 28) * 255.0).astype(np.float32)
+    shape = tuple(int(v) for v in images.shape[1:])
+    example = np.round(images[:2].reshape(input_shape(shape)) * 255.0).astype(np.float32)
     with mlflow.start_run(run_id=run_id) if run_id else mlflow.start_run(experiment_id=experiment_id,
                                                                          run_name="winner") as run:
         info = mlflow.pyfunc.log_model(
             name="winner", python_model=str(Path(__file__).with_name("serving_model.py")), artifacts={"tflite": str(tflite)},
-            signature=signature(), input_example=example, registered_model_name=name,
+            signature=signature(shape), input_example=example, registered_model_name=name,
             code_paths=[str(Path(__file__).resolve().parents[1])], pip_requirements=requirements(),  # the package
             metadata={k: summary[k] for k in ("study", "trial", "seed", "size_bytes", "test_accuracy", "encoding")})
         run_id = run.info.run_id
