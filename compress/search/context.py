@@ -13,6 +13,7 @@ from compress.core.compat import keras
 from compress.data import sources
 from compress.data.fashion_mnist import sha256_of
 from compress.data.splits import Splits
+from compress.teacher import cards
 from compress.teacher import model as teacher
 from compress.teacher import tutor as tutor_stage
 from compress.teacher.model import logits_model
@@ -100,7 +101,7 @@ def get(cfg) -> TrialContext:
     model, path = teacher.obtain(cfg.teacher, splits, cfg.paths.cache_dir, verbose=2)
     sha = sha256_of(path)
     if splits.kind != "fashion_mnist":  # the study's own teacher card: the report reads it
-        teacher.card_for_study(model, path, splits, Path(str(cfg.paths.sweeps_dir)) / str(cfg.paths.study) / "teacher")
+        cards.card_for_study(model, path, splits, Path(str(cfg.paths.sweeps_dir)) / str(cfg.paths.study) / "teacher")
     tutor, tutor_sha = model, sha
     if cfg.distill.get("teacher", "user") == "ensemble":
         tutor_path = tutor_stage.target_path(cfg.ensemble, splits, str(cfg.paths.sweeps_dir), str(cfg.paths.study))

@@ -22,9 +22,9 @@ from compress.config.options import DEFAULT_TEACHER_PATH as DEFAULT_PATH
 from compress.core.compat import keras, set_seed, tf
 from compress.core.errors import ConfigError
 from compress.data import sources
-from compress.data.fashion_mnist import sha256_of
 from compress.data.splits import Splits
 from compress.measure.tflite import keras_accuracy
+from compress.teacher import cards
 
 log = logging.getLogger(__name__)
 
@@ -197,39 +197,6 @@ def train_cached(teacher_cfg, splits: Splits, cache_dir: str | Path, verbose: in
     return model, model_path
 
 
-def publish(model_path: Path, target: Path) -> dict:
-    """Copy a cached teacher and its card to `target`, adding the file's sha256."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(model_path, target)
-    card = json.loads((model_path.parent / "card.json").read_text())
-    card["sha256"] = sha256_of(target)
-    card["size_bytes"] = target.stat().st_size
-    target.with_name("card.json").write_text(json.dumps(card, indent=2) + "\n")
-    return card
-
-
-def card_for_study(model: keras.Model, path: Path, splits: Splits, folder: Path) -> Path:
-    """`folder`/card.json for a study on data other than Fashion-MNIST: the card of the teacher trained
-    here (the file published beside it), or one measured now for the user's own file. Rewritten only
-    when the teacher file changed."""
-    card_path, sha = folder / "card.json", sha256_of(path)
-    if card_path.is_file() and json.loads(card_path.read_text()).get("sha256") == sha:
-        return card_path
-    trained_card = Path(path).parent / "card.json"
-    if trained_card.is_file() and Path(path).name == "teacher.keras":
-        publish(Path(path), folder / "teacher.keras")
-        return card_path
-    card = {"name": model.name, "path": str(path), "data": {"source": splits.source, "kind": splits.kind,
-            "image_shape": list(splits.image_shape), "class_names": list(splits.class_names)},
-            "params": int(model.count_params()), "epochs": None, "val_size": int(len(splits.y_val)),
-            "val_accuracy": keras_accuracy(model, splits.x_val, splits.y_val),
-            "test_accuracy": keras_accuracy(model, splits.x_test, splits.y_test), "sha256": sha,
-            "size_bytes": Path(path).stat().st_size}
-    folder.mkdir(parents=True, exist_ok=True)
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
-    return card_path
-
-
 def logits_model(teacher: keras.Model, sample: np.ndarray | None = None) -> keras.Model:
     """The teacher up to its logits: the input of a final softmax when there is one; else the model
     itself when its scores on `sample` are not probabilities (rows of non-negative numbers summing to
@@ -257,7 +224,7 @@ def main(cfg) -> dict:
     target = Path(cfg.teacher.path or DEFAULT_PATH)
     if splits.kind != "fashion_mnist" and str(target) == DEFAULT_PATH:  # never over the committed teacher
         target = Path(str(cfg.paths.sweeps_dir)) / str(cfg.paths.study) / "teacher" / "teacher.keras"
-    card = publish(cached, target)
+    card = cards.publish(cached, target)
     print(f"teacher: val {card['val_accuracy']:.4f}  test {card['test_accuracy']:.4f}  "
           f"{card['size_bytes']:,} bytes  -> {target}")
     return card
