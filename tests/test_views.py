@@ -99,3 +99,31 @@ def test_bad_view_settings_are_refused_in_one_line(bad):
 
     with pytest.raises(ConfigError, match=f"distill.{bad.split('=')[0]}"):
         validate(compose_config([f"distill.{bad}"]))
+
+
+def test_data_that_must_not_flip_gets_views_that_only_shift_and_a_cache_of_their_own():
+    """`data.flip=false` (a flipped digit is another digit): no view is flipped, and its teacher logits
+    are cached apart from the flipping views' (whose file names are unchanged)."""
+    from compress.training import views
+
+    index = np.arange(400)
+    flipping = np.concatenate([views.view_params(index, k, 0)[0] for k in range(1, 5)])
+    assert flipping.any()
+    assert not np.concatenate([views.view_params(index, k, 0, flips=False)[0] for k in range(1, 5)]).any()
+    shifts = [views.view_params(index, 3, 0, flips=f)[1:] for f in (True, False)]
+    assert all(np.array_equal(a, b) for a, b in zip(*shifts))  # the same shifts either way
+    with_flips = views.cache_path("c", "t" * 16, "f" * 12, index, 8, 0, 2)
+    assert with_flips.name.endswith("_m2.npy") and views.cache_path("c", "t" * 16, "f" * 12, index, 8, 0, 2,
+                                                                      flips=False).name.endswith("_m2_noflip.npy")
+
+
+def test_data_flip_reaches_the_splits_and_leaves_fashion_mnist_s_recipe_hash_alone():
+    from conftest import compose_config
+
+    from compress.finalize.recipe import recipe_hash
+
+    assert recipe_hash(compose_config(["data.flip=true"])) == recipe_hash(compose_config())
+    assert recipe_hash(compose_config(["data.flip=false"])) != recipe_hash(compose_config())
+    npz = compose_config(["data=npz", "data.path=x.npz", "paths.study=mine"])
+    assert recipe_hash(npz) != recipe_hash(compose_config(["data=npz", "data.path=x.npz", "paths.study=mine",
+                                                           "data.flip=false"]))

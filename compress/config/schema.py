@@ -19,6 +19,7 @@ from compress.config.resolvers import register_resolvers
 @dataclass
 class DataConfig:
     source: str = "fashion_mnist"  # fashion_mnist, npz or image_folder (conf/data/: one option each)
+    flip: bool = True  # a horizontally flipped image is the same class: augmentation may flip (false: digits, text)
     dir: Optional[str] = None  # fashion_mnist: folder with the four IDX files; None searches the usual places
     path: Optional[str] = None  # npz: the .npz file; image_folder: the folder holding train/ and test/
     val_size: int = 5000  # validation images carved from the training set, stratified

@@ -3,6 +3,8 @@ labels, class names in label order, a fingerprint that keys every cache)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from compress.core.errors import DataError
 from compress.data import fashion_mnist, image_folder, npz
 from compress.data.splits import Splits
@@ -12,7 +14,13 @@ FASHION_MNIST_SHAPE = ((28, 28, 1), 10)  # its images and class count, known wit
 
 
 def load_from_config(data_cfg, cache_dir: str = ".cache") -> Splits:
-    """The configured source's splits, then `data.fraction` of each."""
+    """The configured source's splits, then `data.fraction` of each; `data.flip` says whether
+    augmentation may flip its images."""
+    splits = _read(data_cfg, cache_dir)
+    return dataclasses.replace(splits, flips=bool(data_cfg.get("flip", True)))
+
+
+def _read(data_cfg, cache_dir: str) -> Splits:
     source = str(data_cfg.get("source", "fashion_mnist"))
     if source == "fashion_mnist":
         return fashion_mnist.load_from_config(data_cfg)

@@ -27,6 +27,7 @@ class Splits:
     source: str  # where it was read (a folder or a file)
     class_names: tuple[str, ...]
     kind: str  # which source read it: fashion_mnist, npz or image_folder (conf/data/)
+    flips: bool = True  # a horizontally flipped image is the same class, so augmentation may flip (data.flip)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -55,7 +56,7 @@ class Splits:
         return Splits(
             cut(self.x_train), cut(self.y_train), cut(self.x_val), cut(self.y_val),
             cut(self.x_test), cut(self.y_test), cut(self.train_index), cut(self.val_index),
-            self.fingerprint, self.source, self.class_names, self.kind,
+            self.fingerprint, self.source, self.class_names, self.kind, self.flips,
         )
 
     def sampled(self, fraction: float, seed: int) -> "Splits":
@@ -71,7 +72,7 @@ class Splits:
         return Splits(
             self.x_train[tr], self.y_train[tr], self.x_val[va], self.y_val[va], self.x_test[te], self.y_test[te],
             self.train_index[tr], self.val_index[va], self.fingerprint, self.source, self.class_names,
-            self.kind,
+            self.kind, self.flips,
         )
 
 

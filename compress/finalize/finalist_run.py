@@ -166,6 +166,8 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
         "quant.mode": mode, "prune.method": prune.method_of(cfg.prune), "prune.sparsity": float(cfg.prune.sparsity),
         "distill.temperature": float(cfg.distill.temperature), "distill.alpha": float(cfg.distill.alpha),
         "epochs": int(cfg.distill.epochs), "augment": cfg.distill.augment,
+        # who taught: the user's teacher, or the ensemble's name (distill.teacher; docs/teachers.md)
+        "teacher": "user" if cfg.distill.get("teacher", "user") == "user" else str(cfg.ensemble.name),
         "search_val_accuracy": float(row[M.VAL_ACCURACY]), "search_test_accuracy": float(row[M.TEST_ACCURACY]),
         "search_size_bytes": int(row[M.SIZE_BYTES]),
         M.VAL_ACCURACY: own["val"], M.TEST_ACCURACY: own["test"], M.SIZE_BYTES: own["bytes"],

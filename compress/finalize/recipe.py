@@ -78,4 +78,6 @@ def recipe_hash(cfg) -> str:
     if data.get("source", "fashion_mnist") == "fashion_mnist":  # keys added with other sources: Fashion-MNIST's
         for key in ("source", "path", "val_share", "channels", "image_size"):  # recipes hash as they did before
             data.pop(key, None)
+        if data.get("flip", True):  # flips allowed, as they always were: no key; without flips, another recipe
+            data.pop("flip", None)
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -58,18 +58,19 @@ class TrialContext:
         if distill_cfg.get("augment", "none") == "none":
             return None
         n_views, seed, shift = int(distill_cfg.views), int(distill_cfg.view_seed), int(distill_cfg.max_shift)
-        key = (self.tutor_sha, self.splits.fingerprint, len(self.splits.x_train), n_views, seed, shift)
+        flips = self.splits.flips
+        key = (self.tutor_sha, self.splits.fingerprint, len(self.splits.x_train), n_views, seed, shift, flips)
         if key not in _VIEWS:
             s = self.splits
             path = views.cache_path(self.cache_dir, self.tutor_sha, s.fingerprint, s.train_index, n_views, seed,
-                                    shift)
+                                    shift, flips)
             if not path.is_file():
                 log.info("teacher logits for %d augmented views of %s training images -> %s (once)", n_views,
                          f"{len(s.x_train):,}", path)
             logits = views.teacher_view_logits(teacher.logits_model(self.tutor, s.x_val[:256]), s.x_train,
-                                               s.train_index, n_views, seed, shift, path)
+                                               s.train_index, n_views, seed, shift, path, flips)
             _VIEWS.clear()
-            _VIEWS[key] = (views.all_views(s.x_train, s.train_index, n_views, seed, shift), logits)
+            _VIEWS[key] = (views.all_views(s.x_train, s.train_index, n_views, seed, shift, flips), logits)
         return _VIEWS[key]
 
 

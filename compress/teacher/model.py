@@ -58,9 +58,10 @@ def build_teacher(input_shape: tuple = (28, 28, 1), num_classes: int = 10,
     return model
 
 
-def augment(images: tf.Tensor, seed: int) -> tf.Tensor:
-    """Random horizontal flip and a random shift of up to two pixels."""
-    images = tf.image.random_flip_left_right(images, seed=seed)
+def augment(images: tf.Tensor, seed: int, flips: bool = True) -> tf.Tensor:
+    """Random horizontal flip (where the data allows it) and a random shift of up to two pixels."""
+    if flips:
+        images = tf.image.random_flip_left_right(images, seed=seed)
     padded = tf.pad(images, [[0, 0], [2, 2], [2, 2], [0, 0]])
     return tf.image.random_crop(padded, tf.shape(images), seed=seed)
 
@@ -72,8 +73,10 @@ def teacher_name(splits: Splits) -> str:
 
 def train_config_hash(train_cfg: dict, splits: Splits) -> str:
     """Identifies a trained teacher: its recipe, the data and the split."""
-    payload = json.dumps({"train": train_cfg, "data": splits.fingerprint,
-                          "val": [len(splits.val_index), int(splits.val_index.sum())]}, sort_keys=True)
+    body = {"train": train_cfg, "data": splits.fingerprint, "val": [len(splits.val_index), int(splits.val_index.sum())]}
+    if train_cfg.get("augment") and not splits.flips:  # trained without flips: another teacher (and key)
+        body["flips"] = False
+    payload = json.dumps(body, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -94,7 +97,8 @@ def train_teacher(train_cfg: dict, splits: Splits, verbose: int = 1) -> tuple[ke
     ds = ds.shuffle(len(splits.x_train), seed=train_cfg["seed"], reshuffle_each_iteration=True)
     ds = ds.batch(train_cfg["batch_size"])
     if train_cfg["augment"]:
-        ds = ds.map(lambda x, y: (augment(x, train_cfg["seed"]), y), num_parallel_calls=tf.data.AUTOTUNE)
+        flips = splits.flips
+        ds = ds.map(lambda x, y: (augment(x, train_cfg["seed"], flips), y), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.prefetch(tf.data.AUTOTUNE)
     history = model.fit(ds, epochs=train_cfg["epochs"], validation_data=(splits.x_val, splits.y_val),
                         verbose=verbose)

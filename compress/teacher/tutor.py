@@ -52,7 +52,8 @@ def members(ensemble_cfg, splits: Splits, cache_dir: str | Path) -> list[tuple]:
     e = OmegaConf.to_container(ensemble_cfg, resolve=True) if not isinstance(ensemble_cfg, dict) else ensemble_cfg
     out = []
     for k in range(int(e["members"])):
-        recipe = ensemble.member_recipe(e, k, splits.image_shape, splits.num_classes)
+        recipe = ensemble.member_recipe({**e, "flip": bool(e["flip"]) and splits.flips}, k, splits.image_shape,
+                                        splits.num_classes)
         key = ensemble.recipe_hash(recipe, splits.fingerprint, int(splits.val_index.sum()))
         folder = member_folder(cache_dir, key)
         if not (folder / "weights.npz").is_file() and not _import(e.get("members_from"), key, folder):

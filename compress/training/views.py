@@ -32,9 +32,11 @@ def _mix(values: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def view_params(original_index: np.ndarray, view: int, seed: int, max_shift: int = 2) -> tuple[np.ndarray, ...]:
+def view_params(original_index: np.ndarray, view: int, seed: int, max_shift: int = 2,
+                flips: bool = True) -> tuple[np.ndarray, ...]:
     """(flip, dy, dx) of view `view` for images at `original_index`: the same numbers for the
-    same image whatever slice or order it comes in. View 0 is the identity."""
+    same image whatever slice or order it comes in. View 0 is the identity; without `flips` (data
+    where a flipped image is another class) no view is flipped."""
     n = len(original_index)
     if view == 0:
         zeros = np.zeros(n, dtype=np.int64)
@@ -43,16 +45,17 @@ def view_params(original_index: np.ndarray, view: int, seed: int, max_shift: int
     with np.errstate(over="ignore"):
         h = _mix(np.asarray(original_index, dtype=np.uint64) ^ key)
     span = np.uint64(2 * max_shift + 1)
-    flip = (h & np.uint64(1)).astype(bool)
+    flip = (h & np.uint64(1)).astype(bool) & flips
     dy = ((h >> np.uint64(8)) % span).astype(np.int64) - max_shift
     dx = ((h >> np.uint64(24)) % span).astype(np.int64) - max_shift
     return flip, dy, dx
 
 
-def make_view(images: np.ndarray, original_index: np.ndarray, view: int, seed: int, max_shift: int = 2) -> np.ndarray:
+def make_view(images: np.ndarray, original_index: np.ndarray, view: int, seed: int, max_shift: int = 2,
+              flips: bool = True) -> np.ndarray:
     """Images (n, 28, 28, 1) as seen in view `view`: flipped where drawn, then shifted with
     zeros filling the uncovered border."""
-    flip, dy, dx = view_params(original_index, view, seed, max_shift)
+    flip, dy, dx = view_params(original_index, view, seed, max_shift, flips)
     out = np.where(flip[:, None, None, None], images[:, :, ::-1], images)
     if not max_shift or view == 0:
         return np.ascontiguousarray(out)
@@ -69,15 +72,16 @@ def make_view(images: np.ndarray, original_index: np.ndarray, view: int, seed: i
 
 
 def cache_path(cache_dir: str | Path, teacher_sha: str, data_fingerprint: str, index: np.ndarray, views: int,
-               seed: int, max_shift: int) -> Path:
+               seed: int, max_shift: int, flips: bool = True) -> Path:
     """Where one teacher's logits for `views` views of one set of training images live."""
     index_hash = hashlib.sha256(np.ascontiguousarray(index, dtype=np.int64).tobytes()).hexdigest()[:12]
-    name = f"{teacher_sha[:16]}_{data_fingerprint[:12]}_{index_hash}_v{views}_s{seed}_m{max_shift}.npy"
+    name = f"{teacher_sha[:16]}_{data_fingerprint[:12]}_{index_hash}_v{views}_s{seed}_m{max_shift}"
+    name += ".npy" if flips else "_noflip.npy"  # views that flip: the names they always had
     return Path(cache_dir) / "view_logits" / name
 
 
 def teacher_view_logits(logits_model, images: np.ndarray, original_index: np.ndarray, views: int, seed: int,
-                        max_shift: int, path: Path) -> np.ndarray:
+                        max_shift: int, path: Path, flips: bool = True) -> np.ndarray:
     """The teacher's logits (views, n, classes) for every view of `images`, read from `path` or computed
     once in inference mode and saved atomically (a view at a time, with progress)."""
     classes = int(logits_model.output_shape[-1]) if logits_model is not None else None  # None: read the cache
@@ -90,7 +94,7 @@ def teacher_view_logits(logits_model, images: np.ndarray, original_index: np.nda
     logits = np.empty(expected, dtype=np.float32)
     start = time.perf_counter()
     for k in range(views):
-        view = make_view(images, original_index, k, seed, max_shift)
+        view = make_view(images, original_index, k, seed, max_shift, flips)
         logits[k] = logits_model.predict(view, batch_size=1000, verbose=0)
         done = time.perf_counter() - start
         log.info("teacher logits of augmented views: view %d of %d done (%.0fs, about %.0fs left)",
@@ -102,8 +106,9 @@ def teacher_view_logits(logits_model, images: np.ndarray, original_index: np.nda
     return logits
 
 
-def all_views(images: np.ndarray, original_index: np.ndarray, views: int, seed: int, max_shift: int) -> np.ndarray:
+def all_views(images: np.ndarray, original_index: np.ndarray, views: int, seed: int, max_shift: int,
+              flips: bool = True) -> np.ndarray:
     """Every view of every image as uint8 (views, n, H, W, C): 43 MB a view of 55,000 Fashion-MNIST images,
     regenerated in memory, never stored."""
-    return np.stack([np.round(make_view(images, original_index, k, seed, max_shift) * 255).astype(np.uint8)
+    return np.stack([np.round(make_view(images, original_index, k, seed, max_shift, flips) * 255).astype(np.uint8)
                      for k in range(views)])
