@@ -57,6 +57,7 @@ def test_the_tflite_contract_reproduces_the_logged_accuracy():
     assert accuracy == pytest.approx(logged["test_accuracy"], abs=1e-12)
 
 
+@pytest.mark.slow
 def test_the_core_ml_contract_reproduces_the_logged_accuracy():
     from compress.coreml.executor import Program
 
@@ -71,6 +72,7 @@ def test_the_core_ml_contract_reproduces_the_logged_accuracy():
     assert accuracy == pytest.approx(logged["coreml"]["accuracy"], abs=1e-12)
 
 
+@pytest.mark.slow
 def test_the_verifier_scores_the_package_within_a_third_of_a_point_of_the_tflite_file():
     """`python -m compress.verify`'s scoring, on the committed files themselves and the full test
     set: the Core ML package and the LiteRT file ship the same model, so their accuracies differ

@@ -125,6 +125,7 @@ def test_models_that_are_not_a_single_chain_or_use_unknown_layers_are_refused_in
         channel.narrow(student("cnn", "gap"), 0.5, "size")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch,head", [("cnn", "flatten"), ("dsconv", "gap")])
 def test_exported_files_hold_exactly_the_surviving_channels_and_run_in_the_executor(tmp_path, arch, head,
                                                                                      splits):

@@ -82,6 +82,7 @@ def test_bad_value_on_the_command_line_is_one_line_and_exit_2(tmp_path):
          "error: hydra.sweeper.storage=postgresql://nobody@127.0.0.1:9/none: cannot open the study"),
     ],
 )
+@pytest.mark.slow
 def test_bad_study_input_stops_before_anything_is_stored(tmp_path, override, message):
     stores = [f"tracking.uri=sqlite:///{tmp_path}/m.db", f"hydra.sweeper.storage=sqlite:///{tmp_path}/o.db"]
     stores = [s for s in stores if s.split("=")[0] != override.split("=")[0]]
@@ -100,6 +101,7 @@ def test_bad_study_input_stops_before_anything_is_stored(tmp_path, override, mes
     ("checksum", "does not match Fashion-MNIST's"),
     ("not_gzip", "magic number"),
 ])
+@pytest.mark.slow
 def test_a_corrupt_data_file_stops_the_study_before_anything_is_stored(tmp_path, fault, message):
     import gzip
 

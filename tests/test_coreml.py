@@ -45,6 +45,7 @@ def test_package_is_made_for_an_app_developer(tmp_path, student):
 @pytest.mark.parametrize("compression, op", [("palettize4", "constexpr_lut_to_dense"),
                                              ("linear8", "constexpr_affine_dequantize"),
                                              ("sparse", "constexpr_sparse_to_dense")])
+@pytest.mark.slow
 def test_compression_ops_are_in_the_saved_program(tmp_path, student, compression, op):
     plain = coreml.to_mlpackage(student, tmp_path / "plain.mlpackage")
     packed = coreml.to_mlpackage(student, tmp_path / f"{compression}.mlpackage", compression=compression)

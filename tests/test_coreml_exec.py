@@ -128,6 +128,7 @@ LOSSLESS = ["none", "sparse", "palettize8"]  # weights survive to about fp16 pre
 LOSSY = ["linear8", "palettize6", "palettize4", "palettize2"]  # int8 and fewer bits change the model itself
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compression", LOSSLESS + LOSSY)
 def test_exported_variant_agrees_with_keras(tmp_path, trained_student, compression):
     """Lossless variants: executor vs Keras, top-1 agreement >= 99%.  Lossy variants: executor on
@@ -158,6 +159,7 @@ def test_exported_variant_agrees_with_keras(tmp_path, trained_student, compressi
     assert agreement >= floor, agreement
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compression", LOSSLESS + LOSSY)
 def test_exported_variant_agrees_with_keras_carrying_its_decompressed_weights(tmp_path, trained_student,
                                                                               compression):
@@ -202,6 +204,7 @@ def test_a_program_with_unknown_ops_is_refused_naming_every_one(tmp_path):
         coreml_exec.Program(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compression", ["palettize8", "palettize6", "palettize4"])
 def test_palettized_weights_stay_close_to_the_float_weights(tmp_path, trained_student, compression):
     """Regression: coremltools 9's 8-bit k-means returned wrong values for a 72-weight conv

@@ -163,6 +163,7 @@ def agreement(path, model, keras_input, x, **options):
     return float(np.mean(np.argmax(scores, axis=1) == expected)), reading
 
 
+@pytest.mark.slow
 def test_multiarray_nhwc_floats_with_logits(sources, package, images):
     s = sources["nhwc"]
     agree, reading = agreement(package("nhwc"), s.model, s.feed(images[0]), images[0])
@@ -178,6 +179,7 @@ def test_multiarray_nchw_and_flat_inputs(sources, package, images, name, layout)
     assert agree >= 0.998 and layout in reading.layout
 
 
+@pytest.mark.slow
 def test_pixels_in_a_float_array_need_the_option_and_say_so(sources, package, images):
     s, x = sources["pixels"], images[0]
     wrong, reading = agreement(package("pixels"), s.model, s.feed(x), x)  # the default reading: floats in [0, 1]
@@ -186,6 +188,7 @@ def test_pixels_in_a_float_array_need_the_option_and_say_so(sources, package, im
     assert right >= 0.998 and "0, 255" in reading.scale and wrong < right
 
 
+@pytest.mark.slow
 def test_an_rgb_image_input_under_another_name_with_its_own_scale(sources, package, images):
     s, x = sources["rgb_image"], images[0]
     agree, reading = agreement(package("rgb_image"), s.model, s.feed(x), x)
@@ -195,6 +198,7 @@ def test_an_rgb_image_input_under_another_name_with_its_own_scale(sources, packa
     assert "image scale 0.00784314, bias -1" in reading.describe()  # 1 / 127.5 and -1, read from the program
 
 
+@pytest.mark.slow
 def test_rgb_data_reach_a_bgr_image_input_reversed_and_the_reading_says_so(sources, package, images):
     """RGB data (red: the garment, blue: its negative) fed to a model whose BGR input looks at
     red only: reversed, it sees the garment; unreversed it would see the negative."""
@@ -210,6 +214,7 @@ def test_rgb_data_reach_a_bgr_image_input_reversed_and_the_reading_says_so(sourc
     assert not gray_reading.reversed_channels and "reversed" not in gray_reading.describe()
 
 
+@pytest.mark.slow
 def test_fp16_program_with_weight_compression_and_a_probabilities_output(sources, package, images, tmp_path):
     import coremltools as ct
     import coremltools.optimize.coreml as opt
@@ -260,6 +265,7 @@ COMPRESSIONS = {  # coremltools.optimize.coreml configs a user reaches for, and 
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("convention", ["nhwc", "nchw", "rgb_image"])
 @pytest.mark.parametrize("compression", sorted(COMPRESSIONS))
 def test_ios18_weight_compressions_agree_with_keras_carrying_the_packages_weights(sources, package, images, tmp_path,
@@ -286,6 +292,7 @@ def test_ios18_weight_compressions_agree_with_keras_carrying_the_packages_weight
     assert agree >= 0.998, (agree, reading.describe())
 
 
+@pytest.mark.slow
 def test_data_that_cannot_fit_the_input_is_one_line(tmp_path, images):
     import coremltools as ct
 
@@ -426,6 +433,7 @@ def pytorch_style(tmp_path_factory, fmnist):
     return path, {k: v.astype(np.float64) for k, v in w.items()}
 
 
+@pytest.mark.slow
 def test_a_pytorch_style_nchw_program_scores_through_the_verifier_as_numpy_computes_it(pytorch_style, images,
                                                                                        tmp_path):
     from compress.coreml.convert import program_ops

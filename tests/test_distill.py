@@ -92,6 +92,7 @@ def test_teacher_weights_unchanged_by_distillation(tmp_path, online):
     assert any(not np.array_equal(a, b) for a, b in zip(student_before, student.get_weights()))
 
 
+@pytest.mark.slow
 def test_teacher_in_step_trains_as_the_cached_logits_do(tmp_path):
     """The benchmark's no-cache reference computes the same update as the cached path."""
     from compress.teacher.model import logits_model

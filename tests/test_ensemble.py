@@ -38,6 +38,7 @@ def test_augmentation_flips_shifts_and_erases_within_the_image():
     assert np.array_equal(ensemble.augment(x, np.random.default_rng(1), False, 0, 0.0), x)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["user", "resnet"])
 def test_a_member_stopped_after_an_epoch_resumes_and_its_weights_rebuild_it(tmp_path, arch):
     x, y = images()

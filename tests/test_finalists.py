@@ -220,6 +220,7 @@ def _append_rows(path, first, n):
         finalists.append(path, {"study": "s", "trial": trial, "seed": 0, "recipe": "r", "val_accuracy": 0.9})
 
 
+@pytest.mark.slow
 def test_two_processes_appending_side_by_side_lose_no_row(tmp_path):
     import multiprocessing
 

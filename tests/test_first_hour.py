@@ -59,6 +59,7 @@ def test_a_study_s_stores_and_outputs_follow_from_its_name():
             mine.check_writable(Path(other), "--out")
 
 
+@pytest.mark.slow
 def test_analysis_of_another_study_refuses_to_write_the_committed_deliverables(tmp_path):
     before = digests()
     for args in (["compress.pareto", "--study", "smoke", "--export-dir", "winner"],
@@ -70,6 +71,7 @@ def test_analysis_of_another_study_refuses_to_write_the_committed_deliverables(t
     assert digests() == before
 
 
+@pytest.mark.slow
 def test_reading_commands_never_create_a_store_and_say_what_to_run(tmp_path):
     missing = tmp_path / "nowhere" / "mlflow.db"
     line = one_line_error(run("analysis.summary", "--tracking-uri", f"sqlite:///{missing}"), "no MLflow store")
@@ -91,6 +93,7 @@ def test_reading_commands_never_create_a_store_and_say_what_to_run(tmp_path):
     ("hydra.sweeper.max_failure_rate=1.5", "hydra.sweeper.max_failure_rate=1.5: must be between 0 and 1"),
     ("hydra.sweeper.max_retry=-1", "hydra.sweeper.max_retry=-1: must be an integer >= 0"),
 ])
+@pytest.mark.slow
 def test_sweeper_settings_out_of_range_stop_before_any_store(tmp_path, override, message):
     storage = tmp_path / "optuna.db"
     proc = run("compress.sweep", "-m", "experiment=smoke", override, f"hydra.sweeper.storage=sqlite:///{storage}",
@@ -105,6 +108,7 @@ def test_sweeper_settings_out_of_range_stop_before_any_store(tmp_path, override,
     ((32, 32, 3), "takes input shape (32, 32, 3); the data's images are (28, 28, 1)"),
     ((28, 28, 1), "gives output shape (5,); the data has 10 classes: (10,)"),
 ])
+@pytest.mark.slow
 def test_a_teacher_that_does_not_fit_the_data_is_one_line(tmp_path, shape, message):
     from compress.core.compat import keras
 

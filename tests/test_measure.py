@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import group
 
 from compress.measure import tflite as measure
@@ -30,6 +31,7 @@ def test_student_width_scales_channels_and_macs():
     assert measure.parameter_counts(small)[0] == small.count_params()
 
 
+@pytest.mark.slow
 def test_sizes_and_latency_pair(tmp_path):
     model = build_student(group("student", width=0.0625, head="gap", dropout=0.0))
     small = quantize.write(quantize.convert(model, "float32"), tmp_path / "small.tflite")

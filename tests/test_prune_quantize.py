@@ -38,6 +38,7 @@ def trained(images_labels):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sparsity", [0.5, 0.8])
 def test_pruning_reaches_target_sparsity_within_one_point(images_labels, trained, sparsity):
     from compress.core.compat import keras
@@ -83,6 +84,7 @@ def test_each_mode_yields_expected_tensor_types(tmp_path, images_labels, trained
     assert not (absent & types["all"]), types["all"]
 
 
+@pytest.mark.slow
 def test_qat_yields_int8_file_and_keeps_sparsity(tmp_path, images_labels, trained):
     from compress.core.compat import keras
 
@@ -101,6 +103,7 @@ def test_qat_yields_int8_file_and_keeps_sparsity(tmp_path, images_labels, traine
     assert types["input"] == {"int8"} and types["output"] == {"int8"} and "float32" not in types["all"]
 
 
+@pytest.mark.slow
 def test_float_twin_carries_the_weights_quantization_aware_training_left(images_labels, trained):
     """The Core ML package and student.keras of a qat trial are made from this twin: the model QAT
     started from keeps its earlier weights (tfmot fine-tunes a clone)."""

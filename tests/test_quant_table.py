@@ -31,6 +31,7 @@ def test_the_search_space_offers_exactly_the_tables_modes():
     assert sorted(searched_modes()) == MODES
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_every_reader_handles_the_mode(mode, tmp_path):
     fact = QUANT[mode]

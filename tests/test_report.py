@@ -189,6 +189,7 @@ def test_trials_stopped_early_are_counted_apart_and_kept_off_the_front(tmp_path)
         text.split("## The Pareto front (TFLite)")[1].split("## The Core ML front")[0]
 
 
+@pytest.mark.slow
 def test_a_changed_table_changes_the_report(tmp_path):
     paths = make_inputs(tmp_path)
     before = build(paths)
@@ -277,6 +278,7 @@ def test_finalists_section_counts_the_targets_on_shipped_files(tmp_path):
     assert "a winner comes" not in text and "{{" not in text
 
 
+@pytest.mark.slow
 def test_the_finalists_section_shows_this_selection_and_recipe_only_with_its_figure(tmp_path):
     paths = make_inputs(tmp_path)
     add_finalists(paths)

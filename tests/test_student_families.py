@@ -91,6 +91,7 @@ def test_a_family_that_downsamples_in_its_stem_is_dsconv_with_its_first_pool_mov
 @pytest.mark.parametrize("arch,width,head", [("dsconv", 0.2, "gap"), ("dsconv", 0.15, "flatten"),
                                              ("dsconv_s2", 0.2, "flatten"), ("dsconv_sp", 0.2, "gap"),
                                              ("cnn", 0.1, "flatten")])
+@pytest.mark.slow
 def test_family_converts_to_int8_tflite_and_core_ml_and_both_agree_with_keras(tmp_path, arch, width, head):
     set_seed(0)  # the initial weights: not whatever the tests before left in TensorFlow's global generator
     model = settled(build_student(student_cfg(arch, width, head)))
@@ -111,6 +112,7 @@ def test_family_converts_to_int8_tflite_and_core_ml_and_both_agree_with_keras(tm
         assert "conv" in coreml.program_ops(package)  # the depthwise conv is a grouped conv in the program
 
 
+@pytest.mark.slow
 def test_slim_keeps_predictions_and_the_io_names_and_drops_the_rest(tmp_path):
     model = settled(build_student(student_cfg("dsconv", 0.2)))
     x = sample_images(32)
@@ -126,6 +128,7 @@ def test_slim_keeps_predictions_and_the_io_names_and_drops_the_rest(tmp_path):
     assert io["input"]["name"] == "image" and io["output"]["name"] == "logits" and io["input"]["dtype"] == "int8"
 
 
+@pytest.mark.slow
 def test_per_tensor_quantization_carries_one_scale_a_tensor(tmp_path):
     model = settled(build_student(student_cfg("dsconv", 0.2)))
     x = sample_images(32)
@@ -141,6 +144,7 @@ def test_per_tensor_quantization_carries_one_scale_a_tensor(tmp_path):
     assert sizes["per_tensor"]["total"] < sizes["per_channel"]["total"]
 
 
+@pytest.mark.slow
 def test_unfused_batchnorm_converts_to_the_same_bytes_as_the_fused_kernel(tmp_path, monkeypatch):
     """Students train with BatchNorm unfused (faster here); the files they ship must not change."""
     from compress.training import students

@@ -90,6 +90,7 @@ def run_toy(tmp_path, *overrides, check=True):
     return proc, storage
 
 
+@pytest.mark.slow
 def test_failed_jobs_are_failed_trials_and_the_study_continues_then_resumes(tmp_path):
     _, storage = run_toy(tmp_path)
     study = optuna.load_study(study_name="toy", storage=storage)
@@ -132,6 +133,7 @@ def test_study_stops_when_failures_pass_the_rate(tmp_path):
     assert 4 <= len(trials) < 8 and all(t.state == TrialState.FAIL for t in trials)
 
 
+@pytest.mark.slow
 def test_kill_9_mid_trial_then_resume_loses_and_repeats_nothing(tmp_path):
     import signal
     import time
@@ -179,6 +181,7 @@ def test_a_pruned_job_is_a_pruned_trial_and_reported_figures_are_kept(tmp_path):
     assert {t.state for t in trials} == {TrialState.PRUNED, TrialState.COMPLETE}
 
 
+@pytest.mark.slow
 def test_n_jobs_2_runs_two_workers_on_one_study_without_losing_or_repeating_trials(tmp_path):
     _, storage = run_toy(tmp_path, "x=interval(0.0,3.0)", "sleep=1.5", "hydra.sweeper.n_jobs=2",
                          "hydra.sweeper.n_trials=8")
@@ -232,6 +235,7 @@ def test_a_job_whose_config_does_not_compose_is_a_failed_trial(tmp_path):
     assert {t.params["db"] for t in trials} == {"sqlite", "nope"}  # seed 1 draws both
 
 
+@pytest.mark.slow
 def test_skip_repeats_tells_a_repeated_recipe_its_earlier_outcome_without_running_it(tmp_path):
     # four recipes in all (x in {0.5, 2.5}, y in {0, 1}; 2.5 is stopped by prune_above): eight draws repeat some
     _, storage = run_toy(tmp_path, "x=choice(0.5,2.5)", "prune_above=1.5", "hydra.sweeper.n_trials=8",

@@ -34,6 +34,7 @@ def results(tmp_path):
     return OmegaConf.load(tmp_path / "sweep" / "optimization_results.yaml")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("with_commandline", [True, False])
 def test_sphere_example(tmp_path, with_commandline):
     storage = f"sqlite:///{tmp_path}/sphere.db"
@@ -58,6 +59,7 @@ def test_grid_sampler_exhausts_its_grid_and_writes_results(tmp_path):
     assert len(list((tmp_path / "sweep").glob("[0-9]*"))) == 8  # the 2 x 2 x 2 grid, not n_trials=20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("with_commandline", [True, False])
 def test_multi_objective_example(tmp_path, with_commandline):
     extra = ["x=range(0, 5)", "y=range(0, 3)"] if with_commandline else []
@@ -87,6 +89,7 @@ def test_the_deprecated_search_space_still_works_with_a_warning(tmp_path):
     assert out.name == "optuna" and abs(out.best_params.x) <= 5.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("max_failure_rate", [0.5, 1.0])
 def test_failure_rate(tmp_path, max_failure_rate):
     proc = run(tmp_path, "sphere.py", "error=true", "hydra.sweeper.n_jobs=2", "hydra/sweeper/sampler=random",
@@ -103,6 +106,7 @@ def test_n_jobs_without_a_storage_runs_every_trial(tmp_path):
     assert len(list((tmp_path / "sweep").glob("[0-9]*"))) == 5
 
 
+@pytest.mark.slow
 def test_a_pruner_prunes_single_objective_trials_from_reported_steps(tmp_path):
     storage = f"sqlite:///{tmp_path}/pruned.db"
     run(tmp_path, "sphere.py", "steps=5", "hydra.sweeper.n_trials=12", "hydra/sweeper/sampler=random",
@@ -120,6 +124,7 @@ def test_a_pruner_on_a_multi_objective_study_is_refused_in_one_line(tmp_path):
     assert proc.returncode == 2 and "single-objective studies only" in proc.stderr
 
 
+@pytest.mark.slow
 def test_n_trials_scope_run_adds_n_trials_on_every_run(tmp_path):
     storage = f"sqlite:///{tmp_path}/runs.db"
     common = ["hydra.sweeper.n_trials=3", f"hydra.sweeper.storage={storage}", "hydra/sweeper/sampler=random"]

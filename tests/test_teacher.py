@@ -38,6 +38,7 @@ def test_card_matches_the_committed_file():
     assert card["params"] == 1_619_470
 
 
+@pytest.mark.slow
 @needs_teacher
 @needs_data
 def test_committed_teacher_scores_at_least_92_percent(splits):

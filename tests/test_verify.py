@@ -47,6 +47,7 @@ def test_verify_scores_both_formats_on_the_full_test_set(tmp_path):
     assert "test accuracy" in line.stdout and "10,000 images" in line.stdout
 
 
+@pytest.mark.slow
 def test_verify_refuses_a_missing_or_foreign_file(tmp_path):
     missing = run_verify(tmp_path / "nope.tflite")
     assert missing.returncode == 2 and missing.stderr.strip() == f"error: {tmp_path / 'nope.tflite'}: no such file"
