@@ -1,11 +1,13 @@
 """`python -m compress.verify PATH [--against OTHER] [--data FILE.npz] [--json]`: score a model file.
 
 Runs a `.tflite` file through LiteRT or any `.mlpackage` classifier through Core ML (macOS) or
-the NumPy reference executor (elsewhere) on the full Fashion-MNIST test set (or your own test set:
-`--data file.npz` with arrays `x` and `y`), and prints one line: accuracy, images, bytes, how the
-model's interface was read (input layout and scale, which output), with `--against` how often
-its top-1 agrees with another model's, and with `--precision fp16` how often float16 activations
-(what the GPU and Neural Engine compute in) change the answer.
+the NumPy reference executor (elsewhere) on the full test set of the study's data (Fashion-MNIST,
+or the data a study's winner.json records; or your own test set: `--data file.npz` with arrays `x`
+and `y`, or `x_test` and `y_test`), and prints one line: accuracy, images, bytes, how the model's
+interface was read (input layout and scale, which output), with `--against` how often its top-1
+agrees with another model's and whether their accuracies differ beyond chance (McNemar's exact
+test), and with `--precision fp16` how often float16 activations (what the GPU and Neural Engine
+compute in) change the answer.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = score(args.path, args.against, args.data_dir, data_file=args.data, input_range=args.input_range,
-                       output=args.output, precision=args.precision)
+                       output=args.output, precision=args.precision, paired_test=True)
     except (CompressError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

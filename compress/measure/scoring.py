@@ -14,6 +14,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from compress.core.errors import CompressError, DataError
+from compress.core.stats import mcnemar
 from compress.coreml import executor as coreml_exec
 from compress.coreml.convert import package_bytes
 from compress.data import fashion_mnist as data
@@ -102,7 +103,7 @@ def check_path(path: Path) -> Path:
 
 def score(path: Path, against: Path | None = None, data_dir: str | None = None, fraction: float = 1.0,
           splits=None, data_file: Path | None = None, input_range: str = "0-1", output: str | None = None,
-          precision: str = "fp32") -> dict:
+          precision: str = "fp32", paired_test: bool = False) -> dict:
     """Accuracy of `path` on the full test set (or the head `fraction` of it, as a smoke study
     used, or `data_file`'s arrays), and top-1 agreement with `against`.  Pass `splits` to score
     several files on data loaded once. With `precision='fp16'`, also the top-1 agreement of
@@ -138,6 +139,10 @@ def score(path: Path, against: Path | None = None, data_dir: str | None = None, 
         other, _ = _predict(against, x, **options)
         result.update({"against": str(against), "agreement": float(np.mean(preds == other)),
                        "against_accuracy": float(np.mean(other == y))})
+        if paired_test:  # are the two accuracies different beyond chance? (verify --against)
+            test = mcnemar(preds == y, other == y)
+            result.update({"only_this_right": test["only_a"], "only_against_right": test["only_b"],
+                           "mcnemar_p": test["p_value"]})
     return result
 
 
@@ -147,6 +152,9 @@ def line(result: dict) -> str:
     if "agreement" in result:
         text += (f"; top-1 agrees with {result['against']} ({100 * result['against_accuracy']:.2f}%) "
                  f"on {100 * result['agreement']:.2f}% of images")
+    if "mcnemar_p" in result:
+        text += (f"; right where the other is wrong on {result['only_this_right']:,} images, the reverse on "
+                 f"{result['only_against_right']:,} (McNemar's exact test: p = {result['mcnemar_p']:.2g})")
     if "fp16_agreement" in result:
         text += (f"; with float16 activations {100 * result['fp16_accuracy']:.2f}%, the same answer on "
                  f"{100 * result['fp16_agreement']:.2f}% of images")
