@@ -88,7 +88,8 @@ def study_data(path: Path):
             splits = sources.load_from_config(OmegaConf.create(data_block["config"]))
             if splits.fingerprint != data_block["fingerprint"]:
                 raise DataError(f"{path}: trained on {data_block['source']} with digest "
-                                f"{data_block['fingerprint'][:12]}, which now reads as {splits.fingerprint[:12]}: the data changed (pass --data)")
+                                f"{data_block['fingerprint'][:12]}, which now reads as {splits.fingerprint[:12]}: "
+                                f"the data changed (pass --data)")
             return splits
     return None
 
