@@ -30,8 +30,8 @@ def check(sweeps_dir: str | Path, study: str, kind: str, fingerprint: str, sourc
     known = read(sweeps_dir, study)
     if known and known["fingerprint"] != fingerprint:
         raise DataError(f"study {study} ran on {known['kind']} at {known['source']} "
-                        f"(digest {known['fingerprint'][:12]}); this data, {kind} at {source}, reads as digest {fingerprint[:12]}: name another study "
-                        f"(paths.study=NAME) or restore the data")
+                        f"(digest {known['fingerprint'][:12]}); this data, {kind} at {source}, reads as digest "
+                        f"{fingerprint[:12]}: name another study (paths.study=NAME) or restore the data")
 
 
 def check_source(sweeps_dir: str | Path, study: str, source: str) -> None:
@@ -42,12 +42,18 @@ def check_source(sweeps_dir: str | Path, study: str, source: str) -> None:
                         + " ".join(overrides(sweeps_dir, study)))
 
 
+def entry(data_cfg, kind: str, fingerprint: str, source: str) -> dict:
+    """What names a study's data: its kind, where it was read, its digest and the options that read it
+    again (the study's record; winner.json's `data` block adds the image shape and class names)."""
+    return {"kind": kind, "source": source, "fingerprint": fingerprint,
+            "config": OmegaConf.to_container(data_cfg, resolve=True)}
+
+
 def remember(data_cfg, sweeps_dir: str | Path, study: str, kind: str, fingerprint: str, source: str) -> None:
     """Write the record (checking it first when there is one)."""
     check(sweeps_dir, study, kind, fingerprint, source)
     path = path_for(sweeps_dir, study)
-    config = OmegaConf.to_container(data_cfg, resolve=True)
-    body = {"kind": kind, "source": source, "fingerprint": fingerprint, "config": config}
+    body = entry(data_cfg, kind, fingerprint, source)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(body, indent=2) + "\n")

@@ -24,7 +24,6 @@ import time
 from compress.config import study_data as record
 from compress.core import metrics as M
 from compress.core.errors import ConfigError
-from compress.data import sources
 from compress.finalize import selection as finalists
 from compress.finalize import workers as finalist_workers
 from compress.finalize.finalist_run import reship, train_finalist
@@ -72,8 +71,8 @@ def _check_study_data(cfg, study: str) -> None:
     """The data the study ran on (its record), or one line before anything is trained."""
     source, sweeps = str(cfg.data.get("source", "fashion_mnist")), str(cfg.paths.sweeps_dir)
     record.check_source(sweeps, study, source)
-    if source != "fashion_mnist":
-        s = sources.load_from_config(cfg.data, str(cfg.paths.cache_dir))
+    if source != "fashion_mnist":  # read once: the finalists reuse this process's context
+        s = context.get(cfg).splits
         record.check(sweeps, study, s.kind, s.fingerprint, s.source)
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
+from compress.config import study_data
 from compress.config.options import WINNER_POLICIES
 from compress.core import metrics as M
 from compress.core.errors import CompressError
@@ -124,9 +124,8 @@ def _files_of(row, cfg, paths) -> Path:
 
 def data_record(data_cfg, splits) -> dict:
     """What the exported files were trained and scored on: enough to read the same splits again."""
-    config = OmegaConf.to_container(data_cfg, resolve=True)
-    return {"kind": splits.kind, "source": splits.source, "fingerprint": splits.fingerprint,
-            "image_shape": list(splits.image_shape), "class_names": list(splits.class_names), "config": config}
+    return {**study_data.entry(data_cfg, splits.kind, splits.fingerprint, splits.source),
+            "image_shape": list(splits.image_shape), "class_names": list(splits.class_names)}
 
 
 def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study: str, splits) -> dict:

@@ -3,11 +3,13 @@ cached logits and its float32 TFLite reference file."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from compress.core.compat import keras
 from compress.data import sources
@@ -33,12 +35,13 @@ class TrialContext:
     val_targets: np.ndarray
     teacher_tflite: Path  # the teacher as float32 TFLite: the latency reference
     cache_dir: str = ".cache"
-    tutor: keras.Model | None = None  # who teaches (distill.teacher): the user's teacher unless an ensemble
+    # who teaches (distill.teacher), up to its logits, read once: the user's teacher unless an ensemble
+    tutor_logits: keras.Model | None = None
     tutor_sha: str = ""
 
     def __post_init__(self):
-        if self.tutor is None:
-            self.tutor, self.tutor_sha = self.teacher, self.teacher_sha
+        if self.tutor_logits is None:
+            self.tutor_logits, self.tutor_sha = logits_model(self.teacher), self.teacher_sha
 
     def distillation_targets(self, teacher_logits: str) -> tuple[np.ndarray, keras.Model | None]:
         """Training targets and, for `online`, the teacher model that fills in their logits on
@@ -48,7 +51,7 @@ class TrialContext:
 
         targets = self.train_targets.copy()
         targets[:, self.splits.num_classes:] = 0.0  # the teacher fills these on every batch
-        return targets, logits_model(self.tutor, self.splits.x_val[:256])
+        return targets, self.tutor_logits
 
 
     def training_views(self, distill_cfg) -> tuple[np.ndarray, np.ndarray] | None:
@@ -67,7 +70,7 @@ class TrialContext:
             if not path.is_file():
                 log.info("teacher logits for %d augmented views of %s training images -> %s (once)", n_views,
                          f"{len(s.x_train):,}", path)
-            logits = views.teacher_view_logits(teacher.logits_model(self.tutor, s.x_val[:256]), s.x_train,
+            logits = views.teacher_view_logits(self.tutor_logits, s.x_train,
                                                s.train_index, n_views, seed, shift, path, flips)
             _VIEWS.clear()
             _VIEWS[key] = (views.all_views(s.x_train, s.train_index, n_views, seed, shift, flips), logits)
@@ -89,8 +92,8 @@ def teacher_tflite(model: keras.Model, sha: str, cache_dir: str | Path) -> Path:
 def get(cfg) -> TrialContext:
     """The shared context for `cfg`, built on first use and then reused by later trials."""
     key = (
-        cfg.data.dir, int(cfg.data.val_size), int(cfg.data.split_seed), float(cfg.data.fraction),
-        bool(cfg.data.verify_checksums), cfg.teacher.path, str(cfg.paths.cache_dir),
+        json.dumps(OmegaConf.to_container(cfg.data, resolve=True), sort_keys=True), cfg.teacher.path,
+        str(cfg.paths.cache_dir),
         cfg.distill.get("teacher", "user"), cfg.ensemble.path if "ensemble" in cfg else None,
     )
     if key in _CACHE:
@@ -120,7 +123,7 @@ def get(cfg) -> TrialContext:
     ctx = TrialContext(
         splits, model, path, sha,
         distill.pack_targets(splits.y_train, train_logits), distill.pack_targets(splits.y_val, val_logits),
-        teacher_tflite(model, sha, cfg.paths.cache_dir), str(cfg.paths.cache_dir), tutor, tutor_sha,
+        teacher_tflite(model, sha, cfg.paths.cache_dir), str(cfg.paths.cache_dir), logits_net, tutor_sha,
     )
     _CACHE.clear()  # one context per process is enough; a new data or teacher setting replaces it
     _CACHE[key] = ctx
