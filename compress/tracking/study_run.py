@@ -103,6 +103,7 @@ class StudyRun:
             return
         experiment_id = tracking.connect(self.cfg.tracking)
         self.client = MlflowClient()
+        self.experiment_id = experiment_id
         self.run_id = tracking.study_parent_run(experiment_id, study.study_name, keep_running=True)
         sweeper = self.cfg.hydra.sweeper
         params = {"n_trials": sweeper.n_trials, "sampler": str(sweeper.sampler.get("_target_", "")),
@@ -136,6 +137,10 @@ class StudyRun:
         if not self.run_id:
             return
         self._log(study)
+        # a trial lost with its process (found by its heartbeat, or stopped by Ctrl-C) leaves no run RUNNING
+        closed = tracking.close_orphaned_runs(self.experiment_id, study.study_name, self.cfg.hydra.sweeper.storage)
+        if closed:
+            log.info("MLflow: %d run(s) of trials lost with their process marked KILLED", closed)
         if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             with tempfile.TemporaryDirectory() as tmp:
                 table = Path(tmp) / "front.csv"

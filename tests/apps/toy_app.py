@@ -9,6 +9,12 @@ import hydra
 @hydra.main(version_base="1.3", config_path="conf", config_name="toy")
 def main(cfg):
     start = time.time()
+    import os
+
+    if os.environ.get("TOY_PID_DIR"):  # for the tests that kill a job mid-trial: its process id, by trial
+        from pathlib import Path
+
+        Path(os.environ["TOY_PID_DIR"], f"pid_{_trial_number()}").write_text(str(os.getpid()))
     time.sleep(cfg.sleep)
     if cfg.prune_above is not None and cfg.x > cfg.prune_above:
         import optuna
@@ -16,7 +22,6 @@ def main(cfg):
         raise optuna.TrialPruned(f"x={cfg.x} above {cfg.prune_above}")
     if cfg.x < 0:
         raise ValueError(f"x={cfg.x} is negative")
-    import os
 
     return {"a": cfg.x**2 + cfg.y, "b": (cfg.x - 2) ** 2 - cfg.y, "trial": _trial_number(),
             "pid": os.getpid(), "start": start, "end": time.time()}

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, MutableMapping, Optional, Sequence
@@ -27,6 +29,7 @@ import optuna
 from hydra.core.plugins import Plugins
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
+from hydra_plugins.compress_optuna_sweeper import launchers
 from hydra_plugins.compress_optuna_sweeper.callbacks import Callbacks
 from hydra_plugins.compress_optuna_sweeper.grammar import (  # noqa: F401 - re-exported
     SweeperError,
@@ -45,6 +48,7 @@ from hydra_plugins.compress_optuna_sweeper.outcomes import (
     write_results,
 )
 from hydra_plugins.compress_optuna_sweeper.preflight import run_preflight
+from hydra_plugins.compress_optuna_sweeper.retries import fail_stale, mark_lost, retry_failure, wait_for_running
 from hydra_plugins.compress_optuna_sweeper.samplers import grid_of, make_sampler
 from hydra_plugins.compress_optuna_sweeper.settings import check_settings
 from hydra_plugins.compress_optuna_sweeper.storage import (  # noqa: F401 - re-exported
@@ -55,10 +59,11 @@ from hydra_plugins.compress_optuna_sweeper.storage import (  # noqa: F401 - re-e
     retried_numbers,
     tell,
 )
-from hydra_plugins.compress_optuna_sweeper.workers import fail_stale, identity_overrides, start_workers
+from hydra_plugins.compress_optuna_sweeper.workers import identity_overrides, start_workers
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution
 from optuna.storages._heartbeat import get_heartbeat_thread
+from optuna.trial import TrialState
 
 log = logging.getLogger(__name__)
 class OptunaSweeperImpl:
@@ -143,10 +148,9 @@ class OptunaSweeperImpl:
         run_preflight(self.preflight, lambda overrides: self.hydra_context.config_loader.load_sweep_config(
             self.config, overrides), space, fixed)
         try:
-            study = open_study(self.study_name, lambda: make_storage(self.storage_url, *self.heartbeat), self.directions)
+            study = open_study(self.study_name, lambda: make_storage(self.storage_url, *self.heartbeat[:2]),
+                               self.directions)
         except Exception as exc:  # noqa: BLE001 - an unreachable or unusable storage
-            import sys
-
             detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             print(f"error: hydra.sweeper.storage={self.storage_url}: cannot open the study ({detail})",
                   file=sys.stderr)
@@ -166,7 +170,11 @@ class OptunaSweeperImpl:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.set_metric_names(self.objectives)
-        workers = start_workers(self.n_jobs, self.storage_url, self.sweep_dir)
+        self.parallel = not launchers.is_basic(self.launcher)
+        if self.parallel:
+            launchers.check_storage(self.launcher, self.storage_url)
+            launchers.prepare(self.launcher, self.n_jobs)
+        workers = [] if self.parallel else start_workers(self.n_jobs, self.storage_url, self.sweep_dir)
         fail_stale(study)
         self.callbacks.start(study, self.config)
         from hydra_plugins.compress_optuna_sweeper import console
@@ -178,8 +186,19 @@ class OptunaSweeperImpl:
         if fixed:
             log.info("fixed: %s", " ".join(fixed))
         returns: List[Any] = []
+        self.own: set = set()  # the trials this process is running (its threads' included)
+        self.ask_lock, self.stop = threading.Lock(), threading.Event()
         try:
-            self._loop(study, space, fixed, returns)
+            if self.parallel and self.n_jobs > 1:
+                self._threads(study, space, fixed, returns)
+            else:
+                self._loop(study, space, fixed, returns)
+        except KeyboardInterrupt as exc:
+            self._interrupted(study, workers)
+            self.callbacks.call("on_study_end", study, exc)
+            print("error: interrupted: the running trials are marked lost and run again on the next run",
+                  file=sys.stderr)
+            raise SystemExit(130) from None
         except BaseException as exc:
             self.callbacks.call("on_study_end", study, exc)
             raise
@@ -191,43 +210,105 @@ class OptunaSweeperImpl:
                                f"{self.sweep_dir}")
         return returns
 
+    def _threads(self, study: optuna.Study, space: Dict[str, BaseDistribution], fixed: List[str],
+                 returns: List[Any]) -> None:
+        """n_jobs trials at once through the launcher: each thread asks, launches one job and tells."""
+        errors: List[BaseException] = []
+
+        def run() -> None:
+            try:
+                self._loop(study, space, fixed, returns)
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                errors.append(exc)
+                self.stop.set()
+
+        threads = [threading.Thread(target=run, name=f"trial-slot-{i}", daemon=True) for i in range(self.n_jobs)]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):  # joined in steps, so that Ctrl-C reaches this thread
+            for t in threads:
+                t.join(timeout=0.5)
+        if errors:
+            raise errors[0]
+
     def _loop(self, study: optuna.Study, space: Dict[str, BaseDistribution], fixed: List[str],
               returns: List[Any]) -> None:
+        """Trials until the study's count is reached and no trial it counts runs elsewhere."""
+        poll = min(5.0, max(0.5, self.heartbeat[0] / 2))
+        while not self.stop.is_set():
+            while not self.stop.is_set():
+                with self.ask_lock:  # the count and the ask together: threads never start one too many
+                    if counted_trials(study) >= self.n_trials:
+                        break
+                    with warnings.catch_warnings():  # heartbeats work with ask/tell: we run the thread ourselves
+                        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+                        trial = study.ask(fixed_distributions=space)
+                    self.own.add(trial.number)
+                self._trial(study, trial, fixed, returns)
+                self.own.discard(trial.number)  # kept on an interrupt: the handler marks it lost
+            if self.stop.is_set() or not wait_for_running(study, self.own, poll, self.heartbeat[1]):
+                return
+
+    def _trial(self, study: optuna.Study, trial: optuna.Trial, fixed: List[str], returns: List[Any]) -> None:
         from hydra_plugins.compress_optuna_sweeper import console
 
-        while counted_trials(study) < self.n_trials:
-            with warnings.catch_warnings():  # heartbeats work with ask/tell too: we run the thread ourselves
-                warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-                trial = study.ask(fixed_distributions=space)
-            if self.custom_search_space is not None:
-                extend(trial, fixed, self.custom_search_space, self.config)
-            if self.skip_repeats and told_as_repeat(study, trial):
-                self._progress(study)
-                continue
-            overrides = fixed + [f"{k}={_format_value(v)}" for k, v in trial.params.items()] + identity_overrides(
-                study.study_name, trial.number, self.storage_url)
-            log.info("trial %d (%d of %d): %s", trial.number, counted_trials(study), self.n_trials,
-                     console.params_line(trial.params))
-            if self.pruner_cfg:
-                from hydra_plugins.compress_optuna_sweeper.trial_report import PRUNER_ENV, activate
+        if self.custom_search_space is not None:
+            extend(trial, fixed, self.custom_search_space, self.config)
+        if self.skip_repeats and told_as_repeat(study, trial):
+            self._progress(study)
+            return
+        overrides = fixed + [f"{k}={_format_value(v)}" for k, v in trial.params.items()] + identity_overrides(
+            study.study_name, trial.number, self.storage_url)
+        log.info("trial %d (%d of %d): %s", trial.number, counted_trials(study), self.n_trials,
+                 console.params_line(trial.params))
+        if self.parallel:
+            log.info("trial %d: job folder %s", trial.number, console.job_folder(self.config, trial.number))
+        if self.pruner_cfg:
+            from hydra_plugins.compress_optuna_sweeper.trial_report import PRUNER_ENV, activate
 
-                activate(study, trial)
-                pruner_json = json.dumps(OmegaConf.to_container(OmegaConf.create(self.pruner_cfg), resolve=True))
-                overrides.append(f"++hydra.job.env_set.{PRUNER_ENV}='{pruner_json}'")
-            try:
-                with get_heartbeat_thread(trial._trial_id, study._storage):
-                    (ret,) = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)
-            except Exception as exc:  # noqa: BLE001 - the job never ran (e.g. its config no longer composes)
-                fail(study, trial, exc)
-                self._check_failure_rate(study)
-                continue
+            activate(study, trial)
+            pruner_json = json.dumps(OmegaConf.to_container(OmegaConf.create(self.pruner_cfg), resolve=True))
+            overrides.append(f"++hydra.job.env_set.{PRUNER_ENV}='{pruner_json}'")
+        try:
+            with get_heartbeat_thread(trial._trial_id, study._storage):
+                (ret,) = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)
+        except Exception as exc:  # noqa: BLE001 - the job never ran, or its process died (a launcher's job)
+            fail(study, trial, exc)
+        else:
             returns.append(ret)
             record(study, trial, ret, lambda value: objective_values(value, self.objectives, self.directions),
                    self.objectives)
             self._progress(study)
             self.callbacks.call("on_trial_end", study, study._storage.get_trial(trial._trial_id))
-            self._check_failure_rate(study)
-            fail_stale(study)  # before the next trial is asked for
+        frozen = study._storage.get_trial(trial._trial_id)
+        if frozen.state == TrialState.FAIL:
+            retry_failure(study, frozen, self.heartbeat[2])
+        self._check_failure_rate(study)
+        fail_stale(study)  # before the next trial is asked for
+
+    def _interrupted(self, study: optuna.Study, workers: list) -> None:
+        """Ctrl-C: stop the workers and jobs; their trials are marked lost at once (no heartbeat wait)."""
+        import signal
+        import time
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # one Ctrl-C is enough: a second must not cut this short
+        self.stop.set()
+        deadline = time.time() + 2  # workers in this terminal got the same Ctrl-C: a moment to act on it
+        while time.time() < deadline and any(w.poll() is None for w in workers):
+            time.sleep(0.1)
+        for w in workers:
+            if w.poll() is None:  # started elsewhere (a service), or deaf to the terminal's signal
+                w.send_signal(signal.SIGINT)
+        if self.parallel:
+            launchers.stop_jobs(self.launcher)
+        for number in sorted(self.own):
+            trial = study.get_trials(deepcopy=False)[number]
+            mark_lost(study, trial._trial_id, number, "interrupted")
+        for w in workers:
+            try:
+                w.wait(timeout=15)
+            except Exception:  # noqa: BLE001 - a worker that does not stop is killed; its trial goes stale
+                w.kill()
 
     def _is_grid(self) -> bool:
         target = str((self.sampler_cfg or {}).get("_target_", ""))

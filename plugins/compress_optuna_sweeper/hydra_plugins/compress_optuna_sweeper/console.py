@@ -107,13 +107,35 @@ class QuietLaunches(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not (message.startswith("Launching ") or message.lstrip().startswith("#"))
+        return not (message.startswith("Launching ") or message.lstrip().startswith("#")
+                    or " is launching " in message or message.startswith(("Submitit '", "Ray is already running")))
+
+
+# the launchers' own loggers (their "is launching 1 jobs" and "#N : overrides" lines)
+LAUNCHER_LOGGERS = ("hydra_plugins.hydra_joblib_launcher._core", "hydra_plugins.hydra_ray_launcher._core",
+                    "hydra_plugins.hydra_ray_launcher._launcher_util",
+                    "hydra_plugins.hydra_submitit_launcher.submitit_launcher")
 
 
 def quiet_hydra_launches() -> None:
-    logger = logging.getLogger(HYDRA_LAUNCH_LOGGER)
-    if not any(isinstance(f, QuietLaunches) for f in logger.filters):
-        logger.addFilter(QuietLaunches())
+    for name in (HYDRA_LAUNCH_LOGGER, *LAUNCHER_LOGGERS):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, QuietLaunches) for f in logger.filters):
+            logger.addFilter(QuietLaunches())
+
+
+def job_folder(config, number: int) -> str:
+    """Where trial `number`'s job writes (its folder is named by the trial's number) and its log."""
+    import copy
+    from pathlib import Path
+
+    from omegaconf import open_dict
+
+    job = copy.deepcopy(config)
+    with open_dict(job):
+        job.hydra.job.num = number
+    folder = Path(str(job.hydra.sweep.dir)) / str(job.hydra.sweep.subdir)
+    return f"{folder} (log: {folder / (str(job.hydra.job.name) + '.log')})"
 
 
 def elapsed(trial: optuna.trial.FrozenTrial) -> str:

@@ -57,8 +57,11 @@ def fail(study: optuna.Study, trial: optuna.Trial, error: BaseException) -> None
 
 def check_failure_rate(study: optuna.Study, max_failure_rate: float, min_trials_for_rate: int) -> None:
     """Raise once more than `max_failure_rate` of the finished trials failed (counted from
-    `min_trials_for_rate` finished trials on, or from the first failure when the rate is 0)."""
-    finished = [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
+    `min_trials_for_rate` finished trials on, or from the first failure when the rate is 0). A trial
+    lost with its process (`retries.LOST`) did not fail: it is run again and not counted."""
+    from hydra_plugins.compress_optuna_sweeper.retries import is_lost
+
+    finished = [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED and not is_lost(t)]
     failed = sum(t.state == TrialState.FAIL for t in finished)
     enough = len(finished) >= min_trials_for_rate or max_failure_rate == 0.0
     if failed and enough and failed / len(finished) > max_failure_rate:

@@ -38,11 +38,11 @@ def open_study(name: str, storage_factory, directions: List[str], attempts: int 
     raise AssertionError("unreachable")
 
 
-def make_storage(url: Optional[str], heartbeat_interval: int = 0, grace_period: int = 0, max_retry: int = 0) -> Any:
+def make_storage(url: Optional[str], heartbeat_interval: int = 0, grace_period: int = 0) -> Any:
     """An Optuna storage from a URL: journal:///path.log for a journal file, else an RDB URL.
 
-    RDB storages get a heartbeat, so that a trial whose process was killed is found
-    (no heartbeat for `grace_period` seconds), marked FAIL and retried up to `max_retry` times.
+    RDB storages get a heartbeat, so that a trial whose process was killed is found (no heartbeat
+    for `grace_period` seconds); the sweeper marks it lost and runs it again (`retries`).
     """
     if url is None:
         return None
@@ -62,14 +62,18 @@ def make_storage(url: Optional[str], heartbeat_interval: int = 0, grace_period: 
         if heartbeat_interval > 0:
             heartbeat = {"heartbeat_interval": int(heartbeat_interval),
                          "grace_period": int(grace_period or 3 * heartbeat_interval)}
-            if max_retry > 0:
-                heartbeat["heartbeat_stale_trial_callback"] = optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=int(max_retry))
         return optuna.storages.RDBStorage(url, engine_kwargs=engine, **heartbeat)
 
+
 def retried_numbers(trials: Sequence[optuna.trial.FrozenTrial]) -> set:
-    """Numbers of failed trials that a later trial retries (they do not count against n_trials)."""
-    return {t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs}
+    """Numbers of failed trials that a later trial retries (they do not count against n_trials):
+    every trial in a retry's history, so that a retry retried in its turn is not counted either."""
+    numbers = set()
+    for t in trials:
+        if "failed_trial" in t.system_attrs:
+            numbers.add(t.system_attrs["failed_trial"])
+            numbers.update(t.system_attrs.get("retry_history", []))
+    return numbers
 
 
 def counted_trials(study: optuna.Study) -> int:

@@ -1,16 +1,13 @@
 """The sweep's other processes: n_jobs > 1 starts n_jobs - 1 workers running the same command
-on the shared storage, each with its own ask / launch / tell loop; a worker that dies stops
-heart-beating and its trial is marked FAIL (and retried by the storage's callback)."""
+on the shared storage, each with its own ask / launch / tell loop (with Hydra's basic launcher; other
+launchers run trials at once through themselves: `launchers`). A worker that dies stops heart-beating
+and its trial is marked lost and run again (`retries`)."""
 
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 from typing import List, Optional
-
-import optuna
-from optuna.trial import TrialState
 
 log = logging.getLogger(__name__)
 WORKER_ENV = "COMPRESS_SWEEPER_WORKER"  # set in the worker processes that n_jobs > 1 starts
@@ -54,14 +51,3 @@ def start_workers(n_jobs: int, storage_url: Optional[str], sweep_dir: Path) -> l
                                         stderr=subprocess.STDOUT))
     log.info("started %d more worker process(es): %s", len(workers), [w.pid for w in workers])
     return workers
-
-
-def fail_stale(study: optuna.Study) -> None:
-    """Mark trials whose process died (no heartbeat) as FAIL; the storage's callback retries them."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-        optuna.storages.fail_stale_trials(study)
-        after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    for number in sorted(before - after):
-        log.warning("trial %d lost its heartbeat (its process died): marked FAIL", number)
