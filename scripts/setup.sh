@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the project needs on a fresh Debian/Ubuntu machine:
 #  - Debian's dataset-fashion-mnist (the real IDX files) where it is missing and apt-get can run,
-#  - the package and its Python dependencies (pip, editable, with the test extras).
+#  - the package and its Python dependencies (pip, editable, with the test extras and Hydra's launchers).
 # Safe to run again: it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +35,7 @@ if ! "$PY" - >/dev/null 2>&1 <<'PYCHECK'
 import pathlib
 import ai_edge_litert, coremltools, hydra, hypothesis, mlflow, optuna, pytest, tensorflow_model_optimization, tf_keras  # noqa
 import ipykernel, kaleido, nbclient, psycopg, PIL, sklearn  # noqa
+import hydra_plugins.hydra_ray_launcher, hydra_plugins.hydra_submitit_launcher, hydra_plugins.hydra_joblib_launcher  # noqa
 import compress
 assert pathlib.Path(compress.__file__).resolve().parent.parent == pathlib.Path.cwd().resolve()
 import hydra_plugins.compress_optuna_sweeper as sweeper
@@ -42,6 +43,6 @@ assert pathlib.Path(sweeper.__file__).resolve().parents[2] == (pathlib.Path.cwd(
 PYCHECK
 then
   echo "setup: installing Python dependencies (a few minutes on a fresh machine)"
-  "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ./plugins/compress_optuna_sweeper -e ".[dev]"
+  "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ./plugins/compress_optuna_sweeper -e ".[dev,launchers]"
 fi
 echo "setup: ready"

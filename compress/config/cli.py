@@ -32,6 +32,27 @@ def console_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S", force=True)
 
 
+# hydra/launcher= options that come from a plugin, and the extra of this project that installs it
+LAUNCHER_EXTRAS = {"joblib": ("hydra_joblib_launcher", "joblib"), "ray": ("hydra_ray_launcher", "ray"),
+                   "ray_aws": ("hydra_ray_launcher", "ray"), "submitit_local": ("hydra_submitit_launcher", "slurm"),
+                   "submitit_slurm": ("hydra_submitit_launcher", "slurm")}
+
+
+def check_launcher_installed(argv: list[str]) -> None:
+    """`hydra/launcher=NAME` whose plugin is not installed: one line naming the extra, exit 2 (Hydra's
+    own message lists every config group option instead)."""
+    import importlib.util
+
+    for arg in argv:
+        if arg.startswith(("hydra/launcher=", "override hydra/launcher=")):
+            name = arg.split("=", 1)[1]
+            module, extra = LAUNCHER_EXTRAS.get(name, (None, None))
+            if module and importlib.util.find_spec(f"hydra_plugins.{module}") is None:
+                print(f"error: hydra/launcher={name} is not installed: pip install -e '.[{extra}]' "
+                      "(docs/scale-out.md)", file=sys.stderr)
+                sys.exit(2)
+
+
 def hydra_entry(fn: Callable, config_name: str = "config") -> None:
     """Run `fn(cfg)` under @hydra.main with the project's config folder.
 
@@ -41,6 +62,7 @@ def hydra_entry(fn: Callable, config_name: str = "config") -> None:
     import hydra
 
     schema.register()
+    check_launcher_installed(sys.argv[1:])
 
     @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=config_name)
     def _task(cfg):

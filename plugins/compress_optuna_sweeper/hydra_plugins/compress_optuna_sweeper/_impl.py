@@ -1,7 +1,8 @@
 """The ask / launch / tell loop. The rest has a module each: the grammar and search space (`grammar`),
 the storage (`storage`), the sampler (`samplers`), the sweeper's settings (`settings`), the
-preflight (`preflight`), the other processes (`workers`), what a finished job means for its trial
-(`outcomes`), the callbacks (`callbacks`) and the console (`console`).
+preflight (`preflight`), the other processes (`workers`), trials at once through a launcher
+(`launchers`), trials run again (`retries`), Ctrl-C (`interrupts`), what a finished job means for
+its trial (`outcomes`), the callbacks (`callbacks`) and the console (`console`).
 
 Differences from the released hydra-optuna-sweeper, each asked for by its users:
 - runs on Optuna 5 and SQLAlchemy 2;
@@ -11,12 +12,13 @@ Differences from the released hydra-optuna-sweeper, each asked for by its users:
   study goes on, until the share of failures passes `max_failure_rate`;
 - the job sees its study and trial through `${optuna:study_name}`, `${optuna:trial_number}` and
   `${optuna:storage}` (environment variables set for the job: no node needed in the app's config);
-- the Pareto front / best trial is written to `optimization_results.yaml` in the sweep folder.
+- the Pareto front / best trial is written to `optimization_results.yaml` in the sweep folder;
+- `n_jobs` trials run at once through any launcher (the released plugin's batches wait for their
+  slowest job and lose every result when one job dies), and a kill or Ctrl-C never shortens a study.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
@@ -24,21 +26,13 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, MutableMapping, Optional, Sequence
 
-import numpy as np
 import optuna
 from hydra.core.plugins import Plugins
 from hydra.types import HydraContext, TaskFunction
-from hydra.utils import instantiate
 from hydra_plugins.compress_optuna_sweeper import launchers
 from hydra_plugins.compress_optuna_sweeper.callbacks import Callbacks
-from hydra_plugins.compress_optuna_sweeper.grammar import (  # noqa: F401 - re-exported
-    SweeperError,
-    _format_value,
-    distribution_from_config,
-    distribution_from_override,
-    extend,
-    search_space,
-)
+from hydra_plugins.compress_optuna_sweeper.grammar import SweeperError, _format_value, extend, search_space
+from hydra_plugins.compress_optuna_sweeper.interrupts import stop_everything
 from hydra_plugins.compress_optuna_sweeper.outcomes import (
     check_failure_rate,
     fail,
@@ -48,19 +42,12 @@ from hydra_plugins.compress_optuna_sweeper.outcomes import (
     write_results,
 )
 from hydra_plugins.compress_optuna_sweeper.preflight import run_preflight
-from hydra_plugins.compress_optuna_sweeper.retries import fail_stale, mark_lost, retry_failure, wait_for_running
-from hydra_plugins.compress_optuna_sweeper.samplers import grid_of, make_sampler
+from hydra_plugins.compress_optuna_sweeper.retries import fail_stale, retry_failure, wait_for_running
+from hydra_plugins.compress_optuna_sweeper.samplers import grid_and_size, make_pruner, make_sampler
 from hydra_plugins.compress_optuna_sweeper.settings import check_settings
-from hydra_plugins.compress_optuna_sweeper.storage import (  # noqa: F401 - re-exported
-    FINISHED,
-    counted_trials,
-    make_storage,
-    open_study,
-    retried_numbers,
-    tell,
-)
+from hydra_plugins.compress_optuna_sweeper.storage import counted_trials, open_study_or_exit
 from hydra_plugins.compress_optuna_sweeper.workers import identity_overrides, start_workers
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from optuna.distributions import BaseDistribution
 from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
@@ -137,42 +124,28 @@ class OptunaSweeperImpl:
     # -- the loop -------------------------------------------------------------------------
     def sweep(self, arguments: List[str]) -> List[Any]:
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say where the study is
+        self.parallel = not launchers.is_basic(self.launcher)
+        if self.parallel:  # before any store is written
+            launchers.check(self.launcher, self.storage_url)
         space, fixed = search_space(self.params, self.search_space_cfg, arguments)
-        self.grid = None
-        if self._is_grid():
-            self.grid = grid_of(space)
-            size = int(np.prod([len(v) for v in self.grid.values()])) if self.grid else 1
-            if self.n_trials > size:
-                log.info("Updating num of trials to %d due to using GridSampler.", size)
-                self.n_trials = size
+        self.grid, self.n_trials = grid_and_size(space, self.sampler_cfg, self.n_trials)
         run_preflight(self.preflight, lambda overrides: self.hydra_context.config_loader.load_sweep_config(
             self.config, overrides), space, fixed)
-        try:
-            study = open_study(self.study_name, lambda: make_storage(self.storage_url, *self.heartbeat[:2]),
-                               self.directions)
-        except Exception as exc:  # noqa: BLE001 - an unreachable or unusable storage
-            detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            print(f"error: hydra.sweeper.storage={self.storage_url}: cannot open the study ({detail})",
-                  file=sys.stderr)
-            raise SystemExit(2) from None
+        study = open_study_or_exit(self.study_name, self.storage_url, self.heartbeat[:2], self.directions)
         if self.trials_table and not study.get_trials(deepcopy=False) and Path(self.trials_table).is_file():
             from hydra_plugins.compress_optuna_sweeper.table_resume import seed_study
 
             seed_study(study, self.trials_table, space, self.objectives)
         study.sampler = make_sampler(self.sampler_cfg, len(study.get_trials(deepcopy=False)), self.grid)
         if self.pruner_cfg:
-            study.pruner = instantiate(OmegaConf.create(OmegaConf.to_container(self.pruner_cfg, resolve=True)
-                                                        if isinstance(self.pruner_cfg, DictConfig)
-                                                        else dict(self.pruner_cfg)))
+            study.pruner = make_pruner(self.pruner_cfg)
         if self.n_trials_scope == "run":  # the released plugin's count: n_trials more on every run
             self.n_trials += counted_trials(study)
         if self.objectives:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.set_metric_names(self.objectives)
-        self.parallel = not launchers.is_basic(self.launcher)
         if self.parallel:
-            launchers.check_storage(self.launcher, self.storage_url)
             launchers.prepare(self.launcher, self.n_jobs)
         workers = [] if self.parallel else start_workers(self.n_jobs, self.storage_url, self.sweep_dir)
         fail_stale(study)
@@ -189,12 +162,12 @@ class OptunaSweeperImpl:
         self.own: set = set()  # the trials this process is running (its threads' included)
         self.ask_lock, self.stop = threading.Lock(), threading.Event()
         try:
-            if self.parallel and self.n_jobs > 1:
-                self._threads(study, space, fixed, returns)
+            if self.parallel and self.n_jobs > 1:  # n_jobs slots, each asking, launching one job and telling
+                launchers.run_slots(self.n_jobs, lambda: self._loop(study, space, fixed, returns), self.stop)
             else:
                 self._loop(study, space, fixed, returns)
         except KeyboardInterrupt as exc:
-            self._interrupted(study, workers)
+            stop_everything(study, self.own, workers, self.launcher if self.parallel else None, self.stop)
             self.callbacks.call("on_study_end", study, exc)
             print("error: interrupted: the running trials are marked lost and run again on the next run",
                   file=sys.stderr)
@@ -209,27 +182,6 @@ class OptunaSweeperImpl:
             raise SweeperError(f"worker process(es) {failed_workers} ended with an error; see their logs in "
                                f"{self.sweep_dir}")
         return returns
-
-    def _threads(self, study: optuna.Study, space: Dict[str, BaseDistribution], fixed: List[str],
-                 returns: List[Any]) -> None:
-        """n_jobs trials at once through the launcher: each thread asks, launches one job and tells."""
-        errors: List[BaseException] = []
-
-        def run() -> None:
-            try:
-                self._loop(study, space, fixed, returns)
-            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-                errors.append(exc)
-                self.stop.set()
-
-        threads = [threading.Thread(target=run, name=f"trial-slot-{i}", daemon=True) for i in range(self.n_jobs)]
-        for t in threads:
-            t.start()
-        while any(t.is_alive() for t in threads):  # joined in steps, so that Ctrl-C reaches this thread
-            for t in threads:
-                t.join(timeout=0.5)
-        if errors:
-            raise errors[0]
 
     def _loop(self, study: optuna.Study, space: Dict[str, BaseDistribution], fixed: List[str],
               returns: List[Any]) -> None:
@@ -264,11 +216,9 @@ class OptunaSweeperImpl:
         if self.parallel:
             log.info("trial %d: job folder %s", trial.number, console.job_folder(self.config, trial.number))
         if self.pruner_cfg:
-            from hydra_plugins.compress_optuna_sweeper.trial_report import PRUNER_ENV, activate
+            from hydra_plugins.compress_optuna_sweeper.trial_report import pruner_override
 
-            activate(study, trial)
-            pruner_json = json.dumps(OmegaConf.to_container(OmegaConf.create(self.pruner_cfg), resolve=True))
-            overrides.append(f"++hydra.job.env_set.{PRUNER_ENV}='{pruner_json}'")
+            overrides.append(pruner_override(study, trial, self.pruner_cfg))
         try:
             with get_heartbeat_thread(trial._trial_id, study._storage):
                 (ret,) = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)
@@ -286,43 +236,11 @@ class OptunaSweeperImpl:
         self._check_failure_rate(study)
         fail_stale(study)  # before the next trial is asked for
 
-    def _interrupted(self, study: optuna.Study, workers: list) -> None:
-        """Ctrl-C: stop the workers and jobs; their trials are marked lost at once (no heartbeat wait)."""
-        import signal
-        import time
-
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # one Ctrl-C is enough: a second must not cut this short
-        self.stop.set()
-        deadline = time.time() + 2  # workers in this terminal got the same Ctrl-C: a moment to act on it
-        while time.time() < deadline and any(w.poll() is None for w in workers):
-            time.sleep(0.1)
-        for w in workers:
-            if w.poll() is None:  # started elsewhere (a service), or deaf to the terminal's signal
-                w.send_signal(signal.SIGINT)
-        if self.parallel:
-            launchers.stop_jobs(self.launcher)
-        for number in sorted(self.own):
-            trial = study.get_trials(deepcopy=False)[number]
-            mark_lost(study, trial._trial_id, number, "interrupted")
-        for w in workers:
-            try:
-                w.wait(timeout=15)
-            except Exception:  # noqa: BLE001 - a worker that does not stop is killed; its trial goes stale
-                w.kill()
-
-    def _is_grid(self) -> bool:
-        target = str((self.sampler_cfg or {}).get("_target_", ""))
-        return target.endswith("GridSampler")
-
     def _check_failure_rate(self, study: optuna.Study) -> None:
         check_failure_rate(study, self.max_failure_rate, self.min_trials_for_rate)
 
     def _progress(self, study: optuna.Study) -> None:
-        """Where the study stands after a trial: the running best and the time left."""
         from hydra_plugins.compress_optuna_sweeper import console
 
-        best = console.best_by_size(study, self.objectives or [], self.directions, self.size_objective,
-                                    self.size_classes)
-        left = console.time_left(study, self.n_trials - counted_trials(study), self.n_jobs)
-        line = "; ".join(x for x in (f"{counted_trials(study)} of {self.n_trials} trials", best, left) if x)
-        log.info("%s", line)
+        console.progress(study, self.n_trials, counted_trials(study), self.n_jobs, self.objectives, self.directions,
+                         self.size_objective, self.size_classes)

@@ -17,6 +17,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+log = logging.getLogger(__name__)
 HYDRA_LAUNCH_LOGGER = "hydra._internal.core_plugins.basic_launcher"
 
 
@@ -142,3 +143,11 @@ def elapsed(trial: optuna.trial.FrozenTrial) -> str:
     if trial.datetime_complete and trial.datetime_start:
         return duration((trial.datetime_complete - trial.datetime_start) / timedelta(seconds=1))
     return "?"
+
+
+def progress(study: optuna.Study, n_trials: int, counted: int, n_jobs: int, objectives, directions,
+             size_objective, size_classes) -> None:
+    """Where the study stands after a trial: the running best and the time left."""
+    best = best_by_size(study, objectives or [], directions, size_objective, size_classes)
+    left = time_left(study, n_trials - counted, n_jobs)
+    log.info("%s", "; ".join(x for x in (f"{counted} of {n_trials} trials", best, left) if x))

@@ -51,8 +51,14 @@ def is_remote(launcher: Any) -> bool:
     return False
 
 
-def check_storage(launcher: Any, storage_url: Optional[str]) -> None:
-    """A remote launcher's jobs open the stores themselves: a file on this machine will not do."""
+def check(launcher: Any, storage_url: Optional[str]) -> None:
+    """Before any store is written: a Ray cluster that does not answer, or a remote launcher with stores
+    that are files on this machine (its jobs open the stores themselves), is one line and exit 2."""
+    address = launcher.ray_cfg.init.get("address") if kind(launcher) == "RayLauncher" else None
+    if address and not _reachable(str(address)):
+        print(f"error: hydra.launcher.ray.init.address={address}: no Ray cluster answers there; start one with "
+              "`ray start --head` (docs/scale-out.md) or give its address (host:port)", file=sys.stderr)
+        raise SystemExit(2)
     if not is_remote(launcher):
         return
     if not storage_url or storage_url.startswith(("sqlite", "journal")):
@@ -93,17 +99,56 @@ def _start_ray(launcher: Any) -> None:
     from hydra_plugins.hydra_ray_launcher._launcher_util import start_ray
     from omegaconf import open_dict
 
-    with open_dict(launcher.ray_cfg):
-        launcher.ray_cfg.init.setdefault("object_store_memory", 78643200)  # as the launcher itself does
+    address = launcher.ray_cfg.init.get("address")
+    if not address:  # a cluster started here: as small an object store as the launcher itself asks for
+        with open_dict(launcher.ray_cfg):
+            launcher.ray_cfg.init.setdefault("object_store_memory", 78643200)
     try:
         start_ray(launcher.ray_cfg.init)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        address = launcher.ray_cfg.init.get("address")
         print(f"error: hydra.launcher.ray.init.address={address}: cannot reach the Ray cluster "
               f"({str(exc).splitlines()[0][:160]}); start one with `ray start --head` or give its address",
               file=sys.stderr)
         raise SystemExit(2) from None
     assert ray.is_initialized()
+
+
+def _reachable(address: str, timeout: float = 3.0) -> bool:
+    """A TCP connection to a `host:port` (or `ray://host:port`) address; `auto` is left to Ray."""
+    import socket
+
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if not host or not port.isdigit():
+        return True
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def run_slots(n: int, loop: Any, stop: Any) -> None:
+    """Run `loop` in `n` threads until each returns; the first error stops the others' next asks and is
+    raised here. Joined in steps, so that Ctrl-C reaches the main thread at once."""
+    import threading
+
+    errors: list = []
+
+    def run() -> None:
+        try:
+            loop()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=run, name=f"trial-slot-{i}", daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        for t in threads:
+            t.join(timeout=0.5)
+    if errors:
+        raise errors[0]
 
 
 def stop_jobs(launcher: Any) -> None:

@@ -57,3 +57,27 @@ def grid_of(space: Dict[str, BaseDistribution]) -> Dict[str, List[Any]]:
         else:
             raise SweeperError(f"{key}: GridSampler only supports discrete distributions (choice, range)")
     return grid
+
+
+def grid_and_size(space: Dict[str, BaseDistribution], sampler_cfg: Any, n_trials: int):
+    """(the grid, n_trials) for a GridSampler: the study is at most the grid's size; (None, n_trials) else."""
+    import logging
+
+    import numpy as np
+
+    if not str((sampler_cfg or {}).get("_target_", "")).endswith("GridSampler"):
+        return None, n_trials
+    grid = grid_of(space)
+    size = int(np.prod([len(v) for v in grid.values()])) if grid else 1
+    if n_trials > size:
+        logging.getLogger(__name__).info("Updating num of trials to %d due to using GridSampler.", size)
+    return grid, min(n_trials, size)
+
+
+def make_pruner(pruner_cfg: Any) -> Any:
+    """The study's pruner from its config node (`_target_` and arguments)."""
+    from hydra.utils import instantiate
+    from omegaconf import DictConfig, OmegaConf
+
+    plain = OmegaConf.to_container(pruner_cfg, resolve=True) if isinstance(pruner_cfg, DictConfig) else dict(pruner_cfg)
+    return instantiate(OmegaConf.create(plain))

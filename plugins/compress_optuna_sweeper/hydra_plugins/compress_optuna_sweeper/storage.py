@@ -38,6 +38,18 @@ def open_study(name: str, storage_factory, directions: List[str], attempts: int 
     raise AssertionError("unreachable")
 
 
+def open_study_or_exit(name: str, url: Optional[str], heartbeat: Sequence[int], directions: List[str]) -> optuna.Study:
+    """`open_study` on the storage at `url`; an unreachable or unusable storage is one line and exit 2."""
+    import sys
+
+    try:
+        return open_study(name, lambda: make_storage(url, *heartbeat), directions)
+    except Exception as exc:  # noqa: BLE001 - an unreachable or unusable storage
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        print(f"error: hydra.sweeper.storage={url}: cannot open the study ({detail})", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def make_storage(url: Optional[str], heartbeat_interval: int = 0, grace_period: int = 0) -> Any:
     """An Optuna storage from a URL: journal:///path.log for a journal file, else an RDB URL.
 

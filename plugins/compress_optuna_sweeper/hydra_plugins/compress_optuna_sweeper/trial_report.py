@@ -23,6 +23,16 @@ _ACTIVE: dict = {}  # trial number -> (study, trial), set by the sweeper for in-
 _LOADED: dict = {}
 
 
+def pruner_override(study: optuna.Study, trial: optuna.Trial, pruner_cfg: Any) -> str:
+    """The job's pruner in its environment (a job in another process builds its own from it); an
+    in-process job reports to `trial` itself."""
+    from omegaconf import OmegaConf
+
+    activate(study, trial)
+    pruner_json = json.dumps(OmegaConf.to_container(OmegaConf.create(pruner_cfg), resolve=True))
+    return f"++hydra.job.env_set.{PRUNER_ENV}='{pruner_json}'"
+
+
 def activate(study: optuna.Study, trial: optuna.Trial) -> None:
     _ACTIVE.clear()
     _ACTIVE[trial.number] = (study, trial)
