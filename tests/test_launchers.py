@@ -136,6 +136,19 @@ def test_a_launcher_that_cannot_work_is_one_line_and_no_store(tmp_path, override
     assert not (tmp_path / "toy.db").exists()
 
 
+def test_the_slurm_option_requeues_timeouts_and_refuses_a_file_store(tmp_path):
+    from compress.config.cli import compose
+
+    launcher = compose(["hydra/launcher=slurm"], return_hydra_config=True).hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher") and launcher.max_num_timeout == 3
+    proc = subprocess.run([sys.executable, "-m", "compress.sweep", "-m", "experiment=smoke", "hydra/launcher=slurm",
+                           f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db",
+                           f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 2 and "hydra/launcher=submitit_slurm runs jobs on other machines" in proc.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
 def test_a_launcher_whose_extra_is_missing_names_the_extra():
     """Run as if hydra-joblib-launcher were not installed (its module not found), before Hydra composes."""
     import tomllib
@@ -149,6 +162,6 @@ def test_a_launcher_whose_extra_is_missing_names_the_extra():
                           cwd=ROOT, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: hydra/launcher=joblib is not installed: pip install -e '.[joblib]' " \
-                                  "(docs/scale-out.md)"
+                                  "(docs/scaling-out.md)"
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert {extra for _, extra in LAUNCHER_EXTRAS.values()} <= set(extras)  # every extra named exists

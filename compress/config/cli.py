@@ -35,7 +35,8 @@ def console_logging() -> None:
 # hydra/launcher= options that come from a plugin, and the extra of this project that installs it
 LAUNCHER_EXTRAS = {"joblib": ("hydra_joblib_launcher", "joblib"), "ray": ("hydra_ray_launcher", "ray"),
                    "ray_aws": ("hydra_ray_launcher", "ray"), "submitit_local": ("hydra_submitit_launcher", "slurm"),
-                   "submitit_slurm": ("hydra_submitit_launcher", "slurm")}
+                   "submitit_slurm": ("hydra_submitit_launcher", "slurm"),
+                   "slurm": ("hydra_submitit_launcher", "slurm")}  # conf/hydra/launcher/slurm.yaml
 
 
 def check_launcher_installed(argv: list[str]) -> None:
@@ -49,7 +50,7 @@ def check_launcher_installed(argv: list[str]) -> None:
             module, extra = LAUNCHER_EXTRAS.get(name, (None, None))
             if module and importlib.util.find_spec(f"hydra_plugins.{module}") is None:
                 print(f"error: hydra/launcher={name} is not installed: pip install -e '.[{extra}]' "
-                      "(docs/scale-out.md)", file=sys.stderr)
+                      "(docs/scaling-out.md)", file=sys.stderr)
                 sys.exit(2)
 
 
