@@ -24,10 +24,11 @@ RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}  # the same
 
 def toy(tmp_path: Path, *overrides: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     """The toy study (no TensorFlow) with its store and jobs under tmp_path."""
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "COMPRESS_THREADS"}
     cmd = [sys.executable, str(APP), "-m", f"hydra.sweeper.storage=sqlite:///{tmp_path}/toy.db",
            f"hydra.sweep.dir={tmp_path}/jobs", "x=interval(0.0,3.0)", *overrides]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                          env={**os.environ, "TOY_SWEEP_DIR": str(tmp_path / "jobs"), **(env or {})})
+                          env={**env, "TOY_SWEEP_DIR": str(tmp_path / "jobs")})
     if check:
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc
@@ -41,6 +42,7 @@ def assert_two_at_once(tmp_path: Path, proc: subprocess.CompletedProcess, n: int
     done = trials(tmp_path)
     assert [t.state for t in done] == [TrialState.COMPLETE] * n
     assert sorted(int(p.name) for p in (tmp_path / "jobs").iterdir() if p.name.isdigit()) == list(range(n))
+    assert {t.user_attrs["threads"] for t in done} == {str(max(1, (os.cpu_count() or 1) // 2))}  # a share each
     spans = [t.user_attrs for t in done]
     assert any(p["pid"] != q["pid"] and p["start"] < q["end"] and q["start"] < p["end"] for p in spans for q in spans)
     log = proc.stdout + proc.stderr

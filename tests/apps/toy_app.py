@@ -24,7 +24,8 @@ def main(cfg):
         raise ValueError(f"x={cfg.x} is negative")
 
     return {"a": cfg.x**2 + cfg.y, "b": (cfg.x - 2) ** 2 - cfg.y, "trial": _trial_number(),
-            "pid": os.getpid(), "start": start, "end": time.time()}
+            "pid": os.getpid(), "start": start, "end": time.time(),
+            "threads": os.environ.get("COMPRESS_THREADS", "unset")}
 
 
 def _trial_number():

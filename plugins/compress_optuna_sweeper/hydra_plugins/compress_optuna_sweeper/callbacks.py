@@ -22,6 +22,9 @@ class Callbacks:
     def __init__(self, paths: List[str]):
         self.paths = list(paths)
         self.built: List[Any] = []
+        import threading
+
+        self.lock = threading.Lock()  # trials at once through a launcher end in several threads
 
     def start(self, study: optuna.Study, config: Any) -> None:
         """Build each callback with `config` and call its on_study_start (not in a worker process)."""
@@ -33,6 +36,10 @@ class Callbacks:
         self.call("on_study_start", study)
 
     def call(self, hook: str, *args: Any) -> None:
+        with self.lock:
+            self._call(hook, *args)
+
+    def _call(self, hook: str, *args: Any) -> None:
         for cb in self.built:
             fn = getattr(cb, hook, None)
             if fn is None:

@@ -57,14 +57,14 @@ def check(launcher: Any, storage_url: Optional[str]) -> None:
     address = launcher.ray_cfg.init.get("address") if kind(launcher) == "RayLauncher" else None
     if address and not _reachable(str(address)):
         print(f"error: hydra.launcher.ray.init.address={address}: no Ray cluster answers there; start one with "
-              "`ray start --head` (docs/scale-out.md) or give its address (host:port)", file=sys.stderr)
+              "`ray start --head` (docs/scaling-out.md) or give its address (host:port)", file=sys.stderr)
         raise SystemExit(2)
     if not is_remote(launcher):
         return
     if not storage_url or storage_url.startswith(("sqlite", "journal")):
         print(f"error: hydra/launcher={name_of(launcher)} runs jobs on other machines, "
               f"which cannot open hydra.sweeper.storage={storage_url}: use a PostgreSQL study "
-              "(postgresql+psycopg://...) and an MLflow server (tracking.uri=http://...), docs/scale-out.md",
+              "(postgresql+psycopg://...) and an MLflow server (tracking.uri=http://...), docs/scaling-out.md",
               file=sys.stderr)
         raise SystemExit(2)
 
@@ -86,8 +86,15 @@ def prepare(launcher: Any, n_jobs: int) -> None:
     """Before the first launch: the jobs' thread count in the environment they inherit, and Ray started
     once (its launcher starts it on first use, which threads launching at once would race)."""
     cpus = job_cpus(launcher, n_jobs)
-    if cpus:
+    if cpus:  # jobs started from this process inherit it; a Ray cluster's workers are given it
         os.environ.setdefault("COMPRESS_THREADS", str(cpus))
+        if kind(launcher) == "RayLauncher":
+            from omegaconf import OmegaConf, open_dict
+
+            key = "remote.runtime_env.env_vars.COMPRESS_THREADS"
+            with open_dict(launcher.ray_cfg):
+                if OmegaConf.select(launcher.ray_cfg, key) is None:
+                    OmegaConf.update(launcher.ray_cfg, key, os.environ["COMPRESS_THREADS"], force_add=True)
     log.info("launcher %s: %d trial(s) at once, one launch per trial%s", name_of(launcher), n_jobs,
              f", {cpus} thread(s) a job" if cpus else "")
     if kind(launcher) == "RayLauncher":
