@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.markdown import md_table, pct, ratio
-from analysis.report_inputs import Inputs, early_stop_default, nsga2_config, study_recipe
+from analysis.report_inputs import Inputs, early_stop_default, sampler_config, study_recipe
 from compress.config.options import QUANT
 from compress.core import metrics as M
 from compress.core.front import COREML_OBJECTIVES, pareto_mask
@@ -222,7 +222,7 @@ def advice(f: dict, inp: Inputs) -> dict:
         ranked = sorted(by, key=lambda k: by[k]["mean"], reverse=True)
         out["sampler"] = {"best": ranked[0], "gap": by[ranked[0]]["mean"] - by[ranked[-1]]["mean"],
                           "spread": max(v["std"] for v in by.values()), "by": by, "trials": inp.samplers["trials"],
-                          "population": int(nsga2_config().population_size)}
+                          "population": int(sampler_config().population_size)}
     e = inp.early_stop_full or inp.early_stop
     if e:
         arms = e["arms"]

@@ -32,7 +32,7 @@ from analysis.findings import (
     technique_rows,
 )
 from analysis.markdown import md_table, nbytes, pct, ratio
-from analysis.report_inputs import Inputs, nsga2_config, study_config, study_recipe, study_trials
+from analysis.report_inputs import Inputs, sampler_config, study_config, study_recipe, study_trials
 from compress.config import paths, study_data
 from compress.core import metrics as M
 from compress.data.fashion_mnist import CLASS_NAMES
@@ -95,7 +95,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
         "finalists_md": finalists_section.render(fin, fig_dir) if fin else "",
         "pruning_md": pruning.render(inp.pruning) if inp.pruning else "",
         "space": dict(study_cfg.hydra.sweeper.params), "recipe": study_recipe(inp.trials),
-        "sampler": nsga2_config(), "measure": study_cfg.measure,
+        "sampler": sampler_config(), "measure": study_cfg.measure,
         "techniques_table": md_table(technique_rows(inp)), "front_table": md_table(front_rows(inp)),
         "family_table": md_table(family_rows(inp)),
         "coreml_table": md_table(coreml_rows(inp)), "winner_table": winner_table,

@@ -27,7 +27,7 @@ class Inputs:
         self.early_stop = _maybe_json(folder / "early_stop.json")
         self.early_stop_full = _maybe_json(folder / "early_stop_full.json")
         self.early_stop_replay = _maybe_json(folder / "early_stop_replay.json")
-        self.samplers = _maybe_json(folder / "samplers.json")
+        self.samplers = _current_sampler_names(_maybe_json(folder / "samplers.json"))
         self.speed = _maybe_json(folder / "speed.json")
         self.pruning = _maybe_json(folder / "pruning.json")  # python -m analysis.pruning (experiment=pruning)
         self.winner_json = json.loads((winner_dir / "winner.json").read_text())
@@ -50,6 +50,20 @@ class Inputs:
 
 def _maybe_json(path: Path):
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _current_sampler_names(samplers: dict | None) -> dict | None:
+    """A comparison written under a retired sampler name (nsga2) read under its replacement's (nsgaii)."""
+    from compress.config.options import RETIRED_OPTIONS
+
+    if not samplers:
+        return samplers
+    renamed = {old.split("=", 1)[1]: new.split("=", 1)[1] for old, new in RETIRED_OPTIONS.items()
+               if old.startswith("sampler=")}
+    samplers["by_sampler"] = {renamed.get(k, k): v for k, v in samplers.get("by_sampler", {}).items()}
+    for arm in samplers.get("arms", []):
+        arm["sampler"] = renamed.get(arm.get("sampler"), arm.get("sampler"))
+    return samplers
 
 
 def study_config(study: str):
@@ -75,7 +89,7 @@ def study_trials(sp, report_table: Path | None = None) -> pd.DataFrame:
     return table
 
 
-def nsga2_config():
+def sampler_config():
     """The default study's sampler settings, from the composed config (not a file read by hand)."""
     return compose_for(None).hydra.sweeper.sampler
 

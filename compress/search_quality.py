@@ -2,7 +2,7 @@
 stopping save?  Measured on the proxy study (`conf/experiment/proxy.yaml`) or, with
 `--experiment full`, on the default study itself (`conf/experiment/full.yaml`).
 
-    python -m compress.search_quality samplers --samplers nsga2 random --seeds 0 1 2 --trials 20
+    python -m compress.search_quality samplers --samplers nsgaii random --seeds 0 1 2 --trials 20
     python -m compress.search_quality early-stop --trials 24 --seed 0
     python -m compress.search_quality early-stop --experiment full --trials 60 --arms with   # one arm only
 
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m compress.search_quality", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     s = sub.add_parser("samplers", help="hypervolume after N trials per sampler and seed")
-    s.add_argument("--samplers", nargs="+", default=["nsga2", "random"])
+    s.add_argument("--samplers", nargs="+", default=["nsgaii", "random"])
     s.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     s.add_argument("--trials", type=int, default=20)
     e = sub.add_parser("early-stop", help="the same budget with and without early stopping")

@@ -180,3 +180,16 @@ def test_the_schemas_defaults_agree_with_the_default_yaml():
     differ = {key: (value, composed.get(key)) for key, value in typed.items()
               if value != "???" and not str(composed.get(key, "")).startswith("${") and composed.get(key) != value}
     assert differ == {}
+
+
+def test_a_retired_option_is_one_line_naming_its_replacement_and_old_tables_read_under_the_new_name(tmp_path):
+    from analysis.report_inputs import _current_sampler_names
+
+    proc = subprocess.run([sys.executable, "-m", "compress.sweep", "-m", "sampler=nsga2",
+                           f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2 and not list(tmp_path.iterdir())
+    assert proc.stderr.strip() == "error: sampler=nsga2 is retired: use sampler=nsgaii (the same setting)"
+    read = _current_sampler_names({"by_sampler": {"nsga2": {"mean": 1.0}, "tpe": {"mean": 0.9}},
+                                   "arms": [{"sampler": "nsga2"}, {"sampler": "tpe"}]})
+    assert list(read["by_sampler"]) == ["nsgaii", "tpe"] and [a["sampler"] for a in read["arms"]] == ["nsgaii", "tpe"]

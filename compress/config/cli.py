@@ -32,6 +32,16 @@ def console_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S", force=True)
 
 
+def check_retired(argv: list[str]) -> None:
+    """A retired option (config/options.RETIRED_OPTIONS): one line naming its replacement, exit 2."""
+    from compress.config.options import RETIRED_OPTIONS
+
+    for arg in argv:
+        if arg in RETIRED_OPTIONS:
+            print(f"error: {arg} is retired: use {RETIRED_OPTIONS[arg]} (the same setting)", file=sys.stderr)
+            sys.exit(2)
+
+
 # hydra/launcher= options that come from a plugin, and the extra of this project that installs it
 LAUNCHER_EXTRAS = {"joblib": ("hydra_joblib_launcher", "joblib"), "ray": ("hydra_ray_launcher", "ray"),
                    "ray_aws": ("hydra_ray_launcher", "ray"), "submitit_local": ("hydra_submitit_launcher", "slurm"),
@@ -63,6 +73,7 @@ def hydra_entry(fn: Callable, config_name: str = "config") -> None:
     import hydra
 
     schema.register()
+    check_retired(sys.argv[1:])
     check_launcher_installed(sys.argv[1:])
 
     @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=config_name)

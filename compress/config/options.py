@@ -70,5 +70,8 @@ LOGIT_SOURCES = ("cached", "online")
 TUTORS = ("user", "ensemble")  # distill.teacher: who teaches (compress/search/context.py)
 ENSEMBLE_ARCHES = ("resnet", "user")  # ensemble.arch (compress/teacher/ensemble.py)
 ENSEMBLE_OPTIMIZERS = ("sgd", "adamw")
+# retired option -> its replacement: the command line refuses the old one in one line naming the new,
+# and files written under the old name (report/samplers.json) are read under the new
+RETIRED_OPTIONS = {"sampler=nsga2": "sampler=nsgaii"}
 COREML_COMPRESSIONS = ("none", "linear8", "palettize8", "palettize6", "palettize4", "palettize2", "sparse")
 DEFAULT_TEACHER_PATH = "models/teacher/teacher.keras"
