@@ -167,3 +167,14 @@ def test_a_launcher_whose_extra_is_missing_names_the_extra():
                                   "(docs/scaling-out.md)"
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert {extra for _, extra in LAUNCHER_EXTRAS.values()} <= set(extras)  # every extra named exists
+
+
+def test_without_a_storage_the_launcher_still_runs_the_study_in_memory(tmp_path):
+    import yaml
+
+    proc = toy(tmp_path, "hydra/launcher=joblib", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4",
+               "hydra.sweeper.storage=null")
+    results = yaml.safe_load((tmp_path / "jobs" / "optimization_results.yaml").read_text())
+    assert results["n_complete"] == 4 and not (tmp_path / "toy.db").exists()
+    assert sorted(int(p.name) for p in (tmp_path / "jobs").iterdir() if p.name.isdigit()) == [0, 1, 2, 3]
+    assert "(in memory): 0 of 4 trials" in proc.stdout + proc.stderr
