@@ -59,8 +59,12 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, targe
         target = {"bytes": int(size), "test_accuracy": float(accuracy)}
         fits = [f for f in files if f["ship_bytes"] <= target["bytes"]]
         best = max(fits, key=lambda f: (f["ship_val"], -f["seed"])) if fits else None
+        seeds = sorted((f for f in files if best and f["trial"] == best["trial"]), key=lambda f: f["seed"])
+        tests = [f["ship_test"] for f in seeds]
         reached.append({**target, "best": best,
-                        "reached": bool(best and best["ship_test"] >= target["test_accuracy"])})
+                        "reached": bool(best and best["ship_test"] >= target["test_accuracy"]),
+                        "seeds": [f["seed"] for f in seeds], "seed_mean": sum(tests) / len(tests) if tests else None,
+                        "seed_min": min(tests) if tests else None, "seed_max": max(tests) if tests else None})
     agreement = [{"scope": k, "n": v["n"], "rho": v["rho"]} for k, v in summary.get("rank_agreement", {}).items()]
     seeds = winner_json.get("seeds") or {}
     speed = speed or {}

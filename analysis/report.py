@@ -6,6 +6,8 @@
 Inputs, all in the repository: `report/trials.csv` (the study, `analysis.table`),
 `report/bench.json` (`python -m compress.bench`), `report/speed.json` (`python -m compress.speed`),
 `report/early_stop.json` and `report/samplers.json` (`python -m compress.search_quality`),
+`report/paired_teacher.json` (`python -m compress.verify winner/winner.tflite --against models/teacher/teacher.keras
+--save report/paired_teacher.json`),
 `report/early_stop_replay.json` (`python -m analysis.replay_early_stop`),
 `winner/winner.json` (the export)
 and the teacher's card.  Output: `report.md` and `report/*.png`.  Nothing is typed by hand:
@@ -66,6 +68,15 @@ def figures(inp: Inputs, out: Path) -> list[str]:
     return [f"{name}.png" for name in figs]
 
 
+def paired_with_teacher(inp: Inputs) -> dict | None:
+    """The winner against the user's teacher on the same test images (McNemar's exact test), from
+    report/paired_teacher.json; None where that file is absent or was measured on another winner file."""
+    p = inp.paired_teacher
+    if not p or int(p.get("size_bytes", -1)) != int(inp.bench["winner"]["size_bytes"]):
+        return None
+    return {**p, "differ": p["mcnemar_p"] < 0.05}
+
+
 def render(inp: Inputs, fig_dir: str) -> str:
     """report.md's text: the figures computed here (`compute`, the composed config), the prose in
     analysis/templates/report.md.j2."""
@@ -91,7 +102,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
     context = {
         "f": f, "b": b, "w": w, "wb": wb, "wj": wj, "card": card, "teacher": teacher, "fig_dir": fig_dir,
         "KB": KB, "latency_target": latency_target(inp), "fin": fin, "budget": float(study_cfg.finalize.budget),
-        "machine": {"cpus": (inp.speed or {}).get("cpus")},
+        "machine": {"cpus": (inp.speed or {}).get("cpus")}, "paired": paired_with_teacher(inp),
         "finalists_md": finalists_section.render(fin, fig_dir) if fin else "",
         "pruning_md": pruning.render(inp.pruning) if inp.pruning else "",
         "space": dict(study_cfg.hydra.sweeper.params), "recipe": study_recipe(inp.trials),

@@ -30,6 +30,8 @@ class Inputs:
         self.samplers = _current_sampler_names(_maybe_json(folder / "samplers.json"))
         self.speed = _maybe_json(folder / "speed.json")
         self.pruning = _maybe_json(folder / "pruning.json")  # python -m analysis.pruning (experiment=pruning)
+        # python -m compress.verify winner/winner.tflite --against models/teacher/teacher.keras --save ...
+        self.paired_teacher = _maybe_json(folder / "paired_teacher.json")
         self.winner_json = json.loads((winner_dir / "winner.json").read_text())
         self.card = json.loads(teacher_card.read_text())
         study = self.winner_json.get("study")

@@ -1,8 +1,8 @@
-"""`python -m compress.verify PATH [--against OTHER] [--data FILE.npz] [--json]`: score a model file.
+"""`python -m compress.verify PATH [--against OTHER] [--data FILE.npz] [--json] [--save FILE]`: score a model.
 
 Runs a `.tflite` file through LiteRT or any `.mlpackage` classifier through Core ML (macOS) or
-the NumPy reference executor (elsewhere) on the full test set of the study's data (Fashion-MNIST,
-or the data a study's winner.json records; or your own test set: `--data file.npz` with arrays `x`
+the NumPy reference executor (elsewhere), or a `.keras` model (to compare against a teacher), on
+the full test set of the study's data (Fashion-MNIST, or the data a study's winner.json records; or your own test set: `--data file.npz` with arrays `x`
 and `y`, or `x_test` and `y_test`), and prints one line: accuracy, images, bytes, how the model's
 interface was read (input layout and scale, which output), with `--against` how often its top-1
 agrees with another model's and whether their accuracies differ beyond chance (McNemar's exact
@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", type=Path, help="a .tflite file or a .mlpackage folder")
     parser.add_argument("--against", type=Path, help="another model to compare top-1 predictions with")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a line")
+    parser.add_argument("--save", type=Path, help="also write that JSON object to this file (e.g. "
+                                                  "report/paired_teacher.json, which report.md states)")
     parser.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files (default: the usual places)")
     parser.add_argument("--data", type=Path, help="your own test set instead: an .npz with arrays x (n, H, W[, C]; "
                                                   "uint8 pixels or floats in [0, 1]) and y (class indices)")
@@ -45,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result) if args.json else line(result))
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        partial = args.save.with_suffix(".partial")
+        partial.write_text(json.dumps(result, indent=1) + "\n")
+        partial.replace(args.save)
     return 0
 
 

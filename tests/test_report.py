@@ -454,3 +454,27 @@ def test_a_one_epoch_curve_survives_the_committed_table(tmp_path):
     T.write(T.with_committed(empty, tmp_path / "once.csv", "s"), tmp_path / "twice.csv")
     assert (tmp_path / "twice.csv").read_bytes() == (tmp_path / "once.csv").read_bytes()  # written back as read
     assert T.read(tmp_path / "twice.csv")["curve_val"].tolist() == [[0.4033], [0.8, 0.9]]
+
+
+def test_the_summary_states_each_targets_seed_mean_and_the_paired_test_against_the_teacher(tmp_path):
+    from compress.core import metrics as M
+
+    paths = make_inputs(tmp_path)
+    add_finalists(paths)
+    table = pd.read_csv(paths["folder"] / "finalists.csv")
+    seeds = table[table["trial"] == 2].iloc[[0, 0]].assign(seed=[1, 2])
+    seeds[M.SHIP_TEST_ACCURACY] = [0.9240, 0.9201]
+    seeds[M.SHIP_VAL_ACCURACY] = [0.9262, 0.9240]  # seed 1 is the best on validation
+    pd.concat([table, seeds]).to_csv(paths["folder"] / "finalists.csv", index=False)
+    winner_bytes = {r["name"]: r for r in json.loads((paths["folder"] / "bench.json").read_text())}["winner"]
+    paired = {"n": 10_000, "only_this_right": 297, "only_against_right": 182, "mcnemar_p": 1.7e-07,
+              "size_bytes": winner_bytes["size_bytes"]}
+    (paths["folder"] / "paired_teacher.json").write_text(json.dumps(paired))
+    summary = build(paths).split("## Executive summary")[1].split("## Finalists")[0]
+    assert ("finalist trial 2, seed 1, the best committed file on validation: 63,000 B, 92.40% test; its recipe's "
+            "3 seeds: mean 92.24%, from 92.01% to 92.40%, under the line as a mean)") in summary
+    assert ("right where the teacher is wrong on 297, the reverse on 182 (McNemar's exact test, p = 1.7e-07): "
+            "a difference beyond chance") in summary
+    # a paired test measured on another file than the benchmarked winner is not stated
+    (paths["folder"] / "paired_teacher.json").write_text(json.dumps({**paired, "size_bytes": 1}))
+    assert "McNemar" not in build(paths).split("## Executive summary")[1].split("## Finalists")[0]

@@ -54,3 +54,28 @@ def test_verify_refuses_a_missing_or_foreign_file(tmp_path):
     (tmp_path / "model.onnx").write_bytes(b"x")
     foreign = run_verify(tmp_path / "model.onnx")
     assert foreign.returncode == 2 and "allowed .tflite, .mlpackage" in foreign.stderr
+
+
+def test_verify_compares_against_a_keras_teacher_and_saves_its_json(tmp_path):
+    """`--against FILE.keras` (a teacher, loaded in safe mode) on your own test set, and `--save`."""
+    from compress.core.compat import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(60, 28, 28, 1), dtype=np.uint8)
+    y = rng.integers(0, 3, size=60)
+    np.savez(tmp_path / "test.npz", x=x, y=y)
+    inputs = keras.Input((28, 28, 1))
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)))
+    model.save(tmp_path / "teacher.keras")
+    student = tmp_path / "student.tflite"
+    quantize.write(quantize.convert(model, "float32"), student)
+    proc = subprocess.run([sys.executable, "-m", "compress.verify", str(student), "--against",
+                           str(tmp_path / "teacher.keras"), "--data", str(tmp_path / "test.npz"),
+                           "--save", str(tmp_path / "out" / "paired.json")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    saved = json.loads((tmp_path / "out" / "paired.json").read_text())
+    assert saved["n"] == 60 and saved["agreement"] == 1.0  # the same network in both formats
+    assert saved["only_this_right"] == saved["only_against_right"] == 0 and saved["mcnemar_p"] == 1.0
+    assert saved["accuracy"] == saved["against_accuracy"]
+    assert "McNemar's exact test: p = 1" in proc.stdout

@@ -21,7 +21,7 @@ from compress.data import fashion_mnist as data
 from compress.data import sources
 from compress.measure import tflite as measure
 
-SUFFIXES = (".tflite", ".mlpackage")
+SUFFIXES = (".tflite", ".mlpackage", ".keras")  # .keras: a teacher, to compare against
 
 
 def model_bytes(path: Path) -> int:
@@ -43,6 +43,11 @@ def _predict(path: Path, images: np.ndarray, n_classes: int | None = None, input
     a classifier's labels are matched to `class_names` (the data's; None: Fashion-MNIST's)."""
     if path.suffix == ".tflite":
         return np.argmax(measure.predict(path, images), axis=1), None
+    if path.suffix == ".keras":  # safe mode: no code from the file runs
+        from compress.core.compat import keras
+
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
+        return np.argmax(model.predict(images, batch_size=1000, verbose=0), axis=1), None
     scores, reading = coreml_exec.predict(path, images, n_classes=n_classes, input_range=input_range,
                                           output=output, precision=precision, with_reading=True,
                                           class_names=class_names)
