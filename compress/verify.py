@@ -2,8 +2,9 @@
 
 Runs a `.tflite` file through LiteRT or any `.mlpackage` classifier through Core ML (macOS) or
 the NumPy reference executor (elsewhere), or a `.keras` model (to compare against a teacher), on
-the full test set of the study's data (Fashion-MNIST, or the data a study's winner.json records; or your own test set: `--data file.npz` with arrays `x`
-and `y`, or `x_test` and `y_test`), and prints one line: accuracy, images, bytes, how the model's
+the full test set of the study's data (Fashion-MNIST, or the data a study's winner.json records;
+or your own test set: `--data file.npz` with arrays `x` and `y`, or `x_test` and `y_test`), and
+prints one line: accuracy, images, bytes, how the model's
 interface was read (input layout and scale, which output), with `--against` how often its top-1
 agrees with another model's and whether their accuracies differ beyond chance (McNemar's exact
 test), and with `--precision fp16` how often float16 activations (what the GPU and Neural Engine
