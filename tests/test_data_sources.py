@@ -147,6 +147,15 @@ def test_an_npz_reads_uint8_or_float_pixels_and_says_which(tmp_path, caplog):
     floats = npz.load(tmp_path / "floats.npz", 0.1, 0)
     assert "read as floats in [0, 1]" in caplog.text and floats.class_names == ("0", "1", "2", "3")
     assert np.array_equal(floats.x_val, x[:8])  # its own validation split, not carved
+    # pixels are split first and each part converted: the same bits as converting the whole set, then splitting
+    raw = np.load(tmp_path / "digits.npz")
+    whole = raw["x_train"][..., None].astype(np.float32) / 255.0
+    assert splits.x_train.dtype == np.float32
+    assert np.array_equal(splits.x_train.view(np.uint32), whole[splits.train_index].view(np.uint32))
+    assert np.array_equal(splits.x_val.view(np.uint32), whole[splits.val_index].view(np.uint32))
+    import hashlib
+
+    assert splits.fingerprint == hashlib.sha256((tmp_path / "digits.npz").read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize("arrays, message", [

@@ -13,6 +13,18 @@ MAX_CHANNELS = 4
 def images(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
     """`x` as float32 in [0, 1] shaped (n, H, W, C), and which reading was used (said, never guessed
     silently): integer pixels 0-255, or floats already in [0, 1]. Anything else is refused in one line."""
+    x, read = checked(x, where)
+    return as_unit(x), read
+
+
+def as_unit(x: np.ndarray) -> np.ndarray:
+    """Checked images (`checked`) as float32 in [0, 1]."""
+    return x.astype(np.float32) if np.issubdtype(x.dtype, np.floating) else to_unit(x)
+
+
+def checked(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
+    """`x` shaped (n, H, W, C) as it was stored (pixels stay pixels: convert after splitting), and which
+    reading applies: integer pixels 0-255, or floats already in [0, 1]. Anything else is one line."""
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[..., None]
@@ -21,13 +33,32 @@ def images(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
     if np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_:
         if x.min() < 0 or x.max() > 255:
             raise DataError(f"{where}: integer pixels span {x.min()}..{x.max()}; allowed 0..255")
-        return x.astype(np.float32) / 255.0, "uint8 pixels 0-255"
+        return x, "uint8 pixels 0-255"
     if not np.issubdtype(x.dtype, np.floating):
         raise DataError(f"{where}: images of dtype {x.dtype}; allowed uint8 pixels or floats in [0, 1]")
     if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
         raise DataError(f"{where}: float pixels span {np.nanmin(x):.3g}..{np.nanmax(x):.3g}; allowed [0, 1] "
                         f"(store 0-255 pixels as uint8 instead)")
-    return x.astype(np.float32), "floats in [0, 1]"
+    return x, "floats in [0, 1]"
+
+
+def to_unit(pixels: np.ndarray) -> np.ndarray:
+    """0-255 pixels as float32 in [0, 1], divided in place: one float32 copy at a time, not two (the
+    same bits as `pixels.astype(np.float32) / 255.0`)."""
+    out = pixels.astype(np.float32)
+    out /= np.float32(255.0)
+    return out
+
+
+def file_digest(path, chunk: int = 1 << 24) -> str:
+    """sha256 of a file read in 16 MB pieces (never the whole file in memory)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def labels(y: np.ndarray, n_images: int, n_classes: int | None, where: str) -> np.ndarray:

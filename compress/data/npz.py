@@ -4,7 +4,6 @@ optionally `x_val, y_val` (else the seeded, stratified validation split carved f
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import zipfile
 from pathlib import Path
@@ -35,8 +34,8 @@ def load(path: str | Path, val_size: int | float, seed: int) -> Splits:
         raise DataError(f"data.path={path}: lacks arrays {', '.join(missing)}; needs {', '.join(REQUIRED)} "
                         f"(optionally x_val, y_val, class_names)")
     names = [str(n) for n in held["class_names"].reshape(-1)] if "class_names" in held else None
-    x_train, read = arrays.images(held["x_train"], f"{path}: x_train")
-    x_test, _ = arrays.images(held["x_test"], f"{path}: x_test")
+    x_train, read = arrays.checked(held.pop("x_train"), f"{path}: x_train")  # pixels until split
+    x_test, _ = arrays.images(held.pop("x_test"), f"{path}: x_test")
     if x_test.shape[1:] != x_train.shape[1:]:
         raise DataError(f"{path}: x_test images are {x_test.shape[1:]}, x_train's {x_train.shape[1:]}")
     y_train = arrays.labels(held["y_train"], len(x_train), len(names) if names else None, f"{path}: y_train")
@@ -48,15 +47,16 @@ def load(path: str | Path, val_size: int | float, seed: int) -> Splits:
     if "x_val" in held or "y_val" in held:
         if not ("x_val" in held and "y_val" in held):
             raise DataError(f"{path}: has one of x_val, y_val without the other")
-        x_val, _ = arrays.images(held["x_val"], f"{path}: x_val")
+        x_val, _ = arrays.images(held.pop("x_val"), f"{path}: x_val")
         y_val = arrays.labels(held["y_val"], len(x_val), n_classes, f"{path}: y_val")
         train_idx, val_idx = np.arange(len(x_train)), np.arange(len(x_val))
-    else:
+        x_train = arrays.as_unit(x_train)
+    else:  # split the pixels, then convert each part: no float32 copy of the whole set beside its parts
         count = int(round(val_size * len(y_train))) if val_size < 1 else int(val_size)
         train_idx, val_idx = stratified_split(y_train, count, seed)
-        x_val, y_val = x_train[val_idx], y_train[val_idx]
-        x_train, y_train = x_train[train_idx], y_train[train_idx]
+        x_val, y_val = arrays.as_unit(x_train[val_idx]), y_train[val_idx]
+        x_train, y_train = arrays.as_unit(x_train[train_idx]), y_train[train_idx]
     log.info("data: %s read as %s; %d classes, images %s", path, read, n_classes, "x".join(map(str, x_train.shape[1:])))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = arrays.file_digest(path)
     return Splits(x_train, y_train, x_val, y_val, x_test, y_test, train_idx, val_idx, digest, str(path),
                   tuple(names), "npz")
