@@ -193,7 +193,10 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch, 
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert f"4 finished trials of 'smoke', read from MLflow (sqlite:///{tmp_path}/mlflow.db); " \
            f"{tags.count('true')} on the front; 3 reference models" in text
-    assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"]  # no warning cells
+    # no warning cells; choreographer (kaleido's Chrome driver) may log a devtools message it could not decode
+    # and dropped on a loaded machine ("JSONError decoding message. Ignoring"): that line alone is not a warning
+    noise = "JSONError decoding message. Ignoring"
+    assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr" and not o.text.startswith(noise)]
     plotted = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(plotted) == 4  # size, latency, techniques, Core ML
     assert all("image/png" in o.data for o in plotted)  # every viewer outside JupyterLab shows the PNG
