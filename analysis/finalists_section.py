@@ -37,7 +37,7 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, targe
         "trial": int(r["trial"]), "seed": int(r["seed"]), "arch": r["arch"], "width": float(r["width"]),
         "head": r["head"],
         "mode": r["quant.mode"], "sparsity": float(r["prune.sparsity"]), "epochs": int(r["epochs"]),
-        "augment": r["augment"], "search_val": float(r["search_val_accuracy"]), "final_val": float(r[M.VAL_ACCURACY]),
+        "augment": r["augment"], "teacher": _teacher(r), "search_val": float(r["search_val_accuracy"]), "final_val": float(r[M.VAL_ACCURACY]),
         "own_bytes": int(r[M.SIZE_BYTES]), "search_bytes": int(r["search_size_bytes"]),
         "encoding": r["ship_encoding"], "ship_bytes": int(r[M.SHIP_SIZE_BYTES]),
         "ship_val": float(r[M.SHIP_VAL_ACCURACY]), "ship_test": float(r[M.SHIP_TEST_ACCURACY]),
@@ -80,6 +80,13 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, targe
                                              "views_cost_vs_cached", "views_speedup_vs_teacher_in_step", "student")
                        if k in speed} if "epoch_s_views" in speed else None,
     }
+
+
+def _teacher(row) -> str:
+    """Who taught the finalist: the user's teacher, or the named stronger one (`distill.teacher`); rows
+    written before the column existed were all taught by the user's."""
+    value = row.get("teacher")
+    return "user's" if value is None or pd.isna(value) or str(value) in ("", "user") else f"`{value}`"
 
 
 def under_latency_budget(first: pd.DataFrame, max_bytes: int, ratio: float) -> dict:

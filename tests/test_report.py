@@ -478,3 +478,16 @@ def test_the_summary_states_each_targets_seed_mean_and_the_paired_test_against_t
     # a paired test measured on another file than the benchmarked winner is not stated
     (paths["folder"] / "paired_teacher.json").write_text(json.dumps({**paired, "size_bytes": 1}))
     assert "McNemar" not in build(paths).split("## Executive summary")[1].split("## Finalists")[0]
+
+
+def test_the_finalists_table_says_which_teacher_taught_each_finalist(tmp_path):
+    paths = make_inputs(tmp_path)
+    add_finalists(paths)
+    table = pd.read_csv(paths["folder"] / "finalists.csv")
+    table["teacher"] = ["user", "resnet48x3"]  # trial 0 by the user's teacher, trial 2 by the ensemble
+    table.to_csv(paths["folder"] / "finalists.csv", index=False)
+    section = build(paths).split("## Finalists: the chosen recipes trained the long way")[1].split("## Method")[0]
+    assert "| 0 | cnn w0.080 flatten, dynamic | 30 epochs, augment flip_shift (user's) |" in section
+    assert "| 2 | dsconv w0.500 flatten, dynamic | 30 epochs, augment flip_shift (`resnet48x3`) |" in section
+    table.drop(columns="teacher").to_csv(paths["folder"] / "finalists.csv", index=False)  # rows from before
+    assert "augment flip_shift (user's) |" in build(paths)
