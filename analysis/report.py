@@ -38,6 +38,7 @@ from analysis.report_inputs import Inputs, sampler_config, study_config, study_r
 from compress.config import paths, study_data
 from compress.core import metrics as M
 from compress.data.fashion_mnist import CLASS_NAMES
+from compress.measure import machine
 from compress.tracking import trials_table as T
 
 FIGURES = ("pareto_size", "pareto_latency", "coreml_front", "techniques", "confusion", "learning_curves")
@@ -103,6 +104,7 @@ def render(inp: Inputs, fig_dir: str) -> str:
         "f": f, "b": b, "w": w, "wb": wb, "wj": wj, "card": card, "teacher": teacher, "fig_dir": fig_dir,
         "KB": KB, "latency_target": latency_target(inp), "fin": fin, "budget": float(study_cfg.finalize.budget),
         "machine": {"cpus": (inp.speed or {}).get("cpus")}, "paired": paired_with_teacher(inp),
+        "latency_machine": machine.describe(inp.bench["winner"].get("cpu"), inp.bench["winner"].get("isa")),
         "finalists_md": finalists_section.render(fin, fig_dir) if fin else "",
         "pruning_md": pruning.render(inp.pruning) if inp.pruning else "",
         "space": dict(study_cfg.hydra.sweeper.params), "recipe": study_recipe(inp.trials),

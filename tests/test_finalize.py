@@ -63,6 +63,9 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
     table = pd.read_csv(tmp_path / "out" / "finalists.csv")
     # two finalists, then the winner's recipe again with seed 1: the same recipe, another seed
     assert len(table) == 3 and table["trial"].nunique() == 2 and sorted(table["seed"]) == [0, 0, 1]
+    from compress.measure import machine
+
+    assert (table["isa"] == machine.record()["isa"]).all() and table["cpu"].astype(bool).all()
     again = table[table["seed"] == 1].iloc[0]
     original = table[(table["seed"] == 0) & (table["trial"] == again["trial"])].iloc[0]
     for column in ("arch", "width", "head", "quant.mode", "prune.sparsity", "distill.temperature", "distill.alpha"):
@@ -109,6 +112,7 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
         assert np.mean(float_top1 == predictions(ship, test.x_test)) >= 0.9
     winner = json.loads((tmp_path / "winner" / "winner.json").read_text())
     assert winner["trial"] in set(table["trial"]) and winner["policy"] == "max_bytes"
+    assert winner["latency_machine"].endswith(f"({machine.record()['isa']})")  # where its latency ratio ran
     assert winner["seeds"]["n"] == 2 and winner["seed"] == int(
         winner_seeds.sort_values([M.SHIP_VAL_ACCURACY, "seed"], ascending=[False, True]).iloc[0]["seed"])
     best = table[table[M.SHIP_SIZE_BYTES] <= 65_536].sort_values(M.SHIP_VAL_ACCURACY).iloc[-1]

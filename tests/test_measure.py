@@ -41,3 +41,20 @@ def test_sizes_and_latency_pair(tmp_path):
     image = np.random.default_rng(0).random((28, 28, 1), dtype=np.float32)
     fast, slow = measure.latency_pair(small, big, image, runs=40, warmup=5)
     assert 0 < fast < slow
+
+
+def test_the_machine_record_names_the_cpu_and_its_best_int8_instruction_set():
+    from compress.measure import machine
+
+    assert machine.isa_of({"sse4_2", "avx2", "avx512f", "avx512_vnni"}) == "avx512_vnni"
+    assert machine.isa_of({"sse4_2", "avx2", "avx512f"}) == "avx512"
+    assert machine.isa_of({"sse4_2", "avx2", "avx_vnni"}) == "avx_vnni"
+    assert machine.isa_of({"sse4_2", "avx2"}) == "avx2"
+    assert machine.isa_of(set()) == "baseline"
+    assert machine.isa_of({"asimd", "asimddp"}, "aarch64") == "arm64_dotprod"
+    here = machine.record()
+    assert set(here) == {"cpu", "isa"} and here["cpu"] and here["isa"] in {n for n, _ in machine.ISA_LEVELS} | {
+        "baseline", "arm64_neon", "arm64_dotprod"}
+    # a figure stored before the machine was recorded says so, never a guess
+    assert machine.describe(None, None) == machine.describe(float("nan"), "avx2") == "machine not recorded"
+    assert machine.describe("Intel Xeon", "avx2") == "Intel Xeon (avx2)"

@@ -491,3 +491,15 @@ def test_the_finalists_table_says_which_teacher_taught_each_finalist(tmp_path):
     assert "| 2 | dsconv w0.500 flatten, dynamic | 30 epochs, augment flip_shift (`resnet48x3`) |" in section
     table.drop(columns="teacher").to_csv(paths["folder"] / "finalists.csv", index=False)  # rows from before
     assert "augment flip_shift (user's) |" in build(paths)
+
+
+def test_the_latency_claim_names_the_machine_it_was_measured_on(tmp_path):
+    paths = make_inputs(tmp_path)
+    assert "faster** than the teacher on one image (machine not recorded)" in build(paths)
+    rows = json.loads((paths["folder"] / "bench.json").read_text())
+    for r in rows:
+        r.update({"cpu": "Intel Xeon", "isa": "avx2"})
+    (paths["folder"] / "bench.json").write_text(json.dumps(rows))
+    text = build(paths)
+    assert "faster** than the teacher on one image (Intel Xeon (avx2))" in text
+    assert "lower in the benchmark run (Intel Xeon (avx2))" in text

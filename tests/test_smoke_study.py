@@ -62,6 +62,7 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch, 
         assert run.info.status == "FINISHED"
         assert tags["mlflow.parentRunId"] == parents[0].info.run_id and tags[M.TAG_STUDY] == "smoke"
         assert len(tags[M.TAG_TEACHER]) == 64 and tags[M.TAG_GIT]
+        assert tags["cpu"] and tags["isa"]  # the machine its latency ran on
         missing = [k for k in (*M.TRIAL_METRICS, *M.PHASE_TIMES) if k not in m]
         assert not missing, missing
         for name in M.SEARCHED_PARAMS:

@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{cfg.measure.threads} thread, median of {cfg.measure.latency_runs} after {cfg.measure.warmup} warm-up, "
           f"all models in alternating rounds")
     out_json.parent.mkdir(parents=True, exist_ok=True)
-    out_json.write_text(json.dumps([{k: r[k] for k in (*COLUMNS, "file", "n_test")} for r in rows], indent=2) + "\n")
+    keys = (*COLUMNS, "file", "n_test", "cpu", "isa")  # cpu and isa: the machine the latencies ran on
+    out_json.write_text(json.dumps([{k: r[k] for k in keys} for r in rows], indent=2) + "\n")
     print(f"-> {out_json}")
     return 0
 

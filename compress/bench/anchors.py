@@ -15,6 +15,7 @@ from compress.config.schema import Config
 from compress.core import metrics as M
 from compress.core.compat import keras, set_seed
 from compress.core.errors import DataError
+from compress.measure import machine
 from compress.measure import tflite as measure
 from compress.search import context
 from compress.search.trial import representative_images, run_trial
@@ -111,7 +112,7 @@ def run(cfg, winner_dir: Path, prune_epochs: int) -> list[dict]:
             "test_accuracy": measure.accuracy(path, s.x_test, s.y_test, int(m.eval_batch)),
             "size_bytes": size, "size_gzip_bytes": size_gz, "macs": int(macs),
             "latency_ms": ms, "latency_ratio": ms / latency[0],
-            "file": str(path), "n_test": int(len(s.y_test)),
+            "file": str(path), "n_test": int(len(s.y_test)), **machine.record(),  # where the latency ran
         })
     return rows
 

@@ -15,7 +15,7 @@ from compress.config.options import QUANT
 from compress.core import metrics as M
 from compress.core.compat import keras
 from compress.coreml import convert as coreml
-from compress.measure import scoring
+from compress.measure import machine, scoring
 from compress.measure import tflite as measure
 from compress.search import trial
 from compress.tracking import run_logging
@@ -168,6 +168,7 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
         "epochs": int(cfg.distill.epochs), "augment": cfg.distill.augment,
         # who taught: the user's teacher, or the ensemble's name (distill.teacher; docs/teachers.md)
         "teacher": "user" if cfg.distill.get("teacher", "user") == "user" else str(cfg.ensemble.name),
+        **machine.record(),  # the CPU and instruction set its latencies ran with
         "search_val_accuracy": float(row[M.VAL_ACCURACY]), "search_test_accuracy": float(row[M.TEST_ACCURACY]),
         "search_size_bytes": int(row[M.SIZE_BYTES]),
         M.VAL_ACCURACY: own["val"], M.TEST_ACCURACY: own["test"], M.SIZE_BYTES: own["bytes"],

@@ -26,6 +26,7 @@ from compress.core import metrics as M
 from compress.core.errors import CompressError
 from compress.finalize.app_contract import write_readme
 from compress.finalize.paths import work_name
+from compress.measure import machine
 from compress.measure.scoring import predictions, score
 from compress.tracking.serving import register_winner
 from compress.training import encode
@@ -172,6 +173,7 @@ def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study
         "seed": int(shipped["seed"]), "encoding": str(shipped["ship_encoding"]),
         "size_bytes": int(shipped[M.SHIP_SIZE_BYTES]), "val_accuracy": float(shipped[M.SHIP_VAL_ACCURACY]),
         "test_accuracy": float(tflite["accuracy"]), "latency_ratio": float(shipped[M.SHIP_LATENCY_RATIO]),
+        "latency_machine": machine.describe(shipped.get("cpu"), shipped.get("isa")),  # where that ratio ran
         "seeds": {"n": int(len(seeds)), "seeds": seeds["seed"].astype(int).tolist(),
                   "test_accuracy": tests.round(4).tolist(), "mean": float(tests.mean()),
                   "std": float(tests.std(ddof=1)) if len(tests) > 1 else None},

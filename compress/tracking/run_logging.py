@@ -11,6 +11,7 @@ from typing import Iterator
 from omegaconf import OmegaConf
 
 from compress.core import metrics as M
+from compress.measure import machine
 from compress.tracking.runs import close_orphaned_runs, connect, git_commit, run_in_store, study_parent_run
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ def trial_run(cfg, teacher_sha: str, splits=None) -> Iterator[object]:
         return
     experiment_id = connect(cfg.tracking)
     study, number = cfg.study.study_name, cfg.study.trial_number
-    tags = {M.TAG_ROLE: "trial", M.TAG_GIT: git_commit(), M.TAG_TEACHER: teacher_sha}
+    # the machine its latency ran on: int8 latency moves with the CPU's instruction set (measure/machine.py)
+    tags = {M.TAG_ROLE: "trial", M.TAG_GIT: git_commit(), M.TAG_TEACHER: teacher_sha, **machine.record()}
     parent = None
     if study:
         parent = study_parent_run(experiment_id, study)
