@@ -193,3 +193,10 @@ def test_a_retired_option_is_one_line_naming_its_replacement_and_old_tables_read
     read = _current_sampler_names({"by_sampler": {"nsga2": {"mean": 1.0}, "tpe": {"mean": 0.9}},
                                    "arms": [{"sampler": "nsga2"}, {"sampler": "tpe"}]})
     assert list(read["by_sampler"]) == ["nsgaii", "tpe"] and [a["sampler"] for a in read["arms"]] == ["nsgaii", "tpe"]
+
+
+def test_a_latency_budget_for_an_unknown_instruction_set_is_refused():
+    with pytest.raises(ConfigError, match=r"finalize.latency_ratio_by_isa.avx3.*allowed instruction sets avx512_vnni"):
+        validate(compose_config(["+finalize.latency_ratio_by_isa.avx3=0.1"]))
+    with pytest.raises(ConfigError, match=r"finalize.latency_ratio_by_isa.avx2=1.5.*allowed \(0, 1\]"):
+        validate(compose_config(["targets.latency_ratio_by_isa.avx2=1.5"]))

@@ -70,6 +70,11 @@ LOGIT_SOURCES = ("cached", "online")
 TUTORS = ("user", "ensemble")  # distill.teacher: who teaches (compress/search/context.py)
 ENSEMBLE_ARCHES = ("resnet", "user")  # ensemble.arch (compress/teacher/ensemble.py)
 ENSEMBLE_OPTIMIZERS = ("sgd", "adamw")
+# a CPU's best instruction set for int8 kernels, best first, with the /proc/cpuinfo flags that show it
+# (compress/measure/machine.py); the latency budget may differ by it (targets.latency_ratio_by_isa)
+ISA_FLAGS = {"avx512_vnni": ("avx512_vnni",), "avx_vnni": ("avx_vnni",), "avx512": ("avx512f",), "avx2": ("avx2",),
+             "sse4": ("sse4_2", "sse4_1")}
+ISAS = (*ISA_FLAGS, "baseline", "arm64_dotprod", "arm64_neon")
 # retired option -> its replacement: the command line refuses the old one in one line naming the new,
 # and files written under the old name (report/samplers.json) are read under the new
 RETIRED_OPTIONS = {"sampler=nsga2": "sampler=nsgaii"}

@@ -8,7 +8,7 @@ composes the config.  Range checks (which types alone cannot express) live in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -171,6 +171,8 @@ class TargetsConfig:
     accuracy: List[float] = field(default_factory=lambda: [0.90, 0.925])  # test accuracy per size class
     max_bytes: int = 65536  # the app's budget: the winner ships at most this
     max_latency_ratio: Optional[float] = 0.05  # at most this fraction of the teacher's latency (20x faster)
+    # ...or this, measured on a CPU whose best int8 instruction set is the key (compress/measure/machine.py)
+    latency_ratio_by_isa: Dict[str, float] = field(default_factory=lambda: {"avx2": 0.10, "sse4": 0.10})
 
 
 @dataclass
@@ -198,7 +200,8 @@ class FinalizeConfig:
     policy: str = "max_bytes"  # max_bytes or smallest_within (compress/finalize/winner_export.py)
     max_bytes: int = 65536
     budget: float = 0.005
-    max_latency_ratio: Optional[float] = 0.05  # either policy: only files at most this fraction of the teacher's latency (20x)
+    max_latency_ratio: Optional[float] = 0.05  # either policy: files at most this fraction of the teacher's latency
+    latency_ratio_by_isa: Dict[str, float] = field(default_factory=dict)  # conf/finalize takes targets'; per ISA
     winner_seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
     export: bool = True  # false: train the finalists only (a side measurement), leave the winner and summary alone
 

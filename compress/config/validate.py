@@ -20,6 +20,7 @@ from compress.config.options import (
     ENSEMBLE_OPTIMIZERS,
     FAMILIES,
     HEADS,
+    ISAS,
     KERNEL_SIZES,
     LOGIT_SOURCES,
     PRUNE_METHODS,
@@ -159,6 +160,10 @@ def _validate_finalize(f) -> None:
     latency = f.get("max_latency_ratio")
     _check(latency is None or 0 < latency <= 1, "finalize.max_latency_ratio", latency,
            "allowed null (no latency budget) or (0, 1]: a fraction of the teacher's latency")
+    for isa, ratio in (f.get("latency_ratio_by_isa") or {}).items():
+        _check(isa in ISAS, f"finalize.latency_ratio_by_isa.{isa}", ratio,
+               f"allowed instruction sets {', '.join(ISAS)}")
+        _check(0 < ratio <= 1, f"finalize.latency_ratio_by_isa.{isa}", ratio, "allowed (0, 1]")
     _check(len(f.winner_seeds) >= 1, "finalize.winner_seeds", list(f.winner_seeds), "at least one seed")
 
 

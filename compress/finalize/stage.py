@@ -27,9 +27,10 @@ from compress.core.errors import ConfigError
 from compress.finalize import selection as finalists
 from compress.finalize import workers as finalist_workers
 from compress.finalize.finalist_run import reship, train_finalist
+from compress.finalize.latency_budget import latency_budget
 from compress.finalize.paths import Paths, work_name
 from compress.finalize.recipe import final_epochs, finalist_config, recipe_hash
-from compress.finalize.winner_export import choose, export, latency_budget
+from compress.finalize.winner_export import choose, export
 from compress.search import context
 from compress.search.preflight import preflight
 from compress.tracking import run_logging, trials_table
@@ -84,8 +85,9 @@ def run(cfg, study: str) -> dict:
     paths = Paths.of(cfg)
     trials = candidate_table(cfg, study, paths)
     manual = bool(f.trials)
+    latency = latency_budget(f)  # the search trials carry no machine: their selection takes the default ratio
     default = finalists.select(trials, int(f.max_finalists), list(f.size_classes), float(f.min_search_accuracy),
-                               latency_budget(f))
+                               latency.default if latency else None)
     selection = finalists.by_hand(trials, list(f.trials)) if manual else default
     in_default = {int(t) for t in default["trial"]} if len(default) else set()  # a row's `selection` column
     if selection.empty:

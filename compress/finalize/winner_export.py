@@ -25,6 +25,7 @@ from compress.config.options import WINNER_POLICIES
 from compress.core import metrics as M
 from compress.core.errors import CompressError
 from compress.finalize.app_contract import write_readme
+from compress.finalize.latency_budget import LatencyBudget, _budget, latency_budget
 from compress.finalize.paths import work_name
 from compress.measure import machine
 from compress.measure.scoring import predictions, score
@@ -45,20 +46,14 @@ def choose(rows: pd.DataFrame, cfg) -> tuple[pd.Series | None, str]:
                 latency_budget(f))
 
 
-def latency_budget(f) -> float | None:
-    """`finalize.max_latency_ratio` as a float, or None (no latency budget)."""
-    value = f.get("max_latency_ratio")
-    return None if value is None else float(value)
-
-
 def pick(first: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float,
-         max_latency_ratio: float | None = None):
+         max_latency_ratio: LatencyBudget | float | None = None):
     """`choose` on a table alone (testable without a config)."""
     if policy not in POLICIES:
         raise ValueError(f"finalize.policy={policy}: allowed {', '.join(POLICIES)}")
     meets = _meets(first, policy, max_bytes, budget, teacher_val, max_latency_ratio)
-    fast = "" if max_latency_ratio is None else (f", at most {max_latency_ratio:g} of the teacher's latency "
-                                                 f"({1 / max_latency_ratio:.3g}x faster)")
+    latency = _budget(max_latency_ratio)
+    fast = "" if latency is None else latency.words()
     if policy == "max_bytes":
         if meets.empty:
             return None, f"no finalist's shipping file is at most {max_bytes:,} bytes{fast}"
@@ -72,7 +67,7 @@ def pick(first: pd.DataFrame, policy: str, max_bytes: int, budget: float, teache
 
 
 def shipped_seed(seeds: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float,
-                 max_latency_ratio: float | None = None) -> pd.Series:
+                 max_latency_ratio: LatencyBudget | float | None = None) -> pd.Series:
     """The seed of the winner's recipe that ships: the best on validation among its seeds whose file
     still meets the policy (max_bytes: at most the app's budget; smallest_within: within the budget
     of the teacher; and the latency budget, where one is set). Each seed chooses its own int8
@@ -84,12 +79,13 @@ def shipped_seed(seeds: pd.DataFrame, policy: str, max_bytes: int, budget: float
 
 
 def _meets(rows: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float,
-           max_latency_ratio: float | None = None) -> pd.DataFrame:
+           max_latency_ratio: LatencyBudget | float | None = None) -> pd.DataFrame:
     """The rows whose shipping file meets the policy's condition: at most `max_bytes`, or within
     `budget` of the teacher's validation accuracy; and at most `max_latency_ratio` of the
     teacher's latency where that is set."""
-    if max_latency_ratio is not None:
-        rows = rows[rows[M.SHIP_LATENCY_RATIO] <= max_latency_ratio]
+    latency = _budget(max_latency_ratio)
+    if latency is not None:
+        rows = rows[rows[M.SHIP_LATENCY_RATIO] <= latency.limits(rows)]
     if policy == "max_bytes":
         return rows[rows[M.SHIP_SIZE_BYTES] <= max_bytes]
     return rows[rows[M.SHIP_VAL_ACCURACY] >= teacher_val - budget]
@@ -168,7 +164,9 @@ def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study
     np.add.at(confusion, (splits.y_test, predictions(out / "winner.tflite", splits.x_test)), 1)
     tests = seeds[M.SHIP_TEST_ACCURACY].astype(float)
     summary = {
-        "study": study, "policy": str(f.policy), "max_latency_ratio": latency_budget(f), "reason": reason,
+        "study": study, "policy": str(f.policy), "reason": reason,
+        "max_latency_ratio": latency_budget(f).default if latency_budget(f) else None,
+        "latency_ratio_by_isa": dict(latency_budget(f).by_isa) if latency_budget(f) else None,
         "trial": int(shipped["trial"]),
         "seed": int(shipped["seed"]), "encoding": str(shipped["ship_encoding"]),
         "size_bytes": int(shipped[M.SHIP_SIZE_BYTES]), "val_accuracy": float(shipped[M.SHIP_VAL_ACCURACY]),

@@ -10,15 +10,11 @@ from __future__ import annotations
 import platform
 from functools import lru_cache
 
+from compress.config.options import ISA_FLAGS
+
 NOT_RECORDED = "machine not recorded"
 # the instruction sets that matter to XNNPACK's int8 kernels, best first: (name, /proc/cpuinfo flags any of)
-ISA_LEVELS = (
-    ("avx512_vnni", ("avx512_vnni",)),
-    ("avx_vnni", ("avx_vnni",)),
-    ("avx512", ("avx512f",)),
-    ("avx2", ("avx2",)),
-    ("sse4", ("sse4_2", "sse4_1")),
-)
+ISA_LEVELS = tuple(ISA_FLAGS.items())
 
 
 def isa_of(flags: set[str], arch: str = "x86_64") -> str:
