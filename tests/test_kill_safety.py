@@ -61,6 +61,7 @@ def assert_study_whole(trials: list, lost: set, how: str) -> None:
         assert again.state == TrialState.COMPLETE and again.params == trials[number].params
 
 
+@pytest.mark.slow
 def test_a_killed_run_started_again_at_once_waits_for_its_lost_trial_and_runs_it_again(tmp_path):
     """The heartbeat has not expired when the second run starts: it must wait, not end a trial short."""
     proc = start(tmp_path, "hydra.sweeper.grace_period=4", "sleep=3")
@@ -78,7 +79,7 @@ def test_a_killed_run_started_again_at_once_waits_for_its_lost_trial_and_runs_it
 @pytest.mark.parametrize("overrides", [
     [],  # one process
     ["hydra.sweeper.n_jobs=2"],  # two worker processes on the store
-    ["hydra.sweeper.n_jobs=2", "hydra/launcher=submitit_local"],  # through a launcher's jobs
+    pytest.param(["hydra.sweeper.n_jobs=2", "hydra/launcher=submitit_local"], marks=pytest.mark.slow),  # a launcher
 ], ids=["one-process", "two-workers", "submitit"])
 def test_one_ctrl_c_stops_everything_marks_the_running_trials_at_once_and_they_run_again(tmp_path, overrides):
     proc = start(tmp_path, "hydra.sweeper.grace_period=600", "sleep=30", *overrides)

@@ -57,6 +57,7 @@ def test_joblib_runs_two_trials_at_once(tmp_path):
     assert not list((tmp_path / "jobs").glob("worker_*.log"))  # no worker processes beside the launcher
 
 
+@pytest.mark.slow
 def test_submitit_local_runs_two_at_once_and_a_killed_job_fails_only_its_trial(tmp_path):
     env = {**os.environ, "TOY_SWEEP_DIR": str(tmp_path / "jobs"), "TOY_PID_DIR": str(tmp_path)}
     cmd = [sys.executable, str(APP), "-m", f"hydra.sweeper.storage=sqlite:///{tmp_path}/toy.db",
@@ -94,6 +95,7 @@ def ray_cluster():
     subprocess.run([*ray, "stop", "--force"], capture_output=True, env=env, timeout=120)
 
 
+@pytest.mark.slow  # a Ray cluster's start and stop: half a minute
 def test_ray_runs_two_trials_at_once_on_a_cluster(tmp_path, ray_cluster):
     proc = toy(tmp_path, "hydra/launcher=ray", f"+hydra.launcher.ray.init.address={ray_cluster}",
                "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "sleep=1.5", env=RAY_ENV)
