@@ -53,7 +53,8 @@ class CompressOptunaSweeperConf:
     max_failure_rate: float = 0.0
     min_trials_for_rate: int = 4
     # RDB storages: seconds between a running trial's heartbeats (0: none), how long without one
-    # before the trial counts as dead (0: 3 intervals), and how often a dead trial is retried
+    # before the trial counts as dead (0: 3 intervals; a dead trial always runs again, uncounted),
+    # and how often a trial that failed on its own runs again
     heartbeat_interval: int = 0
     grace_period: int = 0
     max_retry: int = 0
