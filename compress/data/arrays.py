@@ -50,17 +50,6 @@ def to_unit(pixels: np.ndarray) -> np.ndarray:
     return out
 
 
-def file_digest(path, chunk: int = 1 << 24) -> str:
-    """sha256 of a file read in 16 MB pieces (never the whole file in memory)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def labels(y: np.ndarray, n_images: int, n_classes: int | None, where: str) -> np.ndarray:
     """`y` as int64 class indices, one per image, each below `n_classes` (when known)."""
     y = np.asarray(y).reshape(-1)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from compress.core.errors import DataError
+from compress.data.arrays import to_unit
 from compress.data.splits import Splits, stratified_split
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -165,7 +166,7 @@ def load(data_dir: str | None = None, val_size: int = 5000, seed: int = 0, verif
     train_idx, val_idx = stratified_split(arrays["train_labels"], val_size, seed)
 
     def images(a: np.ndarray) -> np.ndarray:
-        return (a.astype(np.float32) / 255.0)[..., None]
+        return to_unit(a)[..., None]
 
     x_all, y_all = images(arrays["train_images"]), arrays["train_labels"].astype(np.int64)
     return Splits(

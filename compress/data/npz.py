@@ -12,6 +12,7 @@ import numpy as np
 
 from compress.core.errors import DataError
 from compress.data import arrays
+from compress.data.fashion_mnist import sha256_of
 from compress.data.splits import Splits, stratified_split
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,6 @@ def load(path: str | Path, val_size: int | float, seed: int) -> Splits:
         x_val, y_val = arrays.as_unit(x_train[val_idx]), y_train[val_idx]
         x_train, y_train = arrays.as_unit(x_train[train_idx]), y_train[train_idx]
     log.info("data: %s read as %s; %d classes, images %s", path, read, n_classes, "x".join(map(str, x_train.shape[1:])))
-    digest = arrays.file_digest(path)
+    digest = sha256_of(path)  # read in pieces: never the whole file in memory
     return Splits(x_train, y_train, x_val, y_val, x_test, y_test, train_idx, val_idx, digest, str(path),
                   tuple(names), "npz")

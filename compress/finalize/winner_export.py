@@ -131,9 +131,9 @@ def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study
     finalists' data), write winner.json and README.md."""
     out = paths.export
     seeds = rows[rows["trial"].astype(int) == int(winner["trial"])].sort_values("seed")
-    f = cfg.finalize
+    f, latency = cfg.finalize, latency_budget(cfg.finalize)
     shipped = shipped_seed(seeds, str(f.policy), int(f.max_bytes), float(f.budget), teacher_val_accuracy(cfg),
-                           latency_budget(f))
+                           latency)
     sources = {_kept_name(row, cfg): _files_of(row, cfg, paths) for _, row in rows.iterrows()}
     work = sources[_kept_name(shipped, cfg)]
     out.mkdir(parents=True, exist_ok=True)
@@ -165,8 +165,8 @@ def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study
     tests = seeds[M.SHIP_TEST_ACCURACY].astype(float)
     summary = {
         "study": study, "policy": str(f.policy), "reason": reason,
-        "max_latency_ratio": latency_budget(f).default if latency_budget(f) else None,
-        "latency_ratio_by_isa": dict(latency_budget(f).by_isa) if latency_budget(f) else None,
+        "max_latency_ratio": latency.default if latency else None,
+        "latency_ratio_by_isa": dict(latency.by_isa) if latency else None,
         "trial": int(shipped["trial"]),
         "seed": int(shipped["seed"]), "encoding": str(shipped["ship_encoding"]),
         "size_bytes": int(shipped[M.SHIP_SIZE_BYTES]), "val_accuracy": float(shipped[M.SHIP_VAL_ACCURACY]),

@@ -30,19 +30,20 @@ def isa_of(flags: set[str], arch: str = "x86_64") -> str:
 @lru_cache(maxsize=1)
 def record() -> dict:
     """{"cpu": the CPU model, "isa": its best int8 instruction set level} of this machine."""
-    model, flags = platform.processor() or platform.machine(), set()
+    model, flags = None, set()
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
+            for line in f:  # the first CPU's model and flags stand for all
                 key, _, value = line.partition(":")
                 key = key.strip()
-                if key == "model name" and model in ("", platform.processor(), platform.machine()):
+                if key == "model name" and model is None:
                     model = value.strip()
                 elif key in ("flags", "Features") and not flags:
                     flags = set(value.split())
     except OSError:  # not Linux: the platform's own words, no flags
         pass
-    return {"cpu": model or "unknown", "isa": isa_of(flags, platform.machine())}
+    return {"cpu": model or platform.processor() or platform.machine() or "unknown",
+            "isa": isa_of(flags, platform.machine())}
 
 
 def describe(cpu: object, isa: object) -> str:

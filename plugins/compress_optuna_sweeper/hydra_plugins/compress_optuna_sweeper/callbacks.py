@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import threading
 from typing import Any, List
 
 import optuna
@@ -22,8 +23,6 @@ class Callbacks:
     def __init__(self, paths: List[str]):
         self.paths = list(paths)
         self.built: List[Any] = []
-        import threading
-
         self.lock = threading.Lock()  # trials at once through a launcher end in several threads
 
     def start(self, study: optuna.Study, config: Any) -> None:

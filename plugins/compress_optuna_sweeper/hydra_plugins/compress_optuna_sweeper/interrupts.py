@@ -4,7 +4,6 @@ the next run of the same command runs them again without counting them as failur
 
 from __future__ import annotations
 
-import logging
 import signal
 import time
 from typing import Any, Optional
@@ -12,8 +11,6 @@ from typing import Any, Optional
 import optuna
 from hydra_plugins.compress_optuna_sweeper import launchers
 from hydra_plugins.compress_optuna_sweeper.retries import mark_lost
-
-log = logging.getLogger(__name__)
 
 
 def stop_everything(study: optuna.Study, own: set, workers: list, launcher: Optional[Any], stop: Any) -> None:

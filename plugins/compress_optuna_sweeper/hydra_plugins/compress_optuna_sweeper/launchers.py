@@ -18,14 +18,9 @@ import sys
 from typing import Any, Optional
 
 log = logging.getLogger(__name__)
-# launcher class -> (the name users give hydra/launcher=, the extra that installs it)
-KNOWN = {
-    "JoblibLauncher": ("joblib", "hydra-joblib-launcher"),
-    "LocalLauncher": ("submitit_local", "hydra-submitit-launcher"),
-    "SlurmLauncher": ("submitit_slurm", "hydra-submitit-launcher"),
-    "RayLauncher": ("ray", "hydra-ray-launcher"),
-    "RayAWSLauncher": ("ray_aws", "hydra-ray-launcher"),
-}
+# launcher class -> the name users give hydra/launcher=
+KNOWN = {"JoblibLauncher": "joblib", "LocalLauncher": "submitit_local", "SlurmLauncher": "submitit_slurm",
+         "RayLauncher": "ray", "RayAWSLauncher": "ray_aws"}
 
 
 def kind(launcher: Any) -> str:
@@ -33,7 +28,15 @@ def kind(launcher: Any) -> str:
 
 
 def name_of(launcher: Any) -> str:
-    return KNOWN.get(kind(launcher), (kind(launcher),))[0]
+    return KNOWN.get(kind(launcher), kind(launcher))
+
+
+def ray_address(launcher: Any) -> Optional[str]:
+    """The Ray cluster a Ray launcher joins (`hydra.launcher.ray.init.address`); None: one it starts here."""
+    if kind(launcher) != "RayLauncher":
+        return None
+    address = (launcher.ray_cfg.get("init") or {}).get("address")
+    return str(address) if address else None
 
 
 def is_basic(launcher: Any) -> bool:
@@ -45,17 +48,15 @@ def is_remote(launcher: Any) -> bool:
     name = kind(launcher)
     if name in ("SlurmLauncher", "RayAWSLauncher"):
         return True
-    if name == "RayLauncher":
-        address = (launcher.ray_cfg.get("init") or {}).get("address")
-        return bool(address) and not str(address).startswith(("127.0.0.1", "localhost", "local"))
-    return False
+    address = ray_address(launcher)
+    return bool(address) and not address.startswith(("127.0.0.1", "localhost", "local"))
 
 
 def check(launcher: Any, storage_url: Optional[str]) -> None:
     """Before any store is written: a Ray cluster that does not answer, or a remote launcher with stores
     that are files on this machine (its jobs open the stores themselves), is one line and exit 2."""
-    address = launcher.ray_cfg.init.get("address") if kind(launcher) == "RayLauncher" else None
-    if address and not _reachable(str(address)):
+    address = ray_address(launcher)
+    if address and not _reachable(address):
         print(f"error: hydra.launcher.ray.init.address={address}: no Ray cluster answers there; start one with "
               "`ray start --head` (docs/scaling-out.md) or give its address (host:port)", file=sys.stderr)
         raise SystemExit(2)
@@ -106,7 +107,7 @@ def _start_ray(launcher: Any) -> None:
     from hydra_plugins.hydra_ray_launcher._launcher_util import start_ray
     from omegaconf import open_dict
 
-    address = launcher.ray_cfg.init.get("address")
+    address = ray_address(launcher)
     if not address:  # a cluster started here: as small an object store as the launcher itself asks for
         with open_dict(launcher.ray_cfg):
             launcher.ray_cfg.init.setdefault("object_store_memory", 78643200)

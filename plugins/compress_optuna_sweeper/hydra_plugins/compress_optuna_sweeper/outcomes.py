@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import optuna
 from hydra.core.utils import JobStatus
 from hydra_plugins.compress_optuna_sweeper.grammar import SweeperError
+from hydra_plugins.compress_optuna_sweeper.retries import is_lost
 from hydra_plugins.compress_optuna_sweeper.storage import FINISHED, tell
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
@@ -59,8 +60,6 @@ def check_failure_rate(study: optuna.Study, max_failure_rate: float, min_trials_
     """Raise once more than `max_failure_rate` of the finished trials failed (counted from
     `min_trials_for_rate` finished trials on, or from the first failure when the rate is 0). A trial
     lost with its process (`retries.LOST`) did not fail: it is run again and not counted."""
-    from hydra_plugins.compress_optuna_sweeper.retries import is_lost
-
     finished = [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED and not is_lost(t)]
     failed = sum(t.state == TrialState.FAIL for t in finished)
     enough = len(finished) >= min_trials_for_rate or max_failure_rate == 0.0

@@ -40,17 +40,21 @@ def retry(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Optional[int]
     root = trial.system_attrs.get("failed_trial", trial.number)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.add_trial(optuna.trial.create_trial(
+        template = optuna.trial.create_trial(
             state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-            system_attrs={"failed_trial": root, "retry_history": history}))
-    return len(trials)
+            system_attrs={"failed_trial": root, "retry_history": history})
+    # the storage numbers it (other processes may add trials meanwhile): ask it, never count for it
+    trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
+    return study._storage.get_trial(trial_id).number
 
 
 def retry_failure(study: optuna.Study, trial: optuna.trial.FrozenTrial, max_retry: int) -> None:
     """A trial that failed on its own: run again while its chain has had fewer than `max_retry` retries."""
-    done = sum(not is_lost(t) for t in study.get_trials(deepcopy=False)
-               if t.number in trial.system_attrs.get("retry_history", [])) if max_retry else 0
-    if max_retry and done < max_retry:
+    if not max_retry:
+        return
+    history = trial.system_attrs.get("retry_history", [])
+    done = sum(not is_lost(t) for t in study.get_trials(deepcopy=False) if t.number in history)
+    if done < max_retry:
         number = retry(study, trial)
         if number is not None:
             log.info("trial %d will run again as trial %d (retry %d of max_retry=%d)", trial.number, number,
@@ -90,7 +94,8 @@ def fail_stale(study: optuna.Study) -> list:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         stale = storage._get_stale_trial_ids(study._study_id)
-    return [storage.get_trial(i).number for i in stale if mark_lost(study, i, storage.get_trial(i).number, "heartbeat")]
+    numbers = {i: storage.get_trial(i).number for i in stale}
+    return [numbers[i] for i in stale if mark_lost(study, i, numbers[i], "heartbeat")]
 
 
 def wait_for_running(study: optuna.Study, own: set, poll: float, grace: int) -> bool:
