@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from compress.core.compat import keras
 from compress.core.errors import ConfigError
+from compress.data.arrays import unit
 from compress.training.prune import channel
 from compress.training.students import build_student
 
@@ -136,7 +137,7 @@ def test_exported_files_hold_exactly_the_surviving_channels_and_run_in_the_execu
 
     wide = student(arch, head)
     narrow = channel.narrow(wide, 0.5).model
-    images = splits.x_test[:200]
+    images = unit(splits.x_test[:200])
     tflite = quantize.write(quantize.convert(narrow, "int8", splits.x_train[:100]), tmp_path / "m.tflite")
     package = coreml.to_mlpackage(narrow, tmp_path / "m.mlpackage", "linear8")
     keras_kernels = sum(int(np.prod(s)) for s in kernels(narrow).values())
@@ -147,7 +148,7 @@ def test_exported_files_hold_exactly_the_surviving_channels_and_run_in_the_execu
     wide_tflite = quantize.write(quantize.convert(wide, "int8", splits.x_train[:100]), tmp_path / "w.tflite")
     assert measure.file_counts(wide_tflite)["weights"] > 3 * keras_kernels
     assert tflite.stat().st_size < 0.6 * wide_tflite.stat().st_size
-    logits = narrow.predict(images, verbose=0)  # the splits hold floats in [0, 1], as the students take
+    logits = narrow.predict(images, verbose=0)  # floats in [0, 1], as the students take
     carried = keras.activations.softmax(keras.backend.constant(
         coreml.keras_carrying(narrow, package).predict(images, verbose=0))).numpy()
     assert_same_choices(coreml_exec.predict(package, images), carried)  # the package's int8 weights, in Keras

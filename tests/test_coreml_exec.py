@@ -10,6 +10,7 @@ from conftest import assert_same_choices, group, have_dataset
 from compress.core.compat import keras
 from compress.coreml import convert as coreml
 from compress.coreml import executor as coreml_exec
+from compress.data.arrays import unit
 from compress.training import distill
 from compress.training.students import build_student
 
@@ -109,7 +110,7 @@ def trained_student():
         from compress.data import fashion_mnist as data
 
         s = data.load()
-        x, y, x_test = s.x_train[:6000], s.y_train[:6000], s.x_test[:300]
+        x, y, x_test = unit(s.x_train[:6000]), s.y_train[:6000], unit(s.x_test[:300])
     else:
         x, y = RNG.random((600, 28, 28, 1), dtype=np.float32), RNG.integers(0, 10, 600)
         x_test = RNG.random((300, 28, 28, 1), dtype=np.float32)

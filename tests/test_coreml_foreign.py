@@ -21,6 +21,7 @@ from compress.core.compat import keras
 from compress.core.errors import InterfaceError
 from compress.coreml import executor as coreml_exec
 from compress.data import fashion_mnist as data
+from compress.data.arrays import unit
 
 pytestmark = needs_data
 N = 500  # test images per model: enough for a 99.8% agreement to mean something
@@ -33,7 +34,7 @@ def fmnist():
 
 @pytest.fixture(scope="session")
 def images(fmnist):
-    return fmnist.x_test[:N], fmnist.y_test[:N]
+    return unit(fmnist.x_test[:N]), fmnist.y_test[:N]
 
 
 def body(inputs, x):
@@ -83,7 +84,7 @@ class Foreign:
 def sources(fmnist):
     """Every foreign source model, on one trained body (NHWC floats in [0, 1], logits)."""
     keras.utils.set_random_seed(1)
-    x, y = fmnist.x_train[:4000], fmnist.y_train[:4000]
+    x, y = unit(fmnist.x_train[:4000]), fmnist.y_train[:4000]
     inp = keras.Input((28, 28, 1))
     core = fitted(body(inp, inp), x, y)
     keras.utils.set_random_seed(2)
@@ -406,7 +407,7 @@ def pytorch_style(tmp_path_factory, fmnist):
     w = {k: (rng.normal(size=s) * (1 / np.sqrt(np.prod(s[1:])) if len(s) > 1 else 0.3)).astype(np.float32)
          for k, s in shapes.items()}
     w["gamma"] = (1 + 0.2 * rng.normal(size=8)).astype(np.float32)
-    x, y = fmnist.x_train[:1000], fmnist.y_train[:1000]
+    x, y = unit(fmnist.x_train[:1000]), fmnist.y_train[:1000]
     features = pytorch_style_features(np.transpose(x, (0, 3, 1, 2)).astype(np.float64),
                                       {k: v.astype(np.float64) for k, v in w.items()})
     design = np.concatenate([features, np.ones((len(x), 1))], axis=1)

@@ -93,7 +93,7 @@ def test_stratified_split_is_seeded_balanced_and_disjoint():
 def test_real_fashion_mnist_loads_with_checksums(splits):
     assert splits.x_train.shape == (55000, 28, 28, 1) and splits.x_val.shape == (5000, 28, 28, 1)
     assert splits.x_test.shape == (10000, 28, 28, 1)
-    assert 0.0 <= splits.x_train.min() and splits.x_train.max() <= 1.0
+    assert splits.x_train.dtype == np.uint8 and splits.x_train.max() == 255  # held as pixels, 1 byte each
     assert np.all(np.bincount(splits.y_val) == 500)
     assert np.all(np.bincount(splits.y_test) == 1000)
 
@@ -109,3 +109,45 @@ def test_wrong_checksum_is_refused(tmp_path):
     labels.write_bytes(gzip.compress(bytes(raw)))
     with pytest.raises(DataError, match="sha256 .* does not match"):
         data.load(str(tmp_path))
+
+
+def test_held_pixels_become_the_same_floats_in_every_reader_and_the_pipeline_gives_the_same_batches():
+    """Images are held as uint8; every reader converts a batch at a time. The tf.data pipeline's
+    batches (positions shuffled, images gathered, a 256-entry table) are bit for bit those of
+    shuffling the float (image, target) pairs themselves, as training did when images were held as floats."""
+    from compress.core.compat import tf
+    from compress.data import arrays
+    from compress.training import distill
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(300, 5, 4, 3), dtype=np.uint8)
+    targets = rng.normal(size=(300, 6)).astype(np.float32)
+    floats = x.astype(np.float32) / 255.0
+    assert np.array_equal(arrays.unit(x).view(np.uint32), floats.view(np.uint32))
+    assert np.array_equal(arrays.UNIT_TABLE[x].view(np.uint32), floats.view(np.uint32))
+    assert np.array_equal(arrays.to_pixels(floats), x) and arrays.to_pixels(x) is x
+    pairs = tf.data.Dataset.from_tensor_slices((floats, targets)).shuffle(300, seed=5, reshuffle_each_iteration=True)
+    pairs = pairs.batch(32)
+    ours = distill.dataset(x, targets, 32, 5)
+    for _ in range(2):  # two epochs: reshuffled alike
+        for (a, b), (c, d) in zip(pairs, ours, strict=True):
+            assert np.array_equal(a.numpy().view(np.uint32), c.numpy().view(np.uint32))
+            assert np.array_equal(b.numpy(), d.numpy())
+    # a reader fed pixels or the floats gives the same answer (map_unit converts chunk by chunk)
+    seen = []
+    out = arrays.map_unit(lambda chunk: (seen.append(chunk.dtype), chunk.sum(axis=(1, 2, 3)))[1], x, chunk=128)
+    assert seen == [np.float32] * 3 and np.array_equal(out, floats.sum(axis=(1, 2, 3)))
+
+
+def test_a_training_split_is_carved_in_place_with_the_same_rows():
+    from compress.data import arrays
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, size=(10_001, 3, 2, 1), dtype=np.uint8)
+    keep = np.sort(rng.choice(len(x), 9_000, replace=False))
+    expected = x[keep].copy()
+    carved = arrays.split_rows(x, keep, chunk=700)  # 12 whole chunks and a part
+    assert np.array_equal(carved, expected) and np.shares_memory(carved, x)  # no second copy of the set
+    frozen = expected.copy()
+    frozen.flags.writeable = False
+    assert np.array_equal(arrays.split_rows(frozen, np.array([2, 0])), expected[[2, 0]])  # unsorted: a copy

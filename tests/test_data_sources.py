@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 from compress.core.errors import DataError
 from compress.data import image_folder, npz, sources
+from compress.data.arrays import unit
 
 CLASSES = ("apple", "beetle", "cloud")  # folder names, sorted as a reader lists them
 COLOURS = {"apple": (200, 30, 30), "beetle": (30, 160, 40), "cloud": (40, 60, 210)}
@@ -48,12 +49,12 @@ def load(root: Path, cache: Path, **options):
 def test_an_image_folder_reads_as_splits_with_its_classes_shape_and_colour(tmp_path):
     splits = load(write_folder(tmp_path / "pets"), tmp_path / "cache")
     assert splits.class_names == CLASSES and splits.num_classes == 3 and splits.kind == "image_folder"
-    assert splits.image_shape == (12, 10, 3) and splits.x_train.dtype == np.float32
+    assert splits.image_shape == (12, 10, 3) and splits.x_train.dtype == np.uint8  # held as decoded
     assert len(splits.y_train) + len(splits.y_val) == 60 and len(splits.y_test) == 18
     assert sorted(np.bincount(splits.y_val)) == [4, 4, 4]  # stratified: a fifth of each class
     # the labels follow the folders: each class's mean colour is its own
     reds = splits.x_test[splits.y_test == 0][..., 0].mean()
-    assert reds > splits.x_test[splits.y_test == 2][..., 0].mean() + 0.3
+    assert reds > splits.x_test[splits.y_test == 2][..., 0].mean() + 0.3 * 255
     gray = load(tmp_path / "pets", tmp_path / "cache", channels=1)
     assert gray.image_shape == (12, 10, 1) and gray.fingerprint == splits.fingerprint
 
@@ -146,13 +147,14 @@ def test_an_npz_reads_uint8_or_float_pixels_and_says_which(tmp_path, caplog):
     np.savez(tmp_path / "floats.npz", x_train=x, y_train=y, x_test=x[:8], y_test=y[:8], x_val=x[:8], y_val=y[:8])
     floats = npz.load(tmp_path / "floats.npz", 0.1, 0)
     assert "read as floats in [0, 1]" in caplog.text and floats.class_names == ("0", "1", "2", "3")
-    assert np.array_equal(floats.x_val, x[:8])  # its own validation split, not carved
-    # pixels are split first and each part converted: the same bits as converting the whole set, then splitting
+    assert np.array_equal(floats.x_val, x[:8]) and floats.x_val.dtype == np.float32  # its own split, floats kept
+    # pixels stay uint8 (a quarter of float32's bytes); a batch converted is the same bits as converting the
+    # whole set, then splitting
     raw = np.load(tmp_path / "digits.npz")
     whole = raw["x_train"][..., None].astype(np.float32) / 255.0
-    assert splits.x_train.dtype == np.float32
-    assert np.array_equal(splits.x_train.view(np.uint32), whole[splits.train_index].view(np.uint32))
-    assert np.array_equal(splits.x_val.view(np.uint32), whole[splits.val_index].view(np.uint32))
+    assert splits.x_train.dtype == np.uint8 and np.array_equal(splits.x_train, raw["x_train"][splits.train_index, ..., None])
+    assert np.array_equal(unit(splits.x_train).view(np.uint32), whole[splits.train_index].view(np.uint32))
+    assert np.array_equal(unit(splits.x_val).view(np.uint32), whole[splits.val_index].view(np.uint32))
     import hashlib
 
     assert splits.fingerprint == hashlib.sha256((tmp_path / "digits.npz").read_bytes()).hexdigest()

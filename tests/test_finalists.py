@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 import pytest
+from conftest import ROOT, compose_config
 
 from compress.config.options import FAMILIES
 from compress.core import metrics as M
@@ -340,3 +341,22 @@ def test_channel_multiple_changes_a_dsconv_recipe_and_leaves_a_cnn_recipe_s_hash
             assert config.student.channel_multiple == multiple
             hashes[arch, multiple] = recipe_hash(config)
     assert hashes["cnn", 1] == hashes["cnn", 8] and hashes["dsconv", 1] != hashes["dsconv", 8]
+
+
+def test_finalize_temperature_and_alpha_set_every_finalist_s_distillation_and_its_hash():
+    """`finalize.temperature` / `finalize.alpha` replace each trial's searched values (null keeps them and
+    the recipe's hash); out of range is one line."""
+    from compress.config.validate import validate
+    from compress.finalize.recipe import finalist_config, recipe_hash
+    from compress.tracking import trials_table
+
+    row = trials_table.read(ROOT / "report" / "trials.csv").set_index("trial").loc[62].to_dict()
+    row["trial"] = 62
+    plain = finalist_config(compose_config(), row, 0)
+    assert float(plain.distill.alpha) == pytest.approx(row["distill.alpha"])
+    tuned = finalist_config(compose_config(["finalize.temperature=4", "finalize.alpha=0.1"]), row, 0)
+    assert (float(tuned.distill.temperature), float(tuned.distill.alpha)) == (4.0, 0.1)
+    assert recipe_hash(tuned) != recipe_hash(plain)
+    for bad, allowed in (("finalize.alpha=1.5", r"\[0, 1\]"), ("finalize.temperature=0", "> 0")):
+        with pytest.raises(ConfigError, match=allowed):
+            validate(compose_config([bad]))

@@ -18,6 +18,7 @@ from conftest import ROOT, needs_data, needs_teacher, smoke_stores
 from compress.config.cli import compose
 from compress.core import metrics as M
 from compress.core.errors import ConfigError
+from compress.data.arrays import unit
 from compress.data.fashion_mnist import sha256_of
 from compress.finalize.paths import Paths
 
@@ -108,7 +109,7 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
         assert row["ship_bytes_names"] < 100
         # student.keras (and the Core ML package made from it) is the network the shipped file carries, in
         # float: the two agree on nearly every image whichever encoding shipped
-        float_top1 = load_keras(ship.parent / "student.keras").predict(test.x_test, verbose=0).argmax(1)
+        float_top1 = load_keras(ship.parent / "student.keras").predict(unit(test.x_test), verbose=0).argmax(1)
         assert np.mean(float_top1 == predictions(ship, test.x_test)) >= 0.9
     winner = json.loads((tmp_path / "winner" / "winner.json").read_text())
     assert winner["trial"] in set(table["trial"]) and winner["policy"] == "max_bytes"
@@ -176,7 +177,7 @@ def serve_and_compare(tmp_path: Path, model_uri: str, tflite: Path) -> None:
     from compress.measure.tflite import predict
 
     splits = data.load_from_config(compose(["experiment=smoke"]).data)
-    images = splits.x_test[:64]
+    images = unit(splits.x_test[:64])
     expected = np.argmax(predict(tflite, images), axis=1)
     port = free_port()
     log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed below

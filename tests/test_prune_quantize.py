@@ -8,6 +8,7 @@ import pytest
 from conftest import group, have_dataset
 
 from compress.core.errors import ConfigError
+from compress.data.arrays import unit
 from compress.measure import tflite as measure
 from compress.training import distill, prune, quantize
 from compress.training.students import build_student
@@ -23,7 +24,7 @@ def images_labels():
         from compress.data import fashion_mnist as data
 
         s = data.load()
-        return s.x_train[:640], s.y_train[:640], s.x_test[:300], s.y_test[:300]
+        return unit(s.x_train[:640]), s.y_train[:640], unit(s.x_test[:300]), s.y_test[:300]
     rng = np.random.default_rng(0)
     return (rng.random((640, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 640),
             rng.random((300, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 300))

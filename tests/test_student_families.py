@@ -10,6 +10,7 @@ from conftest import student_group, student_options
 from compress.core.compat import set_seed
 from compress.coreml import convert as coreml
 from compress.coreml import executor as coreml_exec
+from compress.data.arrays import unit
 from compress.measure import tflite as measure
 from compress.training import encode, quantize
 from compress.training.students import build_student, dsconv_plan, round_channels
@@ -26,7 +27,7 @@ def sample_images(n: int = 64) -> np.ndarray:
     if have_dataset():
         from compress.data import fashion_mnist as data
 
-        return data.load().x_test[:n]
+        return unit(data.load().x_test[:n])
     return np.random.default_rng(0).random((n, 28, 28, 1)).astype(np.float32)
 
 

@@ -11,6 +11,7 @@ from conftest import TEACHER, needs_data, needs_teacher
 from compress.core.compat import keras
 from compress.core.errors import ConfigError
 from compress.data import fashion_mnist as data
+from compress.data.arrays import unit
 from compress.teacher.model import build_teacher, load_keras, logits_model
 
 
@@ -43,7 +44,7 @@ def test_card_matches_the_committed_file():
 @needs_data
 def test_committed_teacher_scores_at_least_92_percent(splits):
     model = load_keras(TEACHER)
-    probs = logits_model(model).predict(splits.x_test, batch_size=1000, verbose=0)
+    probs = logits_model(model).predict(unit(splits.x_test), batch_size=1000, verbose=0)
     accuracy = float(np.mean(np.argmax(probs, axis=1) == splits.y_test))
     card = json.loads((TEACHER.parent / "card.json").read_text())
     assert accuracy >= 0.92

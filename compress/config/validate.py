@@ -150,6 +150,10 @@ def _validate_finalize(f) -> None:
     _check(f.learning_rate > 0, "finalize.learning_rate", f.learning_rate, "must be > 0")
     _check(f.augment in AUGMENTS, "finalize.augment", f.augment, f"allowed {', '.join(AUGMENTS)}")
     _check(f.qat_epochs >= 1, "finalize.qat_epochs", f.qat_epochs, "must be >= 1")
+    _check(f.get("temperature") is None or f.temperature > 0, "finalize.temperature", f.get("temperature"),
+           "allowed null (each trial's) or > 0")
+    _check(f.get("alpha") is None or 0 <= f.alpha <= 1, "finalize.alpha", f.get("alpha"),
+           "allowed null (each trial's) or [0, 1]")
     _check(0 <= f.int8_tolerance < 1, "finalize.int8_tolerance", f.int8_tolerance, "allowed [0, 1)")
     _check(0 <= f.encoding_tolerance < 1, "finalize.encoding_tolerance", f.encoding_tolerance, "allowed [0, 1)")
     _check(f.coreml_compression in COREML_COMPRESSIONS, "finalize.coreml_compression", f.coreml_compression,

@@ -102,7 +102,7 @@ def predict(path: str | Path, images: np.ndarray, batch: int = 500, input_range:
             output: str | None = None, precision: str = "fp32", n_classes: int | None = None,
             with_reading: bool = False, class_names=None):
     """Class scores (n, the model's classes), in the data's class order, of a .mlpackage for
-    `images` in [0, 1] shaped (n, H, W, C), fed the way the model's own interface asks
+    `images` as uint8 pixels or floats in [0, 1] shaped (n, H, W, C), fed the way the model's own interface asks
     (`compress.coreml.interface`); with `with_reading`, also the Reading that says how.
     `n_classes`: the data's labels run up to n_classes - 1 (the model must have that many);
     `class_names`: the data's, in label order, that a classifier's labels are matched to.
@@ -110,7 +110,10 @@ def predict(path: str | Path, images: np.ndarray, batch: int = 500, input_range:
     On macOS the real Core ML runs the model; elsewhere the NumPy executor does (`precision`
     'fp16' rounds every activation to float16, as the GPU and Neural Engine compute).
     """
-    pixels = np.clip(np.round(np.asarray(images, np.float32) * 255.0), 0, 255).astype(np.float32)
+    if getattr(images, "dtype", None) == np.uint8:  # held pixels (compress.data.arrays)
+        pixels = images.astype(np.float32)
+    else:
+        pixels = np.clip(np.round(np.asarray(images, np.float32) * 255.0), 0, 255).astype(np.float32)
     if pixels.ndim == 3:
         pixels = pixels[..., None]
     on_core_ml = platform.system() == "Darwin"

@@ -1,5 +1,9 @@
 """Images and labels handed over as arrays (an .npz, a decoded folder), checked and read one way:
-images (n, H, W) or (n, H, W, C) as uint8 pixels or floats in [0, 1], labels as class indices."""
+images (n, H, W) or (n, H, W, C) as uint8 pixels or floats in [0, 1], labels as class indices.
+
+Images are held as they were stored (`stored`: uint8 pixels, or float32 for a source that gave floats)
+and turned into the float32 in [0, 1] that models take one batch at a time (`unit`, `map_unit`,
+`UNIT_TABLE` for tf.data): a set of 500,000 32x32x3 images is 1.5 GB as pixels, 6 GB as floats."""
 
 from __future__ import annotations
 
@@ -11,15 +15,34 @@ MAX_CHANNELS = 4
 
 
 def images(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
-    """`x` as float32 in [0, 1] shaped (n, H, W, C), and which reading was used (said, never guessed
+    """`x` shaped (n, H, W, C) as held (`stored`), and which reading was used (said, never guessed
     silently): integer pixels 0-255, or floats already in [0, 1]. Anything else is refused in one line."""
     x, read = checked(x, where)
-    return as_unit(x), read
+    return stored(x), read
 
 
-def as_unit(x: np.ndarray) -> np.ndarray:
-    """Checked images (`checked`) as float32 in [0, 1]."""
-    return x.astype(np.float32) if np.issubdtype(x.dtype, np.floating) else to_unit(x)
+def stored(x: np.ndarray) -> np.ndarray:
+    """Checked images (`checked`) as held: integer pixels as uint8, floats in [0, 1] as float32."""
+    return x.astype(np.float32, copy=False) if np.issubdtype(x.dtype, np.floating) else x.astype(np.uint8, copy=False)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    """Held images (uint8 pixels or float32 in [0, 1]) as the float32 in [0, 1] a model takes: call it on a
+    batch, not a whole set (`map_unit`)."""
+    return to_unit(x) if x.dtype == np.uint8 else np.asarray(x, dtype=np.float32)
+
+
+def to_pixels(x: np.ndarray) -> np.ndarray:
+    """Held images as uint8 pixels (floats in [0, 1] rounded to the nearest of 256 levels)."""
+    return x if x.dtype == np.uint8 else np.round(np.asarray(x, np.float32) * 255).astype(np.uint8)
+
+
+def map_unit(fn, x: np.ndarray, chunk: int = 10_000) -> np.ndarray:
+    """`fn` (e.g. a model's predict at batch size 1,000, which divides `chunk`) over held images, one
+    chunk converted to floats at a time; the results concatenated as if `fn` had seen the whole set."""
+    if x.dtype != np.uint8 or len(x) <= chunk:
+        return fn(unit(x))
+    return np.concatenate([fn(unit(x[i:i + chunk])) for i in range(0, len(x), chunk)])
 
 
 def checked(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
@@ -42,12 +65,26 @@ def checked(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
     return x, "floats in [0, 1]"
 
 
+def split_rows(x: np.ndarray, keep: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """`x[keep]` for sorted, distinct `keep`, moved to the front of `x` in place, chunk by chunk: a training
+    split carved from a set without a second copy of it (`x` is overwritten; the result is a view of it)."""
+    if not x.flags.writeable or (len(keep) > 1 and np.any(np.diff(keep) <= 0)):
+        return x[keep]
+    for start in range(0, len(keep), chunk):  # row keep[i] >= i: a chunk reads rows no earlier chunk wrote
+        part = keep[start:start + chunk]
+        x[start:start + len(part)] = x[part]
+    return x[:len(keep)]
+
+
 def to_unit(pixels: np.ndarray) -> np.ndarray:
     """0-255 pixels as float32 in [0, 1], divided in place: one float32 copy at a time, not two (the
     same bits as `pixels.astype(np.float32) / 255.0`)."""
     out = pixels.astype(np.float32)
     out /= np.float32(255.0)
     return out
+
+
+UNIT_TABLE = to_unit(np.arange(256, dtype=np.uint8))  # pixel -> float32 in [0, 1], the bits `to_unit` gives
 
 
 def labels(y: np.ndarray, n_images: int, n_classes: int | None, where: str) -> np.ndarray:

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from compress.core.errors import DataError
-from compress.data.arrays import to_unit
 from compress.data.splits import Splits, stratified_split
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -165,13 +164,10 @@ def load(data_dir: str | None = None, val_size: int = 5000, seed: int = 0, verif
     arrays, fingerprint = _read_checked(folder, verify_checksums)
     train_idx, val_idx = stratified_split(arrays["train_labels"], val_size, seed)
 
-    def images(a: np.ndarray) -> np.ndarray:
-        return to_unit(a)[..., None]
-
-    x_all, y_all = images(arrays["train_images"]), arrays["train_labels"].astype(np.int64)
+    x_all, y_all = arrays["train_images"][..., None], arrays["train_labels"].astype(np.int64)  # uint8 pixels
     return Splits(
         x_all[train_idx], y_all[train_idx], x_all[val_idx], y_all[val_idx],
-        images(arrays["test_images"]), arrays["test_labels"].astype(np.int64),
+        arrays["test_images"][..., None], arrays["test_labels"].astype(np.int64),
         train_idx, val_idx, fingerprint, str(folder), CLASS_NAMES, "fashion_mnist",
     )
 

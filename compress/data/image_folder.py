@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from compress.core.errors import DataError
-from compress.data.arrays import to_unit
+from compress.data.arrays import split_rows
 from compress.data.splits import Splits, stratified_split
 
 log = logging.getLogger(__name__)
@@ -183,10 +183,11 @@ def load(path: str | Path, val_size: int | float, seed: int, cache_dir: str | Pa
     if "x_val" in arrays:
         train_idx, val_idx = np.arange(len(y_train)), np.arange(len(arrays["y_val"]))
         x_train, x_val, y_val = arrays["x_train"], arrays["x_val"], arrays["y_val"]
-    else:  # split the pixels first, then convert each part: no float32 copy of the whole set beside its parts
+    else:
         count = int(round(val_size * len(y_train))) if val_size < 1 else int(val_size)
         train_idx, val_idx = stratified_split(y_train, count, seed)
-        x_train, x_val, y_val = arrays["x_train"][train_idx], arrays["x_train"][val_idx], y_train[val_idx]
+        x_val, y_val = arrays["x_train"][val_idx], y_train[val_idx]
+        x_train = split_rows(arrays["x_train"], train_idx)
         y_train = y_train[train_idx]
-    return Splits(to_unit(x_train), y_train, to_unit(x_val), y_val, to_unit(arrays["x_test"]), arrays["y_test"],
+    return Splits(x_train, y_train, x_val, y_val, arrays["x_test"], arrays["y_test"],  # uint8 pixels, as decoded
                   train_idx, val_idx, digest, str(root), names, "image_folder")

@@ -35,7 +35,7 @@ def load(path: str | Path, val_size: int | float, seed: int) -> Splits:
         raise DataError(f"data.path={path}: lacks arrays {', '.join(missing)}; needs {', '.join(REQUIRED)} "
                         f"(optionally x_val, y_val, class_names)")
     names = [str(n) for n in held["class_names"].reshape(-1)] if "class_names" in held else None
-    x_train, read = arrays.checked(held.pop("x_train"), f"{path}: x_train")  # pixels until split
+    x_train, read = arrays.images(held.pop("x_train"), f"{path}: x_train")  # held as stored (arrays.stored)
     x_test, _ = arrays.images(held.pop("x_test"), f"{path}: x_test")
     if x_test.shape[1:] != x_train.shape[1:]:
         raise DataError(f"{path}: x_test images are {x_test.shape[1:]}, x_train's {x_train.shape[1:]}")
@@ -51,12 +51,11 @@ def load(path: str | Path, val_size: int | float, seed: int) -> Splits:
         x_val, _ = arrays.images(held.pop("x_val"), f"{path}: x_val")
         y_val = arrays.labels(held["y_val"], len(x_val), n_classes, f"{path}: y_val")
         train_idx, val_idx = np.arange(len(x_train)), np.arange(len(x_val))
-        x_train = arrays.as_unit(x_train)
-    else:  # split the pixels, then convert each part: no float32 copy of the whole set beside its parts
+    else:
         count = int(round(val_size * len(y_train))) if val_size < 1 else int(val_size)
         train_idx, val_idx = stratified_split(y_train, count, seed)
-        x_val, y_val = arrays.as_unit(x_train[val_idx]), y_train[val_idx]
-        x_train, y_train = arrays.as_unit(x_train[train_idx]), y_train[train_idx]
+        x_val, y_val = x_train[val_idx], y_train[val_idx]
+        x_train, y_train = arrays.split_rows(x_train, train_idx), y_train[train_idx]
     log.info("data: %s read as %s; %d classes, images %s", path, read, n_classes, "x".join(map(str, x_train.shape[1:])))
     digest = sha256_of(path)  # read in pieces: never the whole file in memory
     return Splits(x_train, y_train, x_val, y_val, x_test, y_test, train_idx, val_idx, digest, str(path),

@@ -1,5 +1,6 @@
-"""What every data source yields: train / validation / test images as float32 in [0, 1] shaped
-(n, H, W, C), integer labels, the class names in label order, and a fingerprint of the raw data that
+"""What every data source yields: train / validation / test images shaped (n, H, W, C) as held (uint8
+pixels, or float32 in [0, 1] for a source that gave floats; `arrays.unit` turns a batch into what a
+model takes), integer labels, the class names in label order, and a fingerprint of the raw data that
 keys every cache; and the seeded, stratified ways of carving a validation split and a sample."""
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from compress.core.errors import DataError
 
 @dataclass(frozen=True)
 class Splits:
-    """Images as float32 in [0, 1] with shape (n, H, W, C), labels as int64 in 0..len(class_names)-1."""
+    """Images with shape (n, H, W, C) as held: uint8 pixels 0-255, or float32 in [0, 1] where the source
+    gave floats (never fed to a model as they are: `arrays.unit` per batch). Labels as int64 in
+    0..len(class_names)-1."""
 
     x_train: np.ndarray
     y_train: np.ndarray

@@ -17,8 +17,8 @@ from compress.core.errors import CompressError, DataError
 from compress.core.stats import mcnemar
 from compress.coreml import executor as coreml_exec
 from compress.coreml.convert import package_bytes
+from compress.data import arrays, sources
 from compress.data import fashion_mnist as data
-from compress.data import sources
 from compress.measure import tflite as measure
 
 SUFFIXES = (".tflite", ".mlpackage", ".keras")  # .keras: a teacher, to compare against
@@ -47,7 +47,8 @@ def _predict(path: Path, images: np.ndarray, n_classes: int | None = None, input
         from compress.core.compat import keras
 
         model = keras.models.load_model(path, compile=False, safe_mode=True)
-        return np.argmax(model.predict(images, batch_size=1000, verbose=0), axis=1), None
+        return np.argmax(arrays.map_unit(lambda chunk: model.predict(chunk, batch_size=1000, verbose=0), images),
+                         axis=1), None
     scores, reading = coreml_exec.predict(path, images, n_classes=n_classes, input_range=input_range,
                                           output=output, precision=precision, with_reading=True,
                                           class_names=class_names)

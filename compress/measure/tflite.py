@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from compress.core.compat import keras, native_quiet
+from compress.data import arrays
 
 
 def interpreter(path: str | Path, threads: int = 1):
@@ -37,7 +38,9 @@ def file_sizes(path: str | Path) -> tuple[int, int]:
 
 
 def _to_input(images: np.ndarray, detail: dict) -> np.ndarray:
-    """Images in [0, 1] as the model's input tensor type (quantized where it is integer)."""
+    """Held images (uint8 pixels or floats in [0, 1]: `arrays.unit`) as the model's input tensor type
+    (quantized where it is integer)."""
+    images = arrays.unit(images)
     dtype = detail["dtype"]
     if dtype in (np.int8, np.uint8):
         scale, zero = detail["quantization"]
@@ -79,7 +82,7 @@ def accuracy(path: str | Path, images: np.ndarray, labels: np.ndarray, batch: in
 
 def keras_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy of a Keras model (inference mode), for comparison with its exported file."""
-    preds = model.predict(x, batch_size=1000, verbose=0)
+    preds = arrays.map_unit(lambda chunk: model.predict(chunk, batch_size=1000, verbose=0), x)
     return float(np.mean(np.argmax(preds, axis=1) == y))
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from compress.config.options import ENSEMBLE_ARCHES
+from compress.data import arrays
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def _compiled(keras, recipe: dict, steps_per_epoch: int):
 
 def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
     """Top-1 accuracy of a logits (or probabilities) model."""
-    scores = model.predict(x, batch_size=batch_size, verbose=0)
+    scores = arrays.map_unit(lambda chunk: model.predict(chunk, batch_size=batch_size, verbose=0), x)
     return float(np.mean(np.argmax(scores, axis=1) == y))
 
 
@@ -178,7 +179,7 @@ def train_member(keras, recipe: dict, x_train: np.ndarray, y_train: np.ndarray, 
             return state
         start = time.time()
         rng = np.random.default_rng([recipe["seed"], recipe["member"], epoch])
-        x_aug = augment(x_train, rng, recipe["flip"], recipe["max_shift"], recipe["erase"])
+        x_aug = augment(arrays.unit(x_train), rng, recipe["flip"], recipe["max_shift"], recipe["erase"])
         keras.utils.set_random_seed(int(recipe["seed"]) * 1000 + recipe["member"] * 100 + epoch)
         fit = model.fit(x_aug, y_train, batch_size=recipe["batch_size"], epochs=epoch + 1, initial_epoch=epoch,
                         shuffle=True, verbose=0)

@@ -21,7 +21,7 @@ import numpy as np
 from compress.config.options import DEFAULT_TEACHER_PATH as DEFAULT_PATH
 from compress.core.compat import keras, set_seed, tf
 from compress.core.errors import ConfigError
-from compress.data import sources
+from compress.data import arrays, sources
 from compress.data.splits import Splits
 from compress.measure.tflite import keras_accuracy
 from compress.teacher import cards
@@ -96,11 +96,14 @@ def train_teacher(train_cfg: dict, splits: Splits, verbose: int = 1) -> tuple[ke
     ds = tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train))
     ds = ds.shuffle(len(splits.x_train), seed=train_cfg["seed"], reshuffle_each_iteration=True)
     ds = ds.batch(train_cfg["batch_size"])
+    if splits.x_train.dtype == np.uint8:  # held pixels become floats a batch at a time (arrays.to_unit's bits)
+        table = tf.constant(arrays.UNIT_TABLE)
+        ds = ds.map(lambda x, y: (tf.gather(table, tf.cast(x, tf.int32)), y))
     if train_cfg["augment"]:
         flips = splits.flips
         ds = ds.map(lambda x, y: (augment(x, train_cfg["seed"], flips), y), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.prefetch(tf.data.AUTOTUNE)
-    history = model.fit(ds, epochs=train_cfg["epochs"], validation_data=(splits.x_val, splits.y_val),
+    history = model.fit(ds, epochs=train_cfg["epochs"], validation_data=(arrays.unit(splits.x_val), splits.y_val),
                         verbose=verbose)
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
@@ -211,7 +214,7 @@ def logits_model(teacher: keras.Model, sample: np.ndarray | None = None) -> kera
     ):
         return keras.Model(teacher.inputs, last.input)
     if sample is not None:
-        scores = teacher.predict(sample, batch_size=256, verbose=0)
+        scores = teacher.predict(arrays.unit(sample), batch_size=256, verbose=0)
         if scores.min() < 0 or not np.allclose(scores.sum(axis=1), 1.0, atol=1e-3):
             log.info("teacher %s: its output read as logits (not probabilities: negative or not summing to 1)",
                      teacher.name)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from mlflow.pyfunc import PythonModel
 
+from compress.data import arrays
 from compress.data.fashion_mnist import sha256_of
 from compress.measure.tflite import image_shape, predict
 from compress.tracking import runs as tracking
@@ -91,7 +92,7 @@ def register_winner(tracking_cfg, run_id: str | None, tflite: Path, images: np.n
                  "store): the winner is logged in a new run 'winner'", run_id, tracking_cfg.uri)
         run_id = None
     shape = tuple(int(v) for v in images.shape[1:])
-    example = np.round(images[:2].reshape(input_shape(shape)) * 255.0).astype(np.float32)
+    example = arrays.to_pixels(images[:2]).reshape(input_shape(shape)).astype(np.float32)  # 0-255, as served
     with mlflow.start_run(run_id=run_id) if run_id else mlflow.start_run(experiment_id=experiment_id,
                                                                          run_name="winner") as run:
         info = mlflow.pyfunc.log_model(

@@ -20,6 +20,7 @@ import numpy as np
 
 from compress.config.validate import check_distill_weights
 from compress.core.compat import keras, tf
+from compress.data import arrays
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ def cached_logits(teacher_logits_model: keras.Model, x: np.ndarray, path: Path) 
             return logits
         log.warning("logit cache %s has shape %s, recomputing", path, logits.shape)
     log.info("teacher logits for %s images -> %s (once)", f"{len(x):,}", path)
-    logits = teacher_logits_model.predict(x, batch_size=1000, verbose=0).astype(np.float32)
+    logits = arrays.map_unit(lambda chunk: teacher_logits_model.predict(chunk, batch_size=1000, verbose=0),
+                             x).astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, logits)
@@ -108,11 +110,21 @@ def compile_for_distillation(model: keras.Model, distill_cfg, learning_rate: flo
 def dataset(x: np.ndarray, targets: np.ndarray, batch_size: int, seed: int, teacher: keras.Model | None = None):
     """A shuffled, batched, prefetched tf.data pipeline over (image, packed target).
 
-    With `teacher` (online mode) the targets hold only the one-hot labels and the
-    teacher's logits are computed on every batch.
+    The shuffle runs over positions and each batch gathers its images: the same batches, in the same
+    order, as shuffling the (image, target) pairs themselves (tf.data's order depends on the seed and
+    the buffer's size alone), without a second copy of the images in the shuffle buffer. Images held
+    as uint8 pixels become floats a batch at a time, with the bits `arrays.to_unit` gives (a 256-entry
+    table). With `teacher` (online mode) the targets hold only the one-hot labels and the teacher's
+    logits are computed on every batch.
     """
-    ds = tf.data.Dataset.from_tensor_slices((x, targets)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    held, goal = tf.constant(x), tf.constant(targets)
+    table = tf.constant(arrays.UNIT_TABLE)
+
+    def as_float(xb):
+        return tf.gather(table, tf.cast(xb, tf.int32)) if x.dtype == np.uint8 else xb
+
+    ds = tf.data.Dataset.range(len(x)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(lambda i: (as_float(tf.gather(held, i)), tf.gather(goal, i)))
     if teacher is not None:
         k = int(teacher.output_shape[-1])
         ds = ds.map(lambda xb, yb: (xb, tf.concat([yb[:, :k], teacher(xb, training=False)], axis=1)))
@@ -238,7 +250,7 @@ def fit(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, epochs:
              else dataset(x, targets, distill_cfg.batch_size, seed, teacher))
     history = model.fit(
         train,
-        validation_data=(x_val, targets_val) if len(x_val) else None,
+        validation_data=(arrays.unit(x_val), targets_val) if len(x_val) else None,  # a float copy while it trains
         epochs=epochs, callbacks=[*callbacks, EpochProgress(epochs, label)], verbose=verbose,
     )
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}

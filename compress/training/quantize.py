@@ -16,6 +16,7 @@ from compress.config.options import QUANT
 from compress.config.validate import check_quant_mode
 from compress.core.compat import keras, native_quiet, tf, tfmot
 from compress.core.errors import ConfigError
+from compress.data import arrays
 from compress.training import distill
 
 
@@ -86,7 +87,7 @@ def convert(model: keras.Model, mode: str, representative: np.ndarray | None = N
 
         def samples():
             for image in representative:
-                yield [image[None].astype(np.float32)]
+                yield [arrays.unit(image[None])]  # held pixels as the float32 the model takes
 
         converter.representative_dataset = samples
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

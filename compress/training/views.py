@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from compress.data import arrays
+
 log = logging.getLogger(__name__)
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -53,7 +55,7 @@ def view_params(original_index: np.ndarray, view: int, seed: int, max_shift: int
 
 def make_view(images: np.ndarray, original_index: np.ndarray, view: int, seed: int, max_shift: int = 2,
               flips: bool = True) -> np.ndarray:
-    """Images (n, 28, 28, 1) as seen in view `view`: flipped where drawn, then shifted with
+    """Images (n, H, W, C), as held, seen in view `view`: flipped where drawn, then shifted with
     zeros filling the uncovered border."""
     flip, dy, dx = view_params(original_index, view, seed, max_shift, flips)
     out = np.where(flip[:, None, None, None], images[:, :, ::-1], images)
@@ -95,7 +97,7 @@ def teacher_view_logits(logits_model, images: np.ndarray, original_index: np.nda
     start = time.perf_counter()
     for k in range(views):
         view = make_view(images, original_index, k, seed, max_shift, flips)
-        logits[k] = logits_model.predict(view, batch_size=1000, verbose=0)
+        logits[k] = arrays.map_unit(lambda chunk: logits_model.predict(chunk, batch_size=1000, verbose=0), view)
         done = time.perf_counter() - start
         log.info("teacher logits of augmented views: view %d of %d done (%.0fs, about %.0fs left)",
                  k + 1, views, done, done / (k + 1) * (views - k - 1))
@@ -110,5 +112,5 @@ def all_views(images: np.ndarray, original_index: np.ndarray, views: int, seed: 
               flips: bool = True) -> np.ndarray:
     """Every view of every image as uint8 (views, n, H, W, C): 43 MB a view of 55,000 Fashion-MNIST images,
     regenerated in memory, never stored."""
-    return np.stack([np.round(make_view(images, original_index, k, seed, max_shift, flips) * 255).astype(np.uint8)
+    return np.stack([arrays.to_pixels(make_view(images, original_index, k, seed, max_shift, flips))
                      for k in range(views)])
