@@ -13,14 +13,15 @@ from compress.core import metrics as M
 from compress.finalize.winner_export import pick
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+INT8_COLUMNS = ("ptq_per_channel", "ptq_per_tensor", "qat_per_channel")  # finalize's int8 encodings, tried in turn
 
 
 def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, targets,
-            speed: dict | None = None) -> dict | None:
+            speed: dict | None = None, int8_tolerance: float | None = None) -> dict | None:
     """Everything the section quotes, or None when there is no finalists' table; `targets` is the
     study's `targets` group (the size classes, the accuracy each aims at, the latency budget the
     app's budget ships under), `speed` report/speed.json as the report read it (the views' epoch
-    cost), None without it."""
+    cost), None without it; `int8_tolerance` the study's `finalize.int8_tolerance` (when QAT is tried)."""
     path = folder / "finalists.csv"
     if not path.is_file():
         return None
@@ -43,6 +44,7 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, targe
         "encoding": r["ship_encoding"], "ship_bytes": int(r[M.SHIP_SIZE_BYTES]),
         "ship_val": float(r[M.SHIP_VAL_ACCURACY]), "ship_test": float(r[M.SHIP_TEST_ACCURACY]),
         "float_val": float(r[M.KERAS_VAL_ACCURACY]), "ratio": float(r[M.SHIP_LATENCY_RATIO]),
+        "int8_val": {name: _maybe(r, f"int8_{name}_val_accuracy") for name in INT8_COLUMNS},
         "own_ratio": float(r[M.LATENCY_RATIO]), "own_test": float(r[M.TEST_ACCURACY]),
         "coreml_test": float(r[M.COREML_TEST_ACCURACY]), "coreml_bytes": int(r[M.COREML_SIZE_BYTES]),
         "weights": int(r["ship_bytes_weights"]), "quant_params": int(r["ship_bytes_quant_params"]),
@@ -71,6 +73,7 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, targe
     speed = speed or {}
     return {
         "study": study, "finalists": finalists, "targets": reached, "agreement": agreement,
+        "int8_tolerance": int8_tolerance,
         "under_speed_target": under_latency_budget(first, int(targets.max_bytes), targets.max_latency_ratio),
         "teacher_test": teacher_test_accuracy, "winner": winner_json, "seeds": seeds,
         "seed_std": seeds.get("std"), "n_rows": int(len(table)),
@@ -81,6 +84,12 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, targe
                                              "views_cost_vs_cached", "views_speedup_vs_teacher_in_step", "student")
                        if k in speed} if "epoch_s_views" in speed else None,
     }
+
+
+def _maybe(row, column: str) -> float | None:
+    """A finalist's figure, None where its row has none (an encoding that was not tried)."""
+    value = row.get(column)
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def _teacher(row) -> str:

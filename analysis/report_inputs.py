@@ -44,10 +44,11 @@ class Inputs:
         self.winner = hits.iloc[0]
 
         # the finalists' figures (None without finalists), for the text and for their figure alike
-        self.targets = study_config(study).targets  # the app's budgets, as the study's config sets them
+        config = study_config(study)
+        self.targets = config.targets  # the app's budgets, as the study's config sets them
         self.finalists = finalists_section.figures(folder, self.winner_json,
                                                    self.bench["teacher_float32"]["test_accuracy"], self.targets,
-                                                   self.speed)
+                                                   self.speed, float(config.finalize.int8_tolerance))
 
 
 def _maybe_json(path: Path):

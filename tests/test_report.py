@@ -503,3 +503,18 @@ def test_the_latency_claim_names_the_machine_it_was_measured_on(tmp_path):
     text = build(paths)
     assert "faster** than the teacher on one image (Intel Xeon (avx2))" in text
     assert "lower in the benchmark run (Intel Xeon (avx2))" in text
+
+
+def test_each_finalist_shows_float_post_training_int8_and_quantization_aware_int8(tmp_path):
+    paths = make_inputs(tmp_path)
+    add_finalists(paths)
+    table = pd.read_csv(paths["folder"] / "finalists.csv")
+    table["keras_val_accuracy"] = [0.9000, 0.9300]
+    table["int8_ptq_per_channel_val_accuracy"] = [0.8990, 0.9250]
+    table["int8_ptq_per_tensor_val_accuracy"] = [0.8980, 0.9240]
+    table["int8_qat_per_channel_val_accuracy"] = [float("nan"), 0.9290]  # trial 2's post-training lost 0.5 points
+    table.to_csv(paths["folder"] / "finalists.csv", index=False)
+    section = build(paths).split("### Float, post-training int8 and quantization-aware int8")[1].split("###")[0]
+    assert "more than 0.2 points against the float model (`finalize.int8_tolerance`)" in section
+    assert "| 0 | 90.00% | 89.90% | 89.80% | not needed |" in section
+    assert "| 2 | 93.00% | 92.50% | 92.40% | 92.90% |" in section

@@ -196,7 +196,7 @@ class FinalizeConfig:
     qat_epochs: int = 2
     prune_epochs: int = 5  # pruned recipes ramp their sparsity over this many epochs (the search: prune.epochs)
     min_search_accuracy: float = 0.7  # the default selection ignores trials below this search validation accuracy
-    int8_tolerance: float = 0.003  # post-training int8 may lose this much validation accuracy before QAT is tried
+    int8_tolerance: float = 0.002  # post-training int8 may lose this much validation accuracy before QAT is tried
     encoding_tolerance: float = 0.002  # ship the smallest int8 encoding within this of the best one's accuracy
     coreml_compression: str = "linear8"
     policy: str = "max_bytes"  # max_bytes or smallest_within (compress/finalize/winner_export.py)
