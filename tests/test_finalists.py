@@ -343,8 +343,8 @@ def test_channel_multiple_changes_a_dsconv_recipe_and_leaves_a_cnn_recipe_s_hash
     assert hashes["cnn", 1] == hashes["cnn", 8] and hashes["dsconv", 1] != hashes["dsconv", 8]
 
 
-def test_finalize_temperature_and_alpha_set_every_finalist_s_distillation_and_its_hash():
-    """`finalize.temperature` / `finalize.alpha` replace each trial's searched values (null keeps them and
+def test_finalize_temperature_alpha_and_width_set_every_finalist_s_recipe_and_its_hash():
+    """`finalize.temperature`, `finalize.alpha` and `finalize.width` replace each trial's searched values (null keeps them and
     the recipe's hash); out of range is one line."""
     from compress.config.validate import validate
     from compress.finalize.recipe import finalist_config, recipe_hash
@@ -357,6 +357,10 @@ def test_finalize_temperature_and_alpha_set_every_finalist_s_distillation_and_it
     tuned = finalist_config(compose_config(["finalize.temperature=4", "finalize.alpha=0.1"]), row, 0)
     assert (float(tuned.distill.temperature), float(tuned.distill.alpha)) == (4.0, 0.1)
     assert recipe_hash(tuned) != recipe_hash(plain)
-    for bad, allowed in (("finalize.alpha=1.5", r"\[0, 1\]"), ("finalize.temperature=0", "> 0")):
+    wider = finalist_config(compose_config(["finalize.width=0.16"]), row, 0)
+    assert float(wider.student.width) == 0.16 and float(plain.student.width) == pytest.approx(row["student.width"])
+    assert recipe_hash(wider) not in (recipe_hash(plain), recipe_hash(tuned))
+    for bad, allowed in (("finalize.alpha=1.5", r"\[0, 1\]"), ("finalize.temperature=0", "> 0"),
+                         ("finalize.width=0", "> 0")):
         with pytest.raises(ConfigError, match=allowed):
             validate(compose_config([bad]))

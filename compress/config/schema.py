@@ -193,6 +193,7 @@ class FinalizeConfig:
     augment: str = "none"  # measured: the plain images beat the augmented views for these students
     temperature: Optional[float] = None  # the distillation temperature of every finalist; None: its trial's
     alpha: Optional[float] = None  # the weight of the labels against the teacher; None: its trial's
+    width: Optional[float] = None  # the student width of every finalist (with finalize.trials); None: its trial's
     qat_epochs: int = 2
     prune_epochs: int = 5  # pruned recipes ramp their sparsity over this many epochs (the search: prune.epochs)
     min_search_accuracy: float = 0.7  # the default selection ignores trials below this search validation accuracy

@@ -33,9 +33,9 @@ def finalist_config(cfg, row, seed: int):
             group, key = name.split(".")
             current = out[group][key]
             out[group][key] = type(current)(value) if isinstance(current, (int, float, str)) else value
-        for key in ("temperature", "alpha"):  # set for every finalist instead of its trial's (null: the trial's)
-            if f.get(key) is not None:
-                out.distill[key] = float(f[key])
+        for group, key in (("distill", "temperature"), ("distill", "alpha"), ("student", "width")):
+            if f.get(key) is not None:  # set for every finalist instead of its trial's (null: the trial's)
+                out[group][key] = float(f[key])
         out.distill.epochs = final_epochs(f, row)
         out.distill.learning_rate = float(f.learning_rate)
         out.distill.augment = str(f.augment)
