@@ -344,8 +344,8 @@ def test_channel_multiple_changes_a_dsconv_recipe_and_leaves_a_cnn_recipe_s_hash
 
 
 def test_finalize_temperature_alpha_and_width_set_every_finalist_s_recipe_and_its_hash():
-    """`finalize.temperature`, `finalize.alpha` and `finalize.width` replace each trial's searched values (null keeps them and
-    the recipe's hash); out of range is one line."""
+    """`finalize.temperature`, `finalize.alpha` and `finalize.width` replace each trial's searched values
+    (null keeps them and the recipe's hash); out of range is one line."""
     from compress.config.validate import validate
     from compress.finalize.recipe import finalist_config, recipe_hash
     from compress.tracking import trials_table
