@@ -154,7 +154,8 @@ def _validate_finalize(f) -> None:
            "allowed null (each trial's) or > 0")
     _check(f.get("alpha") is None or 0 <= f.alpha <= 1, "finalize.alpha", f.get("alpha"),
            "allowed null (each trial's) or [0, 1]")
-    _check(f.get("width") is None or f.width > 0, "finalize.width", f.get("width"), "allowed null (each trial's) or > 0")
+    _check(f.get("width") is None or f.width > 0, "finalize.width", f.get("width"),
+           "allowed null (each trial's) or > 0")
     _check(0 <= f.int8_tolerance < 1, "finalize.int8_tolerance", f.int8_tolerance, "allowed [0, 1)")
     _check(0 <= f.encoding_tolerance < 1, "finalize.encoding_tolerance", f.encoding_tolerance, "allowed [0, 1)")
     _check(f.coreml_compression in COREML_COMPRESSIONS, "finalize.coreml_compression", f.coreml_compression,
