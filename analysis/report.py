@@ -65,8 +65,22 @@ def figures(inp: Inputs, out: Path) -> list[str]:
                                             list(inp.targets.size_classes))
     out.mkdir(parents=True, exist_ok=True)
     for name, fig in figs.items():
-        fig.write_image(out / f"{name}.png", scale=1)
+        write_png(fig, out / f"{name}.png")
     return [f"{name}.png" for name in figs]
+
+
+def write_png(fig, path: Path, attempts: int = 3) -> None:
+    """The figure as a PNG through kaleido's headless Chrome. On a loaded machine Chrome may run kaleido's
+    script before its page has loaded ("kaleido_scopes is not defined"): that render is tried again, up to
+    `attempts` times in all; any other error, or the last failure, is raised."""
+    for attempt in range(1, attempts + 1):
+        try:
+            fig.write_image(path, scale=1)
+            return
+        except Exception as exc:  # kaleido's JavascriptError: its module path is private
+            if "kaleido_scopes is not defined" not in str(exc) or attempt == attempts:
+                raise
+            print(f"report: {path.name}: kaleido's page was not ready (attempt {attempt} of {attempts}), again")
 
 
 def paired_with_teacher(inp: Inputs) -> dict | None:

@@ -518,3 +518,28 @@ def test_each_finalist_shows_float_post_training_int8_and_quantization_aware_int
     assert "more than 0.2 points against the float model (`finalize.int8_tolerance`)" in section
     assert "| 0 | 90.00% | 89.90% | 89.80% | not needed |" in section
     assert "| 2 | 93.00% | 92.50% | 92.40% | 92.90% |" in section
+
+
+def test_a_png_render_that_found_kaleido_s_page_not_ready_is_tried_again_and_other_errors_are_raised(tmp_path):
+    from analysis.report import write_png
+
+    class Figure:
+        def __init__(self, errors):
+            self.errors, self.calls = list(errors), 0
+
+        def write_image(self, path, scale=1):
+            self.calls += 1
+            if self.errors:
+                raise self.errors.pop(0)
+            Path(path).write_bytes(b"png")
+
+    not_ready = RuntimeError("ReferenceError: kaleido_scopes is not defined")
+    twice = Figure([not_ready, not_ready])
+    write_png(twice, tmp_path / "a.png")
+    assert twice.calls == 3 and (tmp_path / "a.png").read_bytes() == b"png"
+    with pytest.raises(RuntimeError, match="kaleido_scopes"):
+        write_png(Figure([not_ready] * 3), tmp_path / "b.png")
+    other = Figure([ValueError("bad figure")])
+    with pytest.raises(ValueError):
+        write_png(other, tmp_path / "c.png")
+    assert other.calls == 1 and not (tmp_path / "b.png").exists()
