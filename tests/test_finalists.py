@@ -364,3 +364,31 @@ def test_finalize_temperature_alpha_and_width_set_every_finalist_s_recipe_and_it
                          ("finalize.width=0", "> 0")):
         with pytest.raises(ConfigError, match=allowed):
             validate(compose_config([bad]))
+
+
+def test_a_filled_size_class_trains_its_finalist_as_wide_as_the_class_allows():
+    """finalize.fill_size_classes=[16384]: trial 62's recipe (5,969 parameters, about 9.6 KB as int8)
+    trains at the widest width whose int8 estimate is within 95% of 16 KB; the next thousandth is over;
+    its recipe hashes apart; without the option nothing changes."""
+    from compress.config.validate import validate
+    from compress.finalize.fill import estimate_at, fill, student_of
+    from compress.finalize.recipe import finalist_config, recipe_hash
+    from compress.tracking import trials_table
+
+    trials = trials_table.read(ROOT / "report" / "trials.csv")
+    picked = finalists.by_hand(trials, [62])
+    plain = compose_config()
+    assert fill(picked, plain.finalize, plain.student, 10, (28, 28, 1)) is picked  # off: the same selection
+    cfg = compose_config(["finalize.fill_size_classes=[16384]"])
+    filled = fill(picked, cfg.finalize, cfg.student, 10, (28, 28, 1))
+    row = filled.iloc[0]
+    width = float(row[finalists.FINAL_WIDTH])
+    node = student_of(cfg.student, row)
+    assert 0.15 < width < 0.17 and float(row["student.width"]) == pytest.approx(0.111433)
+    assert estimate_at(node, "cnn", width, 10, (28, 28, 1)) <= 0.95 * 16384
+    assert estimate_at(node, "cnn", round(width + 0.001, 3), 10, (28, 28, 1)) > 0.95 * 16384  # the next is over
+    recipe = finalist_config(cfg, row, 0)
+    assert float(recipe.student.width) == width
+    assert recipe_hash(recipe) != recipe_hash(finalist_config(plain, picked.iloc[0], 0))
+    with pytest.raises(ConfigError, match=r"finalize.fill_size_classes=\[20000\]: each must be one of"):
+        validate(compose_config(["finalize.fill_size_classes=[20000]"]))

@@ -194,6 +194,8 @@ class FinalizeConfig:
     temperature: Optional[float] = None  # the distillation temperature of every finalist; None: its trial's
     alpha: Optional[float] = None  # the weight of the labels against the teacher; None: its trial's
     width: Optional[float] = None  # the student width of every finalist (with finalize.trials); None: its trial's
+    fill_size_classes: List[int] = field(default_factory=list)  # classes whose finalist is widened to fill them
+    fill_share: float = 0.95  # ... up to this share of the class, by the int8 estimate (finalize/fill.py)
     qat_epochs: int = 2
     prune_epochs: int = 5  # pruned recipes ramp their sparsity over this many epochs (the search: prune.epochs)
     min_search_accuracy: float = 0.7  # the default selection ignores trials below this search validation accuracy

@@ -156,6 +156,10 @@ def _validate_finalize(f) -> None:
            "allowed null (each trial's) or [0, 1]")
     _check(f.get("width") is None or f.width > 0, "finalize.width", f.get("width"),
            "allowed null (each trial's) or > 0")
+    fill = [int(c) for c in f.get("fill_size_classes") or []]
+    _check(set(fill) <= {int(c) for c in f.size_classes}, "finalize.fill_size_classes", fill,
+           f"each must be one of finalize.size_classes {[int(c) for c in f.size_classes]}")
+    _check(0 < f.get("fill_share", 0.95) <= 1, "finalize.fill_share", f.get("fill_share"), "allowed (0, 1]")
     _check(0 <= f.int8_tolerance < 1, "finalize.int8_tolerance", f.int8_tolerance, "allowed [0, 1)")
     _check(0 <= f.encoding_tolerance < 1, "finalize.encoding_tolerance", f.encoding_tolerance, "allowed [0, 1)")
     _check(f.coreml_compression in COREML_COMPRESSIONS, "finalize.coreml_compression", f.coreml_compression,

@@ -33,6 +33,9 @@ def finalist_config(cfg, row, seed: int):
             group, key = name.split(".")
             current = out[group][key]
             out[group][key] = type(current)(value) if isinstance(current, (int, float, str)) else value
+        final_width = row.get(finalists.FINAL_WIDTH)  # widened to fill its size class (finalize/fill.py)
+        if final_width is not None and not (isinstance(final_width, float) and np.isnan(final_width)):
+            out.student.width = float(final_width)
         for group, key in (("distill", "temperature"), ("distill", "alpha"), ("student", "width")):
             if f.get(key) is not None:  # set for every finalist instead of its trial's (null: the trial's)
                 out[group][key] = float(f[key])

@@ -22,6 +22,7 @@ KEY = ("study", "trial", "seed", "recipe")
 
 
 SHIP_ESTIMATE = "ship_estimate_bytes"  # the column select() sorts into size classes
+FINAL_WIDTH = "final_width"  # a selection's column: the width a finalist trains at where it is not its trial's
 
 
 def with_ship_estimate(trials: pd.DataFrame) -> pd.DataFrame:

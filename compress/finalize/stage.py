@@ -24,8 +24,10 @@ import time
 from compress.config import study_data as record
 from compress.core import metrics as M
 from compress.core.errors import ConfigError
+from compress.data import sources
 from compress.finalize import selection as finalists
 from compress.finalize import workers as finalist_workers
+from compress.finalize.fill import fill
 from compress.finalize.finalist_run import reship, train_finalist
 from compress.finalize.latency_budget import latency_budget
 from compress.finalize.paths import Paths, work_name
@@ -95,6 +97,9 @@ def run(cfg, study: str) -> dict:
         best = trials[M.VAL_ACCURACY].max() if M.VAL_ACCURACY in trials and len(trials) else float("nan")
         raise ConfigError(f"paths.study={study}: no finished trial with every objective{floor} to choose finalists "
                           f"from (best search validation accuracy: {best:.4f})")
+    if f.fill_size_classes:  # a class's finalist trained as wide as the class allows (finalize/fill.py)
+        shape, classes, _ = sources.check(cfg.data, str(cfg.paths.cache_dir))
+        selection = fill(selection, f, cfg.student, classes, tuple(shape))
     log.info("finalists of study %s (%s): trials %s, search files %s bytes, int8 files of about %s bytes "
              "(size classes %s read the int8 estimate)", study,
              "named by hand" if manual else f"default selection, at most {f.max_finalists}",
