@@ -34,7 +34,7 @@ fi
 if ! "$PY" - >/dev/null 2>&1 <<'PYCHECK'
 import pathlib
 import ai_edge_litert, coremltools, hydra, hypothesis, mlflow, optuna, pytest, tensorflow_model_optimization, tf_keras  # noqa
-import ipykernel, kaleido, nbclient, psycopg, PIL, sklearn  # noqa
+import ipykernel, kaleido, nbclient, psycopg, PIL, sklearn, xdist  # noqa
 import hydra_plugins.hydra_ray_launcher, hydra_plugins.hydra_submitit_launcher, hydra_plugins.hydra_joblib_launcher  # noqa
 import compress
 assert pathlib.Path(compress.__file__).resolve().parent.parent == pathlib.Path.cwd().resolve()
