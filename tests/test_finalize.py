@@ -50,7 +50,6 @@ def run(tmp_path: Path, module: str, *extra: str) -> subprocess.CompletedProcess
 @needs_data
 @needs_teacher
 @pytest.mark.slow
-@pytest.mark.xdist_group("smoke_study")  # one worker builds the session's smoke study once
 def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
     from mlflow.tracking import MlflowClient
 
@@ -209,7 +208,6 @@ def serve_and_compare(tmp_path: Path, model_uri: str, tflite: Path) -> None:
 @needs_data
 @needs_teacher
 @pytest.mark.slow
-@pytest.mark.xdist_group("smoke_study")  # one worker builds the session's smoke study once
 def test_finalize_jobs_2_trains_every_pending_finalist_once_in_processes_side_by_side(tmp_path, smoke_study):
     proc = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.winner_seeds=[0,1,2]",
                "finalize.jobs=2")

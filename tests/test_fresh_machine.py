@@ -50,7 +50,6 @@ def champion(tmp_path: Path):
 @needs_data
 @needs_teacher
 @pytest.mark.slow
-@pytest.mark.xdist_group("smoke_study")  # one worker builds the session's smoke study once
 def test_main_job_completes_where_the_store_lacks_the_runs_the_committed_tables_name(tmp_path, smoke_study):
     shutil.copyfile(tmp_path / "mlflow.db", tmp_path / "before_finalize.db")
     finalize(tmp_path)

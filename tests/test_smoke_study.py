@@ -45,7 +45,6 @@ def trial_runs(tmp_path: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("smoke_study")  # one worker builds the session's smoke study once
 def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch, smoke_study):
     proc = smoke_study  # the session's study, copied here: this test resumes and extends it
     assert "Traceback" not in proc.stdout + proc.stderr
