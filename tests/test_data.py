@@ -151,3 +151,33 @@ def test_a_training_split_is_carved_in_place_with_the_same_rows():
     frozen = expected.copy()
     frozen.flags.writeable = False
     assert np.array_equal(arrays.split_rows(frozen, np.array([2, 0])), expected[[2, 0]])  # unsorted: a copy
+
+
+def test_the_augmented_views_pipeline_gives_the_batches_of_shuffling_every_view_of_every_image():
+    """distill.view_dataset gathers each batch's views by position: the same batches, bit for bit, as
+    the pipeline that shuffled (views of an image, their logits, its label) together, over two epochs."""
+    from compress.core.compat import tf
+    from compress.training import distill
+
+    rng = np.random.default_rng(2)
+    views = rng.integers(0, 256, size=(3, 200, 4, 4, 1), dtype=np.uint8)
+    logits = rng.normal(size=(3, 200, 5)).astype(np.float32)
+    labels = rng.integers(0, 5, size=200)
+    onehot = np.eye(5, dtype=np.float32)[labels]
+    per_image = (np.moveaxis(views, 0, 1), np.moveaxis(logits, 0, 1), onehot)
+    pairs = tf.data.Dataset.from_tensor_slices(per_image).shuffle(200, seed=4, reshuffle_each_iteration=True)
+    draws = tf.data.Dataset.random(seed=4, rerandomize_each_iteration=True)
+
+    def pick(batch, draw):
+        images, view_logits, labels_1h = batch
+        k = tf.random.stateless_uniform([tf.shape(images)[0]], seed=tf.stack([draw, tf.constant(4, tf.int64)]),
+                                        maxval=3, dtype=tf.int32)
+        x = tf.cast(tf.gather(images, k, batch_dims=1), tf.float32) / 255.0
+        return x, tf.concat([labels_1h, tf.gather(view_logits, k, batch_dims=1)], axis=1)
+
+    before = tf.data.Dataset.zip((pairs.batch(32), draws)).map(pick)
+    ours = distill.view_dataset(views, logits, labels, 32, 4)
+    for _ in range(2):
+        for (a, b), (c, d) in zip(before, ours, strict=True):
+            assert np.array_equal(a.numpy().view(np.uint32), c.numpy().view(np.uint32))
+            assert np.array_equal(b.numpy(), d.numpy())

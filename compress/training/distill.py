@@ -140,19 +140,21 @@ def view_dataset(view_images: np.ndarray, view_logits: np.ndarray, labels: np.nd
     running here.
     """
     n_views = view_images.shape[0]
-    onehot = np.eye(view_logits.shape[-1], dtype=np.float32)[labels]
-    per_image = (np.moveaxis(view_images, 0, 1), np.moveaxis(view_logits.astype(np.float32), 0, 1), onehot)
-    ds = tf.data.Dataset.from_tensor_slices(per_image).shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    onehot = tf.constant(np.eye(view_logits.shape[-1], dtype=np.float32)[labels])
+    images, logits = tf.constant(view_images), tf.constant(view_logits.astype(np.float32))
+    # positions shuffled, each batch gathered: the batches of shuffling the images' views themselves (see
+    # `dataset`), without every view of every image in the shuffle buffer
+    positions = tf.data.Dataset.range(len(labels)).shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     draws = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)  # one draw a batch
 
-    def pick(batch, draw):
-        images, logits, labels_1h = batch
-        k = tf.random.stateless_uniform([tf.shape(images)[0]], seed=tf.stack([draw, tf.constant(seed, tf.int64)]),
+    def pick(i, draw):
+        k = tf.random.stateless_uniform([tf.shape(i)[0]], seed=tf.stack([draw, tf.constant(seed, tf.int64)]),
                                         maxval=n_views, dtype=tf.int32)
-        x = tf.cast(tf.gather(images, k, batch_dims=1), tf.float32) / 255.0
-        return x, tf.concat([labels_1h, tf.gather(logits, k, batch_dims=1)], axis=1)
+        at = tf.stack([k, tf.cast(i, tf.int32)], axis=1)  # view k of image i
+        x = tf.cast(tf.gather_nd(images, at), tf.float32) / 255.0
+        return x, tf.concat([tf.gather(onehot, i), tf.gather_nd(logits, at)], axis=1)
 
-    return tf.data.Dataset.zip((ds.batch(batch_size), draws)).map(pick).prefetch(tf.data.AUTOTUNE)
+    return tf.data.Dataset.zip((positions.batch(batch_size), draws)).map(pick).prefetch(tf.data.AUTOTUNE)
 
 
 class EpochProgress(keras.callbacks.Callback):
