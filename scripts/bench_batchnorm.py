@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from compress.config.cli import compose
     from compress.core.compat import tf
+    from compress.data import batches
     from compress.training import distill, students
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     x = rng.random((args.images, 28, 28, 1)).astype(np.float32)
     targets = distill.pack_targets(rng.integers(0, 10, len(x)), rng.normal(size=(len(x), 10)).astype(np.float32))
     distill.compile_for_distillation(model, cfg.distill, 1e-3, 1_000, int(cfg.distill.steps_per_execution))
-    data = distill.dataset(x, targets, int(cfg.distill.batch_size), 0)
+    data = batches.distillation(x, targets, int(cfg.distill.batch_size), 0)
     model.fit(data, epochs=1, verbose=0)  # graph building and warm-up, not timed
     start = time.perf_counter()
     model.fit(data, epochs=args.epochs, verbose=0)

@@ -6,7 +6,7 @@ steps on it, each in a fresh process (issue 29; docs/own-data.md states the figu
 Writes a synthetic .npz (uint8 pixels, labels whose class shifts the mean pixel, so that training has
 something to learn) of that size to a scratch folder, then runs, each in its own process: reading it as
 `data=npz` (`compress.data.sources`), and reading it plus 100 steps of the shipped winner's student (dsconv, width 0.381) on
-labels (batch 128) through the product's input pipeline (`compress.training.distill.dataset`: images held as
+labels (batch 128) through the product's input pipeline (`compress.data.batches.distillation`: images held as
 uint8, converted a batch at a time). Peak memory is the process's maximum resident set (`ru_maxrss`).
 """
 
@@ -51,7 +51,7 @@ def stage(npz: str, steps: int, batch: int) -> dict:
     if steps:
         from compress.config.cli import compose
         from compress.core.compat import keras
-        from compress.training import distill
+        from compress.data import batches
         from compress.training.students import build_student
 
         student = compose(["student.arch=dsconv", "student.width=0.381"]).student  # the winner's family and width
@@ -59,8 +59,8 @@ def stage(npz: str, steps: int, batch: int) -> dict:
         out["student_params"] = int(model.count_params())
         model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         started = time.perf_counter()
-        batches = distill.dataset(splits.x_train, splits.y_train, batch, 0)  # the pipeline every training uses
-        model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)
+        pipeline = batches.distillation(splits.x_train, splits.y_train, batch, 0)  # the pipeline every training uses
+        model.fit(pipeline, epochs=1, steps_per_epoch=steps, verbose=0)
         out["train_s"] = time.perf_counter() - started
     out["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return out

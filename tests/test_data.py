@@ -116,8 +116,7 @@ def test_held_pixels_become_the_same_floats_in_every_reader_and_the_pipeline_giv
     batches (positions shuffled, images gathered, a 256-entry table) are bit for bit those of
     shuffling the float (image, target) pairs themselves, as training did when images were held as floats."""
     from compress.core.compat import tf
-    from compress.data import arrays
-    from compress.training import distill
+    from compress.data import arrays, batches
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(300, 5, 4, 3), dtype=np.uint8)
@@ -128,11 +127,16 @@ def test_held_pixels_become_the_same_floats_in_every_reader_and_the_pipeline_giv
     assert np.array_equal(arrays.to_pixels(floats), x) and arrays.to_pixels(x) is x
     pairs = tf.data.Dataset.from_tensor_slices((floats, targets)).shuffle(300, seed=5, reshuffle_each_iteration=True)
     pairs = pairs.batch(32)
-    ours = distill.dataset(x, targets, 32, 5)
+    ours = batches.distillation(x, targets, 32, 5)
     for _ in range(2):  # two epochs: reshuffled alike
         for (a, b), (c, d) in zip(pairs, ours, strict=True):
             assert np.array_equal(a.numpy().view(np.uint32), c.numpy().view(np.uint32))
             assert np.array_equal(b.numpy(), d.numpy())
+    # the teacher's batches (images and class labels) likewise
+    y = rng.integers(0, 6, size=300)
+    before = tf.data.Dataset.from_tensor_slices((floats, y)).shuffle(300, seed=7, reshuffle_each_iteration=True)
+    for (a, b), (c, d) in zip(before.batch(64), batches.labelled(x, y, 64, 7), strict=True):
+        assert np.array_equal(a.numpy().view(np.uint32), c.numpy().view(np.uint32)) and np.array_equal(b, d)
     # a reader fed pixels or the floats gives the same answer (map_unit converts chunk by chunk)
     seen = []
     out = arrays.map_unit(lambda chunk: (seen.append(chunk.dtype), chunk.sum(axis=(1, 2, 3)))[1], x, chunk=128)
@@ -154,10 +158,10 @@ def test_a_training_split_is_carved_in_place_with_the_same_rows():
 
 
 def test_the_augmented_views_pipeline_gives_the_batches_of_shuffling_every_view_of_every_image():
-    """distill.view_dataset gathers each batch's views by position: the same batches, bit for bit, as
+    """batches.views gathers each batch's views by position: the same batches, bit for bit, as
     the pipeline that shuffled (views of an image, their logits, its label) together, over two epochs."""
     from compress.core.compat import tf
-    from compress.training import distill
+    from compress.data import batches
 
     rng = np.random.default_rng(2)
     views = rng.integers(0, 256, size=(3, 200, 4, 4, 1), dtype=np.uint8)
@@ -176,7 +180,7 @@ def test_the_augmented_views_pipeline_gives_the_batches_of_shuffling_every_view_
         return x, tf.concat([labels_1h, tf.gather(view_logits, k, batch_dims=1)], axis=1)
 
     before = tf.data.Dataset.zip((pairs.batch(32), draws)).map(pick)
-    ours = distill.view_dataset(views, logits, labels, 32, 4)
+    ours = batches.views(views, logits, labels, 32, 4)
     for _ in range(2):
         for (a, b), (c, d) in zip(before, ours, strict=True):
             assert np.array_equal(a.numpy().view(np.uint32), c.numpy().view(np.uint32))

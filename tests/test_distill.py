@@ -8,6 +8,7 @@ from conftest import group
 
 from compress.core.compat import keras
 from compress.core.errors import ConfigError
+from compress.data import batches
 from compress.training import distill
 from compress.training.students import build_student
 
@@ -111,7 +112,7 @@ def test_teacher_in_step_trains_as_the_cached_logits_do(tmp_path):
     in_step = distill.TeacherInStep(b, net)
     for model, targets in ((a, cached), (in_step, blank)):
         distill.compile_for_distillation(model, cfg, 1e-2, 1)
-        model.fit(distill.dataset(x, targets, 64, 0), epochs=1, verbose=0)  # one step over the whole batch
+        model.fit(batches.distillation(x, targets, 64, 0), epochs=1, verbose=0)  # one step over the whole batch
     assert any(not np.allclose(w0, w) for w0, w in zip(start, a.get_weights()))
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)

@@ -62,7 +62,7 @@ def test_cached_logits_of_view_k_are_the_teachers_logits_on_view_k(tmp_path):
 
 
 def test_the_pipeline_serves_each_view_with_its_own_logits():
-    from compress.training.distill import view_dataset
+    from compress.data import batches
 
     n, k = 40, 4
     x, index = images(n, seed=5), np.arange(n)
@@ -73,7 +73,7 @@ def test_the_pipeline_serves_each_view_with_its_own_logits():
     logits[..., 1] = np.arange(n)[None, :]
     labels = np.arange(n) % 10
     seen_views = set()
-    for xb, yb in view_dataset(all_views, logits, labels, 8, seed=0):
+    for xb, yb in batches.views(all_views, logits, labels, 8, seed=0):
         xb, yb = xb.numpy(), yb.numpy()
         for image, target in zip(xb, yb):
             view, i = int(target[10]), int(target[11])

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from compress.config.cli import compose
 from compress.core import metrics as M
+from compress.data import batches
 from compress.search import context
 from compress.search.trial import run_trial
 from compress.training import distill
@@ -54,12 +55,12 @@ def _epoch_runner(mode: str, overrides: list[str]):
     if mode == "views":
         view_images, view_logits = ctx.training_views(OmegaConf.merge(cfg.distill, {"augment": "flip_shift"}))
         labels = np.argmax(targets[:, :10], axis=1)
-        student.fit(distill.view_dataset(view_images[:, :2048], view_logits[:, :2048], labels[:2048],
+        student.fit(batches.views(view_images[:, :2048], view_logits[:, :2048], labels[:2048],
                                          cfg.distill.batch_size, 0), verbose=0)
-        full = distill.view_dataset(view_images, view_logits, labels, cfg.distill.batch_size, 0)
+        full = batches.views(view_images, view_logits, labels, cfg.distill.batch_size, 0)
     else:
-        student.fit(distill.dataset(s.x_train[:2048], targets[:2048], cfg.distill.batch_size, 0, teacher), verbose=0)
-        full = distill.dataset(s.x_train, targets, cfg.distill.batch_size, 0, teacher)
+        student.fit(batches.distillation(s.x_train[:2048], targets[:2048], cfg.distill.batch_size, 0, teacher), verbose=0)
+        full = batches.distillation(s.x_train, targets, cfg.distill.batch_size, 0, teacher)
 
     def one_epoch() -> float:
         start = time.perf_counter()

@@ -21,7 +21,7 @@ import numpy as np
 from compress.config.options import DEFAULT_TEACHER_PATH as DEFAULT_PATH
 from compress.core.compat import keras, set_seed, tf
 from compress.core.errors import ConfigError
-from compress.data import arrays, sources
+from compress.data import arrays, batches, sources
 from compress.data.splits import Splits
 from compress.measure.tflite import keras_accuracy
 from compress.teacher import cards
@@ -93,12 +93,7 @@ def train_teacher(train_cfg: dict, splits: Splits, verbose: int = 1) -> tuple[ke
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    ds = tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train))
-    ds = ds.shuffle(len(splits.x_train), seed=train_cfg["seed"], reshuffle_each_iteration=True)
-    ds = ds.batch(train_cfg["batch_size"])
-    if splits.x_train.dtype == np.uint8:  # held pixels become floats a batch at a time (arrays.to_unit's bits)
-        table = tf.constant(arrays.UNIT_TABLE)
-        ds = ds.map(lambda x, y: (tf.gather(table, tf.cast(x, tf.int32)), y))
+    ds = batches.labelled(splits.x_train, splits.y_train, train_cfg["batch_size"], train_cfg["seed"])
     if train_cfg["augment"]:
         flips = splits.flips
         ds = ds.map(lambda x, y: (augment(x, train_cfg["seed"], flips), y), num_parallel_calls=tf.data.AUTOTUNE)

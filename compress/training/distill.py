@@ -20,7 +20,7 @@ import numpy as np
 
 from compress.config.validate import check_distill_weights
 from compress.core.compat import keras, tf
-from compress.data import arrays
+from compress.data import arrays, batches
 
 log = logging.getLogger(__name__)
 
@@ -105,56 +105,6 @@ def compile_for_distillation(model: keras.Model, distill_cfg, learning_rate: flo
         metrics=[packed_accuracy],
         steps_per_execution=int(steps_per_execution),
     )
-
-
-def dataset(x: np.ndarray, targets: np.ndarray, batch_size: int, seed: int, teacher: keras.Model | None = None):
-    """A shuffled, batched, prefetched tf.data pipeline over (image, packed target).
-
-    The shuffle runs over positions and each batch gathers its images: the same batches, in the same
-    order, as shuffling the (image, target) pairs themselves (tf.data's order depends on the seed and
-    the buffer's size alone), without a second copy of the images in the shuffle buffer. Images held
-    as uint8 pixels become floats a batch at a time, with the bits `arrays.to_unit` gives (a 256-entry
-    table). With `teacher` (online mode) the targets hold only the one-hot labels and the teacher's
-    logits are computed on every batch.
-    """
-    held, goal = tf.constant(x), tf.constant(targets)
-    table = tf.constant(arrays.UNIT_TABLE)
-
-    def as_float(xb):
-        return tf.gather(table, tf.cast(xb, tf.int32)) if x.dtype == np.uint8 else xb
-
-    ds = tf.data.Dataset.range(len(x)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda i: (as_float(tf.gather(held, i)), tf.gather(goal, i)))
-    if teacher is not None:
-        k = int(teacher.output_shape[-1])
-        ds = ds.map(lambda xb, yb: (xb, tf.concat([yb[:, :k], teacher(xb, training=False)], axis=1)))
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def view_dataset(view_images: np.ndarray, view_logits: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
-    """Batches of (image, packed target) where every image appears once an epoch in one of its
-    cached views, drawn anew each epoch, with the teacher's logits for that same view.
-
-    `view_images` is (views, n, H, W, C) uint8 and `view_logits` (views, n, classes): the student
-    and the teacher see the same augmented image (consistent distillation) without the teacher
-    running here.
-    """
-    n_views = view_images.shape[0]
-    onehot = tf.constant(np.eye(view_logits.shape[-1], dtype=np.float32)[labels])
-    images, logits = tf.constant(view_images), tf.constant(view_logits.astype(np.float32))
-    # positions shuffled, each batch gathered: the batches of shuffling the images' views themselves (see
-    # `dataset`), without every view of every image in the shuffle buffer
-    positions = tf.data.Dataset.range(len(labels)).shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    draws = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)  # one draw a batch
-
-    def pick(i, draw):
-        k = tf.random.stateless_uniform([tf.shape(i)[0]], seed=tf.stack([draw, tf.constant(seed, tf.int64)]),
-                                        maxval=n_views, dtype=tf.int32)
-        at = tf.stack([k, tf.cast(i, tf.int32)], axis=1)  # view k of image i
-        x = tf.cast(tf.gather_nd(images, at), tf.float32) / 255.0
-        return x, tf.concat([tf.gather(onehot, i), tf.gather_nd(logits, at)], axis=1)
-
-    return tf.data.Dataset.zip((positions.batch(batch_size), draws)).map(pick).prefetch(tf.data.AUTOTUNE)
 
 
 class EpochProgress(keras.callbacks.Callback):
@@ -248,8 +198,8 @@ def fit(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, epochs:
     steps = int(np.ceil(len(x) / distill_cfg.batch_size)) * epochs
     compile_for_distillation(model, distill_cfg, learning_rate, steps, steps_per_execution)
     labels = np.argmax(targets[:, :int(model.output_shape[-1])], axis=1)
-    train = (view_dataset(views[0], views[1], labels, distill_cfg.batch_size, seed) if views is not None
-             else dataset(x, targets, distill_cfg.batch_size, seed, teacher))
+    train = (batches.views(views[0], views[1], labels, distill_cfg.batch_size, seed) if views is not None
+             else batches.distillation(x, targets, distill_cfg.batch_size, seed, teacher))
     history = model.fit(
         train,
         validation_data=(arrays.unit(x_val), targets_val) if len(x_val) else None,  # a float copy while it trains
