@@ -208,15 +208,13 @@ def test_the_committed_finalists_are_found_as_trained_under_today_s_config():
     import pandas as pd
 
     from compress.finalize import selection
-    from compress.finalize.latency_budget import latency_budget
     from compress.finalize.recipe import finalist_config, recipe_hash
+    from compress.finalize.stage import selected
     from compress.tracking import trials_table
 
     cfg = compose_config()
     trials = trials_table.read(ROOT / "report" / "trials.csv")
-    f = cfg.finalize
-    chosen = selection.select(trials, int(f.max_finalists), list(f.size_classes), float(f.min_search_accuracy),
-                              latency_budget(f).default)  # as finalize selects: the search trials carry no machine
+    chosen, _ = selected(cfg, trials)  # as finalize chooses and widens them
     table = pd.read_csv(ROOT / "report" / "finalists.csv")
     assert len(chosen) == 6
     for _, row in chosen.iterrows():

@@ -367,9 +367,9 @@ def test_finalize_temperature_alpha_and_width_set_every_finalist_s_recipe_and_it
 
 
 def test_a_filled_size_class_trains_its_finalist_as_wide_as_the_class_allows():
-    """finalize.fill_size_classes=[16384]: trial 62's recipe (5,969 parameters, about 9.6 KB as int8)
-    trains at the widest width whose int8 estimate is within 95% of 16 KB; the next thousandth is over;
-    its recipe hashes apart; without the option nothing changes."""
+    """finalize.fill_size_classes (by default the smallest size class, 16 KB): trial 62's recipe (5,969
+    parameters, about 9.6 KB as int8) trains at the widest width whose int8 estimate is within 95% of 16 KB;
+    the next thousandth is over; its recipe hashes apart; with the option off (`[]`) nothing changes."""
     from compress.config.validate import validate
     from compress.finalize.fill import estimate_at, fill, student_of
     from compress.finalize.recipe import finalist_config, recipe_hash
@@ -377,9 +377,10 @@ def test_a_filled_size_class_trains_its_finalist_as_wide_as_the_class_allows():
 
     trials = trials_table.read(ROOT / "report" / "trials.csv")
     picked = finalists.by_hand(trials, [62])
-    plain = compose_config()
+    plain = compose_config(["finalize.fill_size_classes=[]"])
     assert fill(picked, plain.finalize, plain.student, 10, (28, 28, 1)) is picked  # off: the same selection
-    cfg = compose_config(["finalize.fill_size_classes=[16384]"])
+    cfg = compose_config()
+    assert list(cfg.finalize.fill_size_classes) == [16384] == [min(cfg.targets.size_classes)]
     filled = fill(picked, cfg.finalize, cfg.student, 10, (28, 28, 1))
     row = filled.iloc[0]
     width = float(row[finalists.FINAL_WIDTH])
@@ -392,3 +393,25 @@ def test_a_filled_size_class_trains_its_finalist_as_wide_as_the_class_allows():
     assert recipe_hash(recipe) != recipe_hash(finalist_config(plain, picked.iloc[0], 0))
     with pytest.raises(ConfigError, match=r"finalize.fill_size_classes=\[20000\]: each must be one of"):
         validate(compose_config(["finalize.fill_size_classes=[20000]"]))
+
+
+def test_each_size_class_leader_is_its_best_first_seed_on_validation_within_the_latency_budget():
+    """compress/finalize/classes.py: the finalist each class's target is counted on (and the winner's seeds
+    are trained for, finalize.class_seeds): the most accurate first seed on validation that fits the class
+    and ran within the latency budget for the instruction set it was measured on."""
+    from compress.finalize import classes
+
+    cfg = compose_config()
+    rows = pd.DataFrame([
+        # trial, seed, shipped bytes, validation, latency ratio, isa
+        (45, 0, 15_128, 0.917, 0.029, "avx512_vnni"), (62, 0, 9_368, 0.906, 0.03, "avx512_vnni"),
+        (5, 0, 51_288, 0.937, 0.063, "avx512_vnni"),  # the most accurate under 64 KB, over the 0.05 budget
+        (29, 0, 64_712, 0.932, 0.028, "avx512_vnni"), (29, 1, 64_712, 0.99, 0.028, "avx512_vnni"),  # not a first seed
+        (6, 0, 55_632, 0.920, 0.08, "avx2"),  # within avx2's 0.10
+        (24, 0, 124_088, 0.95, 0.02, "avx512_vnni")],  # over every class
+        columns=["trial", "seed", M.SHIP_SIZE_BYTES, M.SHIP_VAL_ACCURACY, M.SHIP_LATENCY_RATIO, "isa"])
+    leaders = classes.leaders(rows, cfg)
+    assert {size: int(row["trial"]) for size, row in leaders.items()} == {16384: 45, 65536: 29}
+    unbudgeted = compose_config(["finalize.max_latency_ratio=null"])
+    assert int(classes.leaders(rows, unbudgeted)[65536]["trial"]) == 5
+    assert classes.leaders(rows[rows["trial"] == 24], cfg) == {}  # no finalist fits any class

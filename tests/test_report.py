@@ -116,10 +116,11 @@ def test_figures_come_from_the_table(tmp_path):
     assert front_trials == [5, 0, 2, 1]  # by size
     assert "**Winner: trial 0**" in text and "**15,000 B**" in text and "**90.20% test accuracy**" in text
     assert "6 finished trials of 7 runs (1 failed" in text and "4 on the Pareto front" in text
-    # targets: trial 0 is the most accurate at <= 16 KB (90.2% test: reached); at <= 64 KB trial 2 (90.7%: not)
-    assert "at most 16 KB (16,384 B) with at least 90.0% test accuracy: **reached**; the most accurate trial on " \
+    # targets (conf/targets/): trial 0 is the most accurate at <= 16 KB (90.2% test: under 91.0%); at <= 64 KB
+    # trial 2 (90.7%: under 93.0%)
+    assert "at most 16 KB (16,384 B) with at least 91.0% test accuracy: **not reached**; the most accurate trial on " \
            "validation at that size is trial 0" in text
-    assert "at most 64 KB (65,536 B) with at least 92.5% test accuracy: **not reached**" in text
+    assert "at most 64 KB (65,536 B) with at least 93.0% test accuracy: **not reached**" in text
     assert "trial 2 (50,000 B" in text
     assert "**reached** by the winner, 100x lower" in text  # latency ratio 0.01
     assert "distillation adds +2.20 test points" in text  # 90.2% against 88.0%
@@ -265,11 +266,12 @@ def test_finalists_section_counts_the_targets_on_shipped_files(tmp_path):
     add_finalists(paths)
     text = build(paths)
     section = text.split("## Finalists: the chosen recipes trained the long way")[1].split("## Method")[0]
-    # 16 KB: trial 0's shipped 10,000 B file at 90.12% test reaches 90%; 64 KB: trial 2 at 92.31% is 0.19 short
-    assert "at most 16,384 B (16.0 KB) with at least 90.0% test accuracy: **reached**; the most accurate committed " \
-           "file there on validation is trial 0, seed 0: 10,000 B, 90.12% test." in section
-    assert "at most 65,536 B (64.0 KB) with at least 92.5% test accuracy: **not reached**" in section
-    assert "trial 2, seed 0: 63,000 B, 92.31% test, 0.19 points short" in section
+    # the targets (conf/targets/) as seed means: 16 KB: trial 0's shipped 10,000 B file at 90.12% test is 0.88
+    # short of 91%; 64 KB: trial 2 at 92.31% is 0.69 short of 93%
+    assert "at most 16,384 B (16.0 KB) with at least 91.0% test accuracy: **not reached**; the most accurate " \
+           "committed file there on validation is trial 0, seed 0: 10,000 B, 90.12% test, 0.88 points short" in section
+    assert "at most 65,536 B (64.0 KB) with at least 93.0% test accuracy: **not reached**" in section
+    assert "trial 2, seed 0: 63,000 B, 92.31% test, 0.69 points short as a mean" in section
     assert "| 2 | 9,000 | 56,000 | 3,000 | 30 | 3,970 |" in section
     assert "| 0 | dynamic | 15,000 | 0.0125x | 90.00% | ptq_per_tensor | 10,000 | 0.0100x | 90.12% |" in section
     assert "mean 92.24% with a standard deviation of 0.20 points" in section
@@ -404,12 +406,13 @@ def test_the_64kb_target_counts_the_winners_seed_best_on_validation(tmp_path):
     paths = make_inputs(tmp_path)
     add_finalists(paths)
     table = pd.read_csv(paths["folder"] / "finalists.csv")
-    seed2 = table[table["trial"] == 2].assign(seed=2, recipe="r2", ship_val_accuracy=0.99, ship_test_accuracy=0.9260)
+    seed2 = table[table["trial"] == 2].assign(seed=2, recipe="r2", ship_val_accuracy=0.99, ship_test_accuracy=0.9631)
     pd.concat([table, seed2]).to_csv(paths["folder"] / "finalists.csv", index=False)
     section = build(paths).split("## Finalists: the chosen recipes trained the long way")[1]
-    # seed 2 of trial 2 is the best file on validation at or under 64 KB, and it reaches 92.5%
-    assert "at most 65,536 B (64.0 KB) with at least 92.5% test accuracy: **reached**; the most accurate " \
-           "committed file there on validation is trial 2, seed 2: 63,000 B, 92.60% test." in section
+    # seed 2 of trial 2 is the best file on validation at or under 64 KB; its recipe's seeds reach 93% as a mean
+    assert "at most 65,536 B (64.0 KB) with at least 93.0% test accuracy: **reached**; the most accurate " \
+           "committed file there on validation is trial 2, seed 2: 63,000 B, 96.31% test; its recipe's seeds 0, 2: " \
+           "mean 94.31%." in section
 
 
 def test_from_mlflow_reads_a_fresh_clone_s_study_from_its_committed_table(tmp_path, monkeypatch, capsys):
@@ -472,12 +475,41 @@ def test_the_summary_states_each_targets_seed_mean_and_the_paired_test_against_t
     (paths["folder"] / "paired_teacher.json").write_text(json.dumps(paired))
     summary = build(paths).split("## Executive summary")[1].split("## Finalists")[0]
     assert ("finalist trial 2, seed 1, the best committed file on validation: 63,000 B, 92.40% test; its recipe's "
-            "3 seeds: mean 92.24%, from 92.01% to 92.40%, under the line as a mean)") in summary
+            "3 seeds: mean 92.24%, from 92.01% to 92.40%, 0.76 points under the line as a mean)") in summary
     assert ("right where the teacher is wrong on 297, the reverse on 182 (McNemar's exact test, p = 1.7e-07): "
             "a difference beyond chance") in summary
     # a paired test measured on another file than the benchmarked winner is not stated
     (paths["folder"] / "paired_teacher.json").write_text(json.dumps({**paired, "size_bytes": 1}))
     assert "McNemar" not in build(paths).split("## Executive summary")[1].split("## Finalists")[0]
+
+
+def test_each_class_target_counts_the_leader_finalize_named_with_its_test_against_the_teacher(tmp_path):
+    """finalists.json's `size_classes` (compress/finalize/classes.py) names each class's leader within the
+    latency budget: the target is its seeds' mean, stated with its McNemar test against the user's teacher,
+    even where a faster-than-allowed file is better on validation."""
+    from compress.core import metrics as M
+
+    paths = make_inputs(tmp_path)
+    add_finalists(paths)
+    table = pd.read_csv(paths["folder"] / "finalists.csv")
+    seeds = table[table["trial"] == 0].iloc[[0, 0]].assign(seed=[1, 2])
+    seeds[M.SHIP_TEST_ACCURACY] = [0.9150, 0.9120]
+    fast = table[table["trial"] == 2].assign(trial=7, ship_val_accuracy=0.99)  # best on validation, too slow
+    pd.concat([table, seeds, fast]).to_csv(paths["folder"] / "finalists.csv", index=False)
+    summary = json.loads((paths["folder"] / "finalists.json").read_text())
+    paired = {"n": 10_000, "only_this_right": 229, "only_against_right": 308, "mcnemar_p": 7.5e-04}
+    summary["size_classes"] = {"16384": {"trial": 0, "shipped_seed": 1, "paired_teacher": paired},
+                               "65536": {"trial": 2, "shipped_seed": 0}}
+    (paths["folder"] / "finalists.json").write_text(json.dumps(summary))
+    text = build(paths)
+    head = text.split("## Executive summary")[1].split("## Finalists")[0]
+    # 16 KB: seeds 90.12 / 91.50 / 91.20%, mean 90.94%: 0.06 under 91% as a mean
+    assert ("at most 16 KB with at least 91.0%: **not reached** (finalist trial 0, seed 1, the best committed file on "
+            "validation within the latency budget: 10,000 B, 91.50% test; its recipe's 3 seeds: mean 90.94%, from "
+            "90.12% to 91.50%, 0.06 points under the line as a mean; against the user's teacher on the same 10,000 "
+            "test images: right where the teacher is wrong on 229, the reverse on 308, McNemar's exact test "
+            "p = 0.00075)") in head
+    assert "finalist trial 2, seed 0, the best committed file on validation within the latency budget" in head
 
 
 def test_the_finalists_table_says_which_teacher_taught_each_finalist(tmp_path):

@@ -156,6 +156,8 @@ def _validate_finalize(f) -> None:
            "allowed null (each trial's) or [0, 1]")
     _check(f.get("width") is None or f.width > 0, "finalize.width", f.get("width"),
            "allowed null (each trial's) or > 0")
+    _check(f.get("teacher") is None or f.teacher in TUTORS, "finalize.teacher", f.get("teacher"),
+           f"allowed null (as distill.teacher) or {', '.join(TUTORS)}")
     fill = [int(c) for c in f.get("fill_size_classes") or []]
     _check(set(fill) <= {int(c) for c in f.size_classes}, "finalize.fill_size_classes", fill,
            f"each must be one of finalize.size_classes {[int(c) for c in f.size_classes]}")

@@ -25,13 +25,14 @@ from compress.config import study_data as record
 from compress.core import metrics as M
 from compress.core.errors import ConfigError
 from compress.data import sources
+from compress.finalize import classes as size_classes
 from compress.finalize import selection as finalists
 from compress.finalize import workers as finalist_workers
 from compress.finalize.fill import fill
 from compress.finalize.finalist_run import reship, train_finalist
 from compress.finalize.latency_budget import latency_budget
 from compress.finalize.paths import Paths, work_name
-from compress.finalize.recipe import final_epochs, finalist_config, recipe_hash
+from compress.finalize.recipe import final_epochs, finalist_config, recipe_hash, taught
 from compress.finalize.winner_export import choose, export
 from compress.search import context
 from compress.search.preflight import preflight
@@ -79,27 +80,37 @@ def _check_study_data(cfg, study: str) -> None:
         record.check(sweeps, study, s.kind, s.fingerprint, s.source)
 
 
+def selected(cfg, trials):
+    """The finalists as this config trains them (the trials named by hand, else the default selection, each
+    smallest-class recipe widened to fill its class where `finalize.fill_size_classes` says), and the
+    default selection (the one the targets count)."""
+    f = cfg.finalize
+    latency = latency_budget(f)  # the search trials carry no machine: their selection takes the default ratio
+    default = finalists.select(trials, int(f.max_finalists), list(f.size_classes), float(f.min_search_accuracy),
+                               latency.default if latency else None)
+    selection = finalists.by_hand(trials, list(f.trials)) if f.trials else default
+    if f.fill_size_classes and len(selection):  # as wide as the class allows (finalize/fill.py)
+        shape, classes, _ = sources.check(cfg.data, str(cfg.paths.cache_dir))
+        selection = fill(selection, f, cfg.student, classes, tuple(shape))
+    return selection, default
+
+
 def run(cfg, study: str) -> dict:
     """Train the finalists not yet in the table, then pick and export the winner; returns the summary."""
+    cfg = taught(cfg)  # who teaches the finalists (finalize.teacher): the process's teacher, logits and checks
     preflight(cfg, check_data=False)
     _check_study_data(cfg, study)
     f = cfg.finalize
     paths = Paths.of(cfg)
     trials = candidate_table(cfg, study, paths)
     manual = bool(f.trials)
-    latency = latency_budget(f)  # the search trials carry no machine: their selection takes the default ratio
-    default = finalists.select(trials, int(f.max_finalists), list(f.size_classes), float(f.min_search_accuracy),
-                               latency.default if latency else None)
-    selection = finalists.by_hand(trials, list(f.trials)) if manual else default
+    selection, default = selected(cfg, trials)
     in_default = {int(t) for t in default["trial"]} if len(default) else set()  # a row's `selection` column
     if selection.empty:
         floor = "" if manual else f" at or above finalize.min_search_accuracy={float(f.min_search_accuracy):g}"
         best = trials[M.VAL_ACCURACY].max() if M.VAL_ACCURACY in trials and len(trials) else float("nan")
         raise ConfigError(f"paths.study={study}: no finished trial with every objective{floor} to choose finalists "
                           f"from (best search validation accuracy: {best:.4f})")
-    if f.fill_size_classes:  # a class's finalist trained as wide as the class allows (finalize/fill.py)
-        shape, classes, _ = sources.check(cfg.data, str(cfg.paths.cache_dir))
-        selection = fill(selection, f, cfg.student, classes, tuple(shape))
     log.info("finalists of study %s (%s): trials %s, search files %s bytes, int8 files of about %s bytes "
              "(size classes %s read the int8 estimate)", study,
              "named by hand" if manual else f"default selection, at most {f.max_finalists}",
@@ -129,16 +140,19 @@ def run(cfg, study: str) -> dict:
         finalists.write_summary(paths.summary, {**summary, "winner": None, "reason": reason})
         log.warning("no winner: %s", reason)
         return summary
-    recipe_row = selection[selection["trial"].astype(int) == int(winner["trial"])].iloc[0]  # the study's row
-    table = _side_by_side(cfg, study, paths, table, [(recipe_row, int(s)) for s in f.winner_seeds
-                                                     if int(s) != int(winner["seed"])], "seeds")
-    for seed in [int(s) for s in f.winner_seeds if int(s) != int(winner["seed"])]:
-        table = _train_if_missing(cfg, ctx, recipe_row, seed, study, paths, table, f"winner seed {seed}", in_default,
-                                  started)
+    seeded = [int(winner["trial"])]  # the winner's recipe, and each size class's leader with class_seeds
+    seeded += [int(r["trial"]) for r in size_classes.leaders(rows, cfg).values()] if bool(f.class_seeds) else []
+    todo = [(selection[selection["trial"].astype(int) == trial].iloc[0], int(s))  # the study's row
+            for trial in dict.fromkeys(seeded) for s in f.winner_seeds if int(s) != int(cfg.seed)]
+    table = _side_by_side(cfg, study, paths, table, todo, "seeds")
+    for row, seed in todo:
+        table = _train_if_missing(cfg, ctx, row, seed, study, paths, table, f"trial {int(row['trial'])} seed {seed}",
+                                  in_default, started)
     table = _reshipped(cfg, ctx, study, paths, table, _current(table, study, selection, cfg, extra_seeds=True))
     rows = _current(table, study, selection, cfg, extra_seeds=True)
     summary["finalists"] = _keys(rows)
     summary.update(export(rows, winner, reason, cfg, paths, study, ctx.splits))
+    summary["size_classes"] = size_classes.summary(rows, cfg, paths.export, ctx.splits)
     finalists.write_summary(paths.summary, {k: v for k, v in summary.items() if k not in ("confusion", "io")})
     log.info("finalize done in %.0f s: winner trial %s, %s bytes, test %.2f%% (%s)", time.perf_counter() - started,
              summary["trial"], f"{summary['size_bytes']:,}", 100 * summary["test_accuracy"], reason)

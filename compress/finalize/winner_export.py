@@ -97,7 +97,7 @@ def teacher_val_accuracy(cfg) -> float:
     return float(json.loads(card.read_text())["val_accuracy"]) if card.is_file() else float("nan")
 
 
-def _kept_name(row, cfg) -> str:
+def kept_name(row, cfg) -> str:
     """A finalist's folder under winner/finalists/: trial_N for the study's seed, trial_N_seedS for others."""
     trial, seed = int(row["trial"]), int(row["seed"])
     return f"trial_{trial}" if seed == int(cfg.seed) else f"trial_{trial}_seed{seed}"
@@ -109,7 +109,7 @@ def _files_of(row, cfg, paths) -> Path:
     work = Path(paths.work) / work_name(int(row["trial"]), int(row["seed"]), str(row["recipe"]))
     if (work / "finalist.tflite").is_file():
         return work
-    kept = Path(paths.export) / "finalists" / _kept_name(row, cfg)
+    kept = Path(paths.export) / "finalists" / kept_name(row, cfg)
     if (kept / "finalist.json").is_file() and json.loads((kept / "finalist.json").read_text()).get("recipe") == str(
             row["recipe"]) and (kept / "config.yaml").is_file():
         return kept
@@ -134,8 +134,8 @@ def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study
     f, latency = cfg.finalize, latency_budget(cfg.finalize)
     shipped = shipped_seed(seeds, str(f.policy), int(f.max_bytes), float(f.budget), teacher_val_accuracy(cfg),
                            latency)
-    sources = {_kept_name(row, cfg): _files_of(row, cfg, paths) for _, row in rows.iterrows()}
-    work = sources[_kept_name(shipped, cfg)]
+    sources = {kept_name(row, cfg): _files_of(row, cfg, paths) for _, row in rows.iterrows()}
+    work = sources[kept_name(shipped, cfg)]
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(work / "finalist.tflite", out / "winner.tflite")
     shutil.copyfile(work / "config.yaml", out / "config.yaml")
@@ -145,7 +145,7 @@ def export(rows: pd.DataFrame, winner: pd.Series, reason: str, cfg, paths, study
     staged = out / ".finalists.tmp"
     shutil.rmtree(staged, ignore_errors=True)
     for _, row in rows.iterrows():
-        name = _kept_name(row, cfg)
+        name = kept_name(row, cfg)
         src, dst = sources[name], staged / name
         dst.mkdir(parents=True)
         for file in ("finalist.tflite", "config.yaml"):
