@@ -11,7 +11,7 @@ from compress.teacher import tutor
 def main(cfg) -> dict:
     validate(cfg)
     splits = sources.load_from_config(cfg.data, str(cfg.paths.cache_dir))
-    target = tutor.target_path(cfg.ensemble, splits, str(cfg.paths.sweeps_dir), str(cfg.paths.study))
+    target = tutor.target_path(cfg.ensemble, splits.kind, str(cfg.paths.sweeps_dir), str(cfg.paths.study))
     card = tutor.build(cfg.ensemble, splits, cfg.paths.cache_dir, target)
     members = ", ".join(f"{m['test_accuracy']:.4f}" for m in card["members"])
     print(f"ensemble {card['name']}: val {card['val_accuracy']:.4f}  test {card['test_accuracy']:.4f} "

@@ -208,8 +208,8 @@ def test_the_committed_finalists_are_found_as_trained_under_today_s_config():
     import pandas as pd
 
     from compress.finalize import selection
+    from compress.finalize.plan import selected
     from compress.finalize.recipe import finalist_config, recipe_hash
-    from compress.finalize.stage import selected
     from compress.tracking import trials_table
 
     cfg = compose_config()

@@ -208,7 +208,7 @@ def test_smallest_within_policy_takes_the_smallest_file_close_to_the_teacher():
 def test_candidates_come_from_the_studys_own_table_when_the_named_one_holds_another_study(tmp_path, small_cfg):
     """A fresh clone: no MLflow runs; report/trials.csv may still hold the previous study."""
     from compress.finalize.paths import Paths
-    from compress.finalize.stage import candidate_table
+    from compress.finalize.plan import candidate_table
     from compress.tracking import trials_table
 
     small_cfg.tracking.enabled = False

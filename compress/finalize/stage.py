@@ -24,51 +24,19 @@ import time
 from compress.config import study_data as record
 from compress.core import metrics as M
 from compress.core.errors import ConfigError
-from compress.data import sources
 from compress.finalize import classes as size_classes
 from compress.finalize import selection as finalists
 from compress.finalize import workers as finalist_workers
-from compress.finalize.fill import fill
 from compress.finalize.finalist_run import reship, train_finalist
-from compress.finalize.latency_budget import latency_budget
 from compress.finalize.paths import Paths, work_name
+from compress.finalize.plan import candidate_table, selected, with_finalists_teacher
 from compress.finalize.recipe import final_epochs, finalist_config, recipe_hash, taught
 from compress.finalize.winner_export import choose, export
 from compress.search import context
 from compress.search.preflight import preflight
-from compress.tracking import run_logging, trials_table
+from compress.tracking import run_logging
 
 log = logging.getLogger(__name__)
-
-
-def candidate_table(cfg, study: str, paths: Paths):
-    """The study's trials: fresh from MLflow when it holds them (and written to the table), else
-    the table on disk (a fresh clone has the committed one)."""
-    import pandas as pd
-
-    if cfg.tracking.enabled:
-        try:
-            fresh = trials_table.from_mlflow(str(cfg.tracking.uri), str(cfg.tracking.experiment), study)
-        except (SystemExit, Exception) as exc:  # noqa: BLE001 - no store, no experiment: fall back to the table
-            log.info("no trial runs of %s in MLflow (%s): reading %s", study, str(exc).splitlines()[0][:120],
-                     paths.trials)
-            fresh = pd.DataFrame()
-        if len(fresh):
-            for committed in (paths.study_table, paths.trials):  # the study's own table first
-                fresh = trials_table.with_committed(fresh, committed, study)
-            trials_table.write(fresh, paths.trials)
-            log.info("%d trial runs of study %s from MLflow -> %s", len(fresh), study, paths.trials)
-            return fresh
-    for source in dict.fromkeys((paths.trials, paths.study_table)):  # the named table, then the study's own
-        if not source.is_file():
-            continue
-        table = trials_table.read(source)
-        table = table[table["study"].astype(str) == study] if "study" in table else table
-        if len(table):
-            log.info("no trial runs of %s in MLflow: reading %s (%d rows)", study, source, len(table))
-            return table
-    raise ConfigError(f"paths.study={study}: no trial runs in MLflow and none in {paths.trials} or "
-                      f"{paths.study_table}; run the study first (python -m compress.sweep -m)")
 
 
 def _check_study_data(cfg, study: str) -> None:
@@ -80,24 +48,9 @@ def _check_study_data(cfg, study: str) -> None:
         record.check(sweeps, study, s.kind, s.fingerprint, s.source)
 
 
-def selected(cfg, trials):
-    """The finalists as this config trains them (the trials named by hand, else the default selection, each
-    smallest-class recipe widened to fill its class where `finalize.fill_size_classes` says), and the
-    default selection (the one the targets count)."""
-    f = cfg.finalize
-    latency = latency_budget(f)  # the search trials carry no machine: their selection takes the default ratio
-    default = finalists.select(trials, int(f.max_finalists), list(f.size_classes), float(f.min_search_accuracy),
-                               latency.default if latency else None)
-    selection = finalists.by_hand(trials, list(f.trials)) if f.trials else default
-    if f.fill_size_classes and len(selection):  # as wide as the class allows (finalize/fill.py)
-        shape, classes, _ = sources.check(cfg.data, str(cfg.paths.cache_dir))
-        selection = fill(selection, f, cfg.student, classes, tuple(shape))
-    return selection, default
-
-
 def run(cfg, study: str) -> dict:
     """Train the finalists not yet in the table, then pick and export the winner; returns the summary."""
-    cfg = taught(cfg)  # who teaches the finalists (finalize.teacher): the process's teacher, logits and checks
+    cfg = taught(with_finalists_teacher(cfg, study))  # the process's teacher, logits and checks
     preflight(cfg, check_data=False)
     _check_study_data(cfg, study)
     f = cfg.finalize

@@ -108,7 +108,7 @@ def get(cfg) -> TrialContext:
         cards.card_for_study(model, path, splits, Path(str(cfg.paths.sweeps_dir)) / str(cfg.paths.study) / "teacher")
     tutor, tutor_sha = model, sha
     if cfg.distill.get("teacher", "user") == "ensemble":
-        tutor_path = tutor_stage.target_path(cfg.ensemble, splits, str(cfg.paths.sweeps_dir), str(cfg.paths.study))
+        tutor_path = tutor_stage.target_path(cfg.ensemble, splits.kind, str(cfg.paths.sweeps_dir), str(cfg.paths.study))
         tutor = tutor_stage.load(tutor_path, splits)
         tutor_sha = sha256_of(tutor_path)
     logits_net = teacher.logits_model(tutor, splits.x_val[:256])

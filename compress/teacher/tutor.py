@@ -65,13 +65,13 @@ def members(ensemble_cfg, splits: Splits, cache_dir: str | Path) -> list[tuple]:
     return out
 
 
-def target_path(ensemble_cfg, splits: Splits, sweeps_dir: str, study: str) -> Path:
-    """Where the assembled file goes: `ensemble.path`, or the study's folder for data other than
-    Fashion-MNIST when the path is the committed one's."""
+def target_path(ensemble_cfg, kind: str, sweeps_dir: str, study: str) -> Path:
+    """Where the assembled file goes: `ensemble.path`, or the study's folder for data (of `kind`, the
+    splits' source) other than Fashion-MNIST when the path is the committed one's."""
     path = Path(str(ensemble_cfg.path))
     if path.resolve() == Path(DEFAULT_TEACHER_PATH).resolve():
         raise ConfigError(f"ensemble.path={path}: that is the user's teacher; the ensemble goes elsewhere")
-    if splits.kind != "fashion_mnist" and str(path).startswith("models/"):
+    if kind != "fashion_mnist" and str(path).startswith("models/"):
         path = Path(sweeps_dir) / study / "ensemble" / path.name
     return path
 
