@@ -213,12 +213,18 @@ def test_finalize_jobs_2_trains_every_pending_finalist_once_in_processes_side_by
                "finalize.jobs=2")
     output = proc.stdout + proc.stderr
     assert "finalize.jobs=2: 2 pending finalist(s) in 2 process(es) side by side" in output
-    assert output.count("in 2 process(es) side by side") == 2  # then the winner's two extra seeds, one each
+    assert output.count("in 2 process(es) side by side") == 2  # then the extra seeds, one process a seed
     table = pd.read_csv(tmp_path / "out" / "finalists.csv")
     keys = list(zip(table["trial"], table["seed"]))
-    assert len(keys) == len(set(keys)) == 4 and table["trial"].nunique() == 2  # nothing trained twice
-    assert sorted(table["seed"]) == [0, 0, 1, 2] and set(table["selection"]) == {"default"}
+    assert len(keys) == len(set(keys)) and table["trial"].nunique() == 2  # nothing trained twice
+    winner = json.loads((tmp_path / "winner" / "winner.json").read_text())
+    classes = json.loads((tmp_path / "out" / "finalists.json").read_text())["size_classes"]
+    seeded = {c["trial"] for c in classes.values()} | {winner["trial"]}  # finalize.class_seeds: each class's leader
+    assert {t for t, s in keys if s} == seeded and winner["trial"] in seeded
+    assert sorted(table["seed"]) == sorted([0, 0] + [1, 2] * len(seeded)) and set(table["selection"]) == {"default"}
     logs = sorted((tmp_path / "run").glob("finalize_*_*/finalize.log"))
     assert len(logs) == 4 and all("finalist trial" in p.read_text() for p in logs)
-    winner = json.loads((tmp_path / "winner" / "winner.json").read_text())
     assert winner["seeds"]["n"] == 3
+    for c in classes.values():  # each class's leader: its seeds' mean, and its file against the user's teacher
+        assert c["seeds"] == [0, 1, 2] and min(c["test_accuracy"]) <= c["mean"] <= max(c["test_accuracy"])
+        assert c["paired_teacher"]["n"] == 600 and 0 <= c["paired_teacher"]["mcnemar_p"] <= 1
