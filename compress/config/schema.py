@@ -190,7 +190,7 @@ class FinalizeConfig:
     temperature: Optional[float] = None  # the distillation temperature of every finalist; None: its trial's
     alpha: Optional[float] = None  # the weight of the labels against the teacher; None: its trial's
     width: Optional[float] = None  # the student width of every finalist (with finalize.trials); None: its trial's
-    teacher: Optional[str] = "user"  # who teaches the finalists: ensemble or user; None: as distill.teacher
+    teacher: Optional[str] = "ensemble"  # who teaches the finalists: ensemble or user; None: as distill.teacher
     fill_size_classes: List[int] = field(default_factory=list)  # widened to fill (conf/finalize: the smallest class)
     fill_share: float = 0.95  # ... up to this share of the class, by the int8 estimate (finalize/fill.py)
     qat_epochs: int = 2
