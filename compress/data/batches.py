@@ -55,14 +55,14 @@ def views(view_images: np.ndarray, view_logits: np.ndarray, labels: np.ndarray, 
     n_views = view_images.shape[0]
     onehot = tf.constant(np.eye(view_logits.shape[-1], dtype=np.float32)[labels])
     images, logits = tf.constant(view_images), tf.constant(view_logits.astype(np.float32))
+    as_float = _as_float(view_images)
     draws = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)  # one draw a batch
 
     def pick(i, draw):
         k = tf.random.stateless_uniform([tf.shape(i)[0]], seed=tf.stack([draw, tf.constant(seed, tf.int64)]),
                                         maxval=n_views, dtype=tf.int32)
         at = tf.stack([k, tf.cast(i, tf.int32)], axis=1)  # view k of image i
-        x = tf.cast(tf.gather_nd(images, at), tf.float32) / 255.0
-        return x, tf.concat([tf.gather(onehot, i), tf.gather_nd(logits, at)], axis=1)
+        return as_float(tf.gather_nd(images, at)), tf.concat([tf.gather(onehot, i), tf.gather_nd(logits, at)], axis=1)
 
     positions = _positions(len(labels), batch_size, seed)
     return tf.data.Dataset.zip((positions, draws)).map(pick).prefetch(tf.data.AUTOTUNE)
