@@ -10,8 +10,7 @@ import pytest
 from conftest import compose_config, group
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from compress.config.options import COREML_COMPRESSIONS, QUANT
-from compress.config.validate import check_quant_mode
+from compress.config.options import COREML_COMPRESSIONS, QUANT, check_quant_mode
 from compress.search import early_stop
 from compress.training import quantize
 from compress.training.students import build_student

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import student_group
 
-from compress.config import options, validate
+from compress.config import options
 from compress.config.options import FAMILIES, QUANT, QuantMode, StudentFamily
 from compress.core.errors import ConfigError
 from compress.core.metrics import PARAMS
@@ -30,11 +30,11 @@ def test_a_quantization_mode_added_to_the_table_reaches_every_reader(monkeypatch
     from compress.training import quantize
 
     with pytest.raises(ConfigError, match="quant.mode=w8"):
-        validate.check_quant_mode("w8")
+        options.check_quant_mode("w8")
     monkeypatch.setitem(QUANT, "w8", QuantMode("w8", 1.0, "int8", False, False, "linear8", "#000000"))
-    validate.check_quant_mode("w8")
+    options.check_quant_mode("w8")
     assert compose(return_hydra_config=True).hydra.sweeper.params["quant.mode"].endswith(", qat, w8)")  # searched
-    assert "w8" in str(pytest.raises(ConfigError, validate.check_quant_mode, "w9").value)  # the allowed list
+    assert "w8" in str(pytest.raises(ConfigError, options.check_quant_mode, "w9").value)  # the allowed list
     model = tiny_model()
     # the converter follows the mode's row: int8 weights, float activations, as `dynamic` has them
     assert quantize.convert(model, "w8") == quantize.convert(model, "dynamic")
@@ -56,9 +56,9 @@ def test_a_student_family_added_to_the_table_reaches_every_reader(monkeypatch):
     cfg = student_group("dsconv_sp", width=0.25)
     cfg.arch = "dsconv_pool"
     with pytest.raises(ConfigError, match="student.arch=dsconv_pool"):
-        validate.check_student(cfg)
+        options.check_student(cfg)
     monkeypatch.setitem(FAMILIES, "dsconv_pool", StudentFamily("dsconv_pool", "dsconv", "stem_pool", 7_000))
-    validate.check_student(cfg)
+    options.check_student(cfg)
     assert compose(return_hydra_config=True).hydra.sweeper.params["student.arch"].endswith(", dsconv_pool)")
     built, twin = build_student(cfg), build_student(student_group("dsconv_sp", width=0.25))
     assert "pool_stem" in [layer.name for layer in built.layers]  # the builder read its first downsampling

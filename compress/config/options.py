@@ -1,7 +1,11 @@
-"""The allowed values of the config's enumerated fields, in a module that imports nothing
-heavy, so that checking a config does not wait for TensorFlow."""
+"""The allowed values of the config's fields, and the one-line refusal of a value outside them, in a
+module that imports nothing heavy, so that checking a config does not wait for TensorFlow. The stages
+(students, distillation, pruning, quantization, Core ML) guard their own arguments with these checks;
+the whole-config pass before a run (compress/config/validate.py) calls them too."""
 
 from dataclasses import dataclass
+
+from compress.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -80,3 +84,46 @@ ISAS = (*ISA_FLAGS, "baseline", "arm64_dotprod", "arm64_neon")
 RETIRED_OPTIONS = {"sampler=nsga2": "sampler=nsgaii"}
 COREML_COMPRESSIONS = ("none", "linear8", "palettize8", "palettize6", "palettize4", "palettize2", "sparse")
 DEFAULT_TEACHER_PATH = "models/teacher/teacher.keras"
+
+
+def check(condition: bool, field: str, value, allowed: str) -> None:
+    """One line naming the field, its value and what is allowed, unless `condition` holds."""
+    if not condition:
+        raise ConfigError(f"{field}={value}: {allowed}")
+
+
+def check_width(width) -> None:
+    check(width > 0, "student.width", width, "must be > 0 (1.0 = the teacher's channels)")
+
+
+def check_student(s) -> None:
+    """The `student` group's values (the whole-config pass, compress/config/validate.py, and build_student
+    for a library caller both check them here)."""
+    check_width(s.width)
+    check(s.get("arch", "cnn") in FAMILIES, "student.arch", s.get("arch"), f"allowed {', '.join(FAMILIES)}")
+    check(s.activation in ACTIVATIONS, "student.activation", s.activation, f"allowed {', '.join(ACTIVATIONS)}")
+    check(s.head in HEADS, "student.head", s.head, f"allowed {', '.join(HEADS)}")
+    check(s.kernel_size in KERNEL_SIZES, "student.kernel_size", s.kernel_size, "allowed 1, 3, 5")
+    check(0 <= s.dropout < 1, "student.dropout", s.dropout, "allowed [0, 1)")
+    check(s.min_channels >= 1, "student.min_channels", s.min_channels, "must be >= 1")
+    check(0 < s.get("bn_momentum", 0.99) < 1, "student.bn_momentum", s.get("bn_momentum"), "allowed (0, 1)")
+    check(s.get("channel_multiple", 1) in CHANNEL_MULTIPLES, "student.channel_multiple", s.get("channel_multiple"),
+          f"allowed {', '.join(map(str, CHANNEL_MULTIPLES))}")
+
+
+def check_distill_weights(temperature, alpha) -> None:
+    check(temperature > 0, "distill.temperature", temperature, "must be > 0")
+    check(0 <= alpha <= 1, "distill.alpha", alpha, "allowed [0, 1]")
+
+
+def check_sparsity(sparsity) -> None:
+    check(0 <= sparsity < 1, "prune.sparsity", sparsity, "allowed [0, 1)")
+
+
+def check_quant_mode(mode) -> None:
+    check(mode in QUANT, "quant.mode", mode, f"allowed {', '.join(QUANT)}")
+
+
+def check_coreml_compression(compression) -> None:
+    check(compression in COREML_COMPRESSIONS, "coreml.compression", compression,
+          f"allowed {', '.join(COREML_COMPRESSIONS)}")

@@ -11,172 +11,131 @@ import os
 from pathlib import Path
 
 from compress.config.options import (
-    ACTIVATIONS,
     AUGMENTS,
     CHANNEL_IMPORTANCE,
-    CHANNEL_MULTIPLES,
     COREML_COMPRESSIONS,
     ENSEMBLE_ARCHES,
     ENSEMBLE_OPTIMIZERS,
-    FAMILIES,
-    HEADS,
     ISAS,
-    KERNEL_SIZES,
     LOGIT_SOURCES,
     PRUNE_METHODS,
-    QUANT,
     TUTORS,
     WINNER_POLICIES,
+    check,
+    check_coreml_compression,
+    check_distill_weights,
+    check_quant_mode,
+    check_sparsity,
+    check_student,
 )
 from compress.core.errors import ConfigError, StoreError
 
 
-def _check(condition: bool, field: str, value, allowed: str) -> None:
-    if not condition:
-        raise ConfigError(f"{field}={value}: {allowed}")
-
-
-def check_width(width) -> None:
-    _check(width > 0, "student.width", width, "must be > 0 (1.0 = the teacher's channels)")
-
-
-def check_student(s) -> None:
-    """The `student` group's values (also checked by build_student when used as a library)."""
-    check_width(s.width)
-    _check(s.get("arch", "cnn") in FAMILIES, "student.arch", s.get("arch"), f"allowed {', '.join(FAMILIES)}")
-    _check(s.activation in ACTIVATIONS, "student.activation", s.activation, f"allowed {', '.join(ACTIVATIONS)}")
-    _check(s.head in HEADS, "student.head", s.head, f"allowed {', '.join(HEADS)}")
-    _check(s.kernel_size in KERNEL_SIZES, "student.kernel_size", s.kernel_size, "allowed 1, 3, 5")
-    _check(0 <= s.dropout < 1, "student.dropout", s.dropout, "allowed [0, 1)")
-    _check(s.min_channels >= 1, "student.min_channels", s.min_channels, "must be >= 1")
-    _check(0 < s.get("bn_momentum", 0.99) < 1, "student.bn_momentum", s.get("bn_momentum"), "allowed (0, 1)")
-    _check(s.get("channel_multiple", 1) in CHANNEL_MULTIPLES, "student.channel_multiple", s.get("channel_multiple"),
-           f"allowed {', '.join(map(str, CHANNEL_MULTIPLES))}")
-
-
-def check_distill_weights(temperature, alpha) -> None:
-    _check(temperature > 0, "distill.temperature", temperature, "must be > 0")
-    _check(0 <= alpha <= 1, "distill.alpha", alpha, "allowed [0, 1]")
-
-
-def check_sparsity(sparsity) -> None:
-    _check(0 <= sparsity < 1, "prune.sparsity", sparsity, "allowed [0, 1)")
-
-
-def check_quant_mode(mode) -> None:
-    _check(mode in QUANT, "quant.mode", mode, f"allowed {', '.join(QUANT)}")
-
-
-def check_coreml_compression(compression) -> None:
-    _check(compression in COREML_COMPRESSIONS, "coreml.compression", compression,
-           f"allowed {', '.join(COREML_COMPRESSIONS)}")
-
-
 def check_ensemble(e) -> None:
     """The `ensemble` group's values (the stronger teacher, compress/teacher/ensemble.py)."""
-    _check(e.arch in ENSEMBLE_ARCHES, "ensemble.arch", e.arch, f"allowed {', '.join(ENSEMBLE_ARCHES)}")
-    _check(e.optimizer in ENSEMBLE_OPTIMIZERS, "ensemble.optimizer", e.optimizer,
-           f"allowed {', '.join(ENSEMBLE_OPTIMIZERS)}")
+    check(e.arch in ENSEMBLE_ARCHES, "ensemble.arch", e.arch, f"allowed {', '.join(ENSEMBLE_ARCHES)}")
+    check(e.optimizer in ENSEMBLE_OPTIMIZERS, "ensemble.optimizer", e.optimizer,
+          f"allowed {', '.join(ENSEMBLE_OPTIMIZERS)}")
     for key in ("members", "epochs", "batch_size", "width"):
-        _check(e[key] >= 1, f"ensemble.{key}", e[key], "must be >= 1")
-    _check(e.learning_rate > 0, "ensemble.learning_rate", e.learning_rate, "must be > 0")
-    _check(0 <= e.erase <= 1, "ensemble.erase", e.erase, "allowed [0, 1]")
-    _check(0 <= e.max_shift <= 8, "ensemble.max_shift", e.max_shift, "allowed 0..8 pixels")
+        check(e[key] >= 1, f"ensemble.{key}", e[key], "must be >= 1")
+    check(e.learning_rate > 0, "ensemble.learning_rate", e.learning_rate, "must be > 0")
+    check(0 <= e.erase <= 1, "ensemble.erase", e.erase, "allowed [0, 1]")
+    check(0 <= e.max_shift <= 8, "ensemble.max_shift", e.max_shift, "allowed 0..8 pixels")
 
 
 def validate(cfg) -> None:
     """Raise ConfigError on the first out-of-range value of `cfg`."""
     d, s, k, p, q, m = cfg.data, cfg.student, cfg.distill, cfg.prune, cfg.quant, cfg.measure
-    _check(0 < d.fraction <= 1, "data.fraction", d.fraction, "allowed (0, 1]")
+    check(0 < d.fraction <= 1, "data.fraction", d.fraction, "allowed (0, 1]")
     source = str(d.get("source", "fashion_mnist"))
     if source != "fashion_mnist" and "paths" in cfg and cfg.paths.study == cfg.paths.default_study:
         raise ConfigError(f"data={source} under the default study {cfg.paths.study}: its committed deliverables "
                           f"(report/, winner/) are Fashion-MNIST's; name a study of your own: paths.study=NAME")
-    _check(0 < d.val_size < 60000, "data.val_size", d.val_size, "allowed 1..59999")
+    check(0 < d.val_size < 60000, "data.val_size", d.val_size, "allowed 1..59999")
     check_student(s)
     check_distill_weights(k.temperature, k.alpha)
-    _check(k.epochs >= 1, "distill.epochs", k.epochs, "must be >= 1")
-    _check(k.batch_size >= 1, "distill.batch_size", k.batch_size, "must be >= 1")
-    _check(k.steps_per_execution >= 1, "distill.steps_per_execution", k.steps_per_execution, "must be >= 1")
-    _check(k.learning_rate > 0, "distill.learning_rate", k.learning_rate, "must be > 0")
-    _check(k.teacher_logits in LOGIT_SOURCES, "distill.teacher_logits", k.teacher_logits,
-           f"allowed {', '.join(LOGIT_SOURCES)}")
-    _check(k.get("teacher", "user") in TUTORS, "distill.teacher", k.get("teacher"), f"allowed {', '.join(TUTORS)}")
-    _check(k.get("augment", "none") in AUGMENTS, "distill.augment", k.get("augment"), f"allowed {', '.join(AUGMENTS)}")
-    _check(k.get("views", 1) >= 1, "distill.views", k.get("views"), "must be >= 1 (view 0 is the image itself)")
-    _check(0 <= k.get("max_shift", 0) <= 8, "distill.max_shift", k.get("max_shift"), "allowed 0..8 pixels")
-    _check(k.get("augment", "none") == "none" or k.teacher_logits == "cached", "distill.teacher_logits",
-           k.teacher_logits, "augmented views need cached logits (distill.augment=none for online)")
+    check(k.epochs >= 1, "distill.epochs", k.epochs, "must be >= 1")
+    check(k.batch_size >= 1, "distill.batch_size", k.batch_size, "must be >= 1")
+    check(k.steps_per_execution >= 1, "distill.steps_per_execution", k.steps_per_execution, "must be >= 1")
+    check(k.learning_rate > 0, "distill.learning_rate", k.learning_rate, "must be > 0")
+    check(k.teacher_logits in LOGIT_SOURCES, "distill.teacher_logits", k.teacher_logits,
+          f"allowed {', '.join(LOGIT_SOURCES)}")
+    check(k.get("teacher", "user") in TUTORS, "distill.teacher", k.get("teacher"), f"allowed {', '.join(TUTORS)}")
+    check(k.get("augment", "none") in AUGMENTS, "distill.augment", k.get("augment"), f"allowed {', '.join(AUGMENTS)}")
+    check(k.get("views", 1) >= 1, "distill.views", k.get("views"), "must be >= 1 (view 0 is the image itself)")
+    check(0 <= k.get("max_shift", 0) <= 8, "distill.max_shift", k.get("max_shift"), "allowed 0..8 pixels")
+    check(k.get("augment", "none") == "none" or k.teacher_logits == "cached", "distill.teacher_logits",
+          k.teacher_logits, "augmented views need cached logits (distill.augment=none for online)")
     if "ensemble" in cfg:
         check_ensemble(cfg.ensemble)
     check_sparsity(p.sparsity)
-    _check(p.get("method", "magnitude") in PRUNE_METHODS, "prune.method", p.get("method"),
-           f"allowed {', '.join(PRUNE_METHODS)}")
-    _check(p.get("importance", "bn") in CHANNEL_IMPORTANCE, "prune.importance", p.get("importance"),
-           f"allowed {', '.join(CHANNEL_IMPORTANCE)}")
-    _check(p.epochs >= 1, "prune.epochs", p.epochs, "must be >= 1")
-    _check(p.learning_rate > 0, "prune.learning_rate", p.learning_rate, "must be > 0")
+    check(p.get("method", "magnitude") in PRUNE_METHODS, "prune.method", p.get("method"),
+          f"allowed {', '.join(PRUNE_METHODS)}")
+    check(p.get("importance", "bn") in CHANNEL_IMPORTANCE, "prune.importance", p.get("importance"),
+          f"allowed {', '.join(CHANNEL_IMPORTANCE)}")
+    check(p.epochs >= 1, "prune.epochs", p.epochs, "must be >= 1")
+    check(p.learning_rate > 0, "prune.learning_rate", p.learning_rate, "must be > 0")
     check_quant_mode(q.mode)
-    _check(q.qat_epochs >= 1, "quant.qat_epochs", q.qat_epochs, "must be >= 1")
-    _check(q.representative_samples >= 1, "quant.representative_samples", q.representative_samples, "must be >= 1")
+    check(q.qat_epochs >= 1, "quant.qat_epochs", q.qat_epochs, "must be >= 1")
+    check(q.representative_samples >= 1, "quant.representative_samples", q.representative_samples, "must be >= 1")
     e = cfg.early_stop
-    _check(e.slack >= 0, "early_stop.slack", e.slack, "must be >= 0")
-    _check(e.min_completed >= 1, "early_stop.min_completed", e.min_completed, "must be >= 1")
+    check(e.slack >= 0, "early_stop.slack", e.slack, "must be >= 0")
+    check(e.min_completed >= 1, "early_stop.min_completed", e.min_completed, "must be >= 1")
     # a check after the last distillation epoch never fires (the default [1, 2] under distill.epochs=1
     # keeps its first); one that none can reach would leave early stopping on in name only. The smallest
     # in 1..epochs says both: each is >= 1 and one is reached
-    _check(not e.enabled or min(map(int, e.check_epochs), default=0) in range(1, k.epochs + 1),
-           "early_stop.check_epochs", list(e.check_epochs),
-           f"each must be >= 1 and at least one in 1..distill.epochs ({k.epochs})")
+    check(not e.enabled or min(map(int, e.check_epochs), default=0) in range(1, k.epochs + 1),
+          "early_stop.check_epochs", list(e.check_epochs),
+          f"each must be >= 1 and at least one in 1..distill.epochs ({k.epochs})")
     check_coreml_compression(cfg.coreml.compression)
     if "finalize" in cfg:
         _validate_finalize(cfg.finalize)
-    _check(m.latency_runs >= 1, "measure.latency_runs", m.latency_runs, "must be >= 1")
-    _check(m.warmup >= 0, "measure.warmup", m.warmup, "must be >= 0")
-    _check(m.threads >= 1, "measure.threads", m.threads, "must be >= 1")
-    _check(m.eval_batch >= 1, "measure.eval_batch", m.eval_batch, "must be >= 1")
+    check(m.latency_runs >= 1, "measure.latency_runs", m.latency_runs, "must be >= 1")
+    check(m.warmup >= 0, "measure.warmup", m.warmup, "must be >= 0")
+    check(m.threads >= 1, "measure.threads", m.threads, "must be >= 1")
+    check(m.eval_batch >= 1, "measure.eval_batch", m.eval_batch, "must be >= 1")
 
 
 def _validate_finalize(f) -> None:
-    _check(f.max_finalists >= 1, "finalize.max_finalists", f.max_finalists, "must be >= 1")
-    _check(f.jobs >= 1, "finalize.jobs", f.jobs, "must be >= 1 (processes side by side)")
-    _check(f.prune_epochs >= 1, "finalize.prune_epochs", f.prune_epochs, "must be >= 1")
-    _check(0 <= f.min_search_accuracy < 1, "finalize.min_search_accuracy", f.min_search_accuracy,
-           "must be in [0, 1)")
-    _check(all(int(c) > 0 for c in f.size_classes), "finalize.size_classes", list(f.size_classes),
-           "each must be a positive number of bytes")
-    _check(f.epochs >= 1, "finalize.epochs", f.epochs, "must be >= 1")
-    _check(f.small_class_epochs >= 1, "finalize.small_class_epochs", f.small_class_epochs, "must be >= 1")
-    _check(f.learning_rate > 0, "finalize.learning_rate", f.learning_rate, "must be > 0")
-    _check(f.augment in AUGMENTS, "finalize.augment", f.augment, f"allowed {', '.join(AUGMENTS)}")
-    _check(f.qat_epochs >= 1, "finalize.qat_epochs", f.qat_epochs, "must be >= 1")
-    _check(f.get("temperature") is None or f.temperature > 0, "finalize.temperature", f.get("temperature"),
-           "allowed null (each trial's) or > 0")
-    _check(f.get("alpha") is None or 0 <= f.alpha <= 1, "finalize.alpha", f.get("alpha"),
-           "allowed null (each trial's) or [0, 1]")
-    _check(f.get("width") is None or f.width > 0, "finalize.width", f.get("width"),
-           "allowed null (each trial's) or > 0")
-    _check(f.get("teacher") is None or f.teacher in TUTORS, "finalize.teacher", f.get("teacher"),
-           f"allowed null (as distill.teacher) or {', '.join(TUTORS)}")
+    check(f.max_finalists >= 1, "finalize.max_finalists", f.max_finalists, "must be >= 1")
+    check(f.jobs >= 1, "finalize.jobs", f.jobs, "must be >= 1 (processes side by side)")
+    check(f.prune_epochs >= 1, "finalize.prune_epochs", f.prune_epochs, "must be >= 1")
+    check(0 <= f.min_search_accuracy < 1, "finalize.min_search_accuracy", f.min_search_accuracy,
+          "must be in [0, 1)")
+    check(all(int(c) > 0 for c in f.size_classes), "finalize.size_classes", list(f.size_classes),
+          "each must be a positive number of bytes")
+    check(f.epochs >= 1, "finalize.epochs", f.epochs, "must be >= 1")
+    check(f.small_class_epochs >= 1, "finalize.small_class_epochs", f.small_class_epochs, "must be >= 1")
+    check(f.learning_rate > 0, "finalize.learning_rate", f.learning_rate, "must be > 0")
+    check(f.augment in AUGMENTS, "finalize.augment", f.augment, f"allowed {', '.join(AUGMENTS)}")
+    check(f.qat_epochs >= 1, "finalize.qat_epochs", f.qat_epochs, "must be >= 1")
+    check(f.get("temperature") is None or f.temperature > 0, "finalize.temperature", f.get("temperature"),
+          "allowed null (each trial's) or > 0")
+    check(f.get("alpha") is None or 0 <= f.alpha <= 1, "finalize.alpha", f.get("alpha"),
+          "allowed null (each trial's) or [0, 1]")
+    check(f.get("width") is None or f.width > 0, "finalize.width", f.get("width"),
+          "allowed null (each trial's) or > 0")
+    check(f.get("teacher") is None or f.teacher in TUTORS, "finalize.teacher", f.get("teacher"),
+          f"allowed null (as distill.teacher) or {', '.join(TUTORS)}")
     fill = [int(c) for c in f.get("fill_size_classes") or []]
-    _check(set(fill) <= {int(c) for c in f.size_classes}, "finalize.fill_size_classes", fill,
-           f"each must be one of finalize.size_classes {[int(c) for c in f.size_classes]}")
-    _check(0 < f.get("fill_share", 0.95) <= 1, "finalize.fill_share", f.get("fill_share"), "allowed (0, 1]")
-    _check(0 <= f.int8_tolerance < 1, "finalize.int8_tolerance", f.int8_tolerance, "allowed [0, 1)")
-    _check(0 <= f.encoding_tolerance < 1, "finalize.encoding_tolerance", f.encoding_tolerance, "allowed [0, 1)")
-    _check(f.coreml_compression in COREML_COMPRESSIONS, "finalize.coreml_compression", f.coreml_compression,
-           f"allowed {', '.join(COREML_COMPRESSIONS)}")
-    _check(f.policy in WINNER_POLICIES, "finalize.policy", f.policy, f"allowed {', '.join(WINNER_POLICIES)}")
-    _check(f.max_bytes > 0, "finalize.max_bytes", f.max_bytes, "must be > 0")
-    _check(0 <= f.budget < 1, "finalize.budget", f.budget, "allowed [0, 1)")
+    check(set(fill) <= {int(c) for c in f.size_classes}, "finalize.fill_size_classes", fill,
+          f"each must be one of finalize.size_classes {[int(c) for c in f.size_classes]}")
+    check(0 < f.get("fill_share", 0.95) <= 1, "finalize.fill_share", f.get("fill_share"), "allowed (0, 1]")
+    check(0 <= f.int8_tolerance < 1, "finalize.int8_tolerance", f.int8_tolerance, "allowed [0, 1)")
+    check(0 <= f.encoding_tolerance < 1, "finalize.encoding_tolerance", f.encoding_tolerance, "allowed [0, 1)")
+    check(f.coreml_compression in COREML_COMPRESSIONS, "finalize.coreml_compression", f.coreml_compression,
+          f"allowed {', '.join(COREML_COMPRESSIONS)}")
+    check(f.policy in WINNER_POLICIES, "finalize.policy", f.policy, f"allowed {', '.join(WINNER_POLICIES)}")
+    check(f.max_bytes > 0, "finalize.max_bytes", f.max_bytes, "must be > 0")
+    check(0 <= f.budget < 1, "finalize.budget", f.budget, "allowed [0, 1)")
     latency = f.get("max_latency_ratio")
-    _check(latency is None or 0 < latency <= 1, "finalize.max_latency_ratio", latency,
-           "allowed null (no latency budget) or (0, 1]: a fraction of the teacher's latency")
+    check(latency is None or 0 < latency <= 1, "finalize.max_latency_ratio", latency,
+          "allowed null (no latency budget) or (0, 1]: a fraction of the teacher's latency")
     for isa, ratio in (f.get("latency_ratio_by_isa") or {}).items():
-        _check(isa in ISAS, f"finalize.latency_ratio_by_isa.{isa}", ratio,
-               f"allowed instruction sets {', '.join(ISAS)}")
-        _check(0 < ratio <= 1, f"finalize.latency_ratio_by_isa.{isa}", ratio, "allowed (0, 1]")
-    _check(len(f.winner_seeds) >= 1, "finalize.winner_seeds", list(f.winner_seeds), "at least one seed")
+        check(isa in ISAS, f"finalize.latency_ratio_by_isa.{isa}", ratio,
+              f"allowed instruction sets {', '.join(ISAS)}")
+        check(0 < ratio <= 1, f"finalize.latency_ratio_by_isa.{isa}", ratio, "allowed (0, 1]")
+    check(len(f.winner_seeds) >= 1, "finalize.winner_seeds", list(f.winner_seeds), "at least one seed")
 
 
 def check_tracking(uri: str) -> None:

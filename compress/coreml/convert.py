@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from compress.config.validate import check_coreml_compression
+from compress.config.options import check_coreml_compression
 from compress.core.compat import keras, native_quiet
 from compress.data.fashion_mnist import CLASS_NAMES
 

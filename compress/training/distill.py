@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.config.validate import check_distill_weights
+from compress.config.options import check_distill_weights
 from compress.core.compat import keras, tf
 from compress.data import arrays, batches
 

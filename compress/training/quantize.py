@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.config.options import QUANT
-from compress.config.validate import check_quant_mode
+from compress.config.options import QUANT, check_quant_mode
 from compress.core.compat import keras, native_quiet, tf, tfmot
 from compress.core.errors import ConfigError
 from compress.data import arrays

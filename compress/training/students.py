@@ -28,8 +28,7 @@ from __future__ import annotations
 import logging
 import math
 
-from compress.config.options import FAMILIES
-from compress.config.validate import check_student, check_width
+from compress.config.options import FAMILIES, check_student, check_width
 from compress.core.compat import keras
 
 log = logging.getLogger(__name__)

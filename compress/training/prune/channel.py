@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compress.config.validate import check_sparsity
+from compress.config.options import check_sparsity
 from compress.core.compat import keras
 from compress.core.errors import ConfigError
 from compress.training import distill

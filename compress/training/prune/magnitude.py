@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compress.config.validate import check_sparsity
+from compress.config.options import check_sparsity
 from compress.core.compat import keras, tfmot
 from compress.core.errors import ConfigError
 from compress.training import distill
