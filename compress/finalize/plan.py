@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import logging
 
-from omegaconf import OmegaConf, open_dict
-
 from compress.core.errors import ConfigError
 from compress.data import sources
+from compress.finalize import recipe
 from compress.finalize import selection as finalists
 from compress.finalize.fill import fill
 from compress.finalize.latency_budget import latency_budget
@@ -61,10 +60,7 @@ def with_finalists_teacher(cfg, study: str):
         return cfg
     log.warning("finalize.teacher=ensemble: study %s has no ensemble of its data at %s; the user's teacher teaches "
                 "the finalists (build one: python -m compress.ensemble with the study's data options)", study, path)
-    out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
-    with open_dict(out):
-        out.finalize.teacher = "user"
-    return out
+    return recipe.copied(cfg, {"finalize.teacher": "user"})
 
 
 def selected(cfg, trials):

@@ -21,22 +21,27 @@ def final_epochs(f, row) -> int:
     return int(f.small_class_epochs) if small else int(f.epochs)
 
 
+def copied(cfg, values: dict | None = None):
+    """A writable copy of `cfg` (interpolations kept) with each dotted key of `values` set."""
+    out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    for key, value in (values or {}).items():
+        OmegaConf.update(out, key, value, force_add=True)
+    return out
+
+
 def taught(cfg):
     """`cfg` with the finalists' teacher (`finalize.teacher`: user or ensemble, docs/teachers.md) as
     `distill.teacher`; null leaves the study's. The search's trials keep the teacher they ran with."""
     teacher = cfg.finalize.get("teacher")
     if teacher is None or str(teacher) == str(cfg.distill.get("teacher", "user")):
         return cfg
-    out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
-    with open_dict(out):
-        out.distill.teacher = str(teacher)
-    return out
+    return copied(cfg, {"distill.teacher": str(teacher)})
 
 
 def finalist_config(cfg, row, seed: int):
     """The trial's searched recipe under the final training recipe."""
     f = cfg.finalize
-    out = OmegaConf.create(OmegaConf.to_container(taught(cfg), resolve=False))
+    out = copied(taught(cfg))
     with open_dict(out):
         for name in M.SEARCHED_PARAMS:
             value = row.get(name)
