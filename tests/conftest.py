@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import json
 import os
 import shutil
 import sqlite3
@@ -120,10 +122,24 @@ def run_smoke_sweep(folder: Path, *extra: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
-def smoke_study_once(tmp_path_factory):
-    """The 3-trial smoke study, run once per test session (tests take a copy: `smoke_study`)."""
-    folder = tmp_path_factory.mktemp("smoke_study")
-    return folder, run_smoke_sweep(folder)
+def smoke_study_once(tmp_path_factory, worker_id):
+    """The 3-trial smoke study, run once per test session however many xdist workers need it: the first
+    runs it under a lock in the folder the workers share, the others read it there (tests take a copy:
+    `smoke_study`). Returns its folder and the sweep's process."""
+    if worker_id == "master":  # no xdist
+        folder = tmp_path_factory.mktemp("smoke_study")
+        return folder, run_smoke_sweep(folder)
+    shared = tmp_path_factory.getbasetemp().parent
+    folder, record = shared / "smoke_study", shared / "smoke_study.json"
+    with open(shared / "smoke_study.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not record.is_file():
+            folder.mkdir(exist_ok=True)
+            proc = run_smoke_sweep(folder)
+            record.write_text(json.dumps({"args": proc.args, "returncode": proc.returncode, "stdout": proc.stdout,
+                                          "stderr": proc.stderr}))
+    done = json.loads(record.read_text())
+    return folder, subprocess.CompletedProcess(done["args"], done["returncode"], done["stdout"], done["stderr"])
 
 
 @pytest.fixture

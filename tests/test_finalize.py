@@ -1,6 +1,7 @@
 """`python -m compress.finalize` on the smoke study, end to end through the real entry points:
 finalists logged, files measured from disk, the winner picked among them, and a second run that
-resumes without training a finished finalist again."""
+resumes without training a finished finalist again, two finalists (then two seeds) at once in
+processes side by side (finalize.jobs=2)."""
 
 from __future__ import annotations
 
@@ -55,24 +56,40 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
 
     from compress.measure.scoring import score
 
-    first = run(tmp_path, "compress.finalize", "finalize.max_finalists=1")
+    # two finalists in two processes side by side, then the same command with the winner's and each size class
+    # leader's seeds 1 and 2: the second run resumes, trains only those seeds (again two at once) and nothing twice
+    first = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.jobs=2")
+    assert "finalize.jobs=2: 2 pending finalist(s) in 2 process(es) side by side" in first.stdout + first.stderr
     table = pd.read_csv(tmp_path / "out" / "finalists.csv")
-    assert len(table) == 1
-    second = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.winner_seeds=[0,1]")
+    assert len(table) == 2 and table["trial"].nunique() == 2 and set(table["seed"]) == {0}
+    second = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.winner_seeds=[0,1,2]",
+                 "finalize.jobs=2")
     output = second.stdout + second.stderr
     assert "already trained" in output and "Traceback" not in output + first.stdout + first.stderr
-    table = pd.read_csv(tmp_path / "out" / "finalists.csv")
-    # two finalists, then the winner's recipe again with seed 1: the same recipe, another seed
-    assert len(table) == 3 and table["trial"].nunique() == 2 and sorted(table["seed"]) == [0, 0, 1]
+    assert "in 2 process(es) side by side" in output  # the extra seeds, one process a seed
+    full = pd.read_csv(tmp_path / "out" / "finalists.csv")
+    keys = list(zip(full["trial"], full["seed"]))
+    assert len(keys) == len(set(keys)) and full["trial"].nunique() == 2  # nothing trained twice
+    winner = json.loads((tmp_path / "winner" / "winner.json").read_text())
+    classes = json.loads((tmp_path / "out" / "finalists.json").read_text())["size_classes"]
+    seeded = {c["trial"] for c in classes.values()} | {winner["trial"]}  # finalize.class_seeds: each class's leader
+    assert {t for t, s in keys if s} == seeded
+    assert sorted(full["seed"]) == sorted([0, 0] + [1, 2] * len(seeded)) and set(full["selection"]) == {"default"}
+    logs = sorted((tmp_path / "run").glob("finalize_*_*/finalize.log"))  # one a process, each a finalist or seed
+    assert len(logs) == len(full) and all("finalist trial" in p.read_text() for p in logs)
+    for c in classes.values():  # each class's leader: its seeds' mean, and its file against the user's teacher
+        assert c["seeds"] == [0, 1, 2] and min(c["test_accuracy"]) <= c["mean"] <= max(c["test_accuracy"])
+        assert c["paired_teacher"]["n"] == 600 and 0 <= c["paired_teacher"]["mcnemar_p"] <= 1
     from compress.measure import machine
 
-    assert (table["isa"] == machine.record()["isa"]).all() and table["cpu"].astype(bool).all()
-    again = table[table["seed"] == 1].iloc[0]
-    original = table[(table["seed"] == 0) & (table["trial"] == again["trial"])].iloc[0]
+    assert (full["isa"] == machine.record()["isa"]).all() and full["cpu"].astype(bool).all()
+    # a seed of the winner's recipe: the same recipe, another seed
+    again = full[(full["seed"] == 1) & (full["trial"] == winner["trial"])].iloc[0]
+    original = full[(full["seed"] == 0) & (full["trial"] == again["trial"])].iloc[0]
     for column in ("arch", "width", "head", "quant.mode", "prune.sparsity", "distill.temperature", "distill.alpha"):
         assert again[column] == original[column], column
-    winner_seeds = table[table["trial"] == again["trial"]]
-    table = table[table["seed"] == 0]
+    winner_seeds = full[full["trial"] == winner["trial"]]
+    table = full[full["seed"] == 0]
     trials = pd.read_csv(tmp_path / "out" / "trials.csv")
     assert set(table["trial"]) <= set(trials.loc[trials["status"] == "FINISHED", "trial"])
 
@@ -81,7 +98,7 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
     runs = client.search_runs([experiment.experiment_id], max_results=200)
     (parent,) = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "study"]
     found = [r for r in runs if r.data.tags.get(M.TAG_ROLE) == "finalist"]
-    assert len(found) == 3  # the resumed run trained only the missing finalist (and the winner's second seed)
+    assert len(found) == len(full)  # one run a row: the resumed run logged only the seeds it trained
     from compress.data import fashion_mnist as data
     from compress.measure.scoring import predictions
     from compress.teacher.model import load_keras
@@ -111,10 +128,9 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
         # float: the two agree on nearly every image whichever encoding shipped
         float_top1 = load_keras(ship.parent / "student.keras").predict(unit(test.x_test), verbose=0).argmax(1)
         assert np.mean(float_top1 == predictions(ship, test.x_test)) >= 0.9
-    winner = json.loads((tmp_path / "winner" / "winner.json").read_text())
     assert winner["trial"] in set(table["trial"]) and winner["policy"] == "max_bytes"
     assert winner["latency_machine"].endswith(f"({machine.record()['isa']})")  # where its latency ratio ran
-    assert winner["seeds"]["n"] == 2 and winner["seed"] == int(
+    assert winner["seeds"]["n"] == 3 and winner["seed"] == int(
         winner_seeds.sort_values([M.SHIP_VAL_ACCURACY, "seed"], ascending=[False, True]).iloc[0]["seed"])
     best = table[table[M.SHIP_SIZE_BYTES] <= 65_536].sort_values(M.SHIP_VAL_ACCURACY).iloc[-1]
     assert winner["trial"] == int(best["trial"])
@@ -124,7 +140,7 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
         assert (tmp_path / "winner" / "finalists" / f"trial_{trial}" / "finalist.tflite").is_file()
     summary = json.loads((tmp_path / "out" / "finalists.json").read_text())
     assert summary["rank_agreement"]["overall"]["n"] == 2
-    assert len(summary["finalists"]) == 3  # the rows the report shows: both finalists and the second seed
+    assert len(summary["finalists"]) == len(full)  # the rows the report shows: both finalists and the seeds
 
     # a side measurement (the winner's recipe with augmented views) adds its row and touches nothing else
     before = {name: (tmp_path / name).read_bytes() for name in ("winner/winner.json", "out/finalists.json")}
@@ -132,7 +148,8 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
                "finalize.export=false")
     assert "finalize.export=false" in side.stdout + side.stderr
     rows = pd.read_csv(tmp_path / "out" / "finalists.csv")
-    assert len(rows) == 4 and list(rows.loc[rows["augment"] == "flip_shift", "trial"]) == [winner["trial"]]
+    assert len(rows) == len(full) + 1
+    assert list(rows.loc[rows["augment"] == "flip_shift", "trial"]) == [winner["trial"]]
     # named by hand, yet one of the default selection's trials: its row says so
     assert list(rows.loc[rows["augment"] == "flip_shift", "selection"]) == ["default"]
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
@@ -141,7 +158,7 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
     import shutil
 
     shutil.rmtree(tmp_path / "work")
-    again = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.winner_seeds=[0,1]")
+    again = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.winner_seeds=[0,1,2]")
     assert "distilling" not in again.stdout + again.stderr
     assert json.loads((tmp_path / "winner" / "winner.json").read_text())["size_bytes"] == winner["size_bytes"]
     assert (tmp_path / "winner" / "finalists" / f"trial_{winner['trial']}_seed1" / "config.yaml").is_file()
@@ -203,28 +220,3 @@ def serve_and_compare(tmp_path: Path, model_uri: str, tflite: Path) -> None:
         server.terminate()
         server.wait(timeout=60)
         log.close()
-
-
-@needs_data
-@needs_teacher
-@pytest.mark.slow
-def test_finalize_jobs_2_trains_every_pending_finalist_once_in_processes_side_by_side(tmp_path, smoke_study):
-    proc = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.winner_seeds=[0,1,2]",
-               "finalize.jobs=2")
-    output = proc.stdout + proc.stderr
-    assert "finalize.jobs=2: 2 pending finalist(s) in 2 process(es) side by side" in output
-    assert output.count("in 2 process(es) side by side") == 2  # then the extra seeds, one process a seed
-    table = pd.read_csv(tmp_path / "out" / "finalists.csv")
-    keys = list(zip(table["trial"], table["seed"]))
-    assert len(keys) == len(set(keys)) and table["trial"].nunique() == 2  # nothing trained twice
-    winner = json.loads((tmp_path / "winner" / "winner.json").read_text())
-    classes = json.loads((tmp_path / "out" / "finalists.json").read_text())["size_classes"]
-    seeded = {c["trial"] for c in classes.values()} | {winner["trial"]}  # finalize.class_seeds: each class's leader
-    assert {t for t, s in keys if s} == seeded and winner["trial"] in seeded
-    assert sorted(table["seed"]) == sorted([0, 0] + [1, 2] * len(seeded)) and set(table["selection"]) == {"default"}
-    logs = sorted((tmp_path / "run").glob("finalize_*_*/finalize.log"))
-    assert len(logs) == 4 and all("finalist trial" in p.read_text() for p in logs)
-    assert winner["seeds"]["n"] == 3
-    for c in classes.values():  # each class's leader: its seeds' mean, and its file against the user's teacher
-        assert c["seeds"] == [0, 1, 2] and min(c["test_accuracy"]) <= c["mean"] <= max(c["test_accuracy"])
-        assert c["paired_teacher"]["n"] == 600 and 0 <= c["paired_teacher"]["mcnemar_p"] <= 1
