@@ -95,10 +95,10 @@ def ray_cluster():
     subprocess.run([*ray, "stop", "--force"], capture_output=True, env=env, timeout=120)
 
 
-@pytest.mark.slow  # a Ray cluster's start and stop: half a minute
+@pytest.mark.slow  # a Ray cluster's start and stop: half a minute; each trial sleeps 4 s so that two overlap on a loaded machine too
 def test_ray_runs_two_trials_at_once_on_a_cluster(tmp_path, ray_cluster):
     proc = toy(tmp_path, "hydra/launcher=ray", f"+hydra.launcher.ray.init.address={ray_cluster}",
-               "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "sleep=1.5", env=RAY_ENV)
+               "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "sleep=4", env=RAY_ENV)
     assert_two_at_once(tmp_path, proc)
 
 
