@@ -92,6 +92,11 @@ def check(condition: bool, field: str, value, allowed: str) -> None:
         raise ConfigError(f"{field}={value}: {allowed}")
 
 
+def check_in(field: str, value, allowed) -> None:
+    """One line naming the field, its value and the allowed values, unless `value` is one of them."""
+    check(value in allowed, field, value, f"allowed {', '.join(map(str, allowed))}")
+
+
 def check_width(width) -> None:
     check(width > 0, "student.width", width, "must be > 0 (1.0 = the teacher's channels)")
 
@@ -100,15 +105,14 @@ def check_student(s) -> None:
     """The `student` group's values (the whole-config pass, compress/config/validate.py, and build_student
     for a library caller both check them here)."""
     check_width(s.width)
-    check(s.get("arch", "cnn") in FAMILIES, "student.arch", s.get("arch"), f"allowed {', '.join(FAMILIES)}")
-    check(s.activation in ACTIVATIONS, "student.activation", s.activation, f"allowed {', '.join(ACTIVATIONS)}")
-    check(s.head in HEADS, "student.head", s.head, f"allowed {', '.join(HEADS)}")
-    check(s.kernel_size in KERNEL_SIZES, "student.kernel_size", s.kernel_size, "allowed 1, 3, 5")
+    check_in("student.arch", s.get("arch", "cnn"), FAMILIES)
+    check_in("student.activation", s.activation, ACTIVATIONS)
+    check_in("student.head", s.head, HEADS)
+    check_in("student.kernel_size", s.kernel_size, KERNEL_SIZES)
     check(0 <= s.dropout < 1, "student.dropout", s.dropout, "allowed [0, 1)")
     check(s.min_channels >= 1, "student.min_channels", s.min_channels, "must be >= 1")
     check(0 < s.get("bn_momentum", 0.99) < 1, "student.bn_momentum", s.get("bn_momentum"), "allowed (0, 1)")
-    check(s.get("channel_multiple", 1) in CHANNEL_MULTIPLES, "student.channel_multiple", s.get("channel_multiple"),
-          f"allowed {', '.join(map(str, CHANNEL_MULTIPLES))}")
+    check_in("student.channel_multiple", s.get("channel_multiple", 1), CHANNEL_MULTIPLES)
 
 
 def check_distill_weights(temperature, alpha) -> None:
@@ -121,9 +125,8 @@ def check_sparsity(sparsity) -> None:
 
 
 def check_quant_mode(mode) -> None:
-    check(mode in QUANT, "quant.mode", mode, f"allowed {', '.join(QUANT)}")
+    check_in("quant.mode", mode, QUANT)
 
 
-def check_coreml_compression(compression) -> None:
-    check(compression in COREML_COMPRESSIONS, "coreml.compression", compression,
-          f"allowed {', '.join(COREML_COMPRESSIONS)}")
+def check_coreml_compression(compression, field: str = "coreml.compression") -> None:
+    check_in(field, compression, COREML_COMPRESSIONS)

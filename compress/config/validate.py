@@ -13,7 +13,6 @@ from pathlib import Path
 from compress.config.options import (
     AUGMENTS,
     CHANNEL_IMPORTANCE,
-    COREML_COMPRESSIONS,
     ENSEMBLE_ARCHES,
     ENSEMBLE_OPTIMIZERS,
     ISAS,
@@ -24,6 +23,7 @@ from compress.config.options import (
     check,
     check_coreml_compression,
     check_distill_weights,
+    check_in,
     check_quant_mode,
     check_sparsity,
     check_student,
@@ -33,9 +33,8 @@ from compress.core.errors import ConfigError, StoreError
 
 def check_ensemble(e) -> None:
     """The `ensemble` group's values (the stronger teacher, compress/teacher/ensemble.py)."""
-    check(e.arch in ENSEMBLE_ARCHES, "ensemble.arch", e.arch, f"allowed {', '.join(ENSEMBLE_ARCHES)}")
-    check(e.optimizer in ENSEMBLE_OPTIMIZERS, "ensemble.optimizer", e.optimizer,
-          f"allowed {', '.join(ENSEMBLE_OPTIMIZERS)}")
+    check_in("ensemble.arch", e.arch, ENSEMBLE_ARCHES)
+    check_in("ensemble.optimizer", e.optimizer, ENSEMBLE_OPTIMIZERS)
     for key in ("members", "epochs", "batch_size", "width"):
         check(e[key] >= 1, f"ensemble.{key}", e[key], "must be >= 1")
     check(e.learning_rate > 0, "ensemble.learning_rate", e.learning_rate, "must be > 0")
@@ -58,10 +57,9 @@ def validate(cfg) -> None:
     check(k.batch_size >= 1, "distill.batch_size", k.batch_size, "must be >= 1")
     check(k.steps_per_execution >= 1, "distill.steps_per_execution", k.steps_per_execution, "must be >= 1")
     check(k.learning_rate > 0, "distill.learning_rate", k.learning_rate, "must be > 0")
-    check(k.teacher_logits in LOGIT_SOURCES, "distill.teacher_logits", k.teacher_logits,
-          f"allowed {', '.join(LOGIT_SOURCES)}")
-    check(k.get("teacher", "user") in TUTORS, "distill.teacher", k.get("teacher"), f"allowed {', '.join(TUTORS)}")
-    check(k.get("augment", "none") in AUGMENTS, "distill.augment", k.get("augment"), f"allowed {', '.join(AUGMENTS)}")
+    check_in("distill.teacher_logits", k.teacher_logits, LOGIT_SOURCES)
+    check_in("distill.teacher", k.get("teacher", "user"), TUTORS)
+    check_in("distill.augment", k.get("augment", "none"), AUGMENTS)
     check(k.get("views", 1) >= 1, "distill.views", k.get("views"), "must be >= 1 (view 0 is the image itself)")
     check(0 <= k.get("max_shift", 0) <= 8, "distill.max_shift", k.get("max_shift"), "allowed 0..8 pixels")
     check(k.get("augment", "none") == "none" or k.teacher_logits == "cached", "distill.teacher_logits",
@@ -69,10 +67,8 @@ def validate(cfg) -> None:
     if "ensemble" in cfg:
         check_ensemble(cfg.ensemble)
     check_sparsity(p.sparsity)
-    check(p.get("method", "magnitude") in PRUNE_METHODS, "prune.method", p.get("method"),
-          f"allowed {', '.join(PRUNE_METHODS)}")
-    check(p.get("importance", "bn") in CHANNEL_IMPORTANCE, "prune.importance", p.get("importance"),
-          f"allowed {', '.join(CHANNEL_IMPORTANCE)}")
+    check_in("prune.method", p.get("method", "magnitude"), PRUNE_METHODS)
+    check_in("prune.importance", p.get("importance", "bn"), CHANNEL_IMPORTANCE)
     check(p.epochs >= 1, "prune.epochs", p.epochs, "must be >= 1")
     check(p.learning_rate > 0, "prune.learning_rate", p.learning_rate, "must be > 0")
     check_quant_mode(q.mode)
@@ -107,7 +103,7 @@ def _validate_finalize(f) -> None:
     check(f.epochs >= 1, "finalize.epochs", f.epochs, "must be >= 1")
     check(f.small_class_epochs >= 1, "finalize.small_class_epochs", f.small_class_epochs, "must be >= 1")
     check(f.learning_rate > 0, "finalize.learning_rate", f.learning_rate, "must be > 0")
-    check(f.augment in AUGMENTS, "finalize.augment", f.augment, f"allowed {', '.join(AUGMENTS)}")
+    check_in("finalize.augment", f.augment, AUGMENTS)
     check(f.qat_epochs >= 1, "finalize.qat_epochs", f.qat_epochs, "must be >= 1")
     check(f.get("temperature") is None or f.temperature > 0, "finalize.temperature", f.get("temperature"),
           "allowed null (each trial's) or > 0")
@@ -123,9 +119,8 @@ def _validate_finalize(f) -> None:
     check(0 < f.get("fill_share", 0.95) <= 1, "finalize.fill_share", f.get("fill_share"), "allowed (0, 1]")
     check(0 <= f.int8_tolerance < 1, "finalize.int8_tolerance", f.int8_tolerance, "allowed [0, 1)")
     check(0 <= f.encoding_tolerance < 1, "finalize.encoding_tolerance", f.encoding_tolerance, "allowed [0, 1)")
-    check(f.coreml_compression in COREML_COMPRESSIONS, "finalize.coreml_compression", f.coreml_compression,
-          f"allowed {', '.join(COREML_COMPRESSIONS)}")
-    check(f.policy in WINNER_POLICIES, "finalize.policy", f.policy, f"allowed {', '.join(WINNER_POLICIES)}")
+    check_coreml_compression(f.coreml_compression, "finalize.coreml_compression")
+    check_in("finalize.policy", f.policy, WINNER_POLICIES)
     check(f.max_bytes > 0, "finalize.max_bytes", f.max_bytes, "must be > 0")
     check(0 <= f.budget < 1, "finalize.budget", f.budget, "allowed [0, 1)")
     latency = f.get("max_latency_ratio")
