@@ -60,13 +60,14 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
     # leader's seeds 1 and 2: the second run resumes, trains only those seeds (again two at once) and nothing twice
     first = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.jobs=2")
     assert "finalize.jobs=2: 2 pending finalist(s) in 2 process(es) side by side" in first.stdout + first.stderr
+    assert (first.stdout + first.stderr).count("in 2 process(es) side by side") == 1  # smoke: no extra seed yet
     table = pd.read_csv(tmp_path / "out" / "finalists.csv")
     assert len(table) == 2 and table["trial"].nunique() == 2 and set(table["seed"]) == {0}
     second = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.winner_seeds=[0,1,2]",
                  "finalize.jobs=2")
     output = second.stdout + second.stderr
     assert "already trained" in output and "Traceback" not in output + first.stdout + first.stderr
-    assert "in 2 process(es) side by side" in output  # the extra seeds, one process a seed
+    assert output.count("in 2 process(es) side by side") == 1  # the extra seeds alone, one process a seed
     full = pd.read_csv(tmp_path / "out" / "finalists.csv")
     keys = list(zip(full["trial"], full["seed"]))
     assert len(keys) == len(set(keys)) and full["trial"].nunique() == 2  # nothing trained twice
