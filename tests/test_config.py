@@ -43,6 +43,8 @@ def test_wrong_key_or_type_fails_at_composition(override):
         ("student.channel_multiple=3", "student.channel_multiple=3", "allowed 1, 2, 4, 8, 16"),
         ("finalize.max_latency_ratio=1.5", "finalize.max_latency_ratio=1.5",
          "allowed null (no latency budget) or (0, 1]: a fraction of the teacher's latency"),
+        ("finalize.latency_preflight=0.5", "finalize.latency_preflight=0.5",
+         "allowed null (train every finalist) or >= 1: a factor of the latency budget"),
     ],
 )
 def test_out_of_range_values_are_refused_with_the_field_and_what_is_allowed(override, field, allowed):

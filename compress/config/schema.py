@@ -204,6 +204,7 @@ class FinalizeConfig:
     budget: float = 0.005
     max_latency_ratio: Optional[float] = 0.05  # either policy: files at most this fraction of the teacher's latency
     latency_ratio_by_isa: Dict[str, float] = field(default_factory=dict)  # conf/finalize takes targets'; per ISA
+    latency_preflight: Optional[float] = 1.1  # skip, untrained, a finalist whose int8 file runs over this x the budget
     winner_seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
     class_seeds: bool = True  # each size class's leading finalist gets the winner's seeds too (finalize/classes.py)
     export: bool = True  # false: train the finalists only (a side measurement), leave the winner and summary alone

@@ -126,6 +126,9 @@ def _validate_finalize(f) -> None:
     latency = f.get("max_latency_ratio")
     check(latency is None or 0 < latency <= 1, "finalize.max_latency_ratio", latency,
           "allowed null (no latency budget) or (0, 1]: a fraction of the teacher's latency")
+    preflight = f.get("latency_preflight")
+    check(preflight is None or preflight >= 1, "finalize.latency_preflight", preflight,
+          "allowed null (train every finalist) or >= 1: a factor of the latency budget")
     for isa, ratio in (f.get("latency_ratio_by_isa") or {}).items():
         check(isa in ISAS, f"finalize.latency_ratio_by_isa.{isa}", ratio,
               f"allowed instruction sets {', '.join(ISAS)}")

@@ -18,6 +18,7 @@ study writes its own under `sweeps/<study>/`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -25,6 +26,7 @@ from compress.config import study_data as record
 from compress.core import metrics as M
 from compress.core.errors import ConfigError
 from compress.finalize import classes as size_classes
+from compress.finalize import latency_preflight
 from compress.finalize import selection as finalists
 from compress.finalize import workers as finalist_workers
 from compress.finalize.finalist_run import reship, train_finalist
@@ -72,9 +74,9 @@ def run(cfg, study: str) -> dict:
              list(f.size_classes))
     table = finalists.read(paths.table)
     started = time.perf_counter()
-    todo = [(row, int(cfg.seed)) for _, row in selection.iterrows()]
-    table = _side_by_side(cfg, study, paths, table, todo, "finalists")
     ctx = context.get(cfg)
+    todo, too_slow = _within_latency(cfg, ctx, study, table, [(row, int(cfg.seed)) for _, row in selection.iterrows()])
+    table = _side_by_side(cfg, study, paths, table, todo, "finalists")
     for i, (row, seed) in enumerate(todo, start=1):
         table = _train_if_missing(cfg, ctx, row, seed, study, paths, table, f"{i} of {len(todo)}", in_default,
                                   started)
@@ -83,10 +85,11 @@ def run(cfg, study: str) -> dict:
     if not bool(f.export):  # a side measurement (another recipe of the same trials): rows only
         log.info("finalize.export=false: %d finalist row(s) in %s; the winner, its seeds and %s are left as they are",
                  len(rows), paths.table, paths.summary)
-        return {"study": study, "selection": "manual" if manual else "default", "finalists": _keys(rows)}
+        return {"study": study, "selection": "manual" if manual else "default", "finalists": _keys(rows),
+                "latency_preflight": too_slow}
     summary = {"study": study, "selection": "manual" if manual else "default",
                "rank_agreement": finalists.rank_agreement(rows, list(f.size_classes)),
-               "finalists": _keys(rows)}
+               "finalists": _keys(rows), "latency_preflight": too_slow}
 
     winner, reason = choose(rows, cfg)
     if winner is None:
@@ -110,6 +113,27 @@ def run(cfg, study: str) -> dict:
     log.info("finalize done in %.0f s: winner trial %s, %s bytes, test %.2f%% (%s)", time.perf_counter() - started,
              summary["trial"], f"{summary['size_bytes']:,}", 100 * summary["test_accuracy"], reason)
     return summary
+
+
+def _within_latency(cfg, ctx, study, table, todo):
+    """`todo` less the finalists not yet trained whose untrained shipping file is already too slow for the
+    latency budget on this CPU (`latency_preflight`), and what was measured of those left out."""
+    if not latency_preflight.applies(cfg):
+        return todo, []
+    kept, too_slow = [], []
+    for row, seed in todo:
+        fcfg = finalist_config(cfg, row, seed)
+        trial = int(row["trial"])
+        check = None if finalists.done(table, study, trial, seed, recipe_hash(fcfg)) else \
+            latency_preflight.measure_recipe(fcfg, ctx, trial)
+        if check is not None and check.skip:
+            log.warning("latency preflight: %s: not trained (finalize.latency_preflight=null trains it)", check.words())
+            too_slow.append(dataclasses.asdict(check))
+            continue
+        if check is not None:
+            log.info("latency preflight: %s", check.words())
+        kept.append((row, seed))
+    return kept, too_slow
 
 
 def _side_by_side(cfg, study, paths, table, todo, phase):

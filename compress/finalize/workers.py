@@ -21,7 +21,8 @@ from compress.core.errors import CompressError
 
 log = logging.getLogger(__name__)
 CHILD_ENV = "COMPRESS_FINALIZE_WORKER"  # set in the child processes: they never start their own
-OWN_KEYS = ("finalize.trials", "finalize.export", "finalize.jobs", "seed")  # what the parent sets per child
+# what the parent sets per child (the parent ran the latency preflight: a child trains what it was given)
+OWN_KEYS = ("finalize.trials", "finalize.export", "finalize.jobs", "finalize.latency_preflight", "seed")
 
 
 def expected_costs(pending: list[tuple[dict, int]]) -> dict[int, float]:
@@ -80,7 +81,8 @@ def side_by_side(batches: list[tuple[list[int], int]], jobs: int, phase: str) ->
                 folder.mkdir(parents=True, exist_ok=True)
                 named = f"finalize.trials=[{','.join(map(str, trials))}]"
                 cmd = [sys.executable, "-m", "compress.finalize", *overrides, named,
-                       f"seed={seed}", "finalize.export=false", "finalize.jobs=1", f"hydra.run.dir={folder}"]
+                       f"seed={seed}", "finalize.export=false", "finalize.jobs=1", "finalize.latency_preflight=null",
+                       f"hydra.run.dir={folder}"]
                 out = open(folder / "finalize.log", "ab")  # noqa: SIM115 - closed when the process ends
                 env = {**os.environ, CHILD_ENV: "1", "COMPRESS_THREADS": threads, "PYTHONUNBUFFERED": "1"}
                 proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
