@@ -64,6 +64,7 @@ def figures(folder: Path, winner_json: dict, teacher_test_accuracy: float, targe
     speed = speed or {}
     return {
         "study": study, "finalists": finalists, "targets": reached, "agreement": agreement,
+        "preflight": summary.get("latency_preflight") or [],  # left out untrained, too slow for this CPU's budget
         "int8_tolerance": int8_tolerance,
         "under_speed_target": under_latency_budget(first, int(targets.max_bytes), targets.max_latency_ratio),
         "teacher_test": teacher_test_accuracy, "winner": winner_json, "seeds": seeds,

@@ -525,6 +525,22 @@ def test_the_finalists_table_says_which_teacher_taught_each_finalist(tmp_path):
     assert "augment flip_shift (user's) |" in build(paths)
 
 
+def test_the_finalists_left_out_by_the_latency_preflight_are_named_with_what_was_measured(tmp_path):
+    paths = make_inputs(tmp_path)
+    add_finalists(paths)
+    heading = "## Finalists: the chosen recipes trained the long way"
+    assert "latency preflight" not in build(paths).split(heading)[1].split("## Method")[0]
+    summary = json.loads((paths["folder"] / "finalists.json").read_text())
+    summary["latency_preflight"] = [{"trial": 5, "ratio": 0.06112, "limit": 0.05, "factor": 1.1,
+                                     "cpu": "Intel(R) Xeon(R) Processor", "isa": "avx512_vnni"}]
+    (paths["folder"] / "finalists.json").write_text(json.dumps(summary))
+    section = build(paths).split(heading)[1].split("## Method")[0]
+    assert ("Left out before training by the latency preflight (`finalize.latency_preflight`: its untrained int8 "
+            "file already\nover 1.1 times") in section
+    assert "trial 5 at 0.0611 of the teacher's latency against 0.05 on Intel(R) Xeon(R) Processor (avx512_vnni)." \
+        in section
+
+
 def test_the_latency_claim_names_the_machine_it_was_measured_on(tmp_path):
     paths = make_inputs(tmp_path)
     assert "faster** than the teacher on one image (machine not recorded)" in build(paths)
