@@ -1,12 +1,20 @@
 """`python -m compress.finalize` on the smoke study, end to end through the real entry points:
 finalists logged, files measured from disk, the winner picked among them, and a second run that
 resumes without training a finished finalist again, two finalists (then two seeds) at once in
-processes side by side (finalize.jobs=2)."""
+processes side by side (finalize.jobs=2).
+
+Then the README's main job on a machine whose stores hold none, or only some, of the runs that the
+committed tables name (the run ids in those tables are references to another store, never handles):
+the MLflow store as it was before finalize (the trials, not the finalists nor the registered winner),
+then every store deleted and only the committed-style tables and the exported winner kept, and the
+whole main job again: `compress.sweep -m`, `compress.finalize`, `compress.bench`, `analysis.report
+--from-mlflow`."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +64,7 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
 
     from compress.measure.scoring import score
 
+    shutil.copyfile(tmp_path / "mlflow.db", tmp_path / "before_finalize.db")  # the trials only: for the end
     # two finalists in two processes side by side, then the same command with the winner's and each size class
     # leader's seeds 1 and 2: the second run resumes, trains only those seeds (again two at once) and nothing twice
     first = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.jobs=2")
@@ -156,8 +165,6 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
 
     # a fresh clone has no work folders: the export reads the committed copies back, trains nothing
-    import shutil
-
     shutil.rmtree(tmp_path / "work")
     again = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.winner_seeds=[0,1,2]")
     assert "distilling" not in again.stdout + again.stderr
@@ -172,6 +179,67 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
     assert version.tags["trial"] == str(winner["trial"]) and version.tags["sha256"] == sha256_of(
         tmp_path / "winner" / "winner.tflite")
     serve_and_compare(tmp_path, registered["uri"], tmp_path / "winner" / "winner.tflite")
+    shipped_row = full[(full["trial"] == winner["trial"]) & (full["seed"] == winner["seed"])].iloc[0]
+    assert version.run_id == shipped_row["run_id"]  # where the finalist's run is here, the winner is logged on it
+    main_job_on_a_fresh_machine(tmp_path, winner, version.run_id)
+
+
+def main_job_step(*args: str) -> str:
+    """One command of the main job; its console, which must hold no traceback."""
+    proc = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=ROOT, timeout=900,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Traceback" not in output, output[-4000:]
+    return output
+
+
+def main_job_on_a_fresh_machine(tmp_path: Path, winner: dict, first_run_id: str) -> None:
+    """The finalized smoke study's main job again, where the store lacks the runs the tables name."""
+    from mlflow.tracking import MlflowClient
+
+    def finalize() -> str:
+        proc = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.winner_seeds=[0,1,2]")
+        return proc.stdout + proc.stderr
+
+    def champion():
+        client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+        return client, client.get_model_version_by_alias("fashion-mnist-winner-smoke", "champion")
+
+    main_job_step("analysis.table", "--study", "smoke", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
+                  "--out", str(tmp_path / "out" / "trials_smoke.csv"))
+    shipped = {name: (tmp_path / "winner" / name).read_bytes()
+               for name in ("winner.json", "winner.tflite", "README.md")}
+
+    # a store holding some of the runs (the trials) and not others (the finalists, the registered model)
+    shutil.copyfile(tmp_path / "before_finalize.db", tmp_path / "mlflow.db")
+    output = finalize()
+    assert "already trained" in output and "distilling" not in output
+    assert "is not in the store" in output and "logged in a new run 'winner'" in output
+    client, version = champion()
+    assert client.get_run(version.run_id).info.run_name == "winner" and version.run_id != first_run_id
+    assert version.tags["sha256"] == sha256_of(tmp_path / "winner" / "winner.tflite")
+
+    # a fresh machine: no store at all, only the committed-style tables and the exported files
+    for store in ("mlflow.db", "optuna.db", "artifacts", "work", "jobs", "run"):
+        path = tmp_path / store
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    table = f"hydra.sweeper.trials_table={tmp_path}/out/trials_smoke.csv"
+    output = main_job_step("compress.sweep", "-m", *smoke_stores(tmp_path), table, f"hydra.sweep.dir={tmp_path}/jobs")
+    assert "3 of 3 trials done or running" in output
+    output = finalize()
+    assert "distilling" not in output and "logged in a new run 'winner'" in output
+    assert {name: (tmp_path / "winner" / name).read_bytes() for name in shipped} == shipped  # the same winner, bytes
+    client, version = champion()
+    assert version.tags["trial"] == str(winner["trial"])
+    assert version.tags["sha256"] == sha256_of(tmp_path / "winner" / "winner.tflite")
+    main_job_step("compress.bench", "--study", "smoke", "--winner", str(tmp_path / "winner"),
+                  "--json", str(tmp_path / "out" / "bench.json"), f"paths.cache_dir={ROOT / '.cache'}")
+    table_before = (tmp_path / "out" / "trials.csv").read_bytes()
+    output = main_job_step("analysis.report", "--study", "smoke", "--from-mlflow", "--tracking-uri",
+                           f"sqlite:///{tmp_path}/mlflow.db", "--folder", str(tmp_path / "out"), "--winner",
+                           str(tmp_path / "winner"), "--out", str(tmp_path / "report.md"), "--no-figures")
+    assert f"wrote {tmp_path / 'report.md'}" in output
+    assert (tmp_path / "out" / "trials.csv").read_bytes() == table_before  # the committed table, written back as read
 
 
 def free_port() -> int:
