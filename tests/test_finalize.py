@@ -220,9 +220,9 @@ def main_job_on_a_fresh_machine(tmp_path: Path, winner: dict, first_run_id: str)
     assert version.tags["sha256"] == sha256_of(tmp_path / "winner" / "winner.tflite")
 
     # a fresh machine: no store at all, only the committed-style tables and the exported files
-    for store in ("mlflow.db", "optuna.db", "artifacts", "work", "jobs", "run"):
+    for store in ("mlflow.db", "optuna.db", "artifacts", "work", "jobs", "run"):  # work: gone already
         path = tmp_path / store
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     table = f"hydra.sweeper.trials_table={tmp_path}/out/trials_smoke.csv"
     output = main_job_step("compress.sweep", "-m", *smoke_stores(tmp_path), table, f"hydra.sweep.dir={tmp_path}/jobs")
     assert "3 of 3 trials done or running" in output
