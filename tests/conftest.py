@@ -19,12 +19,6 @@ from compress.config.cli import compose
 from compress.data import fashion_mnist as data
 
 ROOT = Path(__file__).resolve().parent.parent
-
-# each xdist worker, and every command it starts, takes its share of the cores: TensorFlow's thread pools,
-# sized for the whole machine in each worker, spin against each other's (COMPRESS_THREADS: core/compat.py)
-_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-if _WORKERS > 1:
-    os.environ.setdefault("COMPRESS_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 TEACHER = ROOT / "models" / "teacher" / "teacher.keras"
 
 
