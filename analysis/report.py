@@ -37,7 +37,7 @@ from analysis.markdown import md_table, nbytes, pct, ratio
 from analysis.report_inputs import Inputs, sampler_config, study_config, study_recipe, study_trials
 from compress.config import paths, study_data
 from compress.core import metrics as M
-from compress.data.fashion_mnist import CLASS_NAMES
+from compress.data.fashion_mnist import CLASS_NAMES, sha256_of
 from compress.measure import machine
 from compress.tracking import trials_table as T
 
@@ -85,9 +85,16 @@ def write_png(fig, path: Path, attempts: int = 3) -> None:
 
 def paired_with_teacher(inp: Inputs) -> dict | None:
     """The winner against the user's teacher on the same test images (McNemar's exact test), from
-    report/paired_teacher.json; None where that file is absent or was measured on another winner file."""
-    p = inp.paired_teacher
-    if not p or int(p.get("size_bytes", -1)) != int(inp.bench["winner"]["size_bytes"]):
+    report/paired_teacher.json; None where that file is absent or was measured on another winner file: one of
+    another digest, or (saved without one) of another size or test accuracy (a retrained winner may keep
+    its size: trial 29's 30- and 60-epoch files are both 64,712 B)."""
+    p, winner = inp.paired_teacher, inp.bench["winner"]
+    if not p or int(p.get("size_bytes", -1)) != int(winner["size_bytes"]):
+        return None
+    if abs(float(p.get("accuracy", -1)) - float(winner["test_accuracy"])) > 5e-5:
+        return None
+    if p.get("sha256") and winner.get("file") and Path(winner["file"]).is_file() \
+            and p["sha256"] != sha256_of(winner["file"]):
         return None
     return {**p, "differ": p["mcnemar_p"] < 0.05}
 

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from compress.core.errors import CompressError, DataError
+from compress.data.fashion_mnist import sha256_of
 from compress.measure.scoring import line, score
 
 
@@ -48,10 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result) if args.json else line(result))
-    if args.save:
+    if args.save:  # with the file's digest: a reader can tell it from another file of the same size
+        saved = {**result, "sha256": sha256_of(args.path)} if Path(args.path).is_file() else result
         args.save.parent.mkdir(parents=True, exist_ok=True)
         partial = args.save.with_suffix(".partial")
-        partial.write_text(json.dumps(result, indent=1) + "\n")
+        partial.write_text(json.dumps(saved, indent=1) + "\n")
         partial.replace(args.save)
     return 0
 

@@ -471,16 +471,28 @@ def test_the_summary_states_each_targets_seed_mean_and_the_paired_test_against_t
     pd.concat([table, seeds]).to_csv(paths["folder"] / "finalists.csv", index=False)
     winner_bytes = {r["name"]: r for r in json.loads((paths["folder"] / "bench.json").read_text())}["winner"]
     paired = {"n": 10_000, "only_this_right": 297, "only_against_right": 182, "mcnemar_p": 1.7e-07,
-              "size_bytes": winner_bytes["size_bytes"]}
+              "size_bytes": winner_bytes["size_bytes"], "accuracy": winner_bytes["test_accuracy"]}
     (paths["folder"] / "paired_teacher.json").write_text(json.dumps(paired))
     summary = build(paths).split("## Executive summary")[1].split("## Finalists")[0]
     assert ("finalist trial 2, seed 1, the best committed file on validation: 63,000 B, 92.40% test; its recipe's "
             "3 seeds: mean 92.24%, from 92.01% to 92.40%, 0.76 points under the line as a mean)") in summary
     assert ("right where the teacher is wrong on 297, the reverse on 182 (McNemar's exact test, p = 1.7e-07): "
             "a difference beyond chance") in summary
-    # a paired test measured on another file than the benchmarked winner is not stated
-    (paths["folder"] / "paired_teacher.json").write_text(json.dumps({**paired, "size_bytes": 1}))
-    assert "McNemar" not in build(paths).split("## Executive summary")[1].split("## Finalists")[0]
+    # a paired test measured on another file than the benchmarked winner is not stated: another size, another
+    # accuracy at the same size (a retrained winner), or another digest at the same size and accuracy
+    def stated(**changed) -> bool:
+        (paths["folder"] / "paired_teacher.json").write_text(json.dumps({**paired, **changed}))
+        return "McNemar" in build(paths).split("## Executive summary")[1].split("## Finalists")[0]
+
+    assert not stated(size_bytes=1) and not stated(accuracy=winner_bytes["test_accuracy"] - 0.004)
+    from compress.data.fashion_mnist import sha256_of
+
+    shipped = tmp_path / "winner.tflite"
+    shipped.write_bytes(b"\0" * winner_bytes["size_bytes"])
+    bench = json.loads((paths["folder"] / "bench.json").read_text())
+    bench[-1]["file"] = str(shipped)
+    (paths["folder"] / "bench.json").write_text(json.dumps(bench))
+    assert stated(sha256=sha256_of(shipped)) and not stated(sha256="0" * 64)
 
 
 def test_each_class_target_counts_the_leader_finalize_named_with_its_test_against_the_teacher(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -78,4 +79,5 @@ def test_verify_compares_against_a_keras_teacher_and_saves_its_json(tmp_path):
     assert saved["n"] == 60 and saved["agreement"] == 1.0  # the same network in both formats
     assert saved["only_this_right"] == saved["only_against_right"] == 0 and saved["mcnemar_p"] == 1.0
     assert saved["accuracy"] == saved["against_accuracy"]
+    assert saved["sha256"] == hashlib.sha256(student.read_bytes()).hexdigest()  # which file it was measured on
     assert "McNemar's exact test: p = 1" in proc.stdout

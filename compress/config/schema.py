@@ -183,7 +183,7 @@ class FinalizeConfig:
     export_dir: Optional[str] = None  # the winner's files; None: winner/ (default study), sweeps/<study>/winner/
     trials_table: Optional[str] = None  # candidates when MLflow has none; None: <out_dir>/trials.csv
     work_dir: Optional[str] = None  # every finalist's working files; None: sweeps/<study>/finalists/
-    epochs: int = 30
+    epochs: int = 60
     small_class_epochs: int = 60  # recipes whose int8 file fits the smallest size class: cheap and capacity-bound
     learning_rate: float = 3e-3
     augment: str = "none"  # measured: the plain images beat the augmented views for these students
