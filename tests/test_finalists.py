@@ -156,6 +156,16 @@ def test_finalists_table_appends_replaces_same_key_and_resumes(tmp_path):
     assert not finalists.done(finalists.read(path), "s", 4, 0, "new")  # another recipe: trained again, kept beside
 
 
+def test_a_count_read_back_as_a_float_keeps_every_digit_in_the_table(tmp_path):
+    path = tmp_path / "finalists.csv"
+    finalists.append(path, {"study": "s", "trial": 3, "seed": 0, "recipe": "abc", M.MACS: 1_956_736, "w": 0.251365})
+    # a row copied from another table, where a missing value had made its counts floats
+    table = finalists.append(path, {"study": "s", "trial": 4, "seed": 0, "recipe": "abc", M.MACS: 3_847_878.0,
+                                    "w": 0.5})
+    assert list(table[M.MACS]) == [1_956_736, 3_847_878] and "3847878" in path.read_text()
+    assert "1956740" not in path.read_text() and list(table["w"]) == [0.251365, 0.5]
+
+
 def ship_table():
     return pd.DataFrame({"trial": [1, 2, 3, 4], "seed": [0] * 4,
                          M.SHIP_VAL_ACCURACY: [0.905, 0.921, 0.926, 0.931],

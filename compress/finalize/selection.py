@@ -117,11 +117,24 @@ def append(path: Path, row: dict) -> pd.DataFrame:
             for key in KEY:
                 same &= table[key].astype(str).to_numpy() == str(row[key])
             table = table[~same]
-        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+        new = _like(pd.DataFrame([row]), table)
+        table = new if table.empty else pd.concat([table, new], ignore_index=True)  # empty: its columns are none
         tmp = path.with_suffix(".tmp")
         table.to_csv(tmp, index=False, float_format="%.6g")
         tmp.replace(path)
     return read(path)  # as written (6 digits): the export reads the figures a fresh clone reads
+
+
+def _like(new: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """`new` with each whole-number float column the table holds as integers made integer again: a count
+    read back from another table as a float (1956736.0) would turn the table's column to floats, which it
+    writes at 6 significant digits (1956740)."""
+    for column in new.columns.intersection(table.columns):
+        values = new[column]
+        if pd.api.types.is_integer_dtype(table[column]) and pd.api.types.is_float_dtype(values) \
+                and values.notna().all() and (values % 1 == 0).all():
+            new[column] = values.astype(table[column].dtype)
+    return new
 
 
 def done(table: pd.DataFrame, study: str, trial: int, seed: int, recipe: str) -> bool:
