@@ -19,9 +19,13 @@ class LatencyBudget:
     default: float
     by_isa: tuple = ()  # ((isa, ratio), ...): hashable, in config order
 
+    def limit(self, isa: str | None) -> float:
+        """The budget of a file measured on a CPU whose best int8 instruction set is `isa` (None: not recorded)."""
+        return float(dict(self.by_isa).get(isa, self.default))
+
     def limits(self, rows: pd.DataFrame) -> pd.Series:
         isa = rows["isa"] if "isa" in rows else pd.Series([None] * len(rows), index=rows.index)
-        return isa.map(dict(self.by_isa)).fillna(self.default).astype(float)
+        return pd.Series([self.limit(None if pd.isna(v) else str(v)) for v in isa], index=rows.index, dtype=float)
 
     def words(self) -> str:
         text = f", at most {self.default:g} of the teacher's latency ({1 / self.default:.3g}x faster)"
