@@ -21,6 +21,8 @@ import argparse
 import shutil
 from pathlib import Path
 
+import kaleido
+
 from analysis import finalists_section, plots, pruning
 from analysis.findings import (
     KB,
@@ -64,8 +66,12 @@ def figures(inp: Inputs, out: Path) -> list[str]:
         figs["finalists"] = plots.finalists(inp.finalists["finalists"], int(inp.winner_json["trial"]),
                                             list(inp.targets.size_classes))
     out.mkdir(parents=True, exist_ok=True)
-    for name, fig in figs.items():
-        write_png(fig, out / f"{name}.png")
+    kaleido.start_sync_server(silence_warnings=True)  # one Chrome for every figure: half the time of one each
+    try:
+        for name, fig in figs.items():
+            write_png(fig, out / f"{name}.png")
+    finally:
+        kaleido.stop_sync_server(silence_warnings=True)
     return [f"{name}.png" for name in figs]
 
 

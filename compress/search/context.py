@@ -1,11 +1,13 @@
 """What every trial of a process shares, loaded once: the data splits, the teacher, its
-cached logits and its float32 TFLite reference file."""
+cached logits and its float32 TFLite reference file. Who teaches and the training targets made from
+its logits are loaded on first use: a process that trains nothing (finalize exporting finalists
+already trained, or handing them to worker processes) never loads the ensemble."""
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,17 +33,48 @@ class TrialContext:
     teacher: keras.Model
     teacher_path: Path
     teacher_sha: str
-    train_targets: np.ndarray  # packed [one-hot | teacher logits] for the train split
-    val_targets: np.ndarray
     teacher_tflite: Path  # the teacher as float32 TFLite: the latency reference
     cache_dir: str = ".cache"
-    # who teaches (distill.teacher), up to its logits, read once: the user's teacher unless an ensemble
-    tutor_logits: keras.Model | None = None
+    # who teaches (distill.teacher): the file of an ensemble, or None for the user's teacher
+    tutor_path: Path | None = None
     tutor_sha: str = ""
+    _tutor_logits: keras.Model | None = field(default=None, init=False, repr=False)
+    _targets: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
-        if self.tutor_logits is None:
-            self.tutor_logits, self.tutor_sha = logits_model(self.teacher), self.teacher_sha
+        self.tutor_sha = self.tutor_sha or self.teacher_sha
+
+    @property
+    def tutor_logits(self) -> keras.Model:
+        """Who teaches, up to its logits, read once."""
+        if self._tutor_logits is None:
+            tutor = self.teacher if self.tutor_path is None else tutor_stage.load(self.tutor_path, self.splits)
+            self._tutor_logits = logits_model(tutor, self.splits.x_val[:256])
+        return self._tutor_logits
+
+    @property
+    def train_targets(self) -> np.ndarray:
+        """Packed [one-hot | teacher logits] for the train split."""
+        return self._packed()[0]
+
+    @property
+    def val_targets(self) -> np.ndarray:
+        return self._packed()[1]
+
+    def ready_to_train(self) -> TrialContext:
+        """This context with the teacher's logits read (or computed once): before a timed training, so
+        that its time is the student's alone, as when the context read them up front."""
+        self._packed()
+        return self
+
+    def _packed(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._targets is None:
+            s, cache = self.splits, self.cache_dir
+            self._targets = tuple(
+                distill.pack_targets(y, distill.cached_logits(
+                    self.tutor_logits, x, distill.logits_cache_path(cache, self.tutor_sha, s.fingerprint, index)))
+                for x, y, index in ((s.x_train, s.y_train, s.train_index), (s.x_val, s.y_val, s.val_index)))
+        return self._targets
 
     def distillation_targets(self, teacher_logits: str) -> tuple[np.ndarray, keras.Model | None]:
         """Training targets and, for `online`, the teacher model that fills in their logits on
@@ -98,7 +131,7 @@ def get(cfg) -> TrialContext:
     )
     if key in _CACHE:
         return _CACHE[key]
-    log.info("set-up (once per process): the data, the teacher, its logits and its TFLite reference")
+    log.info("set-up (once per process): the data, the teacher and its TFLite reference")
     splits = sources.load_from_config(cfg.data, str(cfg.paths.cache_dir))
     log.info("data: %s train / %s validation / %s test images (fraction %g)", f"{len(splits.y_train):,}",
              f"{len(splits.y_val):,}", f"{len(splits.y_test):,}", float(cfg.data.fraction))
@@ -106,25 +139,13 @@ def get(cfg) -> TrialContext:
     sha = sha256_of(path)
     if splits.kind != "fashion_mnist":  # the study's own teacher card: the report reads it
         cards.card_for_study(model, path, splits, Path(str(cfg.paths.sweeps_dir)) / str(cfg.paths.study) / "teacher")
-    tutor, tutor_sha = model, sha
+    tutor_path, tutor_sha = None, sha
     if cfg.distill.get("teacher", "user") == "ensemble":
         tutor_path = tutor_stage.target_path(cfg.ensemble, splits.kind, str(cfg.paths.sweeps_dir), str(cfg.paths.study))
-        tutor = tutor_stage.load(tutor_path, splits)
+        tutor_stage.check_present(tutor_path)  # one line now; the model itself is read when a student trains
         tutor_sha = sha256_of(tutor_path)
-    logits_net = teacher.logits_model(tutor, splits.x_val[:256])
-    train_logits = distill.cached_logits(
-        logits_net, splits.x_train,
-        distill.logits_cache_path(cfg.paths.cache_dir, tutor_sha, splits.fingerprint, splits.train_index),
-    )
-    val_logits = distill.cached_logits(
-        logits_net, splits.x_val,
-        distill.logits_cache_path(cfg.paths.cache_dir, tutor_sha, splits.fingerprint, splits.val_index),
-    )
-    ctx = TrialContext(
-        splits, model, path, sha,
-        distill.pack_targets(splits.y_train, train_logits), distill.pack_targets(splits.y_val, val_logits),
-        teacher_tflite(model, sha, cfg.paths.cache_dir), str(cfg.paths.cache_dir), logits_net, tutor_sha,
-    )
+    ctx = TrialContext(splits, model, path, sha, teacher_tflite(model, sha, cfg.paths.cache_dir),
+                       str(cfg.paths.cache_dir), tutor_path, tutor_sha)
     _CACHE.clear()  # one context per process is enough; a new data or teacher setting replaces it
     _CACHE[key] = ctx
     return ctx

@@ -112,11 +112,16 @@ def build(ensemble_cfg, splits: Splits, cache_dir: str | Path, target: Path) -> 
     return card
 
 
-def load(path: Path, splits: Splits) -> keras.Model:
-    """The assembled ensemble at `path`, checked against the data, its validation accuracy logged."""
+def check_present(path: Path) -> None:
+    """One line unless the assembled ensemble is at `path`."""
     if not path.is_file():
         raise ConfigError(f"distill.teacher=ensemble: no ensemble at {path}; build it: python -m compress.ensemble "
                           f"(with the same data and ensemble options)")
+
+
+def load(path: Path, splits: Splits) -> keras.Model:
+    """The assembled ensemble at `path`, checked against the data, its validation accuracy logged."""
+    check_present(path)
     model = check_fits(load_keras(path), path, splits.image_shape, splits.num_classes)
     log.info("ensemble teacher: %s (%s parameters), validation accuracy %.2f%%", path, f"{model.count_params():,}",
              100 * ensemble.accuracy(model, splits.x_val, splits.y_val))
