@@ -21,8 +21,6 @@ import argparse
 import shutil
 from pathlib import Path
 
-import kaleido
-
 from analysis import finalists_section, plots, pruning
 from analysis.findings import (
     KB,
@@ -37,6 +35,7 @@ from analysis.findings import (
 )
 from analysis.markdown import md_table, nbytes, pct, ratio
 from analysis.report_inputs import Inputs, sampler_config, study_config, study_recipe, study_trials
+from analysis.static_images import one_browser, write_png
 from compress.config import paths, study_data
 from compress.core import metrics as M
 from compress.data.fashion_mnist import CLASS_NAMES, sha256_of
@@ -66,27 +65,10 @@ def figures(inp: Inputs, out: Path) -> list[str]:
         figs["finalists"] = plots.finalists(inp.finalists["finalists"], int(inp.winner_json["trial"]),
                                             list(inp.targets.size_classes))
     out.mkdir(parents=True, exist_ok=True)
-    kaleido.start_sync_server(silence_warnings=True)  # one Chrome for every figure: half the time of one each
-    try:
+    with one_browser():
         for name, fig in figs.items():
             write_png(fig, out / f"{name}.png")
-    finally:
-        kaleido.stop_sync_server(silence_warnings=True)
     return [f"{name}.png" for name in figs]
-
-
-def write_png(fig, path: Path, attempts: int = 3) -> None:
-    """The figure as a PNG through kaleido's headless Chrome. On a loaded machine Chrome may run kaleido's
-    script before its page has loaded ("kaleido_scopes is not defined"): that render is tried again, up to
-    `attempts` times in all; any other error, or the last failure, is raised."""
-    for attempt in range(1, attempts + 1):
-        try:
-            fig.write_image(path, scale=1)
-            return
-        except Exception as exc:  # kaleido's JavascriptError: its module path is private
-            if "kaleido_scopes is not defined" not in str(exc) or attempt == attempts:
-                raise
-            print(f"report: {path.name}: kaleido's page was not ready (attempt {attempt} of {attempts}), again")
 
 
 def paired_with_teacher(inp: Inputs) -> dict | None:

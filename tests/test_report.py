@@ -581,7 +581,7 @@ def test_each_finalist_shows_float_post_training_int8_and_quantization_aware_int
 
 
 def test_a_png_render_that_found_kaleido_s_page_not_ready_is_tried_again_and_other_errors_are_raised(tmp_path):
-    from analysis.report import write_png
+    from analysis.static_images import write_png
 
     class Figure:
         def __init__(self, errors):
@@ -603,3 +603,41 @@ def test_a_png_render_that_found_kaleido_s_page_not_ready_is_tried_again_and_oth
     with pytest.raises(ValueError):
         write_png(other, tmp_path / "c.png")
     assert other.calls == 1 and not (tmp_path / "b.png").exists()
+
+
+def test_the_notebook_s_png_renderer_tries_a_not_ready_page_again_and_raises_other_errors(monkeypatch):
+    import base64
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
+    from plotly.io import _base_renderers
+
+    from analysis import static_images
+
+    errors, calls = [], []
+
+    def to_image(fig, **kwargs):
+        calls.append(kwargs)
+        if errors:
+            raise errors.pop(0)
+        return b"png"
+
+    monkeypatch.setattr(_base_renderers, "to_image", to_image)
+    default, png = pio.renderers.default, pio.renderers["png"]
+    try:
+        static_images.use_in_notebook(width=640, height=480)
+        assert pio.renderers.default == "plotly_mimetype+png"
+        renderer = pio.renderers["png"]
+    finally:
+        pio.renderers["png"], pio.renderers.default = png, default
+    errors[:] = [RuntimeError("ReferenceError: kaleido_scopes is not defined")] * 2
+    bundle = renderer.to_mimebundle(go.Figure().to_dict())
+    assert bundle == {"image/png": base64.b64encode(b"png").decode()} and len(calls) == 3
+    assert calls[-1]["width"] == 640 and calls[-1]["height"] == 480
+    errors[:] = [RuntimeError("ReferenceError: kaleido_scopes is not defined")] * 3
+    with pytest.raises(RuntimeError, match="kaleido_scopes"):
+        renderer.to_mimebundle(go.Figure().to_dict())
+    errors[:], calls[:] = [ValueError("bad figure")], []
+    with pytest.raises(ValueError):
+        renderer.to_mimebundle(go.Figure().to_dict())
+    assert len(calls) == 1

@@ -18,14 +18,15 @@ from compress.teacher import model as teacher
 
 
 def preflight(cfg, check_data: bool = True) -> None:
-    """Everything checkable before a study starts: ranges, the data files, the teacher file,
-    the tracking store.
+    """Everything checkable before a study starts: ranges, the tracking store, the data files,
+    the teacher file.
 
     Called by the sweeper on the configs at the corners of the search space, and by a trial
     before it trains anything; a trial passes check_data=False because it reads and checks
     the same files itself, next, before anything is written.
     """
     validate.validate(cfg)
+    validate.check_tracking(cfg.tracking.uri)  # the config's own checks together, then the stages'
     fashion = str(cfg.data.get("source", "fashion_mnist")) == "fashion_mnist"
     shape = None
     if check_data:
@@ -47,7 +48,6 @@ def preflight(cfg, check_data: bool = True) -> None:
             raise ConfigError(f"teacher.path={cfg.teacher.path}: not a Keras model file (.keras or .h5)")
         if shape is not None:  # a trial reads the data itself next, and checks its teacher against it there
             _teacher_fits(teacher_file, *shape)
-    validate.check_tracking(cfg.tracking.uri)
 
 
 _CHECKED: set = set()
