@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TEACHER, needs_teacher
+from conftest import TEACHER, needs_data, needs_teacher
 
 from compress.training import views
 
@@ -127,3 +127,28 @@ def test_data_flip_reaches_the_splits_and_leaves_fashion_mnist_s_recipe_hash_alo
     npz = compose_config(["data=npz", "data.path=x.npz", "paths.study=mine"])
     assert recipe_hash(npz) != recipe_hash(compose_config(["data=npz", "data.path=x.npz", "paths.study=mine",
                                                            "data.flip=false"]))
+
+
+@needs_data
+@needs_teacher
+def test_a_trial_s_training_time_leaves_out_the_views_logits_it_computes_once(small_cfg, tmp_path, monkeypatch):
+    """The views' teacher logits are made once per teacher, data and view settings, like the context:
+    the first trial of a process makes them before its timed training (they took 337 s of a first
+    trial's time_train_s at 8 views of the full training split)."""
+    from compress.search import context, trial
+    from compress.training import views as view_stage
+
+    small_cfg.paths.cache_dir = str(tmp_path / "cache")
+    small_cfg.distill.augment, small_cfg.distill.views = "flip_shift", 2
+    small_cfg.coreml.enabled, small_cfg.tracking.enabled = False, False
+    small_cfg.prune.sparsity, small_cfg.quant.mode = 0.0, "int8"
+    monkeypatch.setattr(context, "_VIEWS", {})  # none made by an earlier test in this process
+    monkeypatch.setattr(context, "_CACHE", {})
+    phases = []
+    make_logits, train = view_stage.teacher_view_logits, trial.train_student
+    monkeypatch.setattr(view_stage, "teacher_view_logits",
+                        lambda *a, **k: (phases.append("views"), make_logits(*a, **k))[1])
+    monkeypatch.setattr(trial, "train_student", lambda *a, **k: (phases.append("training"), train(*a, **k))[1])
+    metrics = trial.run_trial(small_cfg, tmp_path / "out")
+    assert phases == ["views", "training"]
+    assert metrics["time_train_s"] > 0 and (tmp_path / "out" / "model.tflite").is_file()

@@ -172,7 +172,8 @@ def _train_if_missing(cfg, ctx, row, seed, study, paths, table, label, in_defaul
     log.info("finalist %s: trial %d (%s, width %.3f, %s, %s) seed %d, %d epochs, augment %s [%.0f s so far]",
              label, trial, fcfg.student.arch, float(fcfg.student.width), fcfg.student.head, fcfg.quant.mode, seed,
              int(fcfg.distill.epochs), fcfg.distill.augment, time.perf_counter() - started)
-    result = train_finalist(fcfg, ctx.ready_to_train(), row, paths.work / work_name(trial, seed, recipe), study)
+    workdir = paths.work / work_name(trial, seed, recipe)
+    result = train_finalist(fcfg, ctx.ready_to_train(fcfg.distill), row, workdir, study)
     result.update({"study": study, "trial": trial, "seed": seed, "recipe": recipe,
                    "selection": "default" if trial in in_default else "manual"})
     return finalists.append(paths.table, result)
