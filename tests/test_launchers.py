@@ -4,6 +4,7 @@ a Ray cluster on loopback), and the one-line refusals of a launcher that cannot 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -19,7 +20,9 @@ from optuna.trial import TrialState
 from compress.core import metrics as M
 
 APP = Path(__file__).parent / "apps" / "toy_app.py"
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}  # the same for the cluster and its drivers
+# the same for the cluster and its drivers: token authentication with a token of this session's (Ray 2.60
+# refuses to start a token cluster without one, and this keeps ~/.ray untouched)
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 
 
 def toy(tmp_path: Path, *overrides: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:

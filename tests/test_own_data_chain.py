@@ -111,7 +111,9 @@ def test_an_image_folder_goes_from_study_to_verified_export_and_nothing_speaks_o
     assert verified["n"] == 200 and "the study's data" in verified["data"]
     assert verified["accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-9)
     pixels, labels = read_test_split(folder)
-    assert tflite_accuracy(winner / "winner.tflite", pixels, labels) >= 2 * (1 / len(CLASSES))
+    # four classes told apart by colour: the file is right on nearly all (measured: 100%); before the teacher's
+    # BatchNorm statistics were recomputed after its 100 steps, a 46% teacher left the winner at 40-68%
+    assert tflite_accuracy(winner / "winner.tflite", pixels, labels) >= 0.8
 
     run(tmp_path, "compress.bench", "--study", "mine")
     run(tmp_path, "analysis.report", "--study", "mine", "--from-mlflow", "--no-figures")

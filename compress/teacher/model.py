@@ -25,6 +25,7 @@ from compress.data import arrays, batches, sources
 from compress.data.splits import Splits
 from compress.measure.tflite import keras_accuracy
 from compress.teacher import cards
+from compress.training import batchnorm
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +75,21 @@ def teacher_name(splits: Splits) -> str:
 def train_config_hash(train_cfg: dict, splits: Splits) -> str:
     """Identifies a trained teacher: its recipe, the data and the split."""
     body = {"train": train_cfg, "data": splits.fingerprint, "val": [len(splits.val_index), int(splits.val_index.sum())]}
+    if batchnorm.needs_recompute(train_steps(train_cfg, splits)):  # another teacher than one trained before that
+        body["batchnorm"] = "recomputed"
     if train_cfg.get("augment") and not splits.flips:  # trained without flips: another teacher (and key)
         body["flips"] = False
     payload = json.dumps(body, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def train_teacher(train_cfg: dict, splits: Splits, verbose: int = 1) -> tuple[keras.Model, dict]:
-    """Train a fresh teacher; returns the model and its per-epoch history."""
+def train_steps(train_cfg: dict, splits: Splits) -> int:
+    return int(np.ceil(len(splits.x_train) / train_cfg["batch_size"])) * int(train_cfg["epochs"])
+
+
+def train_teacher(train_cfg: dict, splits: Splits, verbose: int = 1) -> tuple[keras.Model, dict, str]:
+    """Train a fresh teacher; returns the model, its per-epoch history and how its BatchNorm
+    statistics were set."""
     set_seed(train_cfg["seed"])
     model = build_teacher(splits.image_shape, splits.num_classes, teacher_name(splits))
     steps = int(np.ceil(len(splits.x_train) / train_cfg["batch_size"]))
@@ -100,7 +108,15 @@ def train_teacher(train_cfg: dict, splits: Splits, verbose: int = 1) -> tuple[ke
     ds = ds.prefetch(tf.data.AUTOTUNE)
     history = model.fit(ds, epochs=train_cfg["epochs"], validation_data=(arrays.unit(splits.x_val), splits.y_val),
                         verbose=verbose)
-    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    history = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    total = train_steps(train_cfg, splits)
+    if not batchnorm.needs_recompute(total):
+        return model, history, f"moving averages over {total} training steps"
+    layers = batchnorm.recompute(model, arrays.unit(splits.x_train))
+    note = (f"recomputed over the {len(splits.x_train)} training images ({layers} layers): {total} training steps "
+            f"left {100 * batchnorm.stale_weight(total):.0f}% of the initial statistics in the moving averages")
+    log.info("teacher: BatchNorm statistics %s", note)
+    return model, history, note
 
 
 def load_keras(path: str | Path) -> keras.Model:
@@ -169,7 +185,7 @@ def train_cached(teacher_cfg, splits: Splits, cache_dir: str | Path, verbose: in
         return load_keras(model_path), model_path
     log.info("teacher: training %s epochs (recipe %s)", train_cfg["epochs"], key)
     start = time.time()
-    model, history = train_teacher(train_cfg, splits, verbose)
+    model, history, batchnorm_note = train_teacher(train_cfg, splits, verbose)
     tmp = folder.with_name(folder.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     # an uncompiled copy: the file carries no optimizer state
@@ -190,6 +206,7 @@ def train_cached(teacher_cfg, splits: Splits, cache_dir: str | Path, verbose: in
         "train_seconds": round(time.time() - start, 1),
         "data_fingerprint": splits.fingerprint,
         "val_size": int(len(splits.x_val)),
+        "batchnorm": batchnorm_note,
         "history": history,
     }
     (tmp / "card.json").write_text(json.dumps(card, indent=2))
