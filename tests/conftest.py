@@ -15,6 +15,13 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+# Each xdist worker, and every process its tests start, takes an equal share of the cores: TensorFlow's
+# thread pools otherwise each claim all of them (two workers' trainings: four threads on two cores). Set
+# before the project is imported: compress.core.compat reads it once. A test that sets it itself wins.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("COMPRESS_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+
 from compress.config.cli import compose
 from compress.data import fashion_mnist as data
 

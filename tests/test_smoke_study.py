@@ -169,7 +169,9 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch, 
     # the speed benchmark times a trial by phase and one epoch per logit source, in one run
     speed_json = tmp_path / "speed.json"
     proc = subprocess.run([sys.executable, "-m", "compress.speed", "--trials", "1", "--epoch-rounds", "1",
-                           "--json", str(speed_json), "data.fraction=0.06", f"paths.cache_dir={tmp_path}/cache"],
+                           "--json", str(speed_json), "data.fraction=0.06", f"paths.cache_dir={tmp_path}/cache",
+                           "distill.epochs=1", "distill.views=2", "quant.representative_samples=100",
+                           "measure.latency_runs=40", "measure.warmup=5"],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     speed = json.loads(speed_json.read_text())

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The whole main job timed from empty stores: the default study's 60 trials, its finalists with the winner's and
+# each size class leader's seeds, the benchmark and the report, each stage a README command, under a study name
+# of its own (paths.study, default main_job_timed) so that no committed table is read or written, every store and
+# cache (Optuna, MLflow, the teacher's logits) under $1 (default /tmp/compress_main_job). About 4 to 7 hours on
+# 2 cores: run it on a machine doing nothing else.
+#
+# Resumable: each stage's wall time is appended to $1/stages.csv when it ends or is stopped (Ctrl-C, kill); run
+# the same command again and the finished stages are skipped, a stopped one resumes where its command stopped
+# (the study and finalize resume by themselves). The total is the sum of the rows. Extra arguments are config
+# overrides for every stage, e.g. JOBS=1 for one at a time (default JOBS=2: hydra.sweeper.n_jobs=2
+# finalize.jobs=2), or experiment=smoke finalize.max_latency_ratio=null to try the script in minutes.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+SCRATCH=${1:-/tmp/compress_main_job}
+shift || true
+STUDY=${STUDY:-main_job_timed}
+JOBS=${JOBS:-2}
+PY=${PYTHON:-python3}
+mkdir -p "$SCRATCH"
+LEDGER=$SCRATCH/stages.csv
+[ -f "$LEDGER" ] || echo "stage,seconds,status,ended" > "$LEDGER"
+common=("paths.study=$STUDY" "paths.sweeps_dir=$SCRATCH/sweeps" "paths.cache_dir=$SCRATCH/cache"
+        "tracking.uri=sqlite:///$SCRATCH/mlflow.db" "tracking.artifact_root=$SCRATCH/artifacts" "$@")
+out=$SCRATCH/sweeps/$STUDY
+
+stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; log its wall time either way
+  local name=$1; shift
+  if grep -q "^$name,.*,done," "$LEDGER"; then echo "time_main_job: $name already done, skipped"; return 0; fi
+  echo "time_main_job: $name ($(date -u +%H:%M:%S) UTC); its console: $SCRATCH/$name.log"
+  local start; start=$(date +%s)
+  "$@" >> "$SCRATCH/$name.log" 2>&1 &
+  local pid=$!
+  trap 'kill -INT $pid 2>/dev/null; wait $pid; echo "$name,$(( $(date +%s) - start )),stopped,$(date -u +%FT%TZ)" >> "$LEDGER"; echo "time_main_job: $name stopped; run the same command to resume"; exit 130' INT TERM
+  wait $pid
+  local rc=$?
+  trap - INT TERM
+  local seconds=$(( $(date +%s) - start ))
+  if [ $rc -ne 0 ]; then
+    echo "$name,$seconds,failed,$(date -u +%FT%TZ)" >> "$LEDGER"
+    echo "time_main_job: $name failed (exit $rc), see $SCRATCH/$name.log" >&2; exit $rc
+  fi
+  echo "$name,$seconds,done,$(date -u +%FT%TZ)" >> "$LEDGER"
+  echo "time_main_job: $name done in $seconds s"
+}
+
+stage study "$PY" -m compress.sweep -m "${common[@]}" "hydra.sweeper.n_jobs=$JOBS" "hydra.sweep.dir=$SCRATCH/jobs"
+stage finalize "$PY" -m compress.finalize "${common[@]}" "finalize.jobs=$JOBS" "hydra.run.dir=$SCRATCH/run"
+stage bench "$PY" -m compress.bench --study "$STUDY" "${common[@]}"
+stage report "$PY" -m analysis.report --study "$STUDY" --from-mlflow --tracking-uri "sqlite:///$SCRATCH/mlflow.db" \
+  --folder "$out/report" --winner "$out/winner" --out "$out/report.md"
+"$PY" - "$LEDGER" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" <<'PY'
+import sys
+import pandas as pd
+ledger = pd.read_csv(sys.argv[1])
+by_stage = ledger.groupby("stage", sort=False)["seconds"].sum()
+for stage, seconds in by_stage.items():
+    print(f"  {stage}: {seconds:,.0f} s ({seconds / 3600:.2f} h) in {int((ledger['stage'] == stage).sum())} run(s)")
+total = by_stage.sum()
+print(f"time_main_job: the main job from empty stores in {total:,.0f} s ({total / 3600:.2f} h) on {sys.argv[2]} "
+      f"cores ({sys.argv[3]}); target 4 h")
+PY
