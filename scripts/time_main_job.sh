@@ -31,7 +31,10 @@ stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; l
   local start; start=$(date +%s)
   "$@" >> "$SCRATCH/$name.log" 2>&1 &
   local pid=$!
-  trap 'kill -INT $pid 2>/dev/null; wait $pid; echo "$name,$(( $(date +%s) - start )),stopped,$(date -u +%FT%TZ)" >> "$LEDGER"; echo "time_main_job: $name stopped; run the same command to resume"; exit 130' INT TERM
+  # a stop: the command's own Ctrl-C first (it marks its running trials), then TERM where that was ignored (a
+  # background start ignores SIGINT) or took over a minute
+  trap 'kill -INT $pid 2>/dev/null; for _ in $(seq 60); do kill -0 $pid 2>/dev/null || break; sleep 1; done
+        kill -TERM $pid 2>/dev/null; wait $pid; echo "$name,$(( $(date +%s) - start )),stopped,$(date -u +%FT%TZ)" >> "$LEDGER"; echo "time_main_job: $name stopped; run the same command to resume"; exit 130' INT TERM
   wait $pid
   local rc=$?
   trap - INT TERM
