@@ -271,6 +271,17 @@ def test_side_by_side_groups_balance_the_cost_and_keep_every_trial_once():
     assert plan({7: 1.0}, 3) == [[7]]  # no empty processes
 
 
+def test_side_by_side_runs_one_seed_s_finalists_by_cost_and_extra_seeds_one_process_a_seed():
+    from compress.finalize.workers import batches
+
+    rows = {t: {"trial": t, M.MACS: 1_000, M.TIME_TRAIN_S: cost, "distill.epochs": 1}
+            for t, cost in ((3, 30.0), (7, 10.0), (9, 15.0))}
+    one_seed = batches([(rows[3], 0), (rows[7], 0), (rows[9], 0)], lambda row: 2, 2)
+    assert one_seed == [([3], 0), ([9, 7], 0)]  # by cost: 60 against 20 + 30
+    seeds = batches([(rows[3], 1), (rows[7], 2), (rows[3], 2), (rows[7], 1)], lambda row: 2, 2)
+    assert seeds == [([3, 7], 1), ([3, 7], 2)]  # one process a seed, each with every trial of it
+
+
 def test_side_by_side_costs_follow_the_searchs_measured_epochs_not_the_macs():
     from compress.finalize.workers import expected_costs, plan
 

@@ -146,14 +146,7 @@ def _side_by_side(cfg, study, paths, table, todo, phase):
         table, study, int(row["trial"]), seed, recipe_hash(finalist_config(cfg, row, seed)))]
     if len(pending) < 2:
         return table
-    seeds = sorted({seed for _, seed in pending})
-    if len(seeds) == 1:  # the finalists: trials in groups of about equal expected training time
-        costs = finalist_workers.expected_costs([(row, final_epochs(cfg.finalize, row)) for row, _ in pending])
-        log.info("finalize.jobs=%d: expected training cost of each (the search's seconds per epoch times the "
-                 "final epochs): %s", jobs, {t: round(c) for t, c in costs.items()})
-        batches = [(group, seeds[0]) for group in finalist_workers.plan(costs, jobs)]
-    else:  # the winner's extra seeds: one process a seed
-        batches = [(sorted({int(row["trial"]) for row, s in pending if s == seed}), seed) for seed in seeds]
+    batches = finalist_workers.batches(pending, lambda row: final_epochs(cfg.finalize, row), jobs)
     log.info("finalize.jobs=%d: %d pending finalist(s) in %d process(es) side by side", jobs, len(pending),
              len(batches))
     finalist_workers.side_by_side(batches, jobs, phase)

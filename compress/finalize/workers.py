@@ -57,6 +57,20 @@ def plan(costs: dict[int, float], jobs: int) -> list[list[int]]:
     return [g for g in groups if g]
 
 
+def batches(pending: list[tuple[dict, int]], epochs_of, jobs: int) -> list[tuple[list[int], int]]:
+    """The child processes for the pending (trial's row, seed) pairs, as (trials, seed): one seed's
+    finalists in at most `jobs` groups of about equal expected cost (`plan`, `epochs_of(row)` each
+    one's final epochs); several seeds (the winner's and the class leaders' extra seeds) one process
+    a seed, with every trial of that seed."""
+    seeds = sorted({seed for _, seed in pending})
+    if len(seeds) > 1:
+        return [(sorted({int(row["trial"]) for row, s in pending if s == seed}), seed) for seed in seeds]
+    costs = expected_costs([(row, epochs_of(row)) for row, _ in pending])
+    log.info("finalize.jobs=%d: expected training cost of each (the search's seconds per epoch times the final "
+             "epochs): %s", jobs, {t: round(c) for t, c in costs.items()})
+    return [(group, seeds[0]) for group in plan(costs, jobs)]
+
+
 def child_overrides() -> tuple[list[str], Path]:
     """The command line's own overrides (less those the parent sets per child) and the run folder."""
     from hydra.core.hydra_config import HydraConfig
