@@ -25,6 +25,12 @@ def needs_recompute(steps: int, momentum: float = 0.99) -> bool:
     return stale_weight(steps, momentum) > STALE
 
 
+def model_stale_weight(model: keras.Model, steps: int) -> float:
+    """`stale_weight` of the model's BatchNormalization layer that forgets slowest (0 without one)."""
+    return max((stale_weight(steps, layer.momentum) for layer in model.layers
+                if isinstance(layer, keras.layers.BatchNormalization)), default=0.0)
+
+
 def recompute(model: keras.Model, images: np.ndarray, batch_size: int = 256) -> int:
     """Set every BatchNormalization layer's moving mean and variance to its input's over `images`
     (float, as the model takes them), first layer first so that each sees its predecessors' new
