@@ -133,7 +133,7 @@ def test_logits_of_a_softmax_teacher_are_its_pre_softmax_output():
 def test_a_student_distilled_in_a_few_steps_predicts_with_its_data_s_batchnorm_statistics():
     """A folder of a few hundred images gives a student a dozen steps an epoch: at momentum 0.99 its BatchNorm
     moving averages keep most of their initial statistics, and it predicted near chance on data it had learned.
-    fit recomputes them over the training images where the initial ones still weigh over 1%."""
+    fit recomputes them over the training images where the initial ones still weigh over 5%."""
     rng = np.random.default_rng(0)
     colours = np.array([[220, 40, 40], [40, 220, 40], [40, 40, 220], [220, 220, 40]])
 

@@ -13,7 +13,9 @@ import numpy as np
 
 from compress.core.compat import keras
 
-STALE = 0.01  # the initial statistics' weight above which they are recomputed
+# the initial statistics' weight above which they are recomputed: 5%, under 300 steps at 0.99. One epoch of
+# Fashion-MNIST (430 steps: the search's pruning phase) leaves 1.3% and is left as it trained
+STALE = 0.05
 
 
 def stale_weight(steps: int, momentum: float = 0.99) -> float:
