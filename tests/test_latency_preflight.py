@@ -75,3 +75,19 @@ def test_the_stage_leaves_out_only_untrained_finalists_over_the_budget_and_says_
     assert [d["trial"] for d in left_out] == [7] and left_out[0]["ratio"] > left_out[0]["limit"] * 1.1
     off = OmegaConf.merge(cfg, {"finalize": {"latency_preflight": None}})
     assert stage._within_latency(off, ctx, study, trained, [(row, 0)]) == ([(row, 0)], [])
+
+
+def test_a_verdict_recorded_under_this_cpu_s_budget_stands_and_another_budget_measures_again(small_cfg, ctx):
+    """The default study's trials 5 and 6 were left out on an Intel Xeon (0.060 of the teacher) and came out
+    within the budget on an AMD EPYC (0.033-0.037), both AVX-512 VNNI: a fresh clone on the EPYC then trained
+    them for hours. A run keeps the verdict finalists.json recorded under the same budget."""
+    cfg, row, fcfg = recipe(small_cfg, max_latency_ratio=0.9, latency_ratio_by_isa={})  # every student within
+    study = str(cfg.study.study_name)
+    here = machine.record()
+    entry = {"trial": 7, "ratio": 1.5, "limit": 0.9, "factor": 1.1, "cpu": "Intel(R) Xeon(R) Processor",
+             "isa": here["isa"]}
+    kept, left_out = stage._within_latency(cfg, ctx, study, pd.DataFrame(), [(row, 0)], [entry])
+    assert kept == [] and left_out == [{**entry, "recipe": ""}]  # not measured: the record stands
+    for other in ({**entry, "limit": 0.1}, {**entry, "recipe": "another"}, {**entry, "trial": 8}):
+        kept, left_out = stage._within_latency(cfg, ctx, study, pd.DataFrame(), [(row, 0)], [other])
+        assert [int(r["trial"]) for r, _ in kept] == [7] and left_out == []  # measured here: well within 0.9

@@ -13,11 +13,13 @@ always trained.
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from compress.finalize.latency_budget import latency_budget
+from compress.finalize.recipe import recipe_hash
 from compress.measure import machine
 from compress.measure import tflite as measure
 from compress.search import trial
@@ -37,6 +39,7 @@ class Preflight:
     factor: float  # finalize.latency_preflight: skip above limit * factor
     cpu: str
     isa: str
+    recipe: str = ""  # the finalist's recipe hash ("": recorded before it was kept)
 
     @property
     def skip(self) -> bool:
@@ -52,6 +55,24 @@ def applies(cfg) -> bool:
     """Whether finalize checks latency before training: a budget is set and `finalize.latency_preflight`
     is not null."""
     return latency_budget(cfg.finalize) is not None and cfg.finalize.get("latency_preflight") is not None
+
+
+def recorded(entries, fcfg, trial_number: int) -> Preflight | None:
+    """The verdict an earlier run recorded for this trial (finalists.json's `latency_preflight`) under the
+    budget this CPU's instruction set has, with the same factor (and recipe, where recorded). Another
+    machine of that instruction set keeps it: which finalists train, and so which winner ships, does not
+    turn on the machine a run gets (the default study's trials 5 and 6: 0.060 of the teacher on an Intel
+    Xeon, 0.033-0.037 on an AMD EPYC, both AVX-512 VNNI). Another instruction set's budget measures again."""
+    limit = latency_budget(fcfg.finalize).limit(machine.record()["isa"])
+    factor = float(fcfg.finalize.latency_preflight)
+    for e in entries or ():
+        same_budget = (math.isclose(float(e.get("limit", -1)), limit)
+                       and math.isclose(float(e.get("factor", -1)), factor))
+        same_recipe = e.get("recipe", "") in ("", recipe_hash(fcfg))
+        if int(e.get("trial", -1)) == int(trial_number) and same_budget and same_recipe:
+            return Preflight(int(trial_number), float(e["ratio"]), limit, factor, str(e["cpu"]), str(e["isa"]),
+                             str(e.get("recipe", "")))
+    return None
 
 
 def measure_recipe(fcfg, ctx, trial_number: int) -> Preflight | None:
@@ -70,4 +91,4 @@ def measure_recipe(fcfg, ctx, trial_number: int) -> Preflight | None:
         *student_ms, teacher_ms = measure.latencies([*paths, ctx.teacher_tflite], ctx.splits.x_test[0],
                                                     int(m.latency_runs), int(m.warmup), int(m.threads))
     return Preflight(int(trial_number), min(student_ms) / teacher_ms, latency_budget(fcfg.finalize).limit(here["isa"]),
-                     float(fcfg.finalize.latency_preflight), here["cpu"], here["isa"])
+                     float(fcfg.finalize.latency_preflight), here["cpu"], here["isa"], recipe_hash(fcfg))

@@ -177,6 +177,11 @@ def rank_agreement(table: pd.DataFrame, size_classes: list[int]) -> dict:
     return out
 
 
+def read_summary(path: Path) -> dict:
+    """The summary `write_summary` left, or {} where there is none (a new study)."""
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def write_summary(path: Path, summary: dict) -> None:
     """The finalists' summary (rank agreement, the winner's seeds) as JSON; NaN written as null."""
     def clean(value):

@@ -75,7 +75,8 @@ def run(cfg, study: str) -> dict:
     table = finalists.read(paths.table)
     started = time.perf_counter()
     ctx = context.get(cfg)
-    todo, too_slow = _within_latency(cfg, ctx, study, table, [(row, int(cfg.seed)) for _, row in selection.iterrows()])
+    todo, too_slow = _within_latency(cfg, ctx, study, table, [(row, int(cfg.seed)) for _, row in selection.iterrows()],
+                                     finalists.read_summary(paths.summary).get("latency_preflight"))
     table = _side_by_side(cfg, study, paths, table, todo, "finalists")
     for i, (row, seed) in enumerate(todo, start=1):
         table = _train_if_missing(cfg, ctx, row, seed, study, paths, table, f"{i} of {len(todo)}", in_default,
@@ -115,9 +116,10 @@ def run(cfg, study: str) -> dict:
     return summary
 
 
-def _within_latency(cfg, ctx, study, table, todo):
+def _within_latency(cfg, ctx, study, table, todo, recorded=None):
     """`todo` less the finalists not yet trained whose untrained shipping file is already too slow for the
-    latency budget on this CPU (`latency_preflight`), and what was measured of those left out."""
+    latency budget on this CPU (`latency_preflight`; a verdict `recorded` under this CPU's budget stands),
+    and what was measured of those left out."""
     if not latency_preflight.applies(cfg):
         return todo, []
     kept, too_slow = [], []
@@ -125,7 +127,7 @@ def _within_latency(cfg, ctx, study, table, todo):
         fcfg = finalist_config(cfg, row, seed)
         trial = int(row["trial"])
         check = None if finalists.done(table, study, trial, seed, recipe_hash(fcfg)) else \
-            latency_preflight.measure_recipe(fcfg, ctx, trial)
+            latency_preflight.recorded(recorded, fcfg, trial) or latency_preflight.measure_recipe(fcfg, ctx, trial)
         if check is not None and check.skip:
             log.warning("latency preflight: %s: not trained (finalize.latency_preflight=null trains it)", check.words())
             too_slow.append(dataclasses.asdict(check))
