@@ -130,7 +130,7 @@ def _within_latency(cfg, ctx, study, table, todo, recorded=None):
             latency_preflight.recorded(recorded, fcfg, trial) or latency_preflight.measure_recipe(fcfg, ctx, trial)
         if check is not None and check.skip:
             log.warning("latency preflight: %s: not trained (finalize.latency_preflight=null trains it)", check.words())
-            too_slow.append(dataclasses.asdict(check))
+            too_slow.append({k: v for k, v in dataclasses.asdict(check).items() if k != "recipe" or v})  # as read
             continue
         if check is not None:
             log.info("latency preflight: %s", check.words())
