@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import group
+from conftest import colour_images, group
 
 from compress.core.compat import keras
 from compress.core.errors import ConfigError
@@ -135,13 +135,7 @@ def test_a_student_distilled_in_a_few_steps_predicts_with_its_data_s_batchnorm_s
     moving averages keep most of their initial statistics, and it predicted near chance on data it had learned.
     fit recomputes them over the training images where the initial ones still weigh over 5%."""
     rng = np.random.default_rng(0)
-    colours = np.array([[220, 40, 40], [40, 220, 40], [40, 40, 220], [220, 220, 40]])
-
-    def images(n):
-        y = rng.integers(0, 4, n)
-        return np.clip(colours[y][:, None, None] + rng.normal(0, 25, (n, 12, 12, 3)), 0, 255).astype(np.uint8), y
-
-    (x, y), (x_val, y_val) = images(384), images(200)
+    (x, y), (x_val, y_val) = colour_images(rng, 384), colour_images(rng, 200)
     logits = np.eye(4, dtype=np.float32)[y] * 6.0  # a confident teacher
     targets = distill.pack_targets(y, logits)
     cfg = group("distill", batch_size=128, temperature=2.0, alpha=0.5)

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TEACHER, needs_data, needs_teacher
+from conftest import TEACHER, colour_images, needs_data, needs_teacher
 
 from compress.core.compat import keras
 from compress.core.errors import ConfigError
@@ -67,13 +67,7 @@ def test_a_teacher_trained_in_a_few_steps_predicts_with_its_data_s_batchnorm_sta
     from compress.training import batchnorm
 
     rng = np.random.default_rng(0)
-    colours = np.array([[220, 40, 40], [40, 220, 40], [40, 40, 220], [220, 220, 40]])
-
-    def images(n):
-        y = rng.integers(0, 4, n)
-        return np.clip(colours[y][:, None, None] + rng.normal(0, 25, (n, 12, 12, 3)), 0, 255).astype(np.uint8), y
-
-    (x, y), (x_test, y_test) = images(480), images(200)
+    (x, y), (x_test, y_test) = colour_images(rng, 480), colour_images(rng, 200)
     val = np.zeros(len(x), bool)
     val[::8] = True
     splits = Splits(x[~val], y[~val], x[val], y[val], x_test, y_test, train_index=np.flatnonzero(~val),

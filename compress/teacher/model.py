@@ -110,11 +110,9 @@ def train_teacher(train_cfg: dict, splits: Splits, verbose: int = 1) -> tuple[ke
                         verbose=verbose)
     history = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     total = train_steps(train_cfg, splits)
-    if not batchnorm.needs_recompute(total):
+    note = batchnorm.settle(model, splits.x_train, total)
+    if note is None:
         return model, history, f"moving averages over {total} training steps"
-    layers = batchnorm.recompute(model, arrays.unit(splits.x_train))
-    note = (f"recomputed over the {len(splits.x_train)} training images ({layers} layers): {total} training steps "
-            f"left {100 * batchnorm.stale_weight(total):.0f}% of the initial statistics in the moving averages")
     log.info("teacher: BatchNorm statistics %s", note)
     return model, history, note
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from compress.core.compat import keras
+from compress.data import arrays
 
 # the initial statistics' weight above which they are recomputed: 5%, under 300 steps at 0.99. One epoch of
 # Fashion-MNIST (430 steps: the search's pruning phase) leaves 1.3% and is left as it trained
@@ -31,6 +32,18 @@ def model_stale_weight(model: keras.Model, steps: int) -> float:
     """`stale_weight` of the model's BatchNormalization layer that forgets slowest (0 without one)."""
     return max((stale_weight(steps, layer.momentum) for layer in model.layers
                 if isinstance(layer, keras.layers.BatchNormalization)), default=0.0)
+
+
+def settle(model: keras.Model, images: np.ndarray, steps: int) -> str | None:
+    """After `steps` of training: where the initial statistics still weigh over `STALE` in a layer's moving
+    averages, recompute them over `images` (uint8, as the data holds them) and return what was done, in
+    words; None where training settled them."""
+    stale = model_stale_weight(model, steps)
+    if stale <= STALE:
+        return None
+    layers = recompute(model, arrays.unit(images))
+    return (f"recomputed over the {len(images)} training images ({layers} layers): {steps} training steps left "
+            f"{100 * stale:.0f}% of the initial statistics in the moving averages") if layers else None
 
 
 def recompute(model: keras.Model, images: np.ndarray, batch_size: int = 256) -> int:

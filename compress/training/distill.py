@@ -206,8 +206,7 @@ def fit(model: keras.Model, x, targets, x_val, targets_val, distill_cfg, epochs:
         validation_data=(arrays.unit(x_val), targets_val) if len(x_val) else None,  # a float copy while it trains
         epochs=epochs, callbacks=[*callbacks, EpochProgress(epochs, label)], verbose=verbose,
     )
-    stale = batchnorm.model_stale_weight(model, steps)
-    if stale > batchnorm.STALE and batchnorm.recompute(model, arrays.unit(x)):  # a few dozen steps: a small dataset
-        log.info("%s: %d steps left %.0f%% of BatchNorm's initial statistics in its moving averages; recomputed "
-                 "them over the %d training images", label, steps, 100 * stale, len(x))
+    settled = batchnorm.settle(model, x, steps)  # a few dozen steps (a small dataset) leave them unsettled
+    if settled:
+        log.info("%s: BatchNorm statistics %s", label, settled)
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
