@@ -7,7 +7,9 @@
 #
 # Resumable: each stage's wall time is appended to $1/stages.csv when it ends or is stopped (Ctrl-C, kill); run
 # the same command again and the finished stages are skipped, a stopped one resumes where its command stopped
-# (the study and finalize resume by themselves). The total is the sum of the rows. Extra arguments are config
+# (the study and finalize resume by themselves). The total is the sum of the rows. A running stage also writes
+# its time so far to $1/running every 30 s: where the script itself was killed (the machine stopped, kill -9),
+# the next run books that as an "interrupted" row first, so at most 30 s of a stop goes unrecorded. Extra arguments are config
 # overrides for every stage, e.g. JOBS=1 for one at a time (default JOBS=2: hydra.sweeper.n_jobs=2
 # finalize.jobs=2), or experiment=smoke finalize.max_latency_ratio=null to try the script in minutes.
 set -uo pipefail
@@ -20,6 +22,12 @@ PY=${PYTHON:-python3}
 mkdir -p "$SCRATCH"
 LEDGER=$SCRATCH/stages.csv
 [ -f "$LEDGER" ] || echo "stage,seconds,status,ended" > "$LEDGER"
+RUNNING=$SCRATCH/running
+if [ -f "$RUNNING" ]; then  # a run killed without its trap: book its last heartbeat
+  echo "$(cat "$RUNNING"),interrupted,$(date -u -r "$RUNNING" +%FT%TZ)" >> "$LEDGER"
+  echo "time_main_job: the last run was killed in $(cut -d, -f1 "$RUNNING"); booked its $(cut -d, -f2 "$RUNNING") s"
+  rm -f "$RUNNING"
+fi
 common=("paths.study=$STUDY" "paths.sweeps_dir=$SCRATCH/sweeps" "paths.cache_dir=$SCRATCH/cache"
         "tracking.uri=sqlite:///$SCRATCH/mlflow.db" "tracking.artifact_root=$SCRATCH/artifacts" "$@")
 out=$SCRATCH/sweeps/$STUDY
@@ -31,13 +39,17 @@ stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; l
   local start; start=$(date +%s)
   "$@" >> "$SCRATCH/$name.log" 2>&1 &
   local pid=$!
+  ( while kill -0 $pid 2>/dev/null; do echo "$name,$(( $(date +%s) - start ))" > "$RUNNING.tmp"
+      mv "$RUNNING.tmp" "$RUNNING"; sleep 30; done ) &
+  local beat=$!
   # a stop: the command's own Ctrl-C first (it marks its running trials), then TERM where that was ignored (a
   # background start ignores SIGINT) or took over a minute
   trap 'kill -INT $pid 2>/dev/null; for _ in $(seq 60); do kill -0 $pid 2>/dev/null || break; sleep 1; done
-        kill -TERM $pid 2>/dev/null; wait $pid; echo "$name,$(( $(date +%s) - start )),stopped,$(date -u +%FT%TZ)" >> "$LEDGER"; echo "time_main_job: $name stopped; run the same command to resume"; exit 130' INT TERM
+        kill -TERM $pid 2>/dev/null; wait $pid; kill $beat 2>/dev/null; rm -f "$RUNNING"; echo "$name,$(( $(date +%s) - start )),stopped,$(date -u +%FT%TZ)" >> "$LEDGER"; echo "time_main_job: $name stopped; run the same command to resume"; exit 130' INT TERM
   wait $pid
   local rc=$?
   trap - INT TERM
+  kill $beat 2>/dev/null; wait $beat 2>/dev/null; rm -f "$RUNNING"
   local seconds=$(( $(date +%s) - start ))
   if [ $rc -ne 0 ]; then
     echo "$name,$seconds,failed,$(date -u +%FT%TZ)" >> "$LEDGER"
