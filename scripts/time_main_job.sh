@@ -32,6 +32,16 @@ common=("paths.study=$STUDY" "paths.sweeps_dir=$SCRATCH/sweeps" "paths.cache_dir
         "tracking.uri=sqlite:///$SCRATCH/mlflow.db" "tracking.artifact_root=$SCRATCH/artifacts" "$@")
 out=$SCRATCH/sweeps/$STUDY
 
+gone() {  # gone PID SECONDS: wait until PID has exited, at most SECONDS; false if it still runs
+  for _ in $(seq "$2"); do kill -0 "$1" 2>/dev/null || return 0; sleep 1; done
+  ! kill -0 "$1" 2>/dev/null
+}
+
+if pgrep -f "paths.sweeps_dir=$SCRATCH/sweeps " > /dev/null; then
+  echo "time_main_job: a stage of an earlier run on $SCRATCH still runs (pgrep -af $SCRATCH/sweeps); stop it first" >&2
+  exit 1
+fi
+
 stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; log its wall time either way
   local name=$1; shift
   if grep -q "^$name,.*,done," "$LEDGER"; then echo "time_main_job: $name already done, skipped"; return 0; fi
@@ -43,9 +53,10 @@ stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; l
       mv "$RUNNING.tmp" "$RUNNING"; sleep 30; done ) &
   local beat=$!
   # a stop: the command's own Ctrl-C first (it marks its running trials), then TERM where that was ignored (a
-  # background start ignores SIGINT) or took over a minute
-  trap 'kill -INT $pid 2>/dev/null; for _ in $(seq 60); do kill -0 $pid 2>/dev/null || break; sleep 1; done
-        kill -TERM $pid 2>/dev/null; wait $pid; kill $beat 2>/dev/null; rm -f "$RUNNING"; echo "$name,$(( $(date +%s) - start )),stopped,$(date -u +%FT%TZ)" >> "$LEDGER"; echo "time_main_job: $name stopped; run the same command to resume"; exit 130' INT TERM
+  # background start ignores SIGINT) or took over a minute, then KILL where TERM waits on a long TensorFlow call
+  # for over two minutes; the stage's own worker processes go with it, so nothing of it runs on after the row
+  trap 'kill -INT $pid 2>/dev/null; gone $pid 60 || { kill -TERM $pid 2>/dev/null; gone $pid 120; } ||
+        { pkill -KILL -P $pid; kill -KILL $pid; }; kill $beat 2>/dev/null; rm -f "$RUNNING"; echo "$name,$(( $(date +%s) - start )),stopped,$(date -u +%FT%TZ)" >> "$LEDGER"; echo "time_main_job: $name stopped; run the same command to resume"; exit 130' INT TERM
   wait $pid
   local rc=$?
   trap - INT TERM
