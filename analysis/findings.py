@@ -8,9 +8,9 @@ import pandas as pd
 
 from analysis.markdown import md_table, pct, ratio
 from analysis.report_inputs import Inputs, early_stop_default, sampler_config, study_recipe
-from compress.config.options import QUANT
 from compress.core import metrics as M
 from compress.core.front import COREML_OBJECTIVES, pareto_mask
+from compress.core.options import QUANT
 
 KB = 1024
 SEED_BAR = {"size_share": 0.5, "latency_share": 0.6, "points": 5.0}  # seed 001: 50% smaller, 40% faster, within 5 points

@@ -12,9 +12,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from compress.config.options import QUANT
 from compress.core import metrics as M
 from compress.core.front import COREML_OBJECTIVES, TFLITE_2D_OBJECTIVES, pareto_mask
+from compress.core.options import QUANT
 
 QUANT_COLOURS = {name: mode.colour for name, mode in QUANT.items()}
 REFERENCE_SYMBOLS = {"teacher_float32": "star", "teacher_dynamic": "diamond", "teacher_pruned50_int8": "x"}

@@ -10,6 +10,7 @@ import pandas as pd
 
 from analysis import finalists_section
 from compress.config import paths
+from compress.config.cli import RETIRED_OPTIONS
 from compress.config.paths import compose_for
 from compress.core.front import DEFAULT_OBJECTIVES, pareto_mask
 from compress.tracking import trials_table as T
@@ -57,8 +58,6 @@ def _maybe_json(path: Path):
 
 def _current_sampler_names(samplers: dict | None) -> dict | None:
     """A comparison written under a retired sampler name (nsga2) read under its replacement's (nsgaii)."""
-    from compress.config.options import RETIRED_OPTIONS
-
     if not samplers:
         return samplers
     renamed = {old.split("=", 1)[1]: new.split("=", 1)[1] for old, new in RETIRED_OPTIONS.items()

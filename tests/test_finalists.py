@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from conftest import ROOT, compose_config
 
-from compress.config.options import FAMILIES
 from compress.core import metrics as M
 from compress.core.errors import ConfigError
+from compress.core.options import FAMILIES
 from compress.finalize import selection as finalists
 from compress.finalize.winner_export import pick, shipped_seed
 

@@ -1,4 +1,4 @@
-"""compress.config.options.QUANT is the one table of quantization modes: every reader takes its
+"""compress.core.options.QUANT is the one table of quantization modes: every reader takes its
 modes and their facts from it. A mode added to the table and missed by any reader fails here."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from conftest import compose_config, group
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from compress.config.options import COREML_COMPRESSIONS, QUANT, check_quant_mode
+from compress.core.options import COREML_COMPRESSIONS, QUANT, check_quant_mode
 from compress.search import early_stop
 from compress.training import quantize
 from compress.training.students import build_student

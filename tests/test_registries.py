@@ -1,5 +1,5 @@
 """One definition per fact: a quantization mode or a student family added to its table in
-compress/config/options.py reaches every reader in code (validation, the converter, early stopping's
+compress/core/options.py reaches every reader in code (validation, the converter, early stopping's
 size bound, quantization-aware training's switch, the builder, the finalists' size estimate) with
 no other edit."""
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import student_group
 
-from compress.config import options
-from compress.config.options import FAMILIES, QUANT, QuantMode, StudentFamily
+from compress.core import options
 from compress.core.errors import ConfigError
 from compress.core.metrics import PARAMS
+from compress.core.options import FAMILIES, QUANT, QuantMode, StudentFamily
 
 
 def tiny_model():

@@ -167,7 +167,7 @@ def test_unfused_batchnorm_converts_to_the_same_bytes_as_the_fused_kernel(tmp_pa
 
 def test_the_family_names_agree_wherever_they_are_listed():
     # options (read at start-up, no Keras) and students (the builders) each name the families
-    from compress.config.options import ARCHS, FAMILIES
+    from compress.core.options import ARCHS, FAMILIES
 
     assert set(student_options()) == set(ARCHS) == set(FAMILIES)
     assert {f.name for f in FAMILIES.values() if f.blocks == "dsconv"} == set(ARCHS) - {"cnn"}

@@ -32,10 +32,13 @@ def console_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S", force=True)
 
 
-def check_retired(argv: list[str]) -> None:
-    """A retired option (config/options.RETIRED_OPTIONS): one line naming its replacement, exit 2."""
-    from compress.config.options import RETIRED_OPTIONS
+# retired option -> its replacement: the command line refuses the old one in one line naming the new,
+# and files written under the old name (report/samplers.json) are read under the new
+RETIRED_OPTIONS = {"sampler=nsga2": "sampler=nsgaii"}
 
+
+def check_retired(argv: list[str]) -> None:
+    """A retired option (RETIRED_OPTIONS): one line naming its replacement, exit 2."""
     for arg in argv:
         if arg in RETIRED_OPTIONS:
             print(f"error: {arg} is retired: use {RETIRED_OPTIONS[arg]} (the same setting)", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from compress.config.options import FAMILIES, QUANT
+from compress.core.options import FAMILIES, QUANT
 
 RESOLVERS = ("per_study", "per_study_experiment", "choice_of")
 
@@ -33,7 +33,7 @@ def per_study_experiment(base: str, *, _root_) -> str:
 
 def choice_of(table: str) -> str:
     """`${choice_of:quant_modes}`, `${choice_of:student_families}`: a search space's choice over every
-    entry of that table of compress/config/options.py, in its order, so that a mode or family added
+    entry of that table of compress/core/options.py, in its order, so that a mode or family added
     there is searched without another edit."""
     tables = {"quant_modes": QUANT, "student_families": FAMILIES}
     if table not in tables:

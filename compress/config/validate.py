@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from compress.config.options import (
+from compress.core.errors import ConfigError, StoreError
+from compress.core.options import (
     AUGMENTS,
     CHANNEL_IMPORTANCE,
     ENSEMBLE_ARCHES,
@@ -28,7 +29,6 @@ from compress.config.options import (
     check_sparsity,
     check_student,
 )
-from compress.core.errors import ConfigError, StoreError
 
 
 def check_ensemble(e) -> None:

@@ -17,8 +17,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from compress.config.options import check_coreml_compression
 from compress.core.compat import keras, native_quiet
+from compress.core.options import check_coreml_compression
 from compress.data.fashion_mnist import CLASS_NAMES
 
 log = logging.getLogger(__name__)

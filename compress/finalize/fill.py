@@ -16,8 +16,8 @@ import logging
 import pandas as pd
 from omegaconf import OmegaConf, open_dict
 
-from compress.config.options import FAMILIES
 from compress.core import metrics as M
+from compress.core.options import FAMILIES
 from compress.finalize import selection as finalists
 from compress.training.students import build_student
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from compress.config.options import FAMILIES
 from compress.core import metrics as M
 from compress.core.errors import ConfigError
 from compress.core.front import DEFAULT_OBJECTIVES, pareto_mask
+from compress.core.options import FAMILIES
 
 # the finalists' table: one row per finalist ever trained (trial x seed x recipe)
 KEY = ("study", "trial", "seed", "recipe")

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from compress.config import study_data
-from compress.config.options import WINNER_POLICIES
 from compress.core import metrics as M
 from compress.core.errors import CompressError
+from compress.core.options import WINNER_POLICIES
 from compress.finalize.app_contract import write_readme
 from compress.finalize.latency_budget import LatencyBudget, _budget, latency_budget
 from compress.finalize.paths import work_name

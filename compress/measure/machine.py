@@ -10,7 +10,7 @@ from __future__ import annotations
 import platform
 from functools import lru_cache
 
-from compress.config.options import ISA_FLAGS
+from compress.core.options import ISA_FLAGS
 
 NOT_RECORDED = "machine not recorded"
 # the instruction sets that matter to XNNPACK's int8 kernels, best first: (name, /proc/cpuinfo flags any of)

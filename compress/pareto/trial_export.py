@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from compress.config.options import QUANT
 from compress.core import metrics as M
+from compress.core.options import QUANT
 from compress.coreml import convert as coreml
 from compress.data import fashion_mnist as data
 from compress.measure.scoring import predictions, score

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import optuna
 
-from compress.config.options import QUANT
 from compress.core.compat import keras
+from compress.core.options import QUANT
 
 log = logging.getLogger(__name__)
 CURVE_ATTR = "val_curve"  # per-epoch validation accuracy of the distillation phase

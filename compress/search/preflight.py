@@ -11,8 +11,8 @@ from pathlib import Path
 
 from compress.config import study_data as record
 from compress.config import validate
-from compress.config.options import DEFAULT_TEACHER_PATH
 from compress.core.errors import ConfigError
+from compress.core.options import DEFAULT_TEACHER_PATH
 from compress.data import sources
 from compress.teacher import model as teacher
 

@@ -14,8 +14,8 @@ import optuna
 
 from compress.config import paths
 from compress.config.cli import ROOT
-from compress.config.options import QUANT
 from compress.core.hypervolume import REFERENCE, hypervolume, to_space
+from compress.core.options import QUANT
 
 EXPERIMENTS = ("proxy", "full")
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from compress.config.options import QUANT
 from compress.core import metrics as M
 from compress.core.compat import keras, set_seed
+from compress.core.options import QUANT
 from compress.coreml import convert as coreml
 from compress.measure import scoring
 from compress.measure import tflite as measure

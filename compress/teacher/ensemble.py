@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.config.options import ENSEMBLE_ARCHES
+from compress.core.options import ENSEMBLE_ARCHES
 from compress.data import arrays
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.config.options import DEFAULT_TEACHER_PATH as DEFAULT_PATH
 from compress.core.compat import keras, set_seed, tf
 from compress.core.errors import ConfigError
+from compress.core.options import DEFAULT_TEACHER_PATH as DEFAULT_PATH
 from compress.data import arrays, batches, sources
 from compress.data.splits import Splits
 from compress.measure.tflite import keras_accuracy

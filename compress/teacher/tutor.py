@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from compress.config.options import DEFAULT_TEACHER_PATH
 from compress.core.compat import keras
 from compress.core.errors import ConfigError
+from compress.core.options import DEFAULT_TEACHER_PATH
 from compress.data.fashion_mnist import sha256_of
 from compress.data.splits import Splits
 from compress.teacher import ensemble

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.config.options import check_distill_weights
 from compress.core.compat import keras, tf
+from compress.core.options import check_distill_weights
 from compress.data import arrays, batches
 from compress.training import batchnorm
 

@@ -1,6 +1,6 @@
 """Quantization and conversion of a Keras student to a .tflite file.
 
-The modes and what the converter does with each are one table, `compress.config.options.QUANT`:
+The modes and what the converter does with each are one table, `compress.core.options.QUANT`:
 float weights as trained or in half precision, int8 weights with float activations, or
 full-integer int8 calibrated on a representative set (int8 input and output), optionally after
 quantization-aware fine-tuning (pruning-preserving when the model is sparse).
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.config.options import QUANT, check_quant_mode
 from compress.core.compat import keras, native_quiet, tf, tfmot
 from compress.core.errors import ConfigError
+from compress.core.options import QUANT, check_quant_mode
 from compress.data import arrays
 from compress.training import distill
 

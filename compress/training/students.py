@@ -28,8 +28,8 @@ from __future__ import annotations
 import logging
 import math
 
-from compress.config.options import FAMILIES, check_student, check_width
 from compress.core.compat import keras
+from compress.core.options import FAMILIES, check_student, check_width
 
 log = logging.getLogger(__name__)
 

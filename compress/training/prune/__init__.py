@@ -10,9 +10,9 @@
 
 from __future__ import annotations
 
-from compress.config.options import PRUNE_METHODS
 from compress.core.compat import keras
 from compress.core.errors import ConfigError
+from compress.core.options import PRUNE_METHODS
 from compress.training.prune import channel, magnitude
 
 

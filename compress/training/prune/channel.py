@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compress.config.options import check_sparsity
 from compress.core.compat import keras
 from compress.core.errors import ConfigError
+from compress.core.options import check_sparsity
 from compress.training import distill
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from compress.config.options import check_sparsity
 from compress.core.compat import keras, tfmot
 from compress.core.errors import ConfigError
+from compress.core.options import check_sparsity
 from compress.training import distill
 
 

@@ -1,7 +1,8 @@
-"""The allowed values of the config's fields, and the one-line refusal of a value outside them, in a
-module that imports nothing heavy, so that checking a config does not wait for TensorFlow. The stages
-(students, distillation, pruning, quantization, Core ML) guard their own arguments with these checks;
-the whole-config pass before a run (compress/config/validate.py) calls them too."""
+"""The options every stage understands (the quantization modes, the student families and the other
+allowed values) and the one-line refusal of a value outside them. On the ground floor, importing nothing
+heavy: the stages (students, distillation, pruning, quantization, Core ML) guard their own arguments with
+these checks without reaching up into the config layer, and the whole-config pass before a run
+(compress/config/validate.py) calls the same checks, without waiting for TensorFlow."""
 
 from dataclasses import dataclass
 
@@ -79,9 +80,6 @@ ENSEMBLE_OPTIMIZERS = ("sgd", "adamw")
 ISA_FLAGS = {"avx512_vnni": ("avx512_vnni",), "avx_vnni": ("avx_vnni",), "avx512": ("avx512f",), "avx2": ("avx2",),
              "sse4": ("sse4_2", "sse4_1")}
 ISAS = (*ISA_FLAGS, "baseline", "arm64_dotprod", "arm64_neon")
-# retired option -> its replacement: the command line refuses the old one in one line naming the new,
-# and files written under the old name (report/samplers.json) are read under the new
-RETIRED_OPTIONS = {"sampler=nsga2": "sampler=nsgaii"}
 COREML_COMPRESSIONS = ("none", "linear8", "palettize8", "palettize6", "palettize4", "palettize2", "sparse")
 DEFAULT_TEACHER_PATH = "models/teacher/teacher.keras"
 
