@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compress.core import shared_parts
 from compress.core.compat import keras, tf
 from compress.core.options import check_distill_weights
 from compress.data import arrays, batches
@@ -32,21 +33,26 @@ def logits_cache_path(cache_dir: str | Path, teacher_sha: str, data_fingerprint:
     return Path(cache_dir) / "logits" / f"{teacher_sha[:16]}_{data_fingerprint[:12]}_{index_hash}.npy"
 
 
+LOGIT_PIECE = 5_000  # images a process computes the teacher's logits for at a time (11 pieces of 55,000)
+
+
 def cached_logits(teacher_logits_model: keras.Model, x: np.ndarray, path: Path) -> np.ndarray:
-    """Teacher logits for `x`, read from `path` or computed once (inference mode) and saved."""
+    """Teacher logits for `x`, read from `path` or computed once (inference mode) and saved, in pieces of
+    LOGIT_PIECE images shared with the other processes that need them now (compress/core/shared_parts.py)."""
     if path.is_file():
         logits = np.load(path)
         if logits.shape == (len(x), int(teacher_logits_model.output_shape[-1])):
             return logits
         log.warning("logit cache %s has shape %s, recomputing", path, logits.shape)
+        path.unlink()
     log.info("teacher logits for %s images -> %s (once)", f"{len(x):,}", path)
-    logits = arrays.map_unit(lambda chunk: teacher_logits_model.predict(chunk, batch_size=1000, verbose=0),
-                             x).astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, logits)
-    tmp.replace(path)
-    return logits
+    pieces = max(1, -(-len(x) // LOGIT_PIECE))
+
+    def compute(k: int) -> np.ndarray:
+        chunk = x[k * LOGIT_PIECE:(k + 1) * LOGIT_PIECE]
+        return arrays.map_unit(lambda c: teacher_logits_model.predict(c, batch_size=1000, verbose=0), chunk)
+
+    return shared_parts.build(path, pieces, compute, join=np.concatenate).astype(np.float32, copy=False)
 
 
 def pack_targets(labels: np.ndarray, teacher_logits: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compress.core import shared_parts
 from compress.data import arrays
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ def cache_path(cache_dir: str | Path, teacher_sha: str, data_fingerprint: str, i
 def teacher_view_logits(logits_model, images: np.ndarray, original_index: np.ndarray, views: int, seed: int,
                         max_shift: int, path: Path, flips: bool = True) -> np.ndarray:
     """The teacher's logits (views, n, classes) for every view of `images`, read from `path` or computed
-    once in inference mode and saved atomically (a view at a time, with progress)."""
+    once in inference mode, a view at a time with progress, shared with the other processes that need
+    them now (each computes the views nobody holds: compress/core/shared_parts.py) and saved atomically."""
     classes = int(logits_model.output_shape[-1]) if logits_model is not None else None  # None: read the cache
     expected = (views, len(images), classes)
     if path.is_file():
@@ -93,19 +95,25 @@ def teacher_view_logits(logits_model, images: np.ndarray, original_index: np.nda
         if logits.shape[:2] == expected[:2] and classes in (None, logits.shape[2]):
             return logits
         log.warning("view-logit cache %s has shape %s, expected %s: recomputing", path, logits.shape, expected)
-    logits = np.empty(expected, dtype=np.float32)
+        path.unlink()
     start = time.perf_counter()
-    for k in range(views):
+    mine = []
+
+    def compute(k: int) -> np.ndarray:
         view = make_view(images, original_index, k, seed, max_shift, flips)
-        logits[k] = arrays.map_unit(lambda chunk: logits_model.predict(chunk, batch_size=1000, verbose=0), view)
-        done = time.perf_counter() - start
-        log.info("teacher logits of augmented views: view %d of %d done (%.0fs, about %.0fs left)",
-                 k + 1, views, done, done / (k + 1) * (views - k - 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, logits)
-    tmp.replace(path)
-    return logits
+        return arrays.map_unit(lambda chunk: logits_model.predict(chunk, batch_size=1000, verbose=0), view)
+
+    def computed(k: int, done: int) -> None:
+        mine.append(k)
+        spent = time.perf_counter() - start
+        log.info("teacher logits of augmented views: view %d done here, %d of %d in all (%.0fs, at most about "
+                 "%.0fs left)", k + 1, done, views, spent, spent / len(mine) * (views - done))
+
+    def waiting(left: int) -> None:
+        log.info("teacher logits of augmented views: waiting for %d view(s) another process is computing", left)
+
+    logits = shared_parts.build(path, views, compute, computed, waiting)
+    return logits.astype(np.float32, copy=False)
 
 
 def all_views(images: np.ndarray, original_index: np.ndarray, views: int, seed: int, max_shift: int,
