@@ -58,6 +58,8 @@ def test_a_dead_claim_is_taken_over_and_finished_parts_are_kept(tmp_path):
     np.save(parts / "0.npy", np.full((5, 3), 0, dtype=np.float32))  # left by a stopped run
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     (parts / "1.claim").write_text(f"{os.uname().nodename} {int(dead.stdout)}")  # its claimant is gone
+    (parts / "2.claim").write_text("")  # its claimant died before writing who it was, two minutes ago
+    os.utime(parts / "2.claim", (os.path.getmtime(parts / "2.claim") - 120,) * 2)
     calls = []
 
     def compute(k: int) -> np.ndarray:

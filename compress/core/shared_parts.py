@@ -25,12 +25,12 @@ STALE_S = 1800.0  # a claim from another host this old is taken to be lost (no p
 def _held(claim: Path) -> bool:
     """Whether the process that wrote `claim` may still be computing its part."""
     try:
-        host, pid = claim.read_text().split()
         age = time.time() - claim.stat().st_mtime
+        host, pid = claim.read_text().split()
     except FileNotFoundError:
         return False
-    except (OSError, ValueError):
-        return True  # being written this instant
+    except ValueError:  # being written this instant, or its writer died before writing
+        return age < 60
     if host != socket.gethostname():
         return age < STALE_S
     try:
@@ -58,6 +58,26 @@ def _claim(claim: Path) -> bool:
     return False
 
 
+def _take_parts(parts: Path, pending: list[int], n_parts: int, compute, computed) -> set[int]:
+    """Compute each pending part that nobody holds; returns the pending parts now finished by anyone."""
+    finished = set()
+    for k in pending:
+        part = parts / f"{k}.npy"
+        if not part.is_file() and _claim(parts / f"{k}.claim"):
+            try:
+                if not part.is_file():  # another process may have finished it just before the claim
+                    tmp = parts / f"{k}.{os.getpid()}.tmp.npy"
+                    np.save(tmp, compute(k))
+                    tmp.replace(part)
+                    if computed is not None:
+                        computed(k, sum((parts / f"{j}.npy").is_file() for j in range(n_parts)))
+            finally:
+                (parts / f"{k}.claim").unlink(missing_ok=True)
+        if part.is_file():
+            finished.add(k)
+    return finished
+
+
 def build(path: Path, n_parts: int, compute: Callable[[int], np.ndarray],
           computed: Callable[[int, int], None] | None = None, waiting: Callable[[int], None] | None = None,
           poll_s: float = 2.0, join: Callable[[list], np.ndarray] = np.stack) -> np.ndarray:
@@ -66,32 +86,21 @@ def build(path: Path, n_parts: int, compute: Callable[[int], np.ndarray],
     whichever other processes build it now. `computed(k, done)` is called after this process computed
     part k (`done`: the parts finished by anyone); `waiting(left)` once, when only parts held by others
     are left."""
+    if path.is_file():
+        return np.load(path)
     parts = path.parent / f"{path.name}.parts"
     parts.mkdir(parents=True, exist_ok=True)
     pending, told = set(range(n_parts)), False
     while pending:
         if path.is_file():
             return np.load(path)
-        moved = False
-        for k in sorted(pending):
-            part = parts / f"{k}.npy"
-            if not part.is_file() and _claim(parts / f"{k}.claim"):
-                try:
-                    if not part.is_file():  # another process may have finished it just before the claim
-                        tmp = parts / f"{k}.{os.getpid()}.tmp.npy"
-                        np.save(tmp, compute(k))
-                        tmp.replace(part)
-                        if computed is not None:
-                            computed(k, sum((parts / f"{j}.npy").is_file() for j in range(n_parts)))
-                except FileNotFoundError:  # the parts were joined and cleared by another process meanwhile
-                    if path.is_file():
-                        return np.load(path)
-                    raise
-                finally:
-                    (parts / f"{k}.claim").unlink(missing_ok=True)
-            if part.is_file():
-                pending.discard(k)
-                moved = True
+        try:
+            moved = _take_parts(parts, sorted(pending), n_parts, compute, computed)
+        except FileNotFoundError:  # the parts were joined and cleared by another process meanwhile
+            if path.is_file():
+                return np.load(path)
+            raise
+        pending -= moved
         if pending and not moved:
             if waiting is not None and not told:
                 waiting(len(pending))
