@@ -9,8 +9,9 @@
 # the same command again and the finished stages are skipped, a stopped one resumes where its command stopped
 # (the study and finalize resume by themselves). The total is the sum of the rows. A running stage also writes
 # its time so far to $1/running every 30 s: where the script itself was killed (the machine stopped, kill -9),
-# the next run books that as an "interrupted" row first, so at most 30 s of a stop goes unrecorded. Extra arguments are config
-# overrides for every stage, e.g. JOBS=1 for one at a time (default JOBS=2: hydra.sweeper.n_jobs=2
+# the next run books that as an "interrupted" row first, so at most 30 s of a stop goes unrecorded; and the
+# machine's load average to $1/load.csv, so that the summary says whether other work shared the cores.
+# Extra arguments are config overrides for every stage, e.g. JOBS=1 for one at a time (default JOBS=2: hydra.sweeper.n_jobs=2
 # finalize.jobs=2), or experiment=smoke finalize.max_latency_ratio=null to try the script in minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,13 @@ STUDY=${STUDY:-main_job_timed}
 JOBS=${JOBS:-2}
 PY=${PYTHON:-python3}
 mkdir -p "$SCRATCH"
+# one run at a time on a scratch folder: the lock is held by this script and inherited by each stage's
+# processes, so a stage that outlived a killed script still holds it
+exec 9> "$SCRATCH/lock"
+if ! flock -n 9; then
+  echo "time_main_job: another run on $SCRATCH, or a stage of one, still runs (fuser -v $SCRATCH/lock); stop it first" >&2
+  exit 1
+fi
 LEDGER=$SCRATCH/stages.csv
 [ -f "$LEDGER" ] || echo "stage,seconds,status,ended" > "$LEDGER"
 RUNNING=$SCRATCH/running
@@ -37,11 +45,6 @@ gone() {  # gone PID SECONDS: wait until PID has exited, at most SECONDS; false 
   ! kill -0 "$1" 2>/dev/null
 }
 
-if pgrep -f "paths.sweeps_dir=$SCRATCH/sweeps " > /dev/null; then
-  echo "time_main_job: a stage of an earlier run on $SCRATCH still runs (pgrep -af $SCRATCH/sweeps); stop it first" >&2
-  exit 1
-fi
-
 stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; log its wall time either way
   local name=$1; shift
   if grep -q "^$name,.*,done," "$LEDGER"; then echo "time_main_job: $name already done, skipped"; return 0; fi
@@ -50,7 +53,8 @@ stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; l
   "$@" >> "$SCRATCH/$name.log" 2>&1 &
   local pid=$!
   ( while kill -0 $pid 2>/dev/null; do echo "$name,$(( $(date +%s) - start ))" > "$RUNNING.tmp"
-      mv "$RUNNING.tmp" "$RUNNING"; sleep 30; done ) &
+      mv "$RUNNING.tmp" "$RUNNING"; echo "$(date -u +%FT%TZ),$(cut -d' ' -f1 /proc/loadavg)" >> "$SCRATCH/load.csv"
+      sleep 30; done ) &
   local beat=$!
   # a stop: the command's own Ctrl-C first (it marks its running trials), then TERM where that was ignored (a
   # background start ignores SIGINT) or took over a minute, then KILL where TERM waits on a long TensorFlow call
@@ -85,4 +89,7 @@ for stage, seconds in by_stage.items():
 total = by_stage.sum()
 print(f"time_main_job: the main job from empty stores in {total:,.0f} s ({total / 3600:.2f} h) on {sys.argv[2]} "
       f"cores ({sys.argv[3]}); target 4 h")
+load = pd.read_csv(sys.argv[1].replace("stages.csv", "load.csv"), names=["at", "load"])["load"]
+print(f"  the machine's load average while it ran (every 30 s): median {load.median():.2f}, 90th percentile "
+      f"{load.quantile(0.9):.2f}, on {sys.argv[2]} cores: above that, other work shared them")
 PY
