@@ -81,7 +81,10 @@ stage report "$PY" -m analysis.report --study "$STUDY" --from-mlflow --tracking-
   --folder "$out/report" --winner "$out/winner" --out "$out/report.md"
 "$PY" - "$LEDGER" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" <<'PY'
 import sys
+from pathlib import Path
+
 import pandas as pd
+
 ledger = pd.read_csv(sys.argv[1])
 by_stage = ledger.groupby("stage", sort=False)["seconds"].sum()
 for stage, seconds in by_stage.items():
@@ -89,7 +92,9 @@ for stage, seconds in by_stage.items():
 total = by_stage.sum()
 print(f"time_main_job: the main job from empty stores in {total:,.0f} s ({total / 3600:.2f} h) on {sys.argv[2]} "
       f"cores ({sys.argv[3]}); target 4 h")
-load = pd.read_csv(sys.argv[1].replace("stages.csv", "load.csv"), names=["at", "load"])["load"]
-print(f"  the machine's load average while it ran (every 30 s): median {load.median():.2f}, 90th percentile "
-      f"{load.quantile(0.9):.2f}, on {sys.argv[2]} cores: above that, other work shared them")
+load_csv = Path(sys.argv[1]).with_name("load.csv")
+load = pd.read_csv(load_csv, names=["at", "load"])["load"] if load_csv.is_file() else pd.Series(dtype=float)
+if len(load):
+    print(f"  the machine's load average while it ran (every 30 s): median {load.median():.2f}, 90th percentile "
+          f"{load.quantile(0.9):.2f}, on {sys.argv[2]} cores: above that, other work shared them")
 PY

@@ -1,0 +1,85 @@
+"""scripts/time_main_job.sh, the main job's timer, with a stand-in for Python that records each stage's
+command and sleeps: its ledger, its resume, its refusal of a second run on the same folder, and the row it
+books for a run killed without its trap (the machine stopped). The stages themselves have their own tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "time_main_job.sh"
+
+
+@pytest.fixture
+def stand_in(tmp_path) -> Path:
+    """A `python3` that records its arguments and sleeps $STAND_IN_SLEEP s; the summary (`python3 -`) runs
+    for real."""
+    path = tmp_path / "python"
+    path.write_text(f"""#!/bin/bash
+if [ "$1" = "-" ]; then exec {sys.executable} "$@"; fi
+echo "$@" >> {tmp_path}/commands.txt
+sleep ${{STAND_IN_SLEEP:-0}}
+""")
+    path.chmod(0o755)
+    return path
+
+
+def timer(stand_in: Path, scratch: Path, sleep: float = 0, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHON": str(stand_in), "STAND_IN_SLEEP": str(sleep)}
+    return subprocess.Popen(["bash", str(SCRIPT), str(scratch)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, **kwargs)
+
+
+def ledger(scratch: Path) -> pd.DataFrame:
+    return pd.read_csv(scratch / "stages.csv")
+
+
+def test_each_stage_is_timed_into_the_ledger_once_and_a_second_run_skips_them(tmp_path, stand_in):
+    scratch = tmp_path / "scratch"
+    out, _ = timer(stand_in, scratch).communicate(timeout=60)
+    assert list(ledger(scratch)["stage"]) == ["study", "finalize", "bench", "report"], out
+    assert set(ledger(scratch)["status"]) == {"done"}
+    assert "the main job from empty stores in" in out and "target 4 h" in out
+    commands = (tmp_path / "commands.txt").read_text().splitlines()
+    assert commands[0].startswith("-m compress.sweep -m paths.study=main_job_timed")
+    # every store and cache of every Hydra stage in the scratch folder, none in the repository's
+    for command in commands[:3]:
+        for key in ("paths.sweeps_dir", "paths.cache_dir", "tracking.artifact_root"):
+            assert f"{key}={scratch}/" in command, (key, command)
+        assert f"tracking.uri=sqlite:///{scratch}/mlflow.db" in command
+    assert "hydra.sweeper.n_jobs=2" in commands[0] and "finalize.jobs=2" in commands[1]
+    out, _ = timer(stand_in, scratch).communicate(timeout=60)
+    assert out.count("already done, skipped") == 4 and len(ledger(scratch)) == 4
+
+
+def test_a_second_run_on_the_same_folder_is_refused_while_the_first_runs(tmp_path, stand_in):
+    scratch = tmp_path / "scratch"
+    first = timer(stand_in, scratch, sleep=30)
+    try:
+        time.sleep(2)
+        out, _ = timer(stand_in, scratch).communicate(timeout=30)
+        assert "still runs" in out and "stop it first" in out
+        assert list(ledger(scratch)["stage"]) == []  # nothing booked by the refused run
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+
+
+def test_a_run_killed_without_its_trap_is_booked_as_interrupted_on_the_next_start(tmp_path, stand_in):
+    scratch = tmp_path / "scratch"
+    first = timer(stand_in, scratch, sleep=3)
+    time.sleep(1.5)
+    os.killpg(first.pid, signal.SIGKILL)  # the script, its heartbeat and the stage, as a stopped machine would
+    first.wait(timeout=10)
+    out, _ = timer(stand_in, scratch).communicate(timeout=60)
+    rows = ledger(scratch)
+    assert "the last run was killed in study" in out
+    assert list(rows["stage"]) == ["study", "study", "finalize", "bench", "report"]
+    assert list(rows["status"])[:2] == ["interrupted", "done"]
