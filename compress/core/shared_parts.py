@@ -5,7 +5,7 @@ logits for the augmented views, minutes of work each: computed by both, they cos
 Here each process claims a part that nobody holds (an exclusive claim file beside the result), computes
 it and saves it; when no part is left to claim it waits for those the others hold, joins the parts into
 the one file (written atomically) and clears them. A stop loses only the parts being computed; a claim
-whose process is gone (on this host), or older than STALE_S elsewhere, is taken over.
+whose process is gone (on this host), or older than STALE_S, is taken over.
 """
 
 from __future__ import annotations
@@ -13,66 +13,112 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-STALE_S = 1800.0  # a claim from another host this old is taken to be lost (no part takes that long)
+STALE_S = 1800.0  # a claim this old is taken to be lost (no part takes that long)
 
 
-def _held(claim: Path) -> bool:
-    """Whether the process that wrote `claim` may still be computing its part."""
+class _Joined(Exception):
+    """Another process has joined the parts into the result (and cleared them) meanwhile."""
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()} {os.getpid()}"
+
+
+def _lost(claim: Path) -> str | None:
+    """The text of `claim` where its process cannot be computing its part any more, else None."""
     try:
         age = time.time() - claim.stat().st_mtime
-        host, pid = claim.read_text().split()
+        text = claim.read_text()
     except FileNotFoundError:
-        return False
+        return None  # released meanwhile: the next try creates it
+    try:
+        host, pid = text.split()
     except ValueError:  # being written this instant, or its writer died before writing
-        return age < 60
+        return text if age >= 60 else None
+    if age >= STALE_S or text == _owner():  # this process's own is an earlier life's (a reused pid)
+        return text
     if host != socket.gethostname():
-        return age < STALE_S
+        return None
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return False
+        return text
     except PermissionError:
         pass
-    return True
+    return None
 
 
 def _claim(claim: Path) -> bool:
     """Take the part `claim` stands for, unless a live process holds it."""
-    for _ in range(2):  # a second try after clearing a lost claim
+    for _ in range(3):  # again after taking a lost claim away
         try:
             fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            if _held(claim):
-                return False
-            claim.unlink(missing_ok=True)
+            seen = _lost(claim)
+            if seen is None:
+                if claim.exists():
+                    return False
+                continue
+            # take it away by a rename, which one process alone wins; a claim made meanwhile goes back
+            moved = claim.with_name(f"{claim.name}.{uuid.uuid4().hex}.lost")
+            try:
+                os.rename(claim, moved)
+            except FileNotFoundError:
+                continue
+            if moved.read_text() != seen:
+                try:
+                    os.link(moved, claim)
+                except FileExistsError:
+                    pass
+            moved.unlink(missing_ok=True)
             continue
         with os.fdopen(fd, "w") as f:
-            f.write(f"{socket.gethostname()} {os.getpid()}")
+            f.write(_owner())
         return True
     return False
 
 
-def _take_parts(parts: Path, pending: list[int], n_parts: int, compute, computed) -> set[int]:
+def _release(claim: Path) -> None:
+    """Remove `claim` where it is still this process's (one taken over meanwhile is left to its taker)."""
+    try:
+        if claim.read_text() == _owner():
+            claim.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _save(array: np.ndarray, folder: Path, target: Path) -> None:
+    """`array` at `target` atomically, through a file whose name no other process or host shares."""
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp.npy", delete=False) as f:
+        np.save(f, array)
+    Path(f.name).replace(target)
+
+
+def _take_parts(path: Path, parts: Path, pending: list[int], n_parts: int, compute, computed) -> set[int]:
     """Compute each pending part that nobody holds; returns the pending parts now finished by anyone."""
     finished = set()
     for k in pending:
-        part = parts / f"{k}.npy"
-        if not part.is_file() and _claim(parts / f"{k}.claim"):
+        part, claim = parts / f"{k}.npy", parts / f"{k}.claim"
+        if path.is_file():
+            raise _Joined
+        if not part.is_file() and _claim(claim):
             try:
+                if path.is_file():
+                    raise _Joined
                 if not part.is_file():  # another process may have finished it just before the claim
-                    tmp = parts / f"{k}.{os.getpid()}.tmp.npy"
-                    np.save(tmp, compute(k))
-                    tmp.replace(part)
+                    _save(compute(k), parts, part)
                     if computed is not None:
                         computed(k, sum((parts / f"{j}.npy").is_file() for j in range(n_parts)))
             finally:
-                (parts / f"{k}.claim").unlink(missing_ok=True)
+                _release(claim)
         if part.is_file():
             finished.add(k)
     return finished
@@ -91,27 +137,31 @@ def build(path: Path, n_parts: int, compute: Callable[[int], np.ndarray],
     parts = path.parent / f"{path.name}.parts"
     parts.mkdir(parents=True, exist_ok=True)
     pending, told = set(range(n_parts)), False
-    while pending:
-        if path.is_file():
-            return np.load(path)
-        try:
-            moved = _take_parts(parts, sorted(pending), n_parts, compute, computed)
-        except FileNotFoundError:  # the parts were joined and cleared by another process meanwhile
-            if path.is_file():
-                return np.load(path)
-            raise
-        pending -= moved
-        if pending and not moved:
-            if waiting is not None and not told:
-                waiting(len(pending))
-                told = True
-            time.sleep(poll_s)
     try:
+        while pending:
+            moved = _take_parts(path, parts, sorted(pending), n_parts, compute, computed)
+            pending -= moved
+            if pending and not moved:
+                if waiting is not None and not told:
+                    waiting(len(pending))
+                    told = True
+                time.sleep(poll_s)
+                if path.is_file():
+                    raise _Joined
         joined = join([np.load(parts / f"{k}.npy") for k in range(n_parts)])
+    except (_Joined, FileNotFoundError):
+        if not path.is_file():
+            raise
+        try:
+            parts.rmdir()  # where this process made the folder again after it was cleared; else not empty
+        except OSError:
+            pass
+        return np.load(path)
+    _save(joined, path.parent, path)
+    gone = parts.with_name(f"{parts.name}.{uuid.uuid4().hex}.gone")  # out of the others' way at once
+    try:
+        parts.rename(gone)
     except FileNotFoundError:
-        return np.load(path)  # joined by another process in the meantime
-    tmp = path.parent / f"{path.name}.{os.getpid()}.tmp.npy"
-    np.save(tmp, joined)
-    tmp.replace(path)
-    shutil.rmtree(parts, ignore_errors=True)
+        return joined
+    shutil.rmtree(gone, ignore_errors=True)
     return joined

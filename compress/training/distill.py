@@ -44,7 +44,7 @@ def cached_logits(teacher_logits_model: keras.Model, x: np.ndarray, path: Path) 
         if logits.shape == (len(x), int(teacher_logits_model.output_shape[-1])):
             return logits
         log.warning("logit cache %s has shape %s, recomputing", path, logits.shape)
-        path.unlink()
+        path.unlink(missing_ok=True)  # another process may have seen it wrong too
     log.info("teacher logits for %s images -> %s (once)", f"{len(x):,}", path)
     pieces = max(1, -(-len(x) // LOGIT_PIECE))
 

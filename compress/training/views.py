@@ -95,7 +95,7 @@ def teacher_view_logits(logits_model, images: np.ndarray, original_index: np.nda
         if logits.shape[:2] == expected[:2] and classes in (None, logits.shape[2]):
             return logits
         log.warning("view-logit cache %s has shape %s, expected %s: recomputing", path, logits.shape, expected)
-        path.unlink()
+        path.unlink(missing_ok=True)  # another process may have seen it wrong too
     start = time.perf_counter()
     mine = []
 
