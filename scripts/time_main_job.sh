@@ -10,7 +10,8 @@
 # (the study and finalize resume by themselves). The total is the sum of the rows. A running stage also writes
 # its time so far to $1/running every 30 s: where the script itself was killed (the machine stopped, kill -9),
 # the next run books that as an "interrupted" row first, so at most 30 s of a stop goes unrecorded; and the
-# machine's load average to $1/load.csv, so that the summary says whether other work shared the cores.
+# machine's busy CPU time and this run's own to $1/cpu.csv, so that the summary says how much other work
+# shared the cores.
 # Extra arguments are config overrides for every stage, e.g. JOBS=1 for one at a time (default JOBS=2: hydra.sweeper.n_jobs=2
 # finalize.jobs=2), or experiment=smoke finalize.max_latency_ratio=null to try the script in minutes.
 set -uo pipefail
@@ -45,6 +46,14 @@ gone() {  # gone PID SECONDS: wait until PID has exited, at most SECONDS; false 
   ! kill -0 "$1" 2>/dev/null
 }
 
+GROUP=$(ps -o pgid= $$ | tr -d ' ')
+cpu_sample() {  # time,run,machine's busy CPU seconds since boot,this run's processes' (this process group's)
+  local hz; hz=$(getconf CLK_TCK)
+  echo "$(date -u +%FT%TZ),$GROUP,$(awk -v hz="$hz" '/^cpu /{print ($2+$3+$4+$7+$8+$9)/hz}' /proc/stat),$(
+    cat /proc/[0-9]*/stat 2>/dev/null | sed 's/.*) //' | awk -v g="$GROUP" -v hz="$hz" '$3==g {s+=$12+$13+$14+$15}
+      END {print s/hz}')"
+}
+
 stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; log its wall time either way
   local name=$1; shift
   if grep -q "^$name,.*,done," "$LEDGER"; then echo "time_main_job: $name already done, skipped"; return 0; fi
@@ -53,8 +62,7 @@ stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; l
   "$@" >> "$SCRATCH/$name.log" 2>&1 &
   local pid=$!
   ( while kill -0 $pid 2>/dev/null; do echo "$name,$(( $(date +%s) - start ))" > "$RUNNING.tmp"
-      mv "$RUNNING.tmp" "$RUNNING"; echo "$(date -u +%FT%TZ),$(cut -d' ' -f1 /proc/loadavg)" >> "$SCRATCH/load.csv"
-      sleep 30; done ) &
+      mv "$RUNNING.tmp" "$RUNNING"; cpu_sample >> "$SCRATCH/cpu.csv"; sleep 30; done ) &
   local beat=$!
   # a stop: the command's own Ctrl-C first (it marks its running trials), then TERM where that was ignored (a
   # background start ignores SIGINT) or took over a minute, then KILL where TERM waits on a long TensorFlow call
@@ -92,9 +100,12 @@ for stage, seconds in by_stage.items():
 total = by_stage.sum()
 print(f"time_main_job: the main job from empty stores in {total:,.0f} s ({total / 3600:.2f} h) on {sys.argv[2]} "
       f"cores ({sys.argv[3]}); target 4 h")
-load_csv = Path(sys.argv[1]).with_name("load.csv")
-load = pd.read_csv(load_csv, names=["at", "load"])["load"] if load_csv.is_file() else pd.Series(dtype=float)
-if len(load):
-    print(f"  the machine's load average while it ran (every 30 s): median {load.median():.2f}, 90th percentile "
-          f"{load.quantile(0.9):.2f}, on {sys.argv[2]} cores: above that, other work shared them")
+cpu_csv = Path(sys.argv[1]).with_name("cpu.csv")
+if cpu_csv.is_file():  # what the machine's cores did meanwhile, and how much of it was this job's
+    cpu = pd.read_csv(cpu_csv, names=["at", "run", "machine", "job"])
+    spans = cpu.groupby("run")[["machine", "job"]].agg(lambda c: c.iloc[-1] - c.iloc[0]).sum()
+    if spans["machine"] > 0:
+        print(f"  the cores were busy {spans['machine']:,.0f} CPU-seconds while it ran (sampled every 30 s), "
+              f"{spans['job'] / spans['machine']:.0%} of them this job's: other work took "
+              f"{spans['machine'] - spans['job']:,.0f} CPU-seconds")
 PY
