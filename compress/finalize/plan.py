@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 
+import pandas as pd
+
 from compress.core.errors import ConfigError
 from compress.data import sources
 from compress.finalize import recipe
@@ -22,8 +24,6 @@ log = logging.getLogger(__name__)
 def candidate_table(cfg, study: str, paths: Paths):
     """The study's trials: fresh from MLflow when it holds them (and written to the table), else
     the table on disk (a fresh clone has the committed one)."""
-    import pandas as pd
-
     if cfg.tracking.enabled:
         try:
             fresh = trials_table.from_mlflow(str(cfg.tracking.uri), str(cfg.tracking.experiment), study)

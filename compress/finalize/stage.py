@@ -22,6 +22,8 @@ import dataclasses
 import logging
 import time
 
+import pandas as pd
+
 from compress.config import study_data as record
 from compress.core import metrics as M
 from compress.core.errors import ConfigError
@@ -202,6 +204,4 @@ def _current(table, study, selection, cfg, extra_seeds: bool = False):
             match = table[(table["study"].astype(str) == study) & (table["trial"].astype(int) == int(row["trial"]))
                           & (table["seed"].astype(int) == seed) & (table["recipe"].astype(str) == recipe)]
             keep.append(match)
-    import pandas as pd
-
     return pd.concat(keep, ignore_index=True) if keep else table.iloc[:0]

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import optuna
+import pandas as pd
 from optuna.trial import TrialState
 
 from compress.core import metrics as M
@@ -46,8 +47,6 @@ def study_metrics(study: optuna.Study, size_classes=()) -> dict[str, float]:
 
 def front_table(study: optuna.Study):
     """The study's front (or best trial) as a table: number, parameters, every reported figure."""
-    import pandas as pd
-
     best = study.best_trials if len(study.directions) > 1 else [study.best_trial]
     rows = [{"trial": t.number, **t.params, **{k: v for k, v in t.user_attrs.items()
                                                 if isinstance(v, (int, float, str, bool))}} for t in best]
