@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import sys
 from pathlib import Path
 from typing import Callable
@@ -27,8 +29,6 @@ def compose(overrides: list[str] | None = None, return_hydra_config: bool = Fals
 
 def console_logging() -> None:
     """Progress lines on stderr for the argparse commands, in the format Hydra's commands use."""
-    import logging
-
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S", force=True)
 
 
@@ -55,8 +55,6 @@ LAUNCHER_EXTRAS = {"joblib": ("hydra_joblib_launcher", "joblib"), "ray": ("hydra
 def check_launcher_installed(argv: list[str]) -> None:
     """`hydra/launcher=NAME` whose plugin is not installed: one line naming the extra, exit 2 (Hydra's
     own message lists every config group option instead)."""
-    import importlib.util
-
     for arg in argv:
         if arg.startswith(("hydra/launcher=", "override hydra/launcher=")):
             name = arg.split("=", 1)[1]

@@ -11,6 +11,7 @@ winner or the report.
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,8 +166,6 @@ def no_trials_message(sp: StudyPaths) -> str:
 
 def refuse_foreign_export(folder: Path, study: str) -> None:
     """One line instead of overwriting a winner that another study exported into `folder`."""
-    import json
-
     found = Path(folder) / "winner.json"
     if found.is_file():
         other = json.loads(found.read_text()).get("study")

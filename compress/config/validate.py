@@ -8,6 +8,7 @@ and what is allowed.
 from __future__ import annotations
 
 import os
+import urllib.request
 from pathlib import Path
 
 from compress.core.errors import ConfigError, StoreError
@@ -139,8 +140,6 @@ def _validate_finalize(f) -> None:
 def check_tracking(uri: str) -> None:
     """An MLflow server must answer; a local SQLite store's folder must be creatable."""
     if uri.startswith(("http://", "https://")):
-        import urllib.request
-
         try:
             urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
         except Exception as exc:  # noqa: BLE001 - any failure means "cannot reach"

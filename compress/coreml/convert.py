@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -163,8 +164,6 @@ def keras_carrying(model: keras.Model, package: str | Path) -> keras.Model:
     (kernel times gamma / sqrt(var + eps)); that factor is divided back out, the BatchNorm kept.
     The package's conv and linear/matmul ops map in order onto the model's Conv2D,
     DepthwiseConv2D and Dense layers; a package that does not match is refused in one line."""
-    import tempfile
-
     ct = _coremltools()
     from coremltools.optimize.coreml import decompress_weights
 

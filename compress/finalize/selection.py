@@ -5,6 +5,7 @@ Pure pandas over a trials table (`analysis.table`'s columns): no training, no st
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 from pathlib import Path
@@ -105,8 +106,6 @@ def append(path: Path, row: dict) -> pd.DataFrame:
     """Add (or replace, same key) one finalist's row and write the table atomically; finalize
     processes run side by side (README: two finalists at a time) take turns through a lock file.
     Returns the table as it was written."""
-    import fcntl
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_suffix(".lock"), "a") as lock:

@@ -9,6 +9,7 @@ TFLite and Core ML (`compress/pareto/trial_export.py`), each scored from disk on
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from compress.config import paths
@@ -53,8 +54,6 @@ def main(argv: list[str] | None = None) -> None:
     print(show.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.no_export:
         return
-    import json
-
     teacher_val = json.loads(args.teacher_card.read_text())["val_accuracy"]
     row, why = pick(table, teacher_val, args.budget, args.policy)
     print(f"winner: trial {int(row['trial'])} ({why})")

@@ -4,7 +4,9 @@ its params, datasets, per-epoch curves, files and outcome; a run per finalist (`
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -36,9 +38,6 @@ def flat_params(cfg) -> dict[str, str]:
 def log_datasets(splits, fraction: float) -> None:
     """The three splits as MLflow dataset inputs of the active run (the UI's Dataset column):
     name (the data's), digest (the raw files' sha256 with the split's image indices), source folder, shapes."""
-    import hashlib
-    import warnings
-
     import mlflow
     import mlflow.data
 

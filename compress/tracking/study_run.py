@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
+import time
 from pathlib import Path
 
 import optuna
@@ -116,8 +117,6 @@ class StudyRun:
         self._log(study)
 
     def _log(self, study: optuna.Study) -> None:
-        import time
-
         from mlflow.entities import Metric
 
         values = study_metrics(study, list(self.cfg.targets.size_classes))

@@ -6,6 +6,7 @@ the report is then generated from the table alone, so it can be rebuilt without 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -63,8 +64,6 @@ def with_committed(fresh: pd.DataFrame, committed: Path | None, study: str) -> p
 def write(table: pd.DataFrame, path: Path) -> None:
     """Write the table atomically: a reader (another finalize process, finalize.jobs) sees the old
     file or the new one, never half of one."""
-    import os
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
