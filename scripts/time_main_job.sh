@@ -21,6 +21,38 @@ shift || true
 STUDY=${STUDY:-main_job_timed}
 JOBS=${JOBS:-2}
 PY=${PYTHON:-python3}
+LEDGER=$SCRATCH/stages.csv
+summary() {  # the ledger's sum by stage, the machine(s) it ran on, and how much other work shared the cores
+  "$PY" - "$LEDGER" <<'PY'
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ledger = pd.read_csv(sys.argv[1])
+by_stage = ledger.groupby("stage", sort=False)["seconds"].sum()
+for stage, seconds in by_stage.items():
+    print(f"  {stage}: {seconds:,.0f} s ({seconds / 3600:.2f} h) in {int((ledger['stage'] == stage).sum())} run(s)")
+total = by_stage.sum()
+machine = Path(sys.argv[1]).with_name("machine.txt")
+where = " and ".join(dict.fromkeys(machine.read_text().splitlines())) if machine.is_file() else "machine not recorded"
+left = [s for s in ("study", "finalize", "bench", "report") if not (ledger[ledger["stage"] == s]["status"] == "done").any()]
+so_far = f" so far (not done yet: {', '.join(left)})" if left else ""
+print(f"time_main_job: the main job from empty stores in {total:,.0f} s ({total / 3600:.2f} h){so_far} on {where}; "
+      "target 4 h")
+cpu_csv = Path(sys.argv[1]).with_name("cpu.csv")
+if cpu_csv.is_file():  # what the machine's cores did meanwhile, and how much of it was this job's
+    cpu = pd.read_csv(cpu_csv, names=["at", "run", "machine", "job"])
+    cpu["at"] = (pd.to_datetime(cpu["at"], utc=True) - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    spans = cpu.groupby("run")[["at", "machine", "job"]].agg(lambda c: c.iloc[-1] - c.iloc[0]).sum()
+    if spans["machine"] > 0:
+        print(f"  over {spans['at']:,.0f} s of it (sampled every 30 s) the cores were busy {spans['machine']:,.0f} "
+              f"CPU-seconds, {spans['job'] / spans['machine']:.0%} of them this job's: other work took "
+              f"{spans['machine'] - spans['job']:,.0f} CPU-seconds")
+PY
+}
+
+if [ "${SUMMARY_ONLY:-0}" = 1 ]; then summary; exit; fi  # e.g. of the committed report/main_job_timing/
 mkdir -p "$SCRATCH"
 # one run at a time on a scratch folder: the lock is held by this script and inherited by each stage's
 # processes, so a stage that outlived a killed script still holds it
@@ -29,9 +61,11 @@ if ! flock -n 9; then
   echo "time_main_job: another run on $SCRATCH, or a stage of one, still runs (fuser -v $SCRATCH/lock); stop it first" >&2
   exit 1
 fi
-LEDGER=$SCRATCH/stages.csv
 [ -f "$LEDGER" ] || echo "stage,seconds,status,ended" > "$LEDGER"
 RUNNING=$SCRATCH/running
+MACHINE="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($(
+  for isa in avx512_vnni avx_vnni avx512f avx2; do grep -qw $isa /proc/cpuinfo && { echo $isa; break; }; done))"
+grep -qxF "$MACHINE" "$SCRATCH/machine.txt" 2>/dev/null || echo "$MACHINE" >> "$SCRATCH/machine.txt"
 if [ -f "$RUNNING" ]; then  # a run killed without its trap: book its last heartbeat
   echo "$(cat "$RUNNING"),interrupted,$(date -u -r "$RUNNING" +%FT%TZ)" >> "$LEDGER"
   echo "time_main_job: the last run was killed in $(cut -d, -f1 "$RUNNING"); booked its $(cut -d, -f2 "$RUNNING") s"
@@ -87,25 +121,4 @@ stage finalize "$PY" -m compress.finalize "${common[@]}" "finalize.jobs=$JOBS" "
 stage bench "$PY" -m compress.bench --study "$STUDY" "${common[@]}"
 stage report "$PY" -m analysis.report --study "$STUDY" --from-mlflow --tracking-uri "sqlite:///$SCRATCH/mlflow.db" \
   --folder "$out/report" --winner "$out/winner" --out "$out/report.md"
-"$PY" - "$LEDGER" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" <<'PY'
-import sys
-from pathlib import Path
-
-import pandas as pd
-
-ledger = pd.read_csv(sys.argv[1])
-by_stage = ledger.groupby("stage", sort=False)["seconds"].sum()
-for stage, seconds in by_stage.items():
-    print(f"  {stage}: {seconds:,.0f} s ({seconds / 3600:.2f} h) in {int((ledger['stage'] == stage).sum())} run(s)")
-total = by_stage.sum()
-print(f"time_main_job: the main job from empty stores in {total:,.0f} s ({total / 3600:.2f} h) on {sys.argv[2]} "
-      f"cores ({sys.argv[3]}); target 4 h")
-cpu_csv = Path(sys.argv[1]).with_name("cpu.csv")
-if cpu_csv.is_file():  # what the machine's cores did meanwhile, and how much of it was this job's
-    cpu = pd.read_csv(cpu_csv, names=["at", "run", "machine", "job"])
-    spans = cpu.groupby("run")[["machine", "job"]].agg(lambda c: c.iloc[-1] - c.iloc[0]).sum()
-    if spans["machine"] > 0:
-        print(f"  the cores were busy {spans['machine']:,.0f} CPU-seconds while it ran (sampled every 30 s), "
-              f"{spans['job'] / spans['machine']:.0%} of them this job's: other work took "
-              f"{spans['machine'] - spans['job']:,.0f} CPU-seconds")
-PY
+summary

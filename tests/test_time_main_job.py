@@ -38,6 +38,15 @@ def timer(stand_in: Path, scratch: Path, sleep: float = 0, **kwargs) -> subproce
                             stderr=subprocess.STDOUT, text=True, start_new_session=True, **kwargs)
 
 
+def stage_started(scratch: Path) -> None:
+    """Wait until the first stage runs (its heartbeat file is there)."""
+    for _ in range(300):
+        if (scratch / "running").is_file():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no stage started in 30 s under {scratch}")
+
+
 def ledger(scratch: Path) -> pd.DataFrame:
     return pd.read_csv(scratch / "stages.csv")
 
@@ -64,7 +73,7 @@ def test_a_second_run_on_the_same_folder_is_refused_while_the_first_runs(tmp_pat
     scratch = tmp_path / "scratch"
     first = timer(stand_in, scratch, sleep=30)
     try:
-        time.sleep(2)
+        stage_started(scratch)
         out, _ = timer(stand_in, scratch).communicate(timeout=30)
         assert "still runs" in out and "stop it first" in out
         assert list(ledger(scratch)["stage"]) == []  # nothing booked by the refused run
@@ -75,7 +84,7 @@ def test_a_second_run_on_the_same_folder_is_refused_while_the_first_runs(tmp_pat
 def test_a_run_killed_without_its_trap_is_booked_as_interrupted_on_the_next_start(tmp_path, stand_in):
     scratch = tmp_path / "scratch"
     first = timer(stand_in, scratch, sleep=3)
-    time.sleep(1.5)
+    stage_started(scratch)
     os.killpg(first.pid, signal.SIGKILL)  # the script, its heartbeat and the stage, as a stopped machine would
     first.wait(timeout=10)
     out, _ = timer(stand_in, scratch).communicate(timeout=60)
@@ -83,3 +92,14 @@ def test_a_run_killed_without_its_trap_is_booked_as_interrupted_on_the_next_star
     assert "the last run was killed in study" in out
     assert list(rows["stage"]) == ["study", "study", "finalize", "bench", "report"]
     assert list(rows["status"])[:2] == ["interrupted", "done"]
+
+
+def test_the_summary_of_a_kept_ledger_says_what_is_not_done_yet_and_writes_nothing(tmp_path):
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "stages.csv").write_text("stage,seconds,status,ended\nstudy,491,stopped,x\nstudy,4815,done,y\n")
+    (kept / "machine.txt").write_text("2 cores, Some CPU (avx2)\n")
+    out = subprocess.run(["bash", str(SCRIPT), str(kept)], env={**os.environ, "SUMMARY_ONLY": "1"},
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "in 5,306 s (1.47 h) so far (not done yet: finalize, bench, report) on 2 cores, Some CPU (avx2)" in out
+    assert sorted(p.name for p in kept.iterdir()) == ["machine.txt", "stages.csv"]
