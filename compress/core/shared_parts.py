@@ -124,6 +124,22 @@ def _take_parts(path: Path, parts: Path, pending: list[int], n_parts: int, compu
     return finished
 
 
+def progress(log, what: str, unit: str, n_parts: int):
+    """The `computed` and `waiting` callbacks of `build` that say, in `log`, how far `what` has come."""
+    start, mine = time.perf_counter(), []
+
+    def computed(k: int, done: int) -> None:
+        mine.append(k)
+        spent = time.perf_counter() - start
+        log.info("%s: %s %d done here, %d of %d in all (%.0fs, at most about %.0fs left)", what, unit, k + 1, done,
+                 n_parts, spent, spent / len(mine) * (n_parts - done))
+
+    def waiting(left: int) -> None:
+        log.info("%s: waiting for %d %s(s) another process is computing", what, left, unit)
+
+    return computed, waiting
+
+
 def build(path: Path, n_parts: int, compute: Callable[[int], np.ndarray],
           computed: Callable[[int, int], None] | None = None, waiting: Callable[[int], None] | None = None,
           poll_s: float = 2.0, join: Callable[[list], np.ndarray] = np.stack) -> np.ndarray:

@@ -52,7 +52,9 @@ def cached_logits(teacher_logits_model: keras.Model, x: np.ndarray, path: Path) 
         chunk = x[k * LOGIT_PIECE:(k + 1) * LOGIT_PIECE]
         return arrays.map_unit(lambda c: teacher_logits_model.predict(c, batch_size=1000, verbose=0), chunk)
 
-    return shared_parts.build(path, pieces, compute, join=np.concatenate).astype(np.float32, copy=False)
+    computed, waiting = shared_parts.progress(log, "teacher logits", f"piece of {LOGIT_PIECE:,} images", pieces)
+    logits = shared_parts.build(path, pieces, compute, computed, waiting, join=np.concatenate)
+    return logits.astype(np.float32, copy=False)
 
 
 def pack_targets(labels: np.ndarray, teacher_logits: np.ndarray) -> np.ndarray:

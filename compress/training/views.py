@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -96,22 +95,12 @@ def teacher_view_logits(logits_model, images: np.ndarray, original_index: np.nda
             return logits
         log.warning("view-logit cache %s has shape %s, expected %s: recomputing", path, logits.shape, expected)
         path.unlink(missing_ok=True)  # another process may have seen it wrong too
-    start = time.perf_counter()
-    mine = []
 
     def compute(k: int) -> np.ndarray:
         view = make_view(images, original_index, k, seed, max_shift, flips)
         return arrays.map_unit(lambda chunk: logits_model.predict(chunk, batch_size=1000, verbose=0), view)
 
-    def computed(k: int, done: int) -> None:
-        mine.append(k)
-        spent = time.perf_counter() - start
-        log.info("teacher logits of augmented views: view %d done here, %d of %d in all (%.0fs, at most about "
-                 "%.0fs left)", k + 1, done, views, spent, spent / len(mine) * (views - done))
-
-    def waiting(left: int) -> None:
-        log.info("teacher logits of augmented views: waiting for %d view(s) another process is computing", left)
-
+    computed, waiting = shared_parts.progress(log, "teacher logits of augmented views", "view", views)
     logits = shared_parts.build(path, views, compute, computed, waiting)
     return logits.astype(np.float32, copy=False)
 
