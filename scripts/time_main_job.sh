@@ -80,7 +80,7 @@ gone() {  # gone PID SECONDS: wait until PID has exited, at most SECONDS; false 
   ! kill -0 "$1" 2>/dev/null
 }
 
-GROUP=$(ps -o pgid= $$ | tr -d ' ')
+GROUP=$(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f3)  # this run's process group (procps need not be installed)
 cpu_sample() {  # time,run,machine's busy CPU seconds since boot,this run's processes' (this process group's)
   local hz; hz=$(getconf CLK_TCK)
   echo "$(date -u +%FT%TZ),$GROUP,$(awk -v hz="$hz" '/^cpu /{print ($2+$3+$4+$7+$8+$9)/hz}' /proc/stat),$(
@@ -102,7 +102,7 @@ stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; l
   # background start ignores SIGINT) or took over a minute, then KILL where TERM waits on a long TensorFlow call
   # for over two minutes; the stage's own worker processes go with it, so nothing of it runs on after the row
   trap 'kill -INT $pid 2>/dev/null; gone $pid 60 || { kill -TERM $pid 2>/dev/null; gone $pid 120; } ||
-        { pkill -KILL -P $pid; kill -KILL $pid; }; kill $beat 2>/dev/null; rm -f "$RUNNING"; echo "$name,$(( $(date +%s) - start )),stopped,$(date -u +%FT%TZ)" >> "$LEDGER"; echo "time_main_job: $name stopped; run the same command to resume"; exit 130' INT TERM
+        { kill -KILL $(grep -l "^PPid:[[:space:]]*$pid$" /proc/[0-9]*/status 2>/dev/null | cut -d/ -f3) $pid 2>/dev/null; }; kill $beat 2>/dev/null; rm -f "$RUNNING"; echo "$name,$(( $(date +%s) - start )),stopped,$(date -u +%FT%TZ)" >> "$LEDGER"; echo "time_main_job: $name stopped; run the same command to resume"; exit 130' INT TERM
   wait $pid
   local rc=$?
   trap - INT TERM
