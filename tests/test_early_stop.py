@@ -6,8 +6,8 @@ import pickle
 
 import optuna
 import pytest
-from omegaconf import OmegaConf
 
+from compress.config.cli import compose
 from compress.search.early_stop import CURVE_ATTR, EarlyStopCheck, Reference, StoppedEarly, hopeless
 
 # completed trials: final accuracy, bytes, MACs, per-epoch validation curve
@@ -51,10 +51,15 @@ def stored_study(tmp_path) -> str:
     return storage
 
 
+def study_config(storage: str, check_epochs: str):
+    """The project's composed config as a trial of study "s" in `storage` has it (the sweeper fills `study`)."""
+    return compose([f"early_stop.check_epochs={check_epochs}", "early_stop.slack=0.005", "early_stop.min_completed=3",
+                    "study.study_name=s", f"study.storage={storage}", "quant.mode=int8", "prune.sparsity=0.0"])
+
+
 def test_callback_reads_the_study_and_raises_trial_pruned(tmp_path):
     storage = stored_study(tmp_path)
-    cfg = OmegaConf.create({"early_stop": {"check_epochs": [1, 2], "slack": 0.005, "min_completed": 3},
-                            "study": {"study_name": "s", "storage": storage}, "quant": {"mode": "int8"}})
+    cfg = study_config(storage, "[1,2]")
     check = EarlyStopCheck(cfg, params=40_000, macs=2_000_000)
     check.on_epoch_end(0, {"val_accuracy": 0.85})  # could still reach 0.90: goes on
     with pytest.raises(optuna.TrialPruned, match="epoch 2"):
@@ -68,8 +73,7 @@ def test_the_callback_stops_a_real_fit(tmp_path):
     from compress.core.compat import keras
 
     storage = stored_study(tmp_path)
-    cfg = OmegaConf.create({"early_stop": {"check_epochs": [1], "slack": 0.005, "min_completed": 3},
-                            "study": {"study_name": "s", "storage": storage}, "quant": {"mode": "int8"}})
+    cfg = study_config(storage, "[1]")
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10)])
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     rng = np.random.default_rng(0)
