@@ -2,8 +2,8 @@
 # The whole main job timed from empty stores: the default study's 60 trials, its finalists with the winner's and
 # each size class leader's seeds, the benchmark and the report, each stage a README command, under a study name
 # of its own (paths.study, default main_job_timed) so that no committed table is read or written, every store and
-# cache (Optuna, MLflow, the teacher's logits) under $1 (default /tmp/compress_main_job). About 4 to 7 hours on
-# 2 cores: run it on a machine doing nothing else.
+# cache (Optuna, MLflow, the teacher's logits) under $1 (default /tmp/compress_main_job). About 4.3 hours on
+# 2 cores two at a time (report/main_job_timing/), 7.4 one at a time: run it on a machine doing nothing else.
 #
 # Resumable: each stage's wall time is appended to $1/stages.csv when it ends or is stopped (Ctrl-C, kill); run
 # the same command again and the finished stages are skipped, a stopped one resumes where its command stopped
@@ -11,9 +11,9 @@
 # its time so far to $1/running every 30 s: where the script itself was killed (the machine stopped, kill -9),
 # the next run books that as an "interrupted" row first, so at most 30 s of a stop goes unrecorded; and the
 # machine's busy CPU time and this run's own to $1/cpu.csv, so that the summary says how much other work
-# shared the cores.
-# Extra arguments are config overrides for every stage, e.g. JOBS=1 for one at a time (default JOBS=2: hydra.sweeper.n_jobs=2
-# finalize.jobs=2), or experiment=smoke finalize.max_latency_ratio=null to try the script in minutes.
+# shared the cores. SUMMARY_ONLY=1 prints the sum of a kept ledger and runs nothing.
+# Extra arguments are config overrides for every stage; JOBS=1 runs one at a time (default JOBS=2:
+# hydra.sweeper.n_jobs=2 finalize.jobs=2); experiment=smoke finalize.max_latency_ratio=null tries it in minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SCRATCH=${1:-/tmp/compress_main_job}
@@ -36,7 +36,8 @@ for stage, seconds in by_stage.items():
 total = by_stage.sum()
 machine = Path(sys.argv[1]).with_name("machine.txt")
 where = " and ".join(dict.fromkeys(machine.read_text().splitlines())) if machine.is_file() else "machine not recorded"
-left = [s for s in ("study", "finalize", "bench", "report") if not (ledger[ledger["stage"] == s]["status"] == "done").any()]
+done = set(ledger.loc[ledger["status"] == "done", "stage"])
+left = [s for s in ("study", "finalize", "bench", "report") if s not in done]
 so_far = f" so far (not done yet: {', '.join(left)})" if left else ""
 print(f"time_main_job: the main job from empty stores in {total:,.0f} s ({total / 3600:.2f} h){so_far} on {where}; "
       "target 4 h")
@@ -58,7 +59,8 @@ mkdir -p "$SCRATCH"
 # processes, so a stage that outlived a killed script still holds it
 exec 9> "$SCRATCH/lock"
 if ! flock -n 9; then
-  echo "time_main_job: another run on $SCRATCH, or a stage of one, still runs (fuser -v $SCRATCH/lock); stop it first" >&2
+  echo "time_main_job: another run on $SCRATCH, or a stage of one, still runs (fuser -v $SCRATCH/lock);" \
+    "stop it first" >&2
   exit 1
 fi
 [ -f "$LEDGER" ] || echo "stage,seconds,status,ended" > "$LEDGER"
@@ -88,6 +90,20 @@ cpu_sample() {  # time,run,machine's busy CPU seconds since boot,this run's proc
       END {print s/hz}')"
 }
 
+stop_stage() {  # the trap of `stage` (its name, start, pid and beat are in scope): end the stage for good
+  # the command's own Ctrl-C first (it marks its running trials), then TERM where that was ignored (a background
+  # start ignores SIGINT) or took over a minute, then KILL, its children first, where TERM has waited two minutes
+  # on a long TensorFlow call: nothing of the stage runs on after its row
+  kill -INT "$pid" 2>/dev/null
+  gone "$pid" 60 || { kill -TERM "$pid" 2>/dev/null; gone "$pid" 120; } ||
+    kill -KILL $(grep -l "^PPid:[[:space:]]*$pid$" /proc/[0-9]*/status 2>/dev/null | cut -d/ -f3) "$pid" 2>/dev/null
+  kill "$beat" 2>/dev/null
+  rm -f "$RUNNING"
+  echo "$name,$(( $(date +%s) - start )),stopped,$(date -u +%FT%TZ)" >> "$LEDGER"
+  echo "time_main_job: $name stopped; run the same command to resume"
+  exit 130
+}
+
 stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; log its wall time either way
   local name=$1; shift
   if grep -q "^$name,.*,done," "$LEDGER"; then echo "time_main_job: $name already done, skipped"; return 0; fi
@@ -98,11 +114,7 @@ stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; l
   ( while kill -0 $pid 2>/dev/null; do echo "$name,$(( $(date +%s) - start ))" > "$RUNNING.tmp"
       mv "$RUNNING.tmp" "$RUNNING"; cpu_sample >> "$SCRATCH/cpu.csv"; sleep 30; done ) &
   local beat=$!
-  # a stop: the command's own Ctrl-C first (it marks its running trials), then TERM where that was ignored (a
-  # background start ignores SIGINT) or took over a minute, then KILL where TERM waits on a long TensorFlow call
-  # for over two minutes; the stage's own worker processes go with it, so nothing of it runs on after the row
-  trap 'kill -INT $pid 2>/dev/null; gone $pid 60 || { kill -TERM $pid 2>/dev/null; gone $pid 120; } ||
-        { kill -KILL $(grep -l "^PPid:[[:space:]]*$pid$" /proc/[0-9]*/status 2>/dev/null | cut -d/ -f3) $pid 2>/dev/null; }; kill $beat 2>/dev/null; rm -f "$RUNNING"; echo "$name,$(( $(date +%s) - start )),stopped,$(date -u +%FT%TZ)" >> "$LEDGER"; echo "time_main_job: $name stopped; run the same command to resume"; exit 130' INT TERM
+  trap stop_stage INT TERM
   wait $pid
   local rc=$?
   trap - INT TERM
