@@ -2,8 +2,9 @@
 # The whole main job timed from empty stores: the default study's 60 trials, its finalists with the winner's and
 # each size class leader's seeds, the benchmark and the report, each stage a README command, under a study name
 # of its own (paths.study, default main_job_timed) so that no committed table is read or written, every store and
-# cache (Optuna, MLflow, the teacher's logits) under $1 (default /tmp/compress_main_job). About 4.3 hours on
-# 2 cores two at a time (report/main_job_timing/), 7.4 one at a time: run it on a machine doing nothing else.
+# cache (Optuna, MLflow, the teacher's logits) under $1 (default /tmp/compress_main_job). About 4 hours on 2 cores
+# two at a time (the study measured at 1.47 h, report/main_job_timing/), 7.4 one at a time: run it on a machine
+# doing nothing else.
 #
 # Resumable: each stage's wall time is appended to $1/stages.csv when it ends or is stopped (Ctrl-C, kill); run
 # the same command again and the finished stages are skipped, a stopped one resumes where its command stopped
