@@ -48,9 +48,9 @@ if cpu_csv.is_file():  # what the machine's cores did meanwhile, and how much of
     cpu["at"] = (pd.to_datetime(cpu["at"], utc=True) - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
     spans = cpu.groupby("run")[["at", "machine", "job"]].agg(lambda c: c.iloc[-1] - c.iloc[0]).sum()
     if spans["machine"] > 0:
-        print(f"  over {spans['at']:,.0f} s of it (sampled every 30 s) the cores were busy {spans['machine']:,.0f} "
-              f"CPU-seconds, {spans['job'] / spans['machine']:.0%} of them this job's: other work took "
-              f"{spans['machine'] - spans['job']:,.0f} CPU-seconds")
+        print(f"  sampled every 30 s over {spans['at']:,.0f} s{' (a stage under way included)' if left else ''}: "
+              f"the cores were busy {spans['machine']:,.0f} CPU-seconds, {spans['job'] / spans['machine']:.0%} of "
+              f"them this job's; other work took {spans['machine'] - spans['job']:,.0f} CPU-seconds")
 PY
 }
 
