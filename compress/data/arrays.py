@@ -37,6 +37,14 @@ def to_pixels(x: np.ndarray) -> np.ndarray:
     return x if x.dtype == np.uint8 else np.round(np.asarray(x, np.float32) * 255).astype(np.uint8)
 
 
+PREDICT_BATCH = 1_000  # divides map_unit's chunk and the teacher's logit pieces: the same batches either way
+
+
+def predict(model, x: np.ndarray) -> np.ndarray:
+    """A Keras model's outputs (inference mode) over held images, in batches of PREDICT_BATCH."""
+    return map_unit(lambda chunk: model.predict(chunk, batch_size=PREDICT_BATCH, verbose=0), x)
+
+
 def map_unit(fn, x: np.ndarray, chunk: int = 10_000) -> np.ndarray:
     """`fn` (e.g. a model's predict at batch size 1,000, which divides `chunk`) over held images, one
     chunk converted to floats at a time; the results concatenated as if `fn` had seen the whole set."""

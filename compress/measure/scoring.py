@@ -47,8 +47,7 @@ def _predict(path: Path, images: np.ndarray, n_classes: int | None = None, input
         from compress.core.compat import keras
 
         model = keras.models.load_model(path, compile=False, safe_mode=True)
-        return np.argmax(arrays.map_unit(lambda chunk: model.predict(chunk, batch_size=1000, verbose=0), images),
-                         axis=1), None
+        return np.argmax(arrays.predict(model, images), axis=1), None
     scores, reading = coreml_exec.predict(path, images, n_classes=n_classes, input_range=input_range,
                                           output=output, precision=precision, with_reading=True,
                                           class_names=class_names)

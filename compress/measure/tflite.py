@@ -82,7 +82,7 @@ def accuracy(path: str | Path, images: np.ndarray, labels: np.ndarray, batch: in
 
 def keras_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy of a Keras model (inference mode), for comparison with its exported file."""
-    preds = arrays.map_unit(lambda chunk: model.predict(chunk, batch_size=1000, verbose=0), x)
+    preds = arrays.predict(model, x)
     return float(np.mean(np.argmax(preds, axis=1) == y))
 
 

@@ -33,7 +33,7 @@ def logits_cache_path(cache_dir: str | Path, teacher_sha: str, data_fingerprint:
     return Path(cache_dir) / "logits" / f"{teacher_sha[:16]}_{data_fingerprint[:12]}_{index_hash}.npy"
 
 
-LOGIT_PIECE = 5_000  # images a process computes the teacher's logits for at a time (11 pieces of 55,000)
+LOGIT_PIECE = 5_000  # images a process computes the logits of at a time: a multiple of arrays.PREDICT_BATCH
 
 
 def cached_logits(teacher_logits_model: keras.Model, x: np.ndarray, path: Path) -> np.ndarray:
@@ -50,7 +50,7 @@ def cached_logits(teacher_logits_model: keras.Model, x: np.ndarray, path: Path) 
 
     def compute(k: int) -> np.ndarray:
         chunk = x[k * LOGIT_PIECE:(k + 1) * LOGIT_PIECE]
-        return arrays.map_unit(lambda c: teacher_logits_model.predict(c, batch_size=1000, verbose=0), chunk)
+        return arrays.predict(teacher_logits_model, chunk)
 
     computed, waiting = shared_parts.progress(log, "teacher logits", f"piece of {LOGIT_PIECE:,} images", pieces)
     logits = shared_parts.build(path, pieces, compute, computed, waiting, join=np.concatenate)

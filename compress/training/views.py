@@ -98,7 +98,7 @@ def teacher_view_logits(logits_model, images: np.ndarray, original_index: np.nda
 
     def compute(k: int) -> np.ndarray:
         view = make_view(images, original_index, k, seed, max_shift, flips)
-        return arrays.map_unit(lambda chunk: logits_model.predict(chunk, batch_size=1000, verbose=0), view)
+        return arrays.predict(logits_model, view)
 
     computed, waiting = shared_parts.progress(log, "teacher logits of augmented views", "view", views)
     logits = shared_parts.build(path, views, compute, computed, waiting)
