@@ -435,3 +435,34 @@ def test_each_size_class_leader_is_its_best_first_seed_on_validation_within_the_
     unbudgeted = compose_config(["finalize.max_latency_ratio=null"])
     assert int(classes.leaders(rows, unbudgeted)[65536]["trial"]) == 5
     assert classes.leaders(rows[rows["trial"] == 24], cfg) == {}  # no finalist fits any class
+
+
+def test_a_worker_process_trains_its_share_of_the_parents_selection_as_the_parent_would(monkeypatch):
+    """finalize.jobs=2: a child trains its trials as the whole selection has them. Of trials 45 and 62
+    (both under 16 KB as int8), the parent's fill widens 45, the more accurate; a child given 62 alone
+    keeps 62 as it is (named by hand, 62 would be its class's only finalist and be widened: another recipe)."""
+    from compress.finalize import workers
+    from compress.finalize.plan import selected
+    from compress.finalize.recipe import finalist_config, recipe_hash
+    from compress.tracking import trials_table
+
+    trials = trials_table.read(ROOT / "report" / "trials.csv")
+    parent_cfg = compose_config(["finalize.trials=[45,62]", "finalize.fill_size_classes=[16384]"])
+    parent, _ = selected(parent_cfg, trials)
+    widths = parent.set_index("trial")[finalists.FINAL_WIDTH]
+    assert widths[45] > 0.15 and pd.isna(widths[62])  # the class's most accurate finalist is widened
+
+    assert workers.assigned_share() is None  # not a child: the whole selection
+    cmd, env = workers.child_command(["finalize.trials=[45,62]"], [62], 0, ROOT / "run", "1")
+    assert env[workers.SHARE_ENV] == "62" and "finalize.trials=[45,62]" in cmd and "finalize.export=false" in cmd
+    monkeypatch.setenv(workers.CHILD_ENV, env[workers.CHILD_ENV])
+    monkeypatch.setenv(workers.SHARE_ENV, env[workers.SHARE_ENV])
+    share, _ = selected(parent_cfg, trials, workers.assigned_share())
+    assert share["trial"].tolist() == [62]
+    recipe = recipe_hash(finalist_config(parent_cfg, share.iloc[0], 0))
+    assert recipe == recipe_hash(finalist_config(parent_cfg, parent[parent["trial"] == 62].iloc[0], 0))
+    alone_cfg = compose_config(["finalize.trials=[62]", "finalize.fill_size_classes=[16384]"])
+    alone, _ = selected(alone_cfg, trials)  # what a group named by hand trained before: widened, another recipe
+    assert recipe_hash(finalist_config(alone_cfg, alone.iloc[0], 0)) != recipe
+    with pytest.raises(ConfigError, match=r"finalize worker: trials \[7\] are not among this run's finalists"):
+        selected(parent_cfg, trials, [62, 7])

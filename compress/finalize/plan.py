@@ -63,10 +63,11 @@ def with_finalists_teacher(cfg, study: str):
     return recipe.copied(cfg, {"finalize.teacher": "user"})
 
 
-def selected(cfg, trials):
+def selected(cfg, trials, share: list[int] | None = None):
     """The finalists as this config trains them (the trials named by hand, else the default selection, each
-    smallest-class recipe widened to fill its class where `finalize.fill_size_classes` says), and the
-    default selection (the one the targets count)."""
+    smallest-class recipe widened to fill its class where `finalize.fill_size_classes` says; of these, the
+    trials in `share` alone, a worker process's part: finalize/workers.py), and the default selection (the
+    one the targets count)."""
     f = cfg.finalize
     latency = latency_budget(f)  # the search trials carry no machine: their selection takes the default ratio
     default = finalists.select(trials, int(f.max_finalists), list(f.size_classes), float(f.min_search_accuracy),
@@ -75,4 +76,10 @@ def selected(cfg, trials):
     if f.fill_size_classes and len(selection):  # as wide as the class allows (finalize/fill.py)
         shape, classes, _ = sources.check(cfg.data, str(cfg.paths.cache_dir))
         selection = fill(selection, f, cfg.student, classes, tuple(shape))
+    if share is not None:  # after the fill: the recipes the whole selection trains
+        missing = sorted(set(share) - {int(t) for t in selection["trial"]})
+        if missing:
+            raise ConfigError(f"finalize worker: trials {missing} are not among this run's finalists "
+                              f"{selection['trial'].astype(int).tolist()}")
+        selection = selection[selection["trial"].astype(int).isin(share)]
     return selection, default

@@ -61,16 +61,18 @@ def run(cfg, study: str) -> dict:
     paths = Paths.of(cfg)
     trials = candidate_table(cfg, study, paths)
     manual = bool(f.trials)
-    selection, default = selected(cfg, trials)
+    share = finalist_workers.assigned_share()
+    selection, default = selected(cfg, trials, share)
     in_default = {int(t) for t in default["trial"]} if len(default) else set()  # a row's `selection` column
     if selection.empty:
         floor = "" if manual else f" at or above finalize.min_search_accuracy={float(f.min_search_accuracy):g}"
         best = trials[M.VAL_ACCURACY].max() if M.VAL_ACCURACY in trials and len(trials) else float("nan")
         raise ConfigError(f"paths.study={study}: no finished trial with every objective{floor} to choose finalists "
                           f"from (best search validation accuracy: {best:.4f})")
-    log.info("finalists of study %s (%s): trials %s, search files %s bytes, int8 files of about %s bytes "
+    log.info("finalists of study %s (%s%s): trials %s, search files %s bytes, int8 files of about %s bytes "
              "(size classes %s read the int8 estimate)", study,
              "named by hand" if manual else f"default selection, at most {f.max_finalists}",
+             "; this process's share of it" if share is not None else "",
              selection["trial"].astype(int).tolist(), [int(v) for v in selection[M.SIZE_BYTES]],
              [int(v) for v in finalists.with_ship_estimate(selection)[finalists.SHIP_ESTIMATE]],
              list(f.size_classes))

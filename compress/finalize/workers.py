@@ -2,8 +2,11 @@
 threads leaves a core idle much of the time; `jobs` processes of cores/jobs threads each keep them
 busy. The parent splits the pending finalists into groups of about equal cost (`expected_costs`:
 the search trial's measured seconds per epoch times the final epochs; largest first), runs one
-`python -m compress.finalize` per group with the group named by hand and no export, waits, and
-carries on with what is left (the winner's seeds go the same way, one process a seed). Each child
+`python -m compress.finalize` per group with no export, waits, and carries on with what is left (the
+winner's seeds go the same way, one process a seed). A child repeats the parent's command line and
+selection and trains its group's share of it (`SHARE_ENV`), not a selection named by hand: a filled
+size class (finalize/fill.py) widens the most accurate finalist of the whole selection, which a group
+named by hand would choose among its own trials alone, training another recipe. Each child
 appends its rows to the finalists' table (it takes turns through a lock), so a killed run resumes
 as a sequential one does.
 """
@@ -21,8 +24,9 @@ from compress.core.errors import CompressError
 
 log = logging.getLogger(__name__)
 CHILD_ENV = "COMPRESS_FINALIZE_WORKER"  # set in the child processes: they never start their own
+SHARE_ENV = "COMPRESS_FINALIZE_SHARE"  # a child's trials, comma-separated, among the parent's selection
 # what the parent sets per child (the parent ran the latency preflight: a child trains what it was given)
-OWN_KEYS = ("finalize.trials", "finalize.export", "finalize.jobs", "finalize.latency_preflight", "seed")
+OWN_KEYS = ("finalize.export", "finalize.jobs", "finalize.latency_preflight", "seed")
 
 
 def expected_costs(pending: list[tuple[dict, int]]) -> dict[int, float]:
@@ -80,6 +84,23 @@ def child_overrides() -> tuple[list[str], Path]:
     return keep, Path(hc.runtime.output_dir)
 
 
+def child_command(overrides: list[str], trials: list[int], seed: int, folder: Path,
+                  threads: str) -> tuple[list[str], dict]:
+    """One child's command line (the parent's overrides, its seed, no export, no children, no preflight) and
+    environment (its share of the parent's selection, its threads)."""
+    cmd = [sys.executable, "-m", "compress.finalize", *overrides, f"seed={seed}", "finalize.export=false",
+           "finalize.jobs=1", "finalize.latency_preflight=null", f"hydra.run.dir={folder}"]
+    env = {**os.environ, CHILD_ENV: "1", SHARE_ENV: ",".join(map(str, trials)), "COMPRESS_THREADS": threads,
+           "PYTHONUNBUFFERED": "1"}
+    return cmd, env
+
+
+def assigned_share() -> list[int] | None:
+    """In a child process, the trials it trains among the parent's selection; None elsewhere."""
+    share = os.environ.get(SHARE_ENV) if os.environ.get(CHILD_ENV) else None
+    return [int(t) for t in share.split(",")] if share else None
+
+
 def side_by_side(batches: list[tuple[list[int], int]], jobs: int, phase: str) -> None:
     """Run each (trials, seed) batch as its own finalize process, at most `jobs` at a time, each
     with cores/jobs threads, its log under the run folder's finalize_<phase>_<n>/; raise with the
@@ -93,12 +114,8 @@ def side_by_side(batches: list[tuple[list[int], int]], jobs: int, phase: str) ->
                 i, (trials, seed) = waiting.pop(0)
                 folder = run_dir / f"finalize_{phase}_{i}"
                 folder.mkdir(parents=True, exist_ok=True)
-                named = f"finalize.trials=[{','.join(map(str, trials))}]"
-                cmd = [sys.executable, "-m", "compress.finalize", *overrides, named,
-                       f"seed={seed}", "finalize.export=false", "finalize.jobs=1", "finalize.latency_preflight=null",
-                       f"hydra.run.dir={folder}"]
+                cmd, env = child_command(overrides, trials, seed, folder, threads)
                 out = open(folder / "finalize.log", "ab")  # noqa: SIM115 - closed when the process ends
-                env = {**os.environ, CHILD_ENV: "1", "COMPRESS_THREADS": threads, "PYTHONUNBUFFERED": "1"}
                 proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
                 log.info("finalize %s process %d (%s thread(s)): trials %s seed %d; its progress: %s", phase, i,
                          threads, trials, seed, folder / "finalize.log")
