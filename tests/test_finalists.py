@@ -324,6 +324,16 @@ def test_the_encoding_that_ships_fits_the_apps_budget_when_one_can():
     assert choose_encoding(tried, SimpleNamespace(**{**vars(f), "max_bytes": 40_000})) == "ptq_per_channel"
     close = {"ptq_per_channel": {"bytes": 68_232, "val": 0.9262}, "ptq_per_tensor": {"bytes": 50_640, "val": 0.9260}}
     assert choose_encoding(close, SimpleNamespace(**{**vars(f), "max_bytes": 70_000})) == "ptq_per_tensor"
+    # widened to fill the 16 KB class, under either policy: the timed main job's trial 60 (dsconv_sp, width 0.148),
+    # whose per-channel file carries a scale a depthwise channel and was the more accurate by 0.48 points
+    dsconv = {"ptq_per_channel": {"bytes": 21_720, "val": 0.9128}, "ptq_per_tensor": {"bytes": 15_384, "val": 0.9080}}
+    assert choose_encoding(dsconv, f) == "ptq_per_channel"  # within the app's budget, not widened: as before
+    for policy in ("max_bytes", "smallest_within"):
+        g = SimpleNamespace(**{**vars(f), "policy": policy})
+        assert choose_encoding(dsconv, g, filled_class=16_384) == "ptq_per_tensor"
+        assert choose_encoding(dsconv, g, filled_class=8_192) == "ptq_per_channel"  # none fits: as before
+    # none fits the class: the app's budget still holds (trial 5's files against a 16 KB class)
+    assert choose_encoding(tried, f, filled_class=16_384) == "ptq_per_tensor"
 
 
 def test_a_finalist_trained_under_the_earlier_choice_ships_by_todays(tmp_path, monkeypatch):
@@ -341,6 +351,10 @@ def test_a_finalist_trained_under_the_earlier_choice_ships_by_todays(tmp_path, m
                      "int8_ptq_per_channel_bytes": 68_232, "int8_ptq_per_channel_val_accuracy": 0.9288,
                      "int8_ptq_per_tensor_bytes": 50_640, "int8_ptq_per_tensor_val_accuracy": 0.9260,
                      "int8_qat_per_channel_bytes": float("nan"), "int8_qat_per_channel_val_accuracy": float("nan")})
+    wide = SimpleNamespace(finalize=SimpleNamespace(**{**vars(cfg.finalize), "max_bytes": 70_000}))
+    assert finalist_run.reship(wide, None, row, tmp_path) is None  # within a larger app budget it stands
+    assert finalist_run.reship(wide, None, row, tmp_path, filled_class=65_536)["ship_encoding"] == "ptq_per_tensor"
+    (tmp_path / "finalist.tflite").write_bytes(b"int8_ptq_per_channel")
     changed = finalist_run.reship(cfg, None, row, tmp_path)
     assert changed["ship_encoding"] == "ptq_per_tensor"
     assert (tmp_path / "finalist.tflite").read_bytes() == b"int8_ptq_per_tensor"  # the file that ships now
@@ -408,6 +422,7 @@ def test_a_filled_size_class_trains_its_finalist_as_wide_as_the_class_allows():
     assert 0.15 < width < 0.17 and float(row["student.width"]) == pytest.approx(0.111433)
     assert estimate_at(node, "cnn", width, 10, (28, 28, 1)) <= 0.95 * 16384
     assert estimate_at(node, "cnn", round(width + 0.001, 3), 10, (28, 28, 1)) > 0.95 * 16384  # the next is over
+    assert finalists.filled_class(row) == 16384 and finalists.filled_class(picked.iloc[0]) is None
     recipe = finalist_config(cfg, row, 0)
     assert float(recipe.student.width) == width
     assert recipe_hash(recipe) != recipe_hash(finalist_config(plain, picked.iloc[0], 0))

@@ -6,7 +6,10 @@ recipe whose int8 estimate fits, as the default selection chooses) is trained at
 width whose int8 file is estimated at most `finalize.fill_share` of the class: the parameters of the
 student built at that width, plus its family's int8 overhead (`selection.ship_estimate`'s reading).
 Measured on the default study (docs/teachers.md): trial 62's recipe at width 0.160 instead of 0.111
-shipped 15,128 bytes instead of 9,368 and 91.72% instead of 90.80% on test (seed 0).
+shipped 15,128 bytes instead of 9,368 and 91.72% instead of 90.80% on test (seed 0). A finalist widened
+for a class ships within it where one of its int8 encodings fits (`finalist_run.choose_encoding`): the
+estimate reads per-tensor int8, and a depthwise family's per-channel file carries a scale per channel
+(the timed main job's trial 60, dsconv_sp at width 0.148: 15,384 bytes per-tensor, 21,720 per-channel).
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ def fill(selection: pd.DataFrame, f, student_cfg, classes: int, image_shape: tup
         row = out.loc[index]
         width, estimate = filled_width(student_cfg, row, float(f.fill_share) * limit, classes, image_shape)
         out.loc[index, FINAL_WIDTH] = width
+        out.loc[index, finalists.FILLED_CLASS] = limit  # it ships within it where an encoding does (finalist_run)
         log.info("finalize.fill_size_classes: trial %d trains at width %.3f instead of %.3f (int8 file estimated "
                  "at %s bytes, at most %.0f%% of %s)", int(row["trial"]), width, float(row["student.width"]),
                  f"{estimate:,}", 100 * float(f.fill_share), f"{limit:,}")

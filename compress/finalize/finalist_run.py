@@ -15,6 +15,7 @@ from compress.core import metrics as M
 from compress.core.compat import keras
 from compress.core.options import QUANT
 from compress.coreml import convert as coreml
+from compress.finalize import selection as finalists
 from compress.measure import machine, scoring
 from compress.measure import tflite as measure
 from compress.search import trial
@@ -42,12 +43,12 @@ SHIP_ENCODINGS = (*(f"ptq_{granularity}" for granularity in encode.GRANULARITIES
 
 
 def shipping_encodings(cfg, ctx, float_model: keras.Model, qat_model: keras.Model | None, workdir: Path,
-                       keras_val: float) -> tuple[str, dict, keras.Model]:
+                       keras_val: float, filled_class: int | None = None) -> tuple[str, dict, keras.Model]:
     """Every int8 encoding tried (post-training per-channel and per-tensor, and quantization-aware
     when those lose more than `finalize.int8_tolerance` against the float model), each slimmed and
-    scored on validation; returns the chosen one's name (the smallest file within
-    `finalize.encoding_tolerance` of the best validation accuracy), all of them, and the float
-    model whose weights the chosen file carries (for the Core ML package and student.keras)."""
+    scored on validation; returns the chosen one's name (`choose_encoding`: the smallest file within
+    `finalize.encoding_tolerance` of the best validation accuracy, within the budget), all of them,
+    and the float model whose weights the chosen file carries (for the Core ML package and student.keras)."""
     f, s = cfg.finalize, ctx.splits
     representative = trial.representative_images(cfg, ctx)
     tried: dict[str, dict] = {}
@@ -70,23 +71,29 @@ def shipping_encodings(cfg, ctx, float_model: keras.Model, qat_model: keras.Mode
                 float_model, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, cfg.distill, cfg.quant,
                 prune.leaves_zeros(cfg.prune), int(cfg.seed), verbose=int(cfg.verbose))
         add(QAT_ENCODING, qat_model, "per_channel")
-    chosen = choose_encoding(tried, f)
+    chosen = choose_encoding(tried, f, filled_class)
     return chosen, tried, quantize.float_twin(qat_model, float_model) if chosen == QAT_ENCODING else float_model
 
 
-def choose_encoding(tried: dict, f) -> str:
+def choose_encoding(tried: dict, f, filled_class: int | None = None) -> str:
     """The int8 encoding that ships, from those tried ({name: {"bytes", "val"}}): the smallest file
-    within `finalize.encoding_tolerance` of the best validation accuracy. Under the `max_bytes`
-    policy, when that file is over `finalize.max_bytes` and another fits, the most accurate one that
-    fits: a file over the app's budget is of no use to it, however accurate (trial 5 of the default
-    study: per-channel 68,232 B at 92.88% against per-tensor 50,640 B at 92.60%)."""
+    within `finalize.encoding_tolerance` of the best validation accuracy. When that file is over the
+    budget and another fits, the most accurate one that fits: the budget is `finalize.max_bytes` under
+    the `max_bytes` policy (a file over the app's budget is of no use to it, however accurate: trial 5
+    of the default study, per-channel 68,232 B at 92.88% against per-tensor 50,640 B at 92.60%), and
+    the size class a finalist was widened to fill (`filled_class`, finalize/fill.py), whatever the policy."""
     best = max(t["val"] for t in tried.values())
     near = {k: t for k, t in tried.items() if t["val"] >= best - float(f.encoding_tolerance)}
     chosen = min(near, key=lambda k: (near[k]["bytes"], -near[k]["val"]))
-    if str(f.policy) == "max_bytes" and tried[chosen]["bytes"] > int(f.max_bytes):
-        fits = {k: t for k, t in tried.items() if t["bytes"] <= int(f.max_bytes)}
+    budgets = [int(f.max_bytes)] if str(f.policy) == "max_bytes" else []
+    budgets += [int(filled_class)] if filled_class else []
+    for budget in sorted(budgets):  # the tightest budget that a file fits
+        if tried[chosen]["bytes"] <= budget:
+            break
+        fits = {k: t for k, t in tried.items() if t["bytes"] <= budget}
         if fits:
             chosen = max(fits, key=lambda k: (fits[k]["val"], -fits[k]["bytes"]))
+            break
     return chosen
 
 
@@ -110,14 +117,14 @@ def ship_figures(ship_path: Path, ctx, cfg, chosen: str) -> dict:
             **{f"ship_bytes_{k}": v for k, v in parts.items() if k != "total"}}
 
 
-def reship(cfg, ctx, row, workdir: Path) -> dict | None:
+def reship(cfg, ctx, row, workdir: Path, filled_class: int | None = None) -> dict | None:
     """A finalist trained under an earlier choice of encoding, shipped by today's (`choose_encoding`
     on the encodings its row records): the new file copied from its work folder and measured; the
     row's changed columns, or None when the choice stands or the files are not on this machine."""
     tried = tried_from_row(row)
     if not tried:
         return None
-    chosen = choose_encoding(tried, cfg.finalize)
+    chosen = choose_encoding(tried, cfg.finalize, filled_class)
     if chosen == str(row["ship_encoding"]):
         return None
     source = Path(workdir) / f"int8_{chosen}.tflite"
@@ -149,7 +156,8 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
     own = _measured(own_path, ctx, cfg)
     keras_val = measure.keras_accuracy(float_model, s.x_val, s.y_val)
     fine_tuned = to_convert if QUANT[mode].fine_tunes else None
-    chosen, tried, shipped_float = shipping_encodings(cfg, ctx, float_model, fine_tuned, workdir, keras_val)
+    chosen, tried, shipped_float = shipping_encodings(cfg, ctx, float_model, fine_tuned, workdir, keras_val,
+                                                      finalists.filled_class(row))
     ship_path = workdir / "finalist.tflite"
     shutil.copyfile(tried[chosen]["path"], ship_path)
     shipped = ship_figures(ship_path, ctx, cfg, chosen)

@@ -24,6 +24,13 @@ KEY = ("study", "trial", "seed", "recipe")
 
 SHIP_ESTIMATE = "ship_estimate_bytes"  # the column select() sorts into size classes
 FINAL_WIDTH = "final_width"  # a selection's column: the width a finalist trains at where it is not its trial's
+FILLED_CLASS = "filled_class_bytes"  # a selection's column: the size class a widened finalist was made to fill
+
+
+def filled_class(row) -> int | None:
+    """The size class (bytes) a selection's row was widened to fill (finalize/fill.py), else None."""
+    value = row.get(FILLED_CLASS) if row is not None else None
+    return None if value is None or pd.isna(value) else int(value)
 
 
 def with_ship_estimate(trials: pd.DataFrame) -> pd.DataFrame:

@@ -85,7 +85,7 @@ def run(cfg, study: str) -> dict:
     for i, (row, seed) in enumerate(todo, start=1):
         table = _train_if_missing(cfg, ctx, row, seed, study, paths, table, f"{i} of {len(todo)}", in_default,
                                   started)
-    table = _reshipped(cfg, ctx, study, paths, table, _current(table, study, selection, cfg, extra_seeds=True))
+    table = _reshipped(cfg, ctx, study, paths, table, selection)
     rows = _current(table, study, selection, cfg)
     if not bool(f.export):  # a side measurement (another recipe of the same trials): rows only
         log.info("finalize.export=false: %d finalist row(s) in %s; the winner, its seeds and %s are left as they are",
@@ -109,7 +109,7 @@ def run(cfg, study: str) -> dict:
     for row, seed in todo:
         table = _train_if_missing(cfg, ctx, row, seed, study, paths, table, f"trial {int(row['trial'])} seed {seed}",
                                   in_default, started)
-    table = _reshipped(cfg, ctx, study, paths, table, _current(table, study, selection, cfg, extra_seeds=True))
+    table = _reshipped(cfg, ctx, study, paths, table, selection)
     rows = _current(table, study, selection, cfg, extra_seeds=True)
     summary["finalists"] = _keys(rows)
     summary.update(export(rows, winner, reason, cfg, paths, study, ctx.splits))
@@ -178,12 +178,14 @@ def _train_if_missing(cfg, ctx, row, seed, study, paths, table, label, in_defaul
     return finalists.append(paths.table, result)
 
 
-def _reshipped(cfg, ctx, study, paths, table, rows):
-    """`rows` shipped by today's choice of encoding (`finalist_run.reship`), the table rewritten
-    for each that changed and its MLflow run updated; the table."""
-    for _, row in rows.iterrows():
+def _reshipped(cfg, ctx, study, paths, table, selection):
+    """The selection's rows (every seed) shipped by today's choice of encoding (`finalist_run.reship`,
+    within the size class a widened one was made to fill), the table rewritten for each that changed
+    and its MLflow run updated; the table."""
+    filled = {int(r["trial"]): finalists.filled_class(r) for _, r in selection.iterrows()}
+    for _, row in _current(table, study, selection, cfg, extra_seeds=True).iterrows():
         workdir = paths.work / work_name(int(row["trial"]), int(row["seed"]), str(row["recipe"]))
-        changed = reship(cfg, ctx, row, workdir)
+        changed = reship(cfg, ctx, row, workdir, filled.get(int(row["trial"])))
         if changed:
             table = finalists.append(paths.table, {**row.to_dict(), **changed})
             run_logging.update_finalist(cfg, row.get("run_id"), changed, workdir)
