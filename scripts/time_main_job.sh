@@ -91,13 +91,29 @@ cpu_sample() {  # time,run,machine's busy CPU seconds since boot,this run's proc
       END {print s/hz}')"
 }
 
+descendants() {  # descendants PID: every process under PID, from /proc (procps need not be installed)
+  local kid
+  for kid in $(grep -l "^PPid:[[:space:]]*$1$" /proc/[0-9]*/status 2>/dev/null | cut -d/ -f3); do
+    echo "$kid"; descendants "$kid"
+  done
+}
+
+STOP_WAIT_S=${STOP_WAIT_S:-60}  # how long a stop waits on each signal (twice that on TERM)
 stop_stage() {  # the trap of `stage` (its name, start, pid and beat are in scope): end the stage for good
   # the command's own Ctrl-C first (it marks its running trials), then TERM where that was ignored (a background
-  # start ignores SIGINT) or took over a minute, then KILL, its children first, where TERM has waited two minutes
-  # on a long TensorFlow call: nothing of the stage runs on after its row
+  # start ignores SIGINT) or took over a minute, then KILL where TERM has waited two minutes on a long TensorFlow
+  # call; then whatever the stage started and left running (a worker whose parent died on TERM): TERM, then KILL.
+  # Nothing of the stage runs on after its row
+  local tree; tree=$(descendants "$pid")
   kill -INT "$pid" 2>/dev/null
-  gone "$pid" 60 || { kill -TERM "$pid" 2>/dev/null; gone "$pid" 120; } ||
-    kill -KILL $(grep -l "^PPid:[[:space:]]*$pid$" /proc/[0-9]*/status 2>/dev/null | cut -d/ -f3) "$pid" 2>/dev/null
+  gone "$pid" "$STOP_WAIT_S" || { tree="$tree $(descendants "$pid")"; kill -TERM "$pid" 2>/dev/null
+    gone "$pid" $((2 * STOP_WAIT_S)); } || { tree="$tree $(descendants "$pid")"; kill -KILL "$pid" 2>/dev/null; }
+  local left; left=$(for p in $tree; do kill -0 "$p" 2>/dev/null && echo "$p"; done | sort -u)
+  if [ -n "$left" ]; then
+    echo "time_main_job: $name left processes running ($(echo $left)): stopping them" >&2
+    kill -TERM $left 2>/dev/null
+    for p in $left; do gone "$p" 10 || kill -KILL "$p" 2>/dev/null; done
+  fi
   kill "$beat" 2>/dev/null
   rm -f "$RUNNING"
   echo "$name,$(( $(date +%s) - start )),stopped,$(date -u +%FT%TZ)" >> "$LEDGER"

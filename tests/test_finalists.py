@@ -481,3 +481,37 @@ def test_a_worker_process_trains_its_share_of_the_parents_selection_as_the_paren
     assert recipe_hash(finalist_config(alone_cfg, alone.iloc[0], 0)) != recipe
     with pytest.raises(ConfigError, match=r"finalize worker: trials \[7\] are not among this run's finalists"):
         selected(parent_cfg, trials, [62, 7])
+
+
+def test_a_finalize_stopped_by_term_stops_its_worker_processes_first(tmp_path):
+    """finalize.jobs=2 under TERM (a timer's or a scheduler's stop): the parent ends through its `finally`,
+    terminating the children, where Python's default would end it at once and leave them training."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = tmp_path / "parent.py"
+    script.write_text(f"""
+import sys
+from pathlib import Path
+from compress.finalize import workers
+workers.child_overrides = lambda: ([], Path({str(tmp_path)!r}))
+workers.child_command = lambda o, trials, seed, folder, threads: (
+    [sys.executable, "-c", "import time; time.sleep(600)"], {{}})
+workers.side_by_side([([1], 0), ([2], 0)], 2, "finalists")
+""")
+    parent = subprocess.Popen([sys.executable, str(script)], cwd=ROOT)
+    children: list[int] = []
+    for _ in range(300):  # both children started
+        children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and
+                    (p / "status").is_file() and f"PPid:\t{parent.pid}\n" in (p / "status").read_text()]
+        if len(children) == 2:
+            break
+        time.sleep(0.1)
+    assert len(children) == 2
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=60) == 128 + signal.SIGTERM
+    for pid in children:  # terminated and reaped by the parent, not orphaned
+        assert not Path(f"/proc/{pid}").exists() or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()

@@ -26,14 +26,15 @@ def stand_in(tmp_path) -> Path:
     path.write_text(f"""#!/bin/bash
 if [ "$1" = "-" ]; then exec {sys.executable} "$@"; fi
 echo "$@" >> {tmp_path}/commands.txt
+if [ -n "$STAND_IN_CHILD" ]; then sleep 600 & echo $! > {tmp_path}/child.pid; fi
 sleep ${{STAND_IN_SLEEP:-0}}
 """)
     path.chmod(0o755)
     return path
 
 
-def timer(stand_in: Path, scratch: Path, sleep: float = 0, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "PYTHON": str(stand_in), "STAND_IN_SLEEP": str(sleep)}
+def timer(stand_in: Path, scratch: Path, sleep: float = 0, env: dict | None = None, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHON": str(stand_in), "STAND_IN_SLEEP": str(sleep), **(env or {})}
     return subprocess.Popen(["bash", str(SCRIPT), str(scratch)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True, **kwargs)
 
@@ -92,6 +93,27 @@ def test_a_run_killed_without_its_trap_is_booked_as_interrupted_on_the_next_star
     assert "the last run was killed in study" in out
     assert list(rows["stage"]) == ["study", "study", "finalize", "bench", "report"]
     assert list(rows["status"])[:2] == ["interrupted", "done"]
+
+
+def test_a_stop_leaves_nothing_of_the_stage_running_though_its_command_died_before_its_worker(tmp_path, stand_in):
+    """The finalize stage's parent dies on TERM (Python's default) while its worker processes train on: the
+    stop finds them (the stage's process tree, read before the signals) and stops them too."""
+    scratch = tmp_path / "scratch"
+    run = timer(stand_in, scratch, sleep=300, env={"STAND_IN_CHILD": "1", "STOP_WAIT_S": "2"})
+    stage_started(scratch)
+    for _ in range(100):
+        if (tmp_path / "child.pid").is_file() and (tmp_path / "child.pid").read_text().strip():
+            break
+        time.sleep(0.1)
+    child = int((tmp_path / "child.pid").read_text())
+    os.kill(child, 0)  # the worker runs
+    os.kill(run.pid, signal.SIGTERM)  # the timer's own stop (its trap)
+    out, _ = run.communicate(timeout=60)
+    left = out.split("left processes running (", 1)[1].split(")", 1)[0].split()  # the worker and the stand-in's sleep
+    assert "study stopped" in out and str(child) in left
+    assert list(ledger(scratch)["status"]) == ["stopped"]
+    with pytest.raises(ProcessLookupError):  # gone, not orphaned
+        os.kill(child, 0)
 
 
 def test_the_summary_of_a_kept_ledger_says_what_is_not_done_yet_and_writes_nothing(tmp_path):

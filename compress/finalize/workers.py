@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from compress.core import metrics as M
@@ -101,35 +104,51 @@ def assigned_share() -> list[int] | None:
     return [int(t) for t in share.split(",")] if share else None
 
 
+@contextmanager
+def term_ends_in_finally():
+    """SIGTERM raises SystemExit while this holds: Python's default ends the process at once, skipping
+    `finally`, and the children would train on, orphaned (a stopped timing of the main job's finalize)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def side_by_side(batches: list[tuple[list[int], int]], jobs: int, phase: str) -> None:
     """Run each (trials, seed) batch as its own finalize process, at most `jobs` at a time, each
     with cores/jobs threads, its log under the run folder's finalize_<phase>_<n>/; raise with the
-    log's path when one fails."""
+    log's path when one fails. Stopped (Ctrl-C, TERM), it stops its children before it ends."""
     overrides, run_dir = child_overrides()
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
     waiting, running, failed = list(enumerate(batches, start=1)), [], []
-    try:
-        while waiting or running:
-            while waiting and len(running) < jobs:
-                i, (trials, seed) = waiting.pop(0)
-                folder = run_dir / f"finalize_{phase}_{i}"
-                folder.mkdir(parents=True, exist_ok=True)
-                cmd, env = child_command(overrides, trials, seed, folder, threads)
-                out = open(folder / "finalize.log", "ab")  # noqa: SIM115 - closed when the process ends
-                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-                log.info("finalize %s process %d (%s thread(s)): trials %s seed %d; its progress: %s", phase, i,
-                         threads, trials, seed, folder / "finalize.log")
-                running.append((i, proc, out, folder))
-            i, proc, out, folder = running.pop(0)
-            proc.wait()
-            out.close()
-            if proc.returncode != 0:
-                failed.append(f"{phase} process {i} ended with status {proc.returncode}: see {folder / 'finalize.log'}")
-    finally:
-        for _, proc, out, _ in running:  # interrupted: no child outlives the parent
-            proc.terminate()
-            proc.wait()
-            out.close()
+    with term_ends_in_finally():
+        try:
+            while waiting or running:
+                while waiting and len(running) < jobs:
+                    i, (trials, seed) = waiting.pop(0)
+                    folder = run_dir / f"finalize_{phase}_{i}"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    cmd, env = child_command(overrides, trials, seed, folder, threads)
+                    out = open(folder / "finalize.log", "ab")  # noqa: SIM115 - closed when the process ends
+                    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+                    log.info("finalize %s process %d (%s thread(s)): trials %s seed %d; its progress: %s", phase,
+                             i, threads, trials, seed, folder / "finalize.log")
+                    running.append((i, proc, out, folder))
+                running[0][1].wait()  # the oldest; it leaves `running` once it has ended
+                i, proc, out, folder = running.pop(0)
+                out.close()
+                if proc.returncode != 0:
+                    failed.append(f"{phase} process {i} ended with status {proc.returncode}: see "
+                                  f"{folder / 'finalize.log'}")
+        finally:
+            for _, proc, out, _ in running:  # interrupted: no child outlives the parent
+                proc.terminate()
+                proc.wait()
+                out.close()
     if failed:
         raise CompressError("finalize.jobs: " + "; ".join(failed))
 
