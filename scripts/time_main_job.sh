@@ -2,9 +2,8 @@
 # The whole main job timed from empty stores: the default study's 60 trials, its finalists with the winner's and
 # each size class leader's seeds, the benchmark and the report, each stage a README command, under a study name
 # of its own (paths.study, default main_job_timed) so that no committed table is read or written, every store and
-# cache (Optuna, MLflow, the teacher's logits) under $1 (default /tmp/compress_main_job). About 4 hours on 2 cores
-# two at a time (the study measured at 1.47 h, report/main_job_timing/), 7.4 one at a time: run it on a machine
-# doing nothing else.
+# cache (Optuna, MLflow, the teacher's logits) under $1 (default /tmp/compress_main_job). Its first run on 2 cores,
+# two at a time, booked 4.82 h with three stops (report/main_job_timing/); run it on a machine doing nothing else.
 #
 # Resumable: each stage's wall time is appended to $1/stages.csv when it ends or is stopped (Ctrl-C, kill); run
 # the same command again and the finished stages are skipped, a stopped one resumes where its command stopped
@@ -42,6 +41,11 @@ left = [s for s in ("study", "finalize", "bench", "report") if s not in done]
 so_far = f" so far (not done yet: {', '.join(left)})" if left else ""
 print(f"time_main_job: the main job from empty stores in {total:,.0f} s ({total / 3600:.2f} h){so_far} on {where}; "
       "target 4 h")
+stopped = ledger[ledger["status"] != "done"]
+if len(stopped):  # a stopped run's finished work is kept, its unfinished work repeated: the total is an upper bound
+    done = ledger.loc[ledger["status"] == "done", "seconds"].sum()
+    print(f"  of which {len(stopped)} run(s) stopped or interrupted ({stopped['seconds'].sum():,.0f} s); the runs that "
+          f"finished their stage alone: {done:,.0f} s ({done / 3600:.2f} h)")
 cpu_csv = Path(sys.argv[1]).with_name("cpu.csv")
 if cpu_csv.is_file():  # what the machine's cores did meanwhile, and how much of it was this job's
     cpu = pd.read_csv(cpu_csv, names=["at", "run", "machine", "job"])
