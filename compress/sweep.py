@@ -4,12 +4,13 @@ and width, one Hydra job per trial.  Without -m it runs one trial of the compose
 from __future__ import annotations
 
 from compress.config.cli import hydra_entry
-from compress.search.trial import run_trial
 
 
 def task(cfg) -> dict:
     """One Hydra job = one trial; output files go to the job's own folder."""
     from hydra.core.hydra_config import HydraConfig
+
+    from compress.search.trial import run_trial  # TensorFlow: a bad value is refused before it is imported
 
     return run_trial(cfg, HydraConfig.get().runtime.output_dir)
 

@@ -12,7 +12,8 @@
 # the next run books that as an "interrupted" row first, so at most 30 s of a stop goes unrecorded; and the
 # machine's busy CPU time and this run's own to $1/cpu.csv, so that the summary says how much other work
 # shared the cores. SUMMARY_ONLY=1 prints the sum of a kept ledger and runs nothing.
-# Extra arguments are config overrides for every stage; JOBS=1 runs one at a time (default JOBS=2:
+# STOP_AFTER=study (or finalize, bench) ends the run once that stage is done, so that each stage may run whole in
+# a session of its own. Extra arguments are config overrides for every stage; JOBS=1 runs one at a time (default JOBS=2:
 # hydra.sweeper.n_jobs=2 finalize.jobs=2); experiment=smoke finalize.max_latency_ratio=null tries it in minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -133,7 +134,8 @@ stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; l
   "$@" >> "$SCRATCH/$name.log" 2>&1 &
   local pid=$!
   ( while kill -0 $pid 2>/dev/null; do echo "$name,$(( $(date +%s) - start ))" > "$RUNNING.tmp"
-      mv "$RUNNING.tmp" "$RUNNING"; cpu_sample >> "$SCRATCH/cpu.csv"; sleep 30; done ) &
+      mv "$RUNNING.tmp" "$RUNNING"; cpu_sample >> "$SCRATCH/cpu.csv"; sleep 30; done ) > /dev/null 2>&1 &
+  # (off the console: its sleep, left a while after a stop, would hold a pipe reading the console open)
   local beat=$!
   trap stop_stage INT TERM
   wait $pid
@@ -149,9 +151,18 @@ stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; l
   echo "time_main_job: $name done in $seconds s"
 }
 
+pause_after() {  # STOP_AFTER=NAME ends the run once stage NAME is done, e.g. one stage a session (no stop booked)
+  [ "${STOP_AFTER:-}" = "$1" ] || return 0
+  echo "time_main_job: paused after $1 (STOP_AFTER=$1); run the same command without it to go on"
+  summary; exit 0
+}
+
 stage study "$PY" -m compress.sweep -m "${common[@]}" "hydra.sweeper.n_jobs=$JOBS" "hydra.sweep.dir=$SCRATCH/jobs"
+pause_after study
 stage finalize "$PY" -m compress.finalize "${common[@]}" "finalize.jobs=$JOBS" "hydra.run.dir=$SCRATCH/run"
+pause_after finalize
 stage bench "$PY" -m compress.bench --study "$STUDY" "${common[@]}"
+pause_after bench
 stage report "$PY" -m analysis.report --study "$STUDY" --from-mlflow --tracking-uri "sqlite:///$SCRATCH/mlflow.db" \
   --folder "$out/report" --winner "$out/winner" --out "$out/report.md"
 summary

@@ -143,3 +143,31 @@ def test_a_student_distilled_in_a_few_steps_predicts_with_its_data_s_batchnorm_s
     distill.fit(student, x, targets, x_val, distill.pack_targets(y_val, np.eye(4, dtype=np.float32)[y_val]), cfg,
                 epochs=4, learning_rate=0.003, seed=0)
     assert np.mean(student.predict(unit(x_val), verbose=0).argmax(1) == y_val) > 0.9
+
+
+def test_a_training_on_the_labels_alone_reads_no_teacher_and_learns_the_same_weights(tmp_path):
+    """`distill.alpha=1` gives the soft term no weight: the context's labels-only targets (zeros for the
+    logits) never load who teaches, and train the very weights that the teacher's logits would."""
+    from compress.data.splits import Splits
+    from compress.search.context import TrialContext
+
+    rng = np.random.default_rng(0)
+    x, y = colour_images(rng, 96)
+    splits = Splits(x, y, x[:32], y[:32], x[:32], y[:32], np.arange(96), np.arange(32), "f" * 64, "here",
+                    ("r", "g", "b", "y"), "npz")
+    teacher = build_student(group("student", arch="cnn", width=0.25, head="gap"), 4, (12, 12, 3))
+    ctx = TrialContext(splits, teacher, tmp_path / "t.keras", "a" * 64, tmp_path / "t.tflite", str(tmp_path),
+                       tutor_path=tmp_path / "missing_ensemble.keras", tutor_sha="b" * 64)
+    labels = ctx.labels_only()
+    assert distill.labels_alone(group("distill", alpha=1.0)) and not distill.labels_alone(group("distill"))
+    assert labels.train_targets.shape == (96, 8) and not labels.train_targets[:, 4:].any()
+    assert np.array_equal(labels.train_targets[:, :4].argmax(1), y)
+    assert labels._tutor_logits is None and ctx._targets is None  # nothing of who teaches was read
+    taught = distill.pack_targets(y, rng.normal(0, 3, (96, 4)).astype(np.float32))
+    weights = []
+    for targets in (labels.train_targets, taught):
+        keras.utils.set_random_seed(0)
+        model = build_student(group("student", arch="cnn", width=0.0625, head="gap"), 4, (12, 12, 3))
+        distill.fit(model, x, targets, x[:0], targets[:0], group("distill", alpha=1.0, batch_size=32), 2, 3e-3, 0)
+        weights.append(model.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))

@@ -157,22 +157,18 @@ def test_finalize_smoke_study_end_to_end_and_resume(tmp_path, smoke_study):
 
     # a side measurement (the winner's recipe with augmented views) adds its row and touches nothing else
     before = {name: (tmp_path / name).read_bytes() for name in ("winner/winner.json", "out/finalists.json")}
+    # (taught by the user's teacher: its views' logits take seconds, the ensemble's half a minute on a fresh clone)
     side = run(tmp_path, "compress.finalize", f"finalize.trials=[{winner['trial']}]", "finalize.augment=flip_shift",
-               "finalize.export=false")
+               "finalize.export=false", "finalize.teacher=user")
     assert "finalize.export=false" in side.stdout + side.stderr
     rows = pd.read_csv(tmp_path / "out" / "finalists.csv")
     assert len(rows) == len(full) + 1
     assert list(rows.loc[rows["augment"] == "flip_shift", "trial"]) == [winner["trial"]]
+    assert list(rows.loc[rows["augment"] == "flip_shift", "teacher"]) == ["user"]
     # named by hand, yet one of the default selection's trials: its row says so
     assert list(rows.loc[rows["augment"] == "flip_shift", "selection"]) == ["default"]
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
 
-    # a fresh clone has no work folders: the export reads the committed copies back, trains nothing
-    shutil.rmtree(tmp_path / "work")
-    again = run(tmp_path, "compress.finalize", "finalize.max_finalists=2", "finalize.winner_seeds=[0,1]")
-    assert "distilling" not in again.stdout + again.stderr
-    assert json.loads((tmp_path / "winner" / "winner.json").read_text())["size_bytes"] == winner["size_bytes"]
-    assert (tmp_path / "winner" / "finalists" / f"trial_{winner['trial']}_seed1" / "config.yaml").is_file()
 
     # the winner is a registered MLflow model, alias champion, over the shipped file
     registered = winner["registered_model"]
@@ -223,7 +219,7 @@ def main_job_on_a_fresh_machine(tmp_path: Path, winner: dict, first_run_id: str)
     assert version.tags["sha256"] == sha256_of(tmp_path / "winner" / "winner.tflite")
 
     # a fresh machine: no store at all, only the committed-style tables and the exported files
-    for store in ("mlflow.db", "optuna.db", "artifacts", "work", "jobs", "run"):  # work: gone already
+    for store in ("mlflow.db", "optuna.db", "artifacts", "work", "jobs", "run"):  # no work folders: a fresh clone
         path = tmp_path / store
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     table = f"hydra.sweeper.trials_table={tmp_path}/out/trials_smoke.csv"
@@ -232,11 +228,33 @@ def main_job_on_a_fresh_machine(tmp_path: Path, winner: dict, first_run_id: str)
     output = finalize()
     assert "distilling" not in output and "logged in a new run 'winner'" in output
     assert {name: (tmp_path / "winner" / name).read_bytes() for name in shipped} == shipped  # the same winner, bytes
+    assert (tmp_path / "winner" / "finalists" / f"trial_{winner['trial']}_seed1" / "config.yaml").is_file()
     client, version = champion()
     assert version.tags["trial"] == str(winner["trial"])
     assert version.tags["sha256"] == sha256_of(tmp_path / "winner" / "winner.tflite")
-    main_job_step("compress.bench", "--study", "smoke", "--winner", str(tmp_path / "winner"),
-                  "--json", str(tmp_path / "out" / "bench.json"), f"paths.cache_dir={ROOT / '.cache'}")
+    # the benchmark measures the exported winner beside the anchors, from the files, in one run, its anchors
+    # trained into a cache of its own
+    bench_json = tmp_path / "out" / "bench.json"
+    output = main_job_step("compress.bench", "--study", "smoke", "--winner", str(tmp_path / "winner"),
+                           "--json", str(bench_json), f"paths.cache_dir={tmp_path}/cache",
+                           "measure.latency_runs=40", "measure.warmup=5")
+    rows = {r["name"]: r for r in json.loads(bench_json.read_text())}
+    assert list(rows) == ["teacher_float32", "teacher_dynamic", "teacher_pruned50_int8", "student_no_distillation",
+                          "winner"]
+    assert "teacher_pruned50_int8" in output and "bench: the winner's recipe trained on the labels alone" in output
+    for r in rows.values():
+        assert {"test_accuracy", "size_bytes", "size_gzip_bytes", "macs", "latency_ms", "latency_ratio"} <= set(r)
+        assert r["latency_ratio"] == pytest.approx(r["latency_ms"] / rows["teacher_float32"]["latency_ms"])
+        assert Path(r["file"]).stat().st_size == r["size_bytes"] and 0 < r["size_gzip_bytes"] <= r["size_bytes"] * 1.01
+    assert rows["winner"]["test_accuracy"] == pytest.approx(winner["test_accuracy"], abs=1e-9)
+    assert rows["winner"]["size_bytes"] == winner["size_bytes"] and rows["winner"]["macs"] == winner["macs"]
+    teacher = rows["teacher_float32"]
+    assert teacher["test_accuracy"] > 0.85 and rows["teacher_dynamic"]["size_bytes"] < teacher["size_bytes"] / 3
+    # half the weights are zero: the int8 file gzips well below the dense dynamic-range one
+    assert rows["teacher_pruned50_int8"]["size_gzip_bytes"] < 0.8 * rows["teacher_dynamic"]["size_gzip_bytes"]
+    assert rows["student_no_distillation"]["macs"] == rows["winner"]["macs"]
+    anchors = sorted(p.name for p in (tmp_path / "cache" / "anchors").iterdir())
+    assert any(n.startswith("teacher_pruned_") for n in anchors) and any(n.startswith("student_no_") for n in anchors)
     table_before = (tmp_path / "out" / "trials.csv").read_bytes()
     output = main_job_step("analysis.report", "--study", "smoke", "--from-mlflow", "--tracking-uri",
                            f"sqlite:///{tmp_path}/mlflow.db", "--folder", str(tmp_path / "out"), "--winner",

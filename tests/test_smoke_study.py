@@ -140,36 +140,10 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch, 
     exported = {a.path for a in client.list_artifacts(winner.info.run_id, "export")}
     assert exported == {"export/winner.tflite", "export/winner.mlpackage"}
 
-    # the benchmark measures the exported winner beside the anchors, from the files, in one run
-    bench_json = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, "-m", "compress.bench", "--winner", str(tmp_path / "winner"),
-                           "--json", str(bench_json), "data.fraction=0.06", f"paths.cache_dir={tmp_path}/cache",
-                           "measure.latency_runs=40", "measure.warmup=5"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    rows = {r["name"]: r for r in json.loads(bench_json.read_text())}
-    assert list(rows) == ["teacher_float32", "teacher_dynamic", "teacher_pruned50_int8", "student_no_distillation",
-                          "winner"]
-    assert "teacher_pruned50_int8" in proc.stdout and "winner" in proc.stdout
-    assert "bench: the winner's recipe trained on the labels alone" in proc.stderr  # it says what takes minutes
-    for r in rows.values():
-        assert {"test_accuracy", "size_bytes", "size_gzip_bytes", "macs", "latency_ms", "latency_ratio"} <= set(r)
-        assert r["latency_ratio"] == pytest.approx(r["latency_ms"] / rows["teacher_float32"]["latency_ms"])
-        assert Path(r["file"]).stat().st_size == r["size_bytes"] and 0 < r["size_gzip_bytes"] <= r["size_bytes"] * 1.01
-    assert rows["winner"]["test_accuracy"] == pytest.approx(summary["tflite"]["accuracy"], abs=1e-9)
-    assert rows["winner"]["macs"] == winner.data.metrics[M.MACS]
-    teacher = rows["teacher_float32"]
-    assert teacher["test_accuracy"] > 0.85 and rows["teacher_dynamic"]["size_bytes"] < teacher["size_bytes"] / 3
-    # half the weights are zero: the int8 file gzips well below the dense dynamic-range one
-    assert rows["teacher_pruned50_int8"]["size_gzip_bytes"] < 0.8 * rows["teacher_dynamic"]["size_gzip_bytes"]
-    assert rows["student_no_distillation"]["macs"] == rows["winner"]["macs"]
-    anchors = sorted(p.name for p in (tmp_path / "cache" / "anchors").iterdir())
-    assert any(n.startswith("teacher_pruned_") for n in anchors) and any(n.startswith("student_no_") for n in anchors)
-
     # the speed benchmark times a trial by phase and one epoch per logit source, in one run
     speed_json = tmp_path / "speed.json"
     proc = subprocess.run([sys.executable, "-m", "compress.speed", "--trials", "1", "--epoch-rounds", "1",
-                           "--json", str(speed_json), "data.fraction=0.06", f"paths.cache_dir={tmp_path}/cache",
+                           "--json", str(speed_json), "data.fraction=0.03", f"paths.cache_dir={tmp_path}/cache",
                            "distill.epochs=1", "distill.views=2", "quant.representative_samples=100",
                            "measure.latency_runs=40", "measure.warmup=5"],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
@@ -187,7 +161,8 @@ def test_smoke_study_fills_optuna_and_mlflow_and_resumes(tmp_path, monkeypatch, 
 
     monkeypatch.setenv("COMPRESS_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     monkeypatch.setenv("COMPRESS_STUDY", "smoke")
-    monkeypatch.setenv("COMPRESS_BENCH", str(bench_json))
+    monkeypatch.setenv("COMPRESS_BENCH", str(ROOT / "report" / "bench.json"))  # the committed references
+    # (the benchmark itself runs in test_finalize, on the finalized smoke study)
     notebook = nbformat.read(ROOT / "analysis" / "pareto.ipynb", as_version=4)
     NotebookClient(notebook, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(ROOT / "analysis")}}).execute()

@@ -70,6 +70,17 @@ def test_each_stage_is_timed_into_the_ledger_once_and_a_second_run_skips_them(tm
     assert out.count("already done, skipped") == 4 and len(ledger(scratch)) == 4
 
 
+def test_stop_after_ends_the_run_with_that_stage_done_and_the_next_run_goes_on(tmp_path, stand_in):
+    scratch = tmp_path / "scratch"
+    out, _ = timer(stand_in, scratch, env={"STOP_AFTER": "study"}).communicate(timeout=60)
+    assert "paused after study" in out and "not done yet: finalize, bench, report" in out
+    assert list(ledger(scratch)["stage"]) == ["study"] and set(ledger(scratch)["status"]) == {"done"}
+    out, _ = timer(stand_in, scratch).communicate(timeout=60)
+    assert "study already done, skipped" in out and "paused" not in out
+    assert list(ledger(scratch)["stage"]) == ["study", "finalize", "bench", "report"]
+    assert set(ledger(scratch)["status"]) == {"done"}
+
+
 def test_a_second_run_on_the_same_folder_is_refused_while_the_first_runs(tmp_path, stand_in):
     scratch = tmp_path / "scratch"
     first = timer(stand_in, scratch, sleep=30)

@@ -52,6 +52,7 @@ def teacher_pruned_int8(cfg, ctx, cache: Path, epochs: int) -> Path:
     labels_only = OmegaConf.merge(cfg.distill, {"alpha": 1.0})  # no distillation: cross-entropy on the labels
     prune_cfg = OmegaConf.create({"sparsity": PRUNED_SPARSITY, "epochs": epochs, "learning_rate": 1e-4})
     s = ctx.splits
+    ctx = ctx.labels_only()  # no teacher logits: the loss reads the labels alone
     pruned, _ = prune.prune(model, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, labels_only,
                             prune_cfg, int(cfg.seed))
     return quantize.write(quantize.convert(pruned, "int8", representative_images(cfg, ctx)), path)

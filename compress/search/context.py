@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +69,16 @@ class TrialContext:
         if distill_cfg is not None:
             self.training_views(distill_cfg)
         return self
+
+    def labels_only(self) -> TrialContext:
+        """A copy whose targets carry zeros where the teacher's logits go: for a training on the labels
+        alone (`distill.alpha=1`, the loss gives the soft term no weight), which then neither loads who teaches
+        nor computes its logits (the bench's undistilled student read the ensemble's logits for nothing)."""
+        copy = replace(self)
+        s = self.splits
+        copy._targets = tuple(distill.pack_targets(y, np.zeros((len(y), s.num_classes), np.float32))
+                              for y in (s.y_train, s.y_val))
+        return copy
 
     def _packed(self) -> tuple[np.ndarray, np.ndarray]:
         if self._targets is None:

@@ -57,6 +57,12 @@ def cached_logits(teacher_logits_model: keras.Model, x: np.ndarray, path: Path) 
     return logits.astype(np.float32, copy=False)
 
 
+def labels_alone(distill_cfg) -> bool:
+    """Whether the loss gives the teacher's soft term no weight (`alpha=1`): a training on the labels alone,
+    whose targets need no teacher logits (zeros in their place train the same weights, bit for bit)."""
+    return float(distill_cfg.alpha) == 1.0
+
+
 def pack_targets(labels: np.ndarray, teacher_logits: np.ndarray) -> np.ndarray:
     """[one-hot label | teacher logits], shape (n, 2k) for k classes: what DistillationLoss unpacks."""
     onehot = np.eye(teacher_logits.shape[1], dtype=np.float32)[labels]
