@@ -119,7 +119,7 @@ stop_stage() {  # the trap of `stage` (its name, start, pid and beat are in scop
     kill -TERM $left 2>/dev/null
     for p in $left; do gone "$p" 10 || kill -KILL "$p" 2>/dev/null; done
   fi
-  kill "$beat" 2>/dev/null
+  wait "$beat" 2>/dev/null  # the stage is gone: the heartbeat ends within a second
   rm -f "$RUNNING"
   echo "$name,$(( $(date +%s) - start )),stopped,$(date -u +%FT%TZ)" >> "$LEDGER"
   echo "time_main_job: $name stopped; run the same command to resume"
@@ -133,15 +133,18 @@ stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; l
   local start; start=$(date +%s)
   "$@" >> "$SCRATCH/$name.log" 2>&1 &
   local pid=$!
+  # the heartbeat, every 30 s while the stage runs; it ends by itself within a second of the stage and is waited
+  # for, never killed (killed mid-mv, its mv finished after the file was removed: a finished stage was booked as
+  # interrupted on the next start); off the console, where a sleep of its could hold a pipe open
   ( while kill -0 $pid 2>/dev/null; do echo "$name,$(( $(date +%s) - start ))" > "$RUNNING.tmp"
-      mv "$RUNNING.tmp" "$RUNNING"; cpu_sample >> "$SCRATCH/cpu.csv"; sleep 30; done ) > /dev/null 2>&1 &
-  # (off the console: its sleep, left a while after a stop, would hold a pipe reading the console open)
+      mv "$RUNNING.tmp" "$RUNNING"; cpu_sample >> "$SCRATCH/cpu.csv"
+      for _ in $(seq 30); do kill -0 $pid 2>/dev/null || break; sleep 1; done; done ) > /dev/null 2>&1 &
   local beat=$!
   trap stop_stage INT TERM
   wait $pid
   local rc=$?
   trap - INT TERM
-  kill $beat 2>/dev/null; wait $beat 2>/dev/null; rm -f "$RUNNING"
+  wait $beat 2>/dev/null; rm -f "$RUNNING"
   local seconds=$(( $(date +%s) - start ))
   if [ $rc -ne 0 ]; then
     echo "$name,$seconds,failed,$(date -u +%FT%TZ)" >> "$LEDGER"

@@ -14,7 +14,6 @@ from compress.config import validate
 from compress.core.errors import ConfigError
 from compress.core.options import DEFAULT_TEACHER_PATH
 from compress.data import sources
-from compress.teacher import model as teacher
 
 
 def preflight(cfg, check_data: bool = True) -> None:
@@ -59,6 +58,8 @@ def _teacher_fits(path: Path, image_shape: tuple, num_classes: int) -> None:
     classes (one line, before any store is written, instead of a Keras traceback in a trial)."""
     key = ("teacher", str(path.resolve()), path.stat().st_mtime_ns, tuple(image_shape), num_classes)
     if key not in _CHECKED:
+        from compress.teacher import model as teacher  # TensorFlow, heavy: a bad value is refused before it loads
+
         teacher.check_fits(teacher.load_keras(path), path, tuple(image_shape), num_classes)
         _CHECKED.add(key)
 
