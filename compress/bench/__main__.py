@@ -7,7 +7,8 @@ Five .tflite files measured the same way, side by side:
 - `teacher_pruned50_int8`: the textbook tfmot recipe, the teacher pruned to 50% while fine-tuned
   on the labels, stripped and quantized to full int8;
 - `student_no_distillation`: the winner's own recipe (width, head, pruning, quantization, epochs,
-  seed) trained on the labels alone (`distill.alpha=1`), so the row shows what distillation buys;
+  seed) trained on the labels alone (`distill.alpha=1`: no teacher is loaded, no logits read), so the row
+  shows what distillation buys;
 - `winner`: the exported winner file.
 
 For each: test accuracy scored from the file on the full test set, bytes, gzipped bytes, MACs,
