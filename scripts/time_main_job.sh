@@ -137,8 +137,7 @@ stage() {  # stage NAME COMMAND...: run it unless the ledger says it finished; l
   # for, never killed (killed mid-mv, its mv finished after the file was removed: a finished stage was booked as
   # interrupted on the next start); off the console, where a sleep of its could hold a pipe open
   ( while kill -0 $pid 2>/dev/null; do echo "$name,$(( $(date +%s) - start ))" > "$RUNNING.tmp"
-      mv "$RUNNING.tmp" "$RUNNING"; cpu_sample >> "$SCRATCH/cpu.csv"
-      for _ in $(seq 30); do kill -0 $pid 2>/dev/null || break; sleep 1; done; done ) > /dev/null 2>&1 &
+      mv "$RUNNING.tmp" "$RUNNING"; cpu_sample >> "$SCRATCH/cpu.csv"; gone $pid 30; done ) > /dev/null 2>&1 &
   local beat=$!
   trap stop_stage INT TERM
   wait $pid

@@ -163,11 +163,19 @@ def test_a_training_on_the_labels_alone_reads_no_teacher_and_learns_the_same_wei
     assert labels.train_targets.shape == (96, 8) and not labels.train_targets[:, 4:].any()
     assert np.array_equal(labels.train_targets[:, :4].argmax(1), y)
     assert labels._tutor_logits is None and ctx._targets is None  # nothing of who teaches was read
+    # what a trial or a finalist on the labels takes, augmented views included (the default)
+    cfg = group("distill", alpha=1.0, augment="flip_shift", views=2, batch_size=32)
+    ready = ctx.ready_to_train(cfg)
+    assert np.array_equal(ready.train_targets, labels.train_targets) and ready._tutor_logits is None
+    view_images, view_logits = ready.training_views(cfg)
+    assert view_images.shape[:2] == view_logits.shape[:2] == (2, 96) and not view_logits.any()
     taught = distill.pack_targets(y, rng.normal(0, 3, (96, 4)).astype(np.float32))
-    weights = []
-    for targets in (labels.train_targets, taught):
-        keras.utils.set_random_seed(0)
-        model = build_student(group("student", arch="cnn", width=0.0625, head="gap"), 4, (12, 12, 3))
-        distill.fit(model, x, targets, x[:0], targets[:0], group("distill", alpha=1.0, batch_size=32), 2, 3e-3, 0)
-        weights.append(model.get_weights())
-    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+    for with_views in (False, True):
+        weights = []
+        for targets, logits in ((labels.train_targets, view_logits), (taught, rng.normal(0, 3, view_logits.shape))):
+            keras.utils.set_random_seed(0)
+            model = build_student(group("student", arch="cnn", width=0.0625, head="gap"), 4, (12, 12, 3))
+            views = (view_images, logits.astype(np.float32)) if with_views else None
+            distill.fit(model, x, targets, x[:0], targets[:0], cfg, 2, 3e-3, 0, views=views)
+            weights.append(model.get_weights())
+        assert all(np.array_equal(a, b) for a, b in zip(*weights)), with_views

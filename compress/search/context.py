@@ -38,6 +38,7 @@ class TrialContext:
     # who teaches (distill.teacher): the file of an ensemble, or None for the user's teacher
     tutor_path: Path | None = None
     tutor_sha: str = ""
+    labels_alone: bool = False  # a training on the labels alone: zeros stand for every teacher logit (labels_only)
     _tutor_logits: keras.Model | None = field(default=None, init=False, repr=False)
     _targets: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
 
@@ -64,17 +65,19 @@ class TrialContext:
     def ready_to_train(self, distill_cfg=None) -> TrialContext:
         """This context with the teacher's logits read (or computed once), and with `distill_cfg` its
         augmented views' logits too: before a timed training, so that its time is the student's alone
-        (the views' logits took 337 s of a first trial's training at 8 views of 55,000 images)."""
-        self._packed()
+        (the views' logits took 337 s of a first trial's training at 8 views of 55,000 images). On the labels
+        alone (`distill.alpha=1`) it is the labels-only copy: no teacher logits are read for it."""
+        ctx = self.labels_only() if distill_cfg is not None and distill.labels_alone(distill_cfg) else self
+        ctx._packed()
         if distill_cfg is not None:
-            self.training_views(distill_cfg)
-        return self
+            ctx.training_views(distill_cfg)
+        return ctx
 
     def labels_only(self) -> TrialContext:
         """A copy whose targets carry zeros where the teacher's logits go: for a training on the labels
         alone (`distill.alpha=1`, the loss gives the soft term no weight), which then neither loads who teaches
         nor computes its logits (the bench's undistilled student read the ensemble's logits for nothing)."""
-        copy = replace(self)
+        copy = replace(self, labels_alone=True)
         s = self.splits
         copy._targets = tuple(distill.pack_targets(y, np.zeros((len(y), s.num_classes), np.float32))
                               for y in (s.y_train, s.y_val))
@@ -108,16 +111,20 @@ class TrialContext:
             return None
         n_views, seed, shift = int(distill_cfg.views), int(distill_cfg.view_seed), int(distill_cfg.max_shift)
         flips = self.splits.flips
-        key = (self.tutor_sha, self.splits.fingerprint, len(self.splits.x_train), n_views, seed, shift, flips)
+        teacher = "labels alone" if self.labels_alone else self.tutor_sha
+        key = (teacher, self.splits.fingerprint, len(self.splits.x_train), n_views, seed, shift, flips)
         if key not in _VIEWS:
             s = self.splits
             path = views.cache_path(self.cache_dir, self.tutor_sha, s.fingerprint, s.train_index, n_views, seed,
                                     shift, flips)
-            if not path.is_file():
-                log.info("teacher logits for %d augmented views of %s training images -> %s (once)", n_views,
-                         f"{len(s.x_train):,}", path)
-            logits = views.teacher_view_logits(self.tutor_logits, s.x_train,
-                                               s.train_index, n_views, seed, shift, path, flips)
+            if self.labels_alone:  # the loss gives the views' logits no weight either
+                logits = np.zeros((n_views, len(s.x_train), s.num_classes), np.float32)
+            else:
+                if not path.is_file():
+                    log.info("teacher logits for %d augmented views of %s training images -> %s (once)", n_views,
+                             f"{len(s.x_train):,}", path)
+                logits = views.teacher_view_logits(self.tutor_logits, s.x_train,
+                                                   s.train_index, n_views, seed, shift, path, flips)
             _VIEWS.clear()
             _VIEWS[key] = (views.all_views(s.x_train, s.train_index, n_views, seed, shift, flips), logits)
         return _VIEWS[key]

@@ -83,9 +83,8 @@ def run_trial(cfg, out_dir: str | Path) -> dict:
     preflight(cfg, check_data=False)  # context.get below reads and checks the data files
     out_dir = Path(out_dir)
     start = time.perf_counter()
-    ctx = context.get(cfg)
     # the teacher's logits once per process (the first trial pays for them); none on the labels alone
-    ctx = ctx.labels_only() if distill.labels_alone(cfg.distill) else ctx.ready_to_train(cfg.distill)
+    ctx = context.get(cfg).ready_to_train(cfg.distill)
     context_seconds = time.perf_counter() - start
     total_start = time.perf_counter()
     with run_logging.trial_run(cfg, ctx.teacher_sha, ctx.splits) as run:
