@@ -21,7 +21,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from analysis import finalists_section, plots, pruning
+from analysis import finalists_section, main_job_timing, plots, pruning
 from analysis.findings import (
     KB,
     advice,
@@ -136,6 +136,8 @@ def render(inp: Inputs, fig_dir: str) -> str:
         "early_stop_tables": {name: early_stop_table(e) for name, e in (("proxy", inp.early_stop),
                                                                         ("full", inp.early_stop_full)) if e},
         "replay": inp.early_stop_replay, "advice": advice(f, inp),
+        "main_job": inp.main_job, "main_job_classes": main_job_timing.against_targets(
+            inp.main_job, inp.targets.size_classes, inp.targets.accuracy),
     }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import finalists_section
+from analysis import finalists_section, main_job_timing
 from compress.config import paths
 from compress.config.cli import RETIRED_OPTIONS
 from compress.config.paths import compose_for
@@ -33,6 +33,7 @@ class Inputs:
         self.pruning = _maybe_json(folder / "pruning.json")  # python -m analysis.pruning (experiment=pruning)
         # python -m compress.verify winner/winner.tflite --against models/teacher/teacher.keras --save ...
         self.paired_teacher = _maybe_json(folder / "paired_teacher.json")
+        self.main_job = main_job_timing.summarize(folder / "main_job_timing")  # scripts/time_main_job.sh's ledger
         self.winner_json = json.loads((winner_dir / "winner.json").read_text())
         self.card = json.loads(teacher_card.read_text())
         study = self.winner_json.get("study")

@@ -2,8 +2,8 @@
 # The whole main job timed from empty stores: the default study's 60 trials, its finalists with the winner's and
 # each size class leader's seeds, the benchmark and the report, each stage a README command, under a study name
 # of its own (paths.study, default main_job_timed) so that no committed table is read or written, every store and
-# cache (Optuna, MLflow, the teacher's logits) under $1 (default /tmp/compress_main_job). Its first run on 2 cores,
-# two at a time, booked 4.82 h with three stops (report/main_job_timing/); run it on a machine doing nothing else.
+# cache (Optuna, MLflow, the teacher's logits) under $1 (default /tmp/compress_main_job). Its kept ledger,
+# report/main_job_timing/, is summed in report.md; run it on a machine doing nothing else.
 #
 # Resumable: each stage's wall time is appended to $1/stages.csv when it ends or is stopped (Ctrl-C, kill); run
 # the same command again and the finished stages are skipped, a stopped one resumes where its command stopped
@@ -23,40 +23,9 @@ STUDY=${STUDY:-main_job_timed}
 JOBS=${JOBS:-2}
 PY=${PYTHON:-python3}
 LEDGER=$SCRATCH/stages.csv
-summary() {  # the ledger's sum by stage, the machine(s) it ran on, and how much other work shared the cores
-  "$PY" - "$LEDGER" <<'PY'
-import sys
-from pathlib import Path
-
-import pandas as pd
-
-ledger = pd.read_csv(sys.argv[1])
-by_stage = ledger.groupby("stage", sort=False)["seconds"].sum()
-for stage, seconds in by_stage.items():
-    print(f"  {stage}: {seconds:,.0f} s ({seconds / 3600:.2f} h) in {int((ledger['stage'] == stage).sum())} run(s)")
-total = by_stage.sum()
-machine = Path(sys.argv[1]).with_name("machine.txt")
-where = " and ".join(dict.fromkeys(machine.read_text().splitlines())) if machine.is_file() else "machine not recorded"
-done = set(ledger.loc[ledger["status"] == "done", "stage"])
-left = [s for s in ("study", "finalize", "bench", "report") if s not in done]
-so_far = f" so far (not done yet: {', '.join(left)})" if left else ""
-print(f"time_main_job: the main job from empty stores in {total:,.0f} s ({total / 3600:.2f} h){so_far} on {where}; "
-      "target 4 h")
-stopped = ledger[ledger["status"] != "done"]
-if len(stopped):  # a stopped run's finished work is kept, its unfinished work repeated: the total is an upper bound
-    done = ledger.loc[ledger["status"] == "done", "seconds"].sum()
-    print(f"  of which {len(stopped)} run(s) stopped or interrupted ({stopped['seconds'].sum():,.0f} s); the runs that "
-          f"finished their stage alone: {done:,.0f} s ({done / 3600:.2f} h)")
-cpu_csv = Path(sys.argv[1]).with_name("cpu.csv")
-if cpu_csv.is_file():  # what the machine's cores did meanwhile, and how much of it was this job's
-    cpu = pd.read_csv(cpu_csv, names=["at", "run", "machine", "job"])
-    cpu["at"] = (pd.to_datetime(cpu["at"], utc=True) - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-    spans = cpu.groupby("run")[["at", "machine", "job"]].agg(lambda c: c.iloc[-1] - c.iloc[0]).sum()
-    if spans["machine"] > 0:
-        print(f"  sampled every 30 s over {spans['at']:,.0f} s{' (a stage under way included)' if left else ''}: "
-              f"the cores were busy {spans['machine']:,.0f} CPU-seconds, {spans['job'] / spans['machine']:.0%} of "
-              f"them this job's; other work took {spans['machine'] - spans['job']:,.0f} CPU-seconds")
-PY
+summary() {  # the ledger's sum by stage, the machine(s) it ran on, how much other work shared the cores, and
+  # (from finalize on) what the timed study's finalists reached, kept beside the ledger in outcome.json
+  "$PY" -m analysis.main_job_timing "$SCRATCH" --study "$STUDY"
 }
 
 if [ "${SUMMARY_ONLY:-0}" = 1 ]; then summary; exit; fi  # e.g. of the committed report/main_job_timing/

@@ -641,3 +641,31 @@ def test_the_notebook_s_png_renderer_tries_a_not_ready_page_again_and_raises_oth
     with pytest.raises(ValueError):
         renderer.to_mimebundle(go.Figure().to_dict())
     assert len(calls) == 1
+
+
+def test_the_timed_main_job_is_stated_from_its_ledger_beside_the_targets(tmp_path):
+    paths = make_inputs(tmp_path)
+    add_finalists(paths)
+    assert "## The main job, timed from empty stores" not in build(paths)  # no ledger: no section
+    kept = paths["folder"] / "main_job_timing"
+    kept.mkdir()
+    (kept / "stages.csv").write_text("stage,seconds,status,ended\nstudy,4800,done,a\nfinalize,600,stopped,b\n"
+                                     "finalize,5400,done,c\nbench,1200,done,d\nreport,15,done,e\n")
+    (kept / "machine.txt").write_text("2 cores, Some CPU (avx2)\n")
+    seeds = [0, 1, 2]
+    classes = {"16384": {"trial": 60, "ship_bytes": 15_384, "seeds": seeds, "test_accuracy": [0.9113, 0.9071, 0.912],
+                         "mean": 0.91013},
+               "65536": {"trial": 43, "ship_bytes": 42_904, "seeds": seeds, "test_accuracy": [0.9292, 0.929, 0.9282],
+                         "mean": 0.9288}}
+    (kept / "outcome.json").write_text(json.dumps({"study": "timed", "size_classes": classes}))
+    text = build(paths)
+    section = text.split("## The main job, timed from empty stores")[1].split("## Recommendations")[0]
+    # 4800 + 6000 + 1200 + 15 s = 12,015 s = 3.34 h, of which the stopped finalize's 600 s
+    assert "on 2 cores, Some CPU (avx2): study 1.33 h, finalize 1.67 h, bench 0.33 h, report 15 s: **3.34 h** in " \
+           "all, within the 4 h target" in section
+    assert "1 stage run(s) stopped or interrupted (0.17 h" in section and "alone took 3.17 h" in section
+    assert "- at most 16,384 B: trial 60's recipe (15,384 B), mean 91.01% over seeds 0, 1, 2 (91.13%, 90.71%, " \
+           "91.20%) against the 91.00% target: met" in section
+    assert "against the 93.00% target: short by 0.12 points" in section
+    assert "The committed finalists above come from the default study, another run of the search" in section
+    assert "`report/main_job_timing/`," in text.split("\n\n")[1]  # among the inputs the report names

@@ -4,6 +4,7 @@ books for a run killed without its trap (the machine stopped). The stages themse
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,11 +21,11 @@ SCRIPT = ROOT / "scripts" / "time_main_job.sh"
 
 @pytest.fixture
 def stand_in(tmp_path) -> Path:
-    """A `python3` that records its arguments and sleeps $STAND_IN_SLEEP s; the summary (`python3 -`) runs
-    for real."""
+    """A `python3` that records its arguments and sleeps $STAND_IN_SLEEP s; the summary
+    (`python3 -m analysis.main_job_timing`) runs for real."""
     path = tmp_path / "python"
     path.write_text(f"""#!/bin/bash
-if [ "$1" = "-" ]; then exec {sys.executable} "$@"; fi
+if [ "$1 $2" = "-m analysis.main_job_timing" ]; then exec {sys.executable} "$@"; fi
 echo "$@" >> {tmp_path}/commands.txt
 if [ -n "$STAND_IN_CHILD" ]; then sleep 600 & echo $! > {tmp_path}/child.pid; fi
 sleep ${{STAND_IN_SLEEP:-0}}
@@ -136,3 +137,33 @@ def test_the_summary_of_a_kept_ledger_says_what_is_not_done_yet_and_writes_nothi
                          capture_output=True, text=True, timeout=60).stdout
     assert "in 5,306 s (1.47 h) so far (not done yet: finalize, bench, report) on 2 cores, Some CPU (avx2)" in out
     assert sorted(p.name for p in kept.iterdir()) == ["machine.txt", "stages.csv"]
+
+
+def test_the_ledger_is_summed_and_the_timed_studys_outcome_kept_beside_it(tmp_path, capsys):
+    from analysis import main_job_timing as timing
+
+    scratch = tmp_path / "scratch"
+    finalists = scratch / "sweeps" / "timed" / "report" / "finalists.json"
+    finalists.parent.mkdir(parents=True)
+    (scratch / "stages.csv").write_text("stage,seconds,status,ended\nstudy,4800,done,a\nfinalize,600,stopped,b\n"
+                                        "finalize,5400,done,c\nbench,1200,done,d\n")
+    timing.main([str(scratch), "--study", "timed"])  # finalize's summary not written yet: nothing kept
+    assert not (scratch / timing.OUTCOME).exists() and "not done yet: report" in capsys.readouterr().out
+    finalists.write_text(json.dumps({"study": "timed", "trial": 43, "seed": 1, "size_bytes": 42_904,
+                                     "test_accuracy": 0.929, "size_classes": {"65536": {
+                                         "trial": 43, "recipe": "r", "ship_bytes": 42_904, "seeds": [0, 1, 2],
+                                         "test_accuracy": [0.9292, 0.929, 0.9282], "mean": 0.9288, "min": 0.9282,
+                                         "max": 0.9292, "paired_teacher": {"n": 10_000}}}}))
+    timing.main([str(scratch), "--study", "timed"])
+    out = capsys.readouterr().out
+    s = timing.summarize(scratch)
+    assert [(r["stage"], r["seconds"], r["runs"]) for r in s["stages"]] == [
+        ("study", 4800, 1), ("finalize", 6000, 2), ("bench", 1200, 1)]
+    assert s["total_s"] == 12_000 and s["done_s"] == 11_400 and s["stopped"] == {"runs": 1, "seconds": 600}
+    assert s["left"] == ["report"] and s["machine"] == "machine not recorded" and s["cpu"] is None
+    kept = s["outcome"]["size_classes"]["65536"]
+    assert kept["mean"] == 0.9288 and "paired_teacher" not in kept and s["outcome"]["winner"]["trial"] == 43
+    assert "in 12,000 s (3.33 h) so far (not done yet: report)" in out and "target 4 h" in out
+    assert "at most 65,536 B: trial 43's recipe, mean 92.88% test over seeds [0, 1, 2]" in out
+    met, = timing.against_targets(s, [16_384, 65_536], [0.91, 0.93])  # no 16 KB leader: that class is not stated
+    assert met["size"] == 65_536 and not met["met"] and met["points"] == pytest.approx(-0.12)
