@@ -78,10 +78,13 @@ def record_outcome(folder: Path, finalists_json: Path) -> bool:
 def against_targets(s: dict | None, size_classes, accuracy) -> list[dict]:
     """Each size class the timed study's finalists reached (its leader's seeds' mean), beside its accuracy target."""
     classes = ((s or {}).get("outcome") or {}).get("size_classes") or {}
-    return [{**classes[str(int(size))], "size": int(size), "target": float(target),
-             "met": classes[str(int(size))]["mean"] >= float(target),
-             "points": 100 * (classes[str(int(size))]["mean"] - float(target))}
-            for size, target in zip(size_classes, accuracy) if str(int(size)) in classes]
+    out = []
+    for size, target in zip(size_classes, accuracy):
+        reached = classes.get(str(int(size)))
+        if reached:
+            out.append({**reached, "size": int(size), "target": float(target), "met": reached["mean"] >= float(target),
+                        "points": 100 * (reached["mean"] - float(target))})
+    return out
 
 
 def lines(s: dict) -> list[str]:

@@ -115,11 +115,11 @@ class TrialContext:
         key = (teacher, self.splits.fingerprint, len(self.splits.x_train), n_views, seed, shift, flips)
         if key not in _VIEWS:
             s = self.splits
-            path = views.cache_path(self.cache_dir, self.tutor_sha, s.fingerprint, s.train_index, n_views, seed,
-                                    shift, flips)
             if self.labels_alone:  # the loss gives the views' logits no weight either
                 logits = np.zeros((n_views, len(s.x_train), s.num_classes), np.float32)
             else:
+                path = views.cache_path(self.cache_dir, self.tutor_sha, s.fingerprint, s.train_index, n_views, seed,
+                                        shift, flips)
                 if not path.is_file():
                     log.info("teacher logits for %d augmented views of %s training images -> %s (once)", n_views,
                              f"{len(s.x_train):,}", path)
