@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from compress.config.cli import compose
-from compress.search.early_stop import CURVE_ATTR, EarlyStopCheck, Reference, StoppedEarly, hopeless
+from compress.search.early_stop import CURVE_ATTR, EarlyStopCheck, Reference, StoppedEarly, StopRule, hopeless
 
 # completed trials: final accuracy, bytes, MACs, per-epoch validation curve
 REFS = [Reference(0.90, 30_000, 1e6, (0.85, 0.88)), Reference(0.92, 200_000, 5e6, (0.89, 0.91)),
@@ -60,7 +60,7 @@ def study_config(storage: str, check_epochs: str):
 def test_callback_reads_the_study_and_raises_trial_pruned(tmp_path):
     storage = stored_study(tmp_path)
     cfg = study_config(storage, "[1,2]")
-    check = EarlyStopCheck(cfg, params=40_000, macs=2_000_000)
+    check = EarlyStopCheck(StopRule.of(cfg), params=40_000, macs=2_000_000)
     check.on_epoch_end(0, {"val_accuracy": 0.85})  # could still reach 0.90: goes on
     with pytest.raises(optuna.TrialPruned, match="epoch 2"):
         check.on_epoch_end(1, {"val_accuracy": 0.80})
@@ -81,7 +81,7 @@ def test_the_callback_stops_a_real_fit(tmp_path):
     y_val = np.ones(32, dtype=int)  # not the class it learns: validation accuracy stays far below the rivals'
     with pytest.raises(optuna.TrialPruned, match="epoch 1") as stop:
         model.fit(x, y, validation_data=(x[:32], y_val), epochs=3, verbose=0,
-                  callbacks=[EarlyStopCheck(cfg, params=40_000, macs=2_000_000)])
+                  callbacks=[EarlyStopCheck(StopRule.of(cfg), params=40_000, macs=2_000_000)])
     # the epoch it trained travels with the stop, also through a worker process's pickling
     for raised in (stop.value, pickle.loads(pickle.dumps(stop.value))):
         assert isinstance(raised, StoppedEarly) and str(raised) == str(stop.value)
@@ -111,7 +111,8 @@ def test_a_stopped_trial_is_pruned_in_mlflow_not_taken_for_a_killed_one(tmp_path
 
     cfg = compose([f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_root={tmp_path}/artifacts"])
     epochs = ({"loss": 0.9, "accuracy": 0.70, "val_accuracy": 0.72}, {"loss": 0.7, "accuracy": 0.75, "val_accuracy": 0.74})
-    with pytest.raises(optuna.TrialPruned), run_logging.trial_run(cfg, "teacher-sha") as run:
+    trial_log = run_logging.TrialLog.of(cfg)
+    with pytest.raises(optuna.TrialPruned), trial_log.run("teacher-sha") as run:
         run_logging.log_stopped(epochs, 12.3456)
         raise StoppedEarly("epoch 1: hopeless", epochs)
     client = MlflowClient(cfg.tracking.uri)

@@ -137,6 +137,7 @@ def test_a_trial_s_training_time_leaves_out_the_views_logits_it_computes_once(sm
     trial's time_train_s at 8 views of the full training split)."""
     from compress.search import context, trial
     from compress.training import views as view_stage
+    from compress.training.recipe import StudentRecipe
 
     small_cfg.paths.cache_dir = str(tmp_path / "cache")
     small_cfg.distill.augment, small_cfg.distill.views = "flip_shift", 2
@@ -145,10 +146,10 @@ def test_a_trial_s_training_time_leaves_out_the_views_logits_it_computes_once(sm
     monkeypatch.setattr(context, "_VIEWS", {})  # none made by an earlier test in this process
     monkeypatch.setattr(context, "_CACHE", {})
     phases = []
-    make_logits, train = view_stage.teacher_view_logits, trial.train_student
+    make_logits, train = view_stage.teacher_view_logits, StudentRecipe.train
     monkeypatch.setattr(view_stage, "teacher_view_logits",
                         lambda *a, **k: (phases.append("views"), make_logits(*a, **k))[1])
-    monkeypatch.setattr(trial, "train_student", lambda *a, **k: (phases.append("training"), train(*a, **k))[1])
+    monkeypatch.setattr(StudentRecipe, "train", lambda *a, **k: (phases.append("training"), train(*a, **k))[1])
     metrics = trial.run_trial(small_cfg, tmp_path / "out")
     assert phases == ["views", "training"]
     assert metrics["time_train_s"] > 0 and (tmp_path / "out" / "model.tflite").is_file()

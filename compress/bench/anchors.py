@@ -18,9 +18,10 @@ from compress.core.errors import DataError
 from compress.measure import machine
 from compress.measure import tflite as measure
 from compress.search import context
-from compress.search.trial import representative_images, run_trial
+from compress.search.trial import run_trial
 from compress.teacher.model import logits_model
 from compress.training import prune, quantize
+from compress.training.recipe import StudentRecipe
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def teacher_pruned_int8(cfg, ctx, cache: Path, epochs: int) -> Path:
     ctx = ctx.labels_only()  # no teacher logits: the loss reads the labels alone
     pruned, _ = prune.prune(model, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, labels_only,
                             prune_cfg, int(cfg.seed))
-    return quantize.write(quantize.convert(pruned, "int8", representative_images(cfg, ctx)), path)
+    representative = StudentRecipe.of(cfg).representative_images(s.x_train)
+    return quantize.write(quantize.convert(pruned, "int8", representative), path)
 
 
 def undistilled_student(cfg, winner_config: Path, cache: Path) -> tuple[Path, int]:

@@ -13,6 +13,7 @@ import logging
 import shutil
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -26,6 +27,19 @@ log = logging.getLogger(__name__)
 
 DEPLOYMENT_TARGET = "iOS16"
 INPUT_NAME = "image"
+
+
+@dataclass(frozen=True)
+class PackageExport:
+    """Whether a trial makes a Core ML package beside its .tflite, and how the package's weights are
+    compressed (the `coreml` group)."""
+
+    enabled: bool
+    compression: str
+
+    @classmethod
+    def of(cls, coreml_cfg) -> PackageExport:
+        return cls(bool(coreml_cfg.enabled), str(coreml_cfg.compression))
 
 
 def _coremltools():

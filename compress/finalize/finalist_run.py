@@ -13,28 +13,17 @@ from omegaconf import OmegaConf
 
 from compress.core import metrics as M
 from compress.core.compat import keras
-from compress.core.options import QUANT
 from compress.coreml import convert as coreml
 from compress.finalize import selection as finalists
 from compress.measure import machine, scoring
 from compress.measure import tflite as measure
-from compress.search import trial
+from compress.measure.tflite import Measurement
 from compress.tracking import run_logging
 from compress.training import encode, prune, quantize
+from compress.training.recipe import StudentRecipe
 from compress.training.students import save_float_student
 
 log = logging.getLogger(__name__)
-
-
-def _measured(path: Path, ctx, cfg) -> dict:
-    """Accuracy on validation and test, bytes and latency beside the teacher, from the file."""
-    s, m = ctx.splits, cfg.measure
-    size, size_gz = measure.file_sizes(path)
-    latency, teacher_latency = measure.latency_pair(path, ctx.teacher_tflite, s.x_test[0], int(m.latency_runs),
-                                                    int(m.warmup), int(m.threads))
-    return {"val": measure.accuracy(path, s.x_val, s.y_val, int(m.eval_batch)),
-            "test": measure.accuracy(path, s.x_test, s.y_test, int(m.eval_batch)),
-            "bytes": size, "gzip": size_gz, "latency": latency, "teacher_latency": teacher_latency}
 
 
 # every int8 encoding a finalist may try, by the name its row's columns carry (int8_<name>_bytes, ..._val_accuracy)
@@ -50,7 +39,8 @@ def shipping_encodings(cfg, ctx, float_model: keras.Model, qat_model: keras.Mode
     `finalize.encoding_tolerance` of the best validation accuracy, within the budget), all of them,
     and the float model whose weights the chosen file carries (for the Core ML package and student.keras)."""
     f, s = cfg.finalize, ctx.splits
-    representative = trial.representative_images(cfg, ctx)
+    recipe = StudentRecipe.of(cfg)
+    representative = recipe.representative_images(s.x_train)
     tried: dict[str, dict] = {}
 
     def add(name: str, model: keras.Model, granularity: str) -> None:
@@ -67,9 +57,7 @@ def shipping_encodings(cfg, ctx, float_model: keras.Model, qat_model: keras.Mode
         if qat_model is None:
             log.info("  post-training int8 loses more than %.1f points: %d epoch(s) of quantization-aware training",
                      100 * float(f.int8_tolerance), int(cfg.quant.qat_epochs))
-            qat_model, _ = quantize.quantization_aware(
-                float_model, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, cfg.distill, cfg.quant,
-                prune.leaves_zeros(cfg.prune), int(cfg.seed), verbose=int(cfg.verbose))
+            qat_model = recipe.quantization_aware(ctx, float_model)
         add(QAT_ENCODING, qat_model, "per_channel")
     chosen = choose_encoding(tried, f, filled_class)
     return chosen, tried, quantize.float_twin(qat_model, float_model) if chosen == QAT_ENCODING else float_model
@@ -109,7 +97,7 @@ def tried_from_row(row) -> dict:
 
 def ship_figures(ship_path: Path, ctx, cfg, chosen: str) -> dict:
     """The shipped file's columns of a finalist's row, measured from the file."""
-    ship = _measured(ship_path, ctx, cfg)
+    ship = Measurement.of(cfg.measure).file_figures(ship_path, ctx.splits, ctx.teacher_tflite)
     parts = encode.breakdown(ship_path)
     return {"ship_encoding": chosen, M.SHIP_VAL_ACCURACY: ship["val"], M.SHIP_TEST_ACCURACY: ship["test"],
             M.SHIP_SIZE_BYTES: ship["bytes"], M.SHIP_LATENCY_MS: ship["latency"],
@@ -148,21 +136,22 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
     workdir.mkdir(parents=True)
     s = ctx.splits
     start = time.perf_counter()
-    to_convert, float_model, histories, times = trial.train_student(cfg, ctx)
+    recipe = StudentRecipe.of(cfg)
+    trained = recipe.train(ctx)
+    to_convert, float_model, histories = trained.to_convert, trained.float_model, trained.histories
     train_s = time.perf_counter() - start
-    mode = str(cfg.quant.mode)
-    own_path = quantize.write(quantize.convert(to_convert, mode, trial.representative_images(cfg, ctx)),
-                              workdir / "model.tflite")
-    own = _measured(own_path, ctx, cfg)
+    mode = recipe.mode
+    own_path = quantize.write(recipe.convert(trained, s.x_train), workdir / "model.tflite")
+    own = Measurement.of(cfg.measure).file_figures(own_path, ctx.splits, ctx.teacher_tflite)
     keras_val = measure.keras_accuracy(float_model, s.x_val, s.y_val)
-    fine_tuned = to_convert if QUANT[mode].fine_tunes else None
+    fine_tuned = to_convert if recipe.fine_tunes else None
     chosen, tried, shipped_float = shipping_encodings(cfg, ctx, float_model, fine_tuned, workdir, keras_val,
                                                       finalists.filled_class(row))
     ship_path = workdir / "finalist.tflite"
     shutil.copyfile(tried[chosen]["path"], ship_path)
     shipped = ship_figures(ship_path, ctx, cfg, chosen)
     package = coreml.to_mlpackage(shipped_float, workdir / "finalist.mlpackage", str(cfg.finalize.coreml_compression),
-                                  prune.zero_sparsity(cfg.prune),
+                                  recipe.zero_sparsity,
                                   metadata={"study": study, "search_trial": str(int(row["trial"])),
                                             "seed": str(int(cfg.seed))},
                                   class_names=s.export_class_names)

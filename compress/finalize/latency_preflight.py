@@ -22,8 +22,8 @@ from compress.finalize.latency_budget import latency_budget
 from compress.finalize.recipe import recipe_hash
 from compress.measure import machine
 from compress.measure import tflite as measure
-from compress.search import trial
 from compress.training import encode, prune, quantize
+from compress.training.recipe import StudentRecipe
 from compress.training.students import build_student
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def measure_recipe(fcfg, ctx, trial_number: int) -> Preflight | None:
         return None
     here = machine.record()
     student = build_student(fcfg.student, ctx.splits.num_classes, ctx.splits.image_shape)
-    representative = trial.representative_images(fcfg, ctx)
+    representative = StudentRecipe.of(fcfg).representative_images(ctx.splits.x_train)
     m = fcfg.measure
     with tempfile.TemporaryDirectory(prefix="latency_preflight_") as tmp:
         paths = [quantize.write(encode.slim(quantize.convert(student, "int8", representative, granularity)),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,32 @@ def latency_pair(model_path: str | Path, reference_path: str | Path, image: np.n
     """Median single-image latency (ms) of a model and of its reference, timed together."""
     model_ms, reference_ms = latencies([model_path, reference_path], image, runs, warmup, threads, rounds)
     return model_ms, reference_ms
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """How a .tflite file is measured (the `measure` group): single-image invokes timed beside a
+    reference, and the batch its accuracy is scored in."""
+
+    latency_runs: int = 200
+    warmup: int = 20
+    threads: int = 1
+    eval_batch: int = 500
+
+    @classmethod
+    def of(cls, measure_cfg) -> Measurement:
+        m = measure_cfg
+        return cls(int(m.latency_runs), int(m.warmup), int(m.threads), int(m.eval_batch))
+
+    def file_figures(self, path: str | Path, splits, reference: str | Path) -> dict:
+        """From the file: its bytes (and gzipped), its latency beside `reference`'s (ms, timed together)
+        and its accuracy on `splits`' validation and test images."""
+        size, size_gz = file_sizes(path)
+        latency, reference_latency = latency_pair(path, reference, splits.x_test[0], self.latency_runs, self.warmup,
+                                                  self.threads)
+        return {"bytes": size, "gzip": size_gz, "latency": latency, "teacher_latency": reference_latency,
+                "val": accuracy(path, splits.x_val, splits.y_val, self.eval_batch),
+                "test": accuracy(path, splits.x_test, splits.y_test, self.eval_batch)}
 
 
 def count_macs(model: keras.Model) -> int:

@@ -9,6 +9,7 @@ import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from omegaconf import OmegaConf
@@ -142,30 +143,55 @@ def teacher_tflite(model: keras.Model, sha: str, cache_dir: str | Path) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class Setup:
+    """Where a trial's shared context comes from, read from the config once: the data, the teacher,
+    who teaches (distill.teacher: the user's teacher or the ensemble), and the folders of the caches
+    and the study's records."""
+
+    data: Any  # the data group (DictConfig)
+    teacher: Any  # the teacher group
+    cache_dir: str
+    sweeps_dir: str
+    study: str
+    tutor: str  # user or ensemble
+    ensemble: Any  # the ensemble group, or None
+    key: tuple  # what a context built for this setup depends on
+
+    @classmethod
+    def of(cls, cfg) -> Setup:
+        tutor = str(cfg.distill.get("teacher", "user"))
+        ensemble = cfg.ensemble if "ensemble" in cfg else None
+        cache_dir = str(cfg.paths.cache_dir)
+        key = (json.dumps(OmegaConf.to_container(cfg.data, resolve=True), sort_keys=True), cfg.teacher.path,
+               cache_dir, tutor, ensemble.path if ensemble is not None else None)
+        return cls(cfg.data, cfg.teacher, cache_dir, str(cfg.paths.sweeps_dir), str(cfg.paths.study), tutor,
+                   ensemble, key)
+
+    def load(self) -> TrialContext:
+        """The shared context, built on first use and then reused by later trials of this process."""
+        if self.key in _CACHE:
+            return _CACHE[self.key]
+        log.info("set-up (once per process): the data, the teacher and its TFLite reference")
+        splits = sources.load_from_config(self.data, self.cache_dir)
+        log.info("data: %s train / %s validation / %s test images (fraction %g)", f"{len(splits.y_train):,}",
+                 f"{len(splits.y_val):,}", f"{len(splits.y_test):,}", float(self.data.fraction))
+        model, path = teacher.obtain(self.teacher, splits, self.cache_dir, verbose=2)
+        sha = sha256_of(path)
+        if splits.kind != "fashion_mnist":  # the study's own teacher card: the report reads it
+            cards.card_for_study(model, path, splits, Path(self.sweeps_dir) / self.study / "teacher")
+        tutor_path, tutor_sha = None, sha
+        if self.tutor == "ensemble":
+            tutor_path = tutor_stage.target_path(self.ensemble, splits.kind, self.sweeps_dir, self.study)
+            tutor_stage.check_present(tutor_path)  # one line now; the model itself is read when a student trains
+            tutor_sha = sha256_of(tutor_path)
+        ctx = TrialContext(splits, model, path, sha, teacher_tflite(model, sha, self.cache_dir), self.cache_dir,
+                           tutor_path, tutor_sha)
+        _CACHE.clear()  # one context per process is enough; a new data or teacher setting replaces it
+        _CACHE[self.key] = ctx
+        return ctx
+
+
 def get(cfg) -> TrialContext:
     """The shared context for `cfg`, built on first use and then reused by later trials."""
-    key = (
-        json.dumps(OmegaConf.to_container(cfg.data, resolve=True), sort_keys=True), cfg.teacher.path,
-        str(cfg.paths.cache_dir),
-        cfg.distill.get("teacher", "user"), cfg.ensemble.path if "ensemble" in cfg else None,
-    )
-    if key in _CACHE:
-        return _CACHE[key]
-    log.info("set-up (once per process): the data, the teacher and its TFLite reference")
-    splits = sources.load_from_config(cfg.data, str(cfg.paths.cache_dir))
-    log.info("data: %s train / %s validation / %s test images (fraction %g)", f"{len(splits.y_train):,}",
-             f"{len(splits.y_val):,}", f"{len(splits.y_test):,}", float(cfg.data.fraction))
-    model, path = teacher.obtain(cfg.teacher, splits, cfg.paths.cache_dir, verbose=2)
-    sha = sha256_of(path)
-    if splits.kind != "fashion_mnist":  # the study's own teacher card: the report reads it
-        cards.card_for_study(model, path, splits, Path(str(cfg.paths.sweeps_dir)) / str(cfg.paths.study) / "teacher")
-    tutor_path, tutor_sha = None, sha
-    if cfg.distill.get("teacher", "user") == "ensemble":
-        tutor_path = tutor_stage.target_path(cfg.ensemble, splits.kind, str(cfg.paths.sweeps_dir), str(cfg.paths.study))
-        tutor_stage.check_present(tutor_path)  # one line now; the model itself is read when a student trains
-        tutor_sha = sha256_of(tutor_path)
-    ctx = TrialContext(splits, model, path, sha, teacher_tflite(model, sha, cfg.paths.cache_dir),
-                       str(cfg.paths.cache_dir), tutor_path, tutor_sha)
-    _CACHE.clear()  # one context per process is enough; a new data or teacher setting replaces it
-    _CACHE[key] = ctx
-    return ctx
+    return Setup.of(cfg).load()

@@ -15,6 +15,7 @@ from compress.config.cli import compose
 from compress.core import metrics as M
 from compress.data import batches
 from compress.search import context
+from compress.search.preflight import preflight
 from compress.search.trial import run_trial
 from compress.training import distill
 from compress.training.students import build_student
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 def trial_times(n: int, overrides: list[str]) -> list[dict]:
     """Run `n` default trials in this process (the first pays for loading the context)."""
     cfg = compose(["tracking.enabled=false", *overrides])
+    preflight(cfg, check_data=False)
     out = []
     for i in range(n):
         with tempfile.TemporaryDirectory() as tmp:

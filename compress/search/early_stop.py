@@ -94,33 +94,52 @@ def references_from_study(study_name: str, storage_url: str) -> list[Reference]:
     return out
 
 
-class EarlyStopCheck(keras.callbacks.Callback):
-    """Applies `hopeless` at the configured epochs of the distillation phase."""
+@dataclass(frozen=True)
+class StopRule:
+    """The rule's settings for one trial of a stored study: `early_stop`'s, the study's, the trial's own."""
 
-    def __init__(self, cfg, params: int, macs: int):
+    check_epochs: tuple[int, ...]
+    slack: float
+    min_completed: int
+    study_name: str
+    storage: str
+    mode: str  # the trial's quantization mode: its bytes per parameter bound its file
+    sparsity: float | None
+
+    @classmethod
+    def of(cls, cfg) -> StopRule | None:
+        """The rule for a trial of `cfg`; None when it is off or the trial belongs to no stored study."""
+        if not cfg.early_stop.enabled or not cfg.study.study_name or not cfg.study.storage:
+            return None
+        e = cfg.early_stop
+        return cls(tuple(int(k) for k in e.check_epochs), float(e.slack), int(e.min_completed),
+                   str(cfg.study.study_name), str(cfg.study.storage), str(cfg.quant.mode),
+                   float(cfg.prune.sparsity) if "prune" in cfg else None)
+
+    def callbacks(self, model: keras.Model, macs: int) -> list:
+        """The early-stop callback for `model`, whose MACs are `macs`."""
+        return [EarlyStopCheck(self, int(model.count_params()), int(macs))]
+
+
+class EarlyStopCheck(keras.callbacks.Callback):
+    """Applies `hopeless` at the rule's epochs of the distillation phase."""
+
+    def __init__(self, rule: StopRule, params: int, macs: int):
         super().__init__()
         # not `self.params`: Keras sets that attribute on every callback (a dict of fit's settings)
-        self.cfg, self.n_params, self.macs = cfg, params, macs
+        self.rule, self.n_params, self.macs = rule, params, macs
         self.references: list[Reference] | None = None
         self.epochs: list[dict] = []
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs.append({k: float(v) for k, v in (logs or {}).items()})
-        e = epoch + 1
-        if e not in set(self.cfg.early_stop.check_epochs) or "val_accuracy" not in (logs or {}):
+        e, rule = epoch + 1, self.rule
+        if e not in set(rule.check_epochs) or "val_accuracy" not in (logs or {}):
             return
         if self.references is None:
-            self.references = references_from_study(self.cfg.study.study_name, self.cfg.study.storage)
-        reason = hopeless(float(logs["val_accuracy"]), e, self.n_params, self.cfg.quant.mode, self.macs,
-                          self.references, float(self.cfg.early_stop.slack), int(self.cfg.early_stop.min_completed),
-                          float(self.cfg.prune.sparsity) if "prune" in self.cfg else None)
+            self.references = references_from_study(rule.study_name, rule.storage)
+        reason = hopeless(float(logs["val_accuracy"]), e, self.n_params, rule.mode, self.macs, self.references,
+                          rule.slack, rule.min_completed, rule.sparsity)
         if reason:
             log.info("stopping early: %s", reason)
             raise StoppedEarly(reason, tuple(self.epochs))
-
-
-def callbacks(cfg, model: keras.Model, macs: int) -> list:
-    """The early-stop callback when enabled and the trial belongs to a stored study."""
-    if not cfg.early_stop.enabled or not cfg.study.study_name or not cfg.study.storage:
-        return []
-    return [EarlyStopCheck(cfg, int(model.count_params()), int(macs))]

@@ -2,7 +2,7 @@
 data files (the data stage's own check), the teacher file (the teacher stage's), the tracking store.
 
 Named in conf/search/default.yaml, so the sweeper runs it on the corners of the search space before
-the first trial; finalize, bench and a single trial run it too.
+the first trial; each trial's job, finalize and bench run it too.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ def preflight(cfg, check_data: bool = True) -> None:
     """Everything checkable before a study starts: ranges, the tracking store, the data files,
     the teacher file.
 
-    Called by the sweeper on the configs at the corners of the search space, and by a trial
-    before it trains anything; a trial passes check_data=False because it reads and checks
-    the same files itself, next, before anything is written.
+    Called by the sweeper on the configs at the corners of the search space, and by the sweep's
+    job before its trial trains anything; that job passes check_data=False because the trial reads
+    and checks the same files itself, first, before anything is written.
     """
     validate.validate(cfg)
     validate.check_tracking(cfg.tracking.uri)  # the config's own checks together, then the stages'

@@ -7,8 +7,9 @@ import contextlib
 import hashlib
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from omegaconf import OmegaConf
 
@@ -64,48 +65,80 @@ def log_datasets(splits, fraction: float) -> None:
                          tags={"split": split, "images": str(len(y)), "fraction": f"{fraction:g}"})
 
 
-@contextlib.contextmanager
-def trial_run(cfg, teacher_sha: str, splits=None) -> Iterator[object]:
-    """An MLflow run for one trial: nested under its study's run when part of a study.
+@dataclass(frozen=True)
+class TrialLog:
+    """Where a trial is logged and under what, read from the config once: the tracking store (None
+    with tracking off), the study and trial number the sweeper gave it, its config as flat params."""
 
-    An exception inside marks the run FAILED with the error's type and message as tags,
-    then propagates (the sweeper records the Optuna trial as failed).
-    """
-    import mlflow
-    import optuna
+    tracking: Any  # the tracking group, or None with tracking off
+    study: str | None
+    number: int | None
+    storage: str | None
+    params: dict[str, str]
+    fraction: float
 
-    if not cfg.tracking.enabled:
-        yield None
-        return
-    experiment_id = connect(cfg.tracking)
-    study, number = cfg.study.study_name, cfg.study.trial_number
-    # the machine its latency ran on: int8 latency moves with the CPU's instruction set (measure/machine.py)
-    tags = {M.TAG_ROLE: "trial", M.TAG_GIT: git_commit(), M.TAG_TEACHER: teacher_sha, **machine.record()}
-    parent = None
-    if study:
-        parent = study_parent_run(experiment_id, study)
-        closed = close_orphaned_runs(experiment_id, study, cfg.study.storage)
-        if closed:
-            log.warning("closed %d MLflow run(s) of trials whose process died", closed)
-        tags.update({M.TAG_STUDY: study, M.TAG_TRIAL: str(number), "mlflow.parentRunId": parent})
-    name = f"{study}-trial-{number}" if study else "single-trial"
-    run = mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags)
-    try:
-        mlflow.log_params(flat_params(cfg))
-        if splits is not None:
-            log_datasets(splits, float(cfg.data.fraction))
-        yield run
-    except BaseException as exc:
-        if isinstance(exc, optuna.TrialPruned):
-            mlflow.set_tags({M.TAG_OPTUNA_STATE: "PRUNED", "pruned_reason": str(exc)[:500]})
-            mlflow.end_run(status="KILLED")
+    @classmethod
+    def of(cls, cfg) -> TrialLog:
+        on = bool(cfg.tracking.enabled)
+        return cls(cfg.tracking if on else None, cfg.study.study_name, cfg.study.trial_number, cfg.study.storage,
+                   flat_params(cfg) if on else {}, float(cfg.data.fraction))
+
+    @contextlib.contextmanager
+    def run(self, teacher_sha: str, splits=None) -> Iterator[object]:
+        """An MLflow run for the trial (None with tracking off): nested under its study's run when part
+        of a study.
+
+        An exception inside marks the run FAILED with the error's type and message as tags,
+        then propagates (the sweeper records the Optuna trial as failed).
+        """
+        import mlflow
+        import optuna
+
+        if self.tracking is None:
+            yield None
+            return
+        experiment_id = connect(self.tracking)
+        study, number = self.study, self.number
+        # the machine its latency ran on: int8 latency moves with the CPU's instruction set (measure/machine.py)
+        tags = {M.TAG_ROLE: "trial", M.TAG_GIT: git_commit(), M.TAG_TEACHER: teacher_sha, **machine.record()}
+        parent = None
+        if study:
+            parent = study_parent_run(experiment_id, study)
+            closed = close_orphaned_runs(experiment_id, study, self.storage)
+            if closed:
+                log.warning("closed %d MLflow run(s) of trials whose process died", closed)
+            tags.update({M.TAG_STUDY: study, M.TAG_TRIAL: str(number), "mlflow.parentRunId": parent})
+        name = f"{study}-trial-{number}" if study else "single-trial"
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags)
+        try:
+            mlflow.log_params(self.params)
+            if splits is not None:
+                log_datasets(splits, self.fraction)
+            yield run
+        except BaseException as exc:
+            if isinstance(exc, optuna.TrialPruned):
+                mlflow.set_tags({M.TAG_OPTUNA_STATE: "PRUNED", "pruned_reason": str(exc)[:500]})
+                mlflow.end_run(status="KILLED")
+                raise
+            mlflow.set_tags({"error_type": type(exc).__name__, "error_message": str(exc).splitlines()[0][:500]
+                             if str(exc) else ""})
+            mlflow.end_run(status="KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
             raise
-        mlflow.set_tags({"error_type": type(exc).__name__, "error_message": str(exc).splitlines()[0][:500]
-                         if str(exc) else ""})
-        mlflow.end_run(status="KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        raise
-    else:
-        mlflow.end_run(status="FINISHED")
+        else:
+            mlflow.end_run(status="FINISHED")
+
+
+def log_trial_outcome(results: dict, histories: list[dict], out_dir: Path, package: bool) -> None:
+    """A finished trial's figures, per-epoch curves and files (`package`: its model.mlpackage too) in
+    the active run."""
+    import mlflow
+
+    mlflow.log_metrics({k: float(v) for k, v in results.items()})
+    log_history(histories)
+    for name in ("model.tflite", "config.yaml", "student.keras"):
+        mlflow.log_artifact(str(out_dir / name))
+    if package:
+        mlflow.log_artifacts(str(out_dir / "model.mlpackage"), artifact_path="model.mlpackage")
 
 
 def log_stopped(epochs: tuple[dict, ...], seconds: float) -> None:
