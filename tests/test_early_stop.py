@@ -57,6 +57,14 @@ def study_config(storage: str, check_epochs: str):
                     "study.study_name=s", f"study.storage={storage}", "quant.mode=int8", "prune.sparsity=0.0"])
 
 
+def test_the_rule_is_read_from_the_trial_s_config_and_is_off_outside_a_stored_study(tmp_path):
+    rule = StopRule.of(study_config(f"sqlite:///{tmp_path}/s.db", "[2,3]"))
+    assert rule == StopRule((2, 3), 0.005, 3, "s", f"sqlite:///{tmp_path}/s.db", "int8", 0.0)
+    assert StopRule.of(compose([])) is None  # a single trial: no study to compare with
+    assert StopRule.of(compose(["early_stop.enabled=false", "study.study_name=s",
+                                f"study.storage=sqlite:///{tmp_path}/s.db"])) is None
+
+
 def test_callback_reads_the_study_and_raises_trial_pruned(tmp_path):
     storage = stored_study(tmp_path)
     cfg = study_config(storage, "[1,2]")
