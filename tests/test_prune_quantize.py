@@ -85,6 +85,20 @@ def test_each_mode_yields_expected_tensor_types(tmp_path, images_labels, trained
     assert not (absent & types["all"]), types["all"]
 
 
+@pytest.mark.parametrize("mode", ["float32", "dynamic"])
+def test_conversion_writes_the_bytes_of_the_converter_s_own_keras_path(trained, mode):
+    """quantize.convert hands the converter a SavedModel of the serving signature alone (faster than
+    `from_keras_model`, which traces every layer's functions too): the flatbuffer is the same, byte for byte."""
+    from compress.core.compat import native_quiet, tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(trained)
+    if mode == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    with native_quiet():
+        expected = converter.convert()
+    assert quantize.convert(trained, mode) == expected
+
+
 @pytest.mark.slow
 def test_qat_yields_int8_file_and_keeps_sparsity(tmp_path, images_labels, trained):
     from compress.core.compat import keras

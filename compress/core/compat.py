@@ -74,6 +74,22 @@ except ImportError:  # pragma: no cover - absl ships with tensorflow
     pass
 
 
+def tflite_converter(model, folder: str):
+    """A TFLite converter for the Keras `model`, through a SavedModel written to `folder` (which must
+    live until `convert()` returns) that holds only the serving signature, traced as the converter's
+    `from_keras_model` traces it, and not every layer's own functions, which the converter never reads:
+    the same flatbuffer, byte for byte, in less than half the time for a trained student."""
+    from tensorflow.lite.python import conversion_metadata_schema_py_generated as metadata
+    from tf_keras.src.saving.legacy import saving_utils
+
+    with native_quiet():
+        keras.models.save_model(model, folder, save_format="tf", include_optimizer=False, save_traces=False,
+                                signatures=saving_utils.trace_model_call(model))
+    converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+    converter._metadata.environment.modelType = metadata.ModelType.KERAS_MODEL  # what from_keras_model records
+    return converter
+
+
 def tfmot():
     """Import tensorflow-model-optimization lazily: it is slow to import and only
     the prune and quantize steps need it."""
@@ -87,4 +103,4 @@ def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(int(seed))
 
 
-__all__ = ["tf", "keras", "tfmot", "set_seed", "native_quiet"]
+__all__ = ["tf", "keras", "tfmot", "set_seed", "native_quiet", "tflite_converter"]

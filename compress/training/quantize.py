@@ -8,11 +8,12 @@ quantization-aware fine-tuning (pruning-preserving when the model is sparse).
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from compress.core.compat import keras, native_quiet, tf, tfmot
+from compress.core.compat import keras, native_quiet, tf, tflite_converter, tfmot
 from compress.core.errors import ConfigError
 from compress.core.options import QUANT, check_quant_mode
 from compress.data import arrays
@@ -75,27 +76,28 @@ def convert(model: keras.Model, mode: str, representative: np.ndarray | None = N
     one scale a tensor (12 bytes a channel less, at some accuracy: see compress.training.encode)."""
     check_quant_mode(mode)
     spec = QUANT[mode]
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if spec.optimize:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if spec.weights == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    if spec.integer:
-        if representative is None or not len(representative):
-            raise ConfigError(f"quant.mode={mode}: needs a representative set (quant.representative_samples > 0)")
+    if spec.integer and (representative is None or not len(representative)):
+        raise ConfigError(f"quant.mode={mode}: needs a representative set (quant.representative_samples > 0)")
+    with tempfile.TemporaryDirectory(prefix="tflite_") as folder:
+        converter = tflite_converter(model, folder)
+        if spec.optimize:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if spec.weights == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if spec.integer:
 
-        def samples():
-            for image in representative:
-                yield [arrays.unit(image[None])]  # held pixels as the float32 the model takes
+            def samples():
+                for image in representative:
+                    yield [arrays.unit(image[None])]  # held pixels as the float32 the model takes
 
-        converter.representative_dataset = samples
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-        if granularity == "per_tensor":
-            converter._experimental_disable_per_channel = True  # the converter's only switch for it
-    with native_quiet():
-        return converter.convert()
+            converter.representative_dataset = samples
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+            if granularity == "per_tensor":
+                converter._experimental_disable_per_channel = True  # the converter's only switch for it
+        with native_quiet():
+            return converter.convert()
 
 
 def write(flatbuffer: bytes, path: str | Path) -> Path:
