@@ -99,6 +99,20 @@ def test_conversion_writes_the_bytes_of_the_converter_s_own_keras_path(trained, 
     assert quantize.convert(trained, mode) == expected
 
 
+def test_a_model_keras_cannot_save_so_converts_the_converter_s_own_way_and_keeps_its_optimizer(trained, monkeypatch):
+    from compress.core.compat import keras
+
+    expected, optimizer = quantize.convert(trained, "float32"), trained.optimizer
+
+    def refuse(model, *args, **kwargs):  # as tf_keras fails: the optimizer already taken off the model
+        model.optimizer = None
+        raise NotImplementedError("a layer without get_config")
+
+    monkeypatch.setattr(keras.models, "save_model", refuse)
+    assert quantize.convert(trained, "float32") == expected
+    assert trained.optimizer is optimizer
+
+
 @pytest.mark.slow
 def test_qat_yields_int8_file_and_keeps_sparsity(tmp_path, images_labels, trained):
     from compress.core.compat import keras

@@ -18,6 +18,7 @@ from compress.core.errors import DataError
 from compress.measure import machine
 from compress.measure import tflite as measure
 from compress.search import context
+from compress.search.preflight import preflight
 from compress.search.trial import run_trial
 from compress.teacher.model import logits_model
 from compress.training import prune, quantize
@@ -74,6 +75,7 @@ def undistilled_student(cfg, winner_config: Path, cache: Path) -> tuple[Path, in
     folder = cache / f"student_no_distillation_{key}"
     done = folder / "metrics.json"
     if not done.is_file():
+        preflight(recipe, check_data=False)  # an earlier version's recipe is refused in one line, before any file
         log.info("bench: the winner's recipe trained on the labels alone, %d epochs (once; cached in %s)",
                  int(recipe.distill.epochs), folder)
         folder.mkdir(parents=True, exist_ok=True)

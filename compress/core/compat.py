@@ -78,13 +78,20 @@ def tflite_converter(model, folder: str):
     """A TFLite converter for the Keras `model`, through a SavedModel written to `folder` (which must
     live until `convert()` returns) that holds only the serving signature, traced as the converter's
     `from_keras_model` traces it, and not every layer's own functions, which the converter never reads:
-    the same flatbuffer, byte for byte, in less than half the time for a trained student."""
+    the same flatbuffer, byte for byte, in less than half the time for a trained student. A model that Keras
+    cannot save this way goes the converter's own way."""
     from tensorflow.lite.python import conversion_metadata_schema_py_generated as metadata
     from tf_keras.src.saving.legacy import saving_utils
 
-    with native_quiet():
-        keras.models.save_model(model, folder, save_format="tf", include_optimizer=False, save_traces=False,
-                                signatures=saving_utils.trace_model_call(model))
+    optimizer = getattr(model, "optimizer", None)
+    try:
+        with native_quiet():
+            keras.models.save_model(model, folder, save_format="tf", include_optimizer=False, save_traces=False,
+                                    signatures=saving_utils.trace_model_call(model))
+    except Exception:  # noqa: BLE001 - a model Keras cannot save this way (a custom layer without get_config)
+        if optimizer is not None and getattr(model, "optimizer", None) is None:
+            model.optimizer = optimizer  # a failed save leaves it detached
+        return tf.lite.TFLiteConverter.from_keras_model(model)  # the converter's own way, slower
     converter = tf.lite.TFLiteConverter.from_saved_model(folder)
     converter._metadata.environment.modelType = metadata.ModelType.KERAS_MODEL  # what from_keras_model records
     return converter
@@ -103,4 +110,4 @@ def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(int(seed))
 
 
-__all__ = ["tf", "keras", "tfmot", "set_seed", "native_quiet", "tflite_converter"]
+__all__ = ["keras", "native_quiet", "set_seed", "tf", "tflite_converter", "tfmot"]
