@@ -1,2 +1,2 @@
-"""Training a student: the families (students), distillation, augmented views, pruning, quantization
-and the int8 encodings a shipped file can take."""
+"""Training a student: the families (students), distillation, augmented views, pruning, quantization,
+the int8 encodings a shipped file can take, and the recipe that a trial and a finalist train by."""
