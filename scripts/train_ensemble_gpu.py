@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from compress.data import fashion_mnist  # noqa: E402
+from compress.data import arrays, fashion_mnist  # noqa: E402
 from compress.teacher import ensemble  # noqa: E402
 
 
@@ -50,7 +50,7 @@ def _train(args, member: int, deadline: float) -> None:
         model = keras.models.load_model(folder / "checkpoint.keras")
         ensemble.save_weights(model, folder / "weights.npz", state)
     state["device"] = device
-    state["test_accuracy"] = ensemble.accuracy(
+    state["test_accuracy"] = arrays.keras_accuracy(
         ensemble.load_weights(keras, folder / "weights.npz")[0], splits.x_test, splits.y_test)
     final = ensemble.load_weights(keras, folder / "weights.npz")[0]
     ensemble.save_weights(final, Path(args.out) / f"{args.arch}{args.width}_m{member}_{key}.npz", state)

@@ -11,6 +11,7 @@ from conftest import compose_config
 from compress.config.validate import validate
 from compress.core.compat import keras
 from compress.core.errors import ConfigError
+from compress.data import arrays
 from compress.finalize.recipe import recipe_hash
 from compress.teacher import ensemble
 from compress.teacher.model import logits_model
@@ -51,7 +52,7 @@ def test_a_member_stopped_after_an_epoch_resumes_and_its_weights_rebuild_it(tmp_
     assert state["finished"] and state["epochs_done"] == 2 and len(state["history"]) == 2
     model, stored = ensemble.load_weights(keras, tmp_path / "weights.npz")
     assert stored["recipe"] == recipe and model.output_shape == (None, 3)
-    assert ensemble.accuracy(model, x[:30], y[:30]) == pytest.approx(state["val_accuracy"])
+    assert arrays.keras_accuracy(model, x[:30], y[:30]) == pytest.approx(state["val_accuracy"])
     both = ensemble.assemble(keras, [model, ensemble.load_weights(keras, tmp_path / "one" / "weights.npz")[0]],
                              x.shape[1:])
     mean = (model.predict(x, verbose=0) + ensemble.load_weights(keras, tmp_path / "one" / "weights.npz")[0]

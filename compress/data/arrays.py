@@ -45,6 +45,12 @@ def predict(model, x: np.ndarray) -> np.ndarray:
     return map_unit(lambda chunk: model.predict(chunk, batch_size=PREDICT_BATCH, verbose=0), x)
 
 
+def keras_accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of a Keras model (logits or probabilities, inference mode) over held images: for
+    comparison with its exported file, and a teacher's or an ensemble member's own figure."""
+    return float(np.mean(np.argmax(predict(model, x), axis=1) == y))
+
+
 def map_unit(fn, x: np.ndarray, chunk: int = 10_000) -> np.ndarray:
     """`fn` (e.g. a model's predict at batch size 1,000, which divides `chunk`) over held images, one
     chunk converted to floats at a time; the results concatenated as if `fn` had seen the whole set."""

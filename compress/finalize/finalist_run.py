@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from compress.core import metrics as M
 from compress.core.compat import keras
 from compress.coreml import convert as coreml
+from compress.data import arrays
 from compress.finalize import selection as finalists
 from compress.measure import machine, scoring
 from compress.measure import tflite as measure
@@ -143,7 +144,7 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
     mode = recipe.mode
     own_path = quantize.write(recipe.convert(trained, s.x_train), workdir / "model.tflite")
     own = Measurement.of(cfg.measure).file_figures(own_path, ctx.splits, ctx.teacher_tflite)
-    keras_val = measure.keras_accuracy(float_model, s.x_val, s.y_val)
+    keras_val = arrays.keras_accuracy(float_model, s.x_val, s.y_val)
     fine_tuned = to_convert if recipe.fine_tunes else None
     chosen, tried, shipped_float = shipping_encodings(cfg, ctx, float_model, fine_tuned, workdir, keras_val,
                                                       finalists.filled_class(row))

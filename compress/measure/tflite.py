@@ -81,12 +81,6 @@ def accuracy(path: str | Path, images: np.ndarray, labels: np.ndarray, batch: in
     return float(np.mean(np.argmax(predict(path, images, batch, threads), axis=1) == labels))
 
 
-def keras_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    """Top-1 accuracy of a Keras model (inference mode), for comparison with its exported file."""
-    preds = arrays.predict(model, x)
-    return float(np.mean(np.argmax(preds, axis=1) == y))
-
-
 def tensor_dtypes(path: str | Path) -> dict[str, set]:
     """Input, output and all tensor dtypes of a .tflite file (names like 'int8', 'float16')."""
     interp = interpreter(path)

@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 
 from compress.core import metrics as M
 from compress.coreml import convert as coreml
+from compress.data import arrays
 from compress.measure import scoring
 from compress.measure import tflite as measure
 from compress.search import context, early_stop
@@ -88,7 +89,7 @@ def _figures(measurement: measure.Measurement, tflite_path: Path, ctx: context.T
     return {
         M.VAL_ACCURACY: file["val"],
         M.TEST_ACCURACY: file["test"],
-        M.KERAS_VAL_ACCURACY: measure.keras_accuracy(trained.to_convert, s.x_val, s.y_val),
+        M.KERAS_VAL_ACCURACY: arrays.keras_accuracy(trained.to_convert, s.x_val, s.y_val),
         M.SIZE_BYTES: file["bytes"],
         M.SIZE_GZIP_BYTES: file["gzip"],
         M.LATENCY_MS: file["latency"],

@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 from compress.core.compat import keras
+from compress.data.arrays import keras_accuracy
 from compress.data.fashion_mnist import sha256_of
 from compress.data.splits import Splits
-from compress.measure.tflite import keras_accuracy
 
 
 def publish(model_path: Path, target: Path) -> dict:

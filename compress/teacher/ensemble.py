@@ -153,12 +153,6 @@ def _compiled(keras, recipe: dict, steps_per_epoch: int):
     return model
 
 
-def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
-    """Top-1 accuracy of a logits (or probabilities) model."""
-    scores = arrays.map_unit(lambda chunk: model.predict(chunk, batch_size=batch_size, verbose=0), x)
-    return float(np.mean(np.argmax(scores, axis=1) == y))
-
-
 def train_member(keras, recipe: dict, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
                  y_val: np.ndarray, folder: Path, deadline: float | None = None) -> dict:
     """Train one member into `folder` (checkpoint.keras and state.json after every epoch), resuming
@@ -183,7 +177,7 @@ def train_member(keras, recipe: dict, x_train: np.ndarray, y_train: np.ndarray, 
         keras.utils.set_random_seed(int(recipe["seed"]) * 1000 + recipe["member"] * 100 + epoch)
         fit = model.fit(x_aug, y_train, batch_size=recipe["batch_size"], epochs=epoch + 1, initial_epoch=epoch,
                         shuffle=True, verbose=0)
-        val = accuracy(model, x_val, y_val)
+        val = arrays.keras_accuracy(model, x_val, y_val)
         seconds = time.time() - start
         state["history"].append({"epoch": epoch + 1, "loss": float(fit.history["loss"][-1]),
                                  "train_accuracy": float(fit.history["accuracy"][-1]), "val_accuracy": val,
@@ -196,7 +190,7 @@ def train_member(keras, recipe: dict, x_train: np.ndarray, y_train: np.ndarray, 
         tmp.replace(state_path)
         log.info("member %d: epoch %d of %d, val %.4f, %.1fs", recipe["member"], epoch + 1, recipe["epochs"],
                  val, seconds)
-    state["finished"], state["val_accuracy"] = True, accuracy(model, x_val, y_val)
+    state["finished"], state["val_accuracy"] = True, arrays.keras_accuracy(model, x_val, y_val)
     save_weights(model, folder / "weights.npz", state)
     (folder / "member.json").write_text(json.dumps(state, indent=1))
     return state

@@ -23,7 +23,6 @@ from compress.core.errors import ConfigError
 from compress.core.options import DEFAULT_TEACHER_PATH as DEFAULT_PATH
 from compress.data import arrays, batches, sources
 from compress.data.splits import Splits
-from compress.measure.tflite import keras_accuracy
 from compress.teacher import cards
 from compress.training import batchnorm
 
@@ -158,7 +157,7 @@ def obtain(teacher_cfg, splits: Splits, cache_dir: str | Path, verbose: int = 1)
     else:
         model, path = train_cached(teacher_cfg, splits, cache_dir, verbose)
         trained = True
-    accuracy = keras_accuracy(model, splits.x_val, splits.y_val)
+    accuracy = arrays.keras_accuracy(model, splits.x_val, splits.y_val)
     log.info("teacher: %s (%s parameters), validation accuracy %.2f%%", path, f"{model.count_params():,}",
              100 * accuracy)
     chance = 1.0 / splits.num_classes
@@ -199,8 +198,8 @@ def train_cached(teacher_cfg, splits: Splits, cache_dir: str | Path, verbose: in
         "seed": train_cfg["seed"],
         "epochs": train_cfg["epochs"],
         "params": int(model.count_params()),
-        "val_accuracy": keras_accuracy(model, splits.x_val, splits.y_val),
-        "test_accuracy": keras_accuracy(model, splits.x_test, splits.y_test),
+        "val_accuracy": arrays.keras_accuracy(model, splits.x_val, splits.y_val),
+        "test_accuracy": arrays.keras_accuracy(model, splits.x_test, splits.y_test),
         "train_seconds": round(time.time() - start, 1),
         "data_fingerprint": splits.fingerprint,
         "val_size": int(len(splits.x_val)),

@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 from compress.core.compat import keras
 from compress.core.errors import ConfigError
 from compress.core.options import DEFAULT_TEACHER_PATH
+from compress.data import arrays
 from compress.data.fashion_mnist import sha256_of
 from compress.data.splits import Splits
 from compress.teacher import ensemble
@@ -89,8 +90,8 @@ def build(ensemble_cfg, splits: Splits, cache_dir: str | Path, target: Path) -> 
         cards.append({"recipe_hash": key, "seed": [state["recipe"]["seed"], state["recipe"]["member"]],
                       "epochs": state["epochs_done"], "trained_on": state.get("device", "this machine"),
                       "train_seconds": state["train_seconds"],
-                      "val_accuracy": ensemble.accuracy(m, splits.x_val, splits.y_val),
-                      "test_accuracy": ensemble.accuracy(m, splits.x_test, splits.y_test)})
+                      "val_accuracy": arrays.keras_accuracy(m, splits.x_val, splits.y_val),
+                      "test_accuracy": arrays.keras_accuracy(m, splits.x_test, splits.y_test)})
         log.info("ensemble: member %s val %.4f test %.4f", key, cards[-1]["val_accuracy"], cards[-1]["test_accuracy"])
     card = {
         "name": str(ensemble_cfg.name),
@@ -102,8 +103,8 @@ def build(ensemble_cfg, splits: Splits, cache_dir: str | Path, target: Path) -> 
                    if k in ensemble.RECIPE_KEYS or k == "members"},
         "params": int(model.count_params()),
         "members": cards,
-        "val_accuracy": ensemble.accuracy(model, splits.x_val, splits.y_val),
-        "test_accuracy": ensemble.accuracy(model, splits.x_test, splits.y_test),
+        "val_accuracy": arrays.keras_accuracy(model, splits.x_val, splits.y_val),
+        "test_accuracy": arrays.keras_accuracy(model, splits.x_test, splits.y_test),
         "train_seconds": round(sum(c["train_seconds"] for c in cards), 1),
         "sha256": sha256_of(target),
         "size_bytes": target.stat().st_size,
@@ -124,5 +125,5 @@ def load(path: Path, splits: Splits) -> keras.Model:
     check_present(path)
     model = check_fits(load_keras(path), path, splits.image_shape, splits.num_classes)
     log.info("ensemble teacher: %s (%s parameters), validation accuracy %.2f%%", path, f"{model.count_params():,}",
-             100 * ensemble.accuracy(model, splits.x_val, splits.y_val))
+             100 * arrays.keras_accuracy(model, splits.x_val, splits.y_val))
     return model
