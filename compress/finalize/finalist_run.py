@@ -58,7 +58,7 @@ def shipping_encodings(cfg, ctx, float_model: keras.Model, qat_model: keras.Mode
         if qat_model is None:
             log.info("  post-training int8 loses more than %.1f points: %d epoch(s) of quantization-aware training",
                      100 * float(f.int8_tolerance), int(cfg.quant.qat_epochs))
-            qat_model = recipe.quantization_aware(ctx, float_model)
+            qat_model, _ = recipe.quantization_aware(ctx, float_model)
         add(QAT_ENCODING, qat_model, "per_channel")
     chosen = choose_encoding(tried, f, filled_class)
     return chosen, tried, quantize.float_twin(qat_model, float_model) if chosen == QAT_ENCODING else float_model

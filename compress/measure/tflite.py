@@ -129,10 +129,10 @@ class Measurement:
     """How a .tflite file is measured (the `measure` group): single-image invokes timed beside a
     reference, and the batch its accuracy is scored in."""
 
-    latency_runs: int = 200
-    warmup: int = 20
-    threads: int = 1
-    eval_batch: int = 500
+    latency_runs: int  # the defaults are the `measure` group's (config/schema.py)
+    warmup: int
+    threads: int
+    eval_batch: int
 
     @classmethod
     def of(cls, measure_cfg) -> Measurement:

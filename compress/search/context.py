@@ -156,22 +156,23 @@ class Setup:
     study: str
     tutor: str  # user or ensemble
     ensemble: Any  # the ensemble group, or None
-    key: tuple  # what a context built for this setup depends on
 
     @classmethod
     def of(cls, cfg) -> Setup:
-        tutor = str(cfg.distill.get("teacher", "user"))
-        ensemble = cfg.ensemble if "ensemble" in cfg else None
-        cache_dir = str(cfg.paths.cache_dir)
-        key = (json.dumps(OmegaConf.to_container(cfg.data, resolve=True), sort_keys=True), cfg.teacher.path,
-               cache_dir, tutor, ensemble.path if ensemble is not None else None)
-        return cls(cfg.data, cfg.teacher, cache_dir, str(cfg.paths.sweeps_dir), str(cfg.paths.study), tutor,
-                   ensemble, key)
+        return cls(cfg.data, cfg.teacher, str(cfg.paths.cache_dir), str(cfg.paths.sweeps_dir), str(cfg.paths.study),
+                   str(cfg.distill.get("teacher", "user")), cfg.ensemble if "ensemble" in cfg else None)
+
+    @property
+    def key(self) -> tuple:
+        """What a context built for this setup depends on."""
+        return (json.dumps(OmegaConf.to_container(self.data, resolve=True), sort_keys=True), self.teacher.path,
+                self.cache_dir, self.tutor, self.ensemble.path if self.ensemble is not None else None)
 
     def load(self) -> TrialContext:
         """The shared context, built on first use and then reused by later trials of this process."""
-        if self.key in _CACHE:
-            return _CACHE[self.key]
+        key = self.key
+        if key in _CACHE:
+            return _CACHE[key]
         log.info("set-up (once per process): the data, the teacher and its TFLite reference")
         splits = sources.load_from_config(self.data, self.cache_dir)
         log.info("data: %s train / %s validation / %s test images (fraction %g)", f"{len(splits.y_train):,}",
@@ -188,7 +189,7 @@ class Setup:
         ctx = TrialContext(splits, model, path, sha, teacher_tflite(model, sha, self.cache_dir), self.cache_dir,
                            tutor_path, tutor_sha)
         _CACHE.clear()  # one context per process is enough; a new data or teacher setting replaces it
-        _CACHE[self.key] = ctx
+        _CACHE[key] = ctx
         return ctx
 
 

@@ -99,21 +99,18 @@ class StudentRecipe:
         to_convert = student
         if self.fine_tunes:
             start = time.perf_counter()
-            to_convert, history = quantize.quantization_aware(
-                student, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets, d, self.quant,
-                prune.leaves_zeros(self.prune), self.seed, verbose=self.verbose,
-            )
+            to_convert, history = self.quantization_aware(ctx, student)
             histories.append(history)
             times[M.TIME_TRAIN_S] += time.perf_counter() - start
         return Trained(to_convert, student, histories, times)
 
-    def quantization_aware(self, ctx, model: keras.Model) -> keras.Model:
-        """`model` fine-tuned quantization-aware by this recipe (a finalist whose post-training int8 loses too much)."""
+    def quantization_aware(self, ctx, model: keras.Model) -> tuple[keras.Model, dict]:
+        """`model` fine-tuned quantization-aware by this recipe on `ctx`'s data (a qat trial's last phase; a
+        finalist whose post-training int8 loses too much), and the phase's history."""
         s = ctx.splits
-        qat_model, _ = quantize.quantization_aware(model, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets,
-                                                   self.distill, self.quant, prune.leaves_zeros(self.prune),
-                                                   self.seed, verbose=self.verbose)
-        return qat_model
+        return quantize.quantization_aware(model, s.x_train, ctx.train_targets, s.x_val, ctx.val_targets,
+                                           self.distill, self.quant, prune.leaves_zeros(self.prune), self.seed,
+                                           verbose=self.verbose)
 
     def representative_images(self, x_train: np.ndarray) -> np.ndarray:
         """A seeded sample of training images for int8 calibration."""
