@@ -79,9 +79,15 @@ def test_teacher_weights_unchanged_by_distillation(tmp_path, online):
     teacher = _tiny_teacher()
     before = [w.copy() for w in teacher.get_weights()]
     net = logits_model(teacher)
-    logits = distill.cached_logits(net, x, tmp_path / "logits.npy")
+    logits = distill.cached_logits(lambda: net, x, tmp_path / "logits.npy", 10)
     assert (tmp_path / "logits.npy").is_file()
     np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), logits)
+    # read back, the teacher is never asked for
+    unused = lambda: pytest.fail("the teacher loaded for logits on disk")  # noqa: E731
+    again = distill.cached_logits(unused, x, tmp_path / "logits.npy", 10)
+    np.testing.assert_array_equal(again, logits)
+    np.save(tmp_path / "logits.npy", np.zeros((5, 10), np.float32))  # another split's file: computed anew
+    np.testing.assert_allclose(distill.cached_logits(lambda: net, x, tmp_path / "logits.npy", 10), logits, atol=1e-6)
     targets = distill.pack_targets(y, logits)
     cfg = group("distill", temperature=3.0, alpha=0.2, batch_size=32)
     student = build_student(group("student", width=0.0625, head="flatten"))
@@ -102,7 +108,8 @@ def test_teacher_in_step_trains_as_the_cached_logits_do(tmp_path):
     rng = np.random.default_rng(4)
     x = rng.random((64, 28, 28, 1), dtype=np.float32)
     net = logits_model(_tiny_teacher())
-    cached = distill.pack_targets(rng.integers(0, 10, 64), distill.cached_logits(net, x, tmp_path / "l.npy"))
+    logits = distill.cached_logits(lambda: net, x, tmp_path / "l.npy", 10)
+    cached = distill.pack_targets(rng.integers(0, 10, 64), logits)
     blank = cached.copy()
     blank[:, 10:] = 0.0  # the in-step teacher refills these
     cfg = group("distill", temperature=3.0, alpha=0.2)

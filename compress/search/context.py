@@ -1,7 +1,8 @@
 """What every trial of a process shares, loaded once: the data splits, the teacher, its
 cached logits and its float32 TFLite reference file. Who teaches and the training targets made from
 its logits are loaded on first use: a process that trains nothing (finalize exporting finalists
-already trained, or handing them to worker processes) never loads the ensemble."""
+already trained, or handing them to worker processes) never loads the ensemble, nor does one whose
+logits are all on disk already."""
 
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ class TrialContext:
             s, cache = self.splits, self.cache_dir
             self._targets = tuple(
                 distill.pack_targets(y, distill.cached_logits(
-                    self.tutor_logits, x, distill.logits_cache_path(cache, self.tutor_sha, s.fingerprint, index)))
+                    lambda: self.tutor_logits, x,
+                    distill.logits_cache_path(cache, self.tutor_sha, s.fingerprint, index), s.num_classes))
                 for x, y, index in ((s.x_train, s.y_train, s.train_index), (s.x_val, s.y_val, s.val_index)))
         return self._targets
 
@@ -124,8 +126,8 @@ class TrialContext:
                 if not path.is_file():
                     log.info("teacher logits for %d augmented views of %s training images -> %s (once)", n_views,
                              f"{len(s.x_train):,}", path)
-                logits = views.teacher_view_logits(self.tutor_logits, s.x_train,
-                                                   s.train_index, n_views, seed, shift, path, flips)
+                logits = views.teacher_view_logits(lambda: self.tutor_logits, s.x_train, s.train_index, n_views, seed,
+                                                   shift, path, s.num_classes, flips)
             _VIEWS.clear()
             _VIEWS[key] = (views.all_views(s.x_train, s.train_index, n_views, seed, shift, flips), logits)
         return _VIEWS[key]

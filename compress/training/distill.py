@@ -14,6 +14,7 @@ import hashlib
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,16 +37,20 @@ def logits_cache_path(cache_dir: str | Path, teacher_sha: str, data_fingerprint:
 LOGIT_PIECE = 5_000  # images a process computes the logits of at a time: a multiple of arrays.PREDICT_BATCH
 
 
-def cached_logits(teacher_logits_model: keras.Model, x: np.ndarray, path: Path) -> np.ndarray:
-    """Teacher logits for `x`, read from `path` or computed once (inference mode) and saved, in pieces of
-    LOGIT_PIECE images shared with the other processes that need them now (compress/core/shared_parts.py)."""
+def cached_logits(teacher_logits: Callable[[], keras.Model], x: np.ndarray, path: Path, classes: int) -> np.ndarray:
+    """Teacher logits (n, classes) for `x`, read from `path` or computed once (inference mode) and saved, in
+    pieces of LOGIT_PIECE images shared with the other processes that need them now
+    (compress/core/shared_parts.py). `teacher_logits` gives the model up to its logits and is called only where
+    the file is missing or wrong: a process reading its logits from disk never loads who teaches (the
+    ensemble's load, check and validation accuracy took 14 s of each finalist process)."""
     if path.is_file():
         logits = np.load(path)
-        if logits.shape == (len(x), int(teacher_logits_model.output_shape[-1])):
+        if logits.shape == (len(x), classes):
             return logits
-        log.warning("logit cache %s has shape %s, recomputing", path, logits.shape)
+        log.warning("logit cache %s has shape %s, expected %s: recomputing", path, logits.shape, (len(x), classes))
         path.unlink(missing_ok=True)  # another process may have seen it wrong too
     log.info("teacher logits for %s images -> %s (once)", f"{len(x):,}", path)
+    teacher_logits_model = teacher_logits()
     pieces = max(1, -(-len(x) // LOGIT_PIECE))
 
     def compute(k: int) -> np.ndarray:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from compress.core import shared_parts
+from compress.core.compat import keras
 from compress.data import arrays
 
 log = logging.getLogger(__name__)
@@ -82,19 +84,21 @@ def cache_path(cache_dir: str | Path, teacher_sha: str, data_fingerprint: str, i
     return Path(cache_dir) / "view_logits" / name
 
 
-def teacher_view_logits(logits_model, images: np.ndarray, original_index: np.ndarray, views: int, seed: int,
-                        max_shift: int, path: Path, flips: bool = True) -> np.ndarray:
+def teacher_view_logits(teacher_logits: Callable[[], keras.Model], images: np.ndarray, original_index: np.ndarray,
+                        views: int, seed: int, max_shift: int, path: Path, classes: int,
+                        flips: bool = True) -> np.ndarray:
     """The teacher's logits (views, n, classes) for every view of `images`, read from `path` or computed
     once in inference mode, a view at a time with progress, shared with the other processes that need
-    them now (each computes the views nobody holds: compress/core/shared_parts.py) and saved atomically."""
-    classes = int(logits_model.output_shape[-1]) if logits_model is not None else None  # None: read the cache
+    them now (each computes the views nobody holds: compress/core/shared_parts.py) and saved atomically.
+    `teacher_logits` gives the model up to its logits, called only where the file is missing or wrong."""
     expected = (views, len(images), classes)
     if path.is_file():
         logits = np.load(path, mmap_mode=None)
-        if logits.shape[:2] == expected[:2] and classes in (None, logits.shape[2]):
+        if logits.shape == expected:
             return logits
         log.warning("view-logit cache %s has shape %s, expected %s: recomputing", path, logits.shape, expected)
         path.unlink(missing_ok=True)  # another process may have seen it wrong too
+    logits_model = teacher_logits()
 
     def compute(k: int) -> np.ndarray:
         view = make_view(images, original_index, k, seed, max_shift, flips)
