@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from compress.core import metrics as M
-from compress.finalize.winner_export import pick
+from compress.finalize.winner_policy import pick
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 INT8_COLUMNS = ("ptq_per_channel", "ptq_per_tensor", "qat_per_channel")  # finalize's int8 encodings, tried in turn

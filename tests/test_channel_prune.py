@@ -132,6 +132,8 @@ def test_exported_files_hold_exactly_the_surviving_channels_and_run_in_the_execu
                                                                                      splits):
     from compress.coreml import convert as coreml
     from compress.coreml import executor as coreml_exec
+    from compress.coreml import package as coreml_package
+    from compress.measure import model_counts
     from compress.measure import tflite as measure
     from compress.training import quantize
 
@@ -145,10 +147,10 @@ def test_exported_files_hold_exactly_the_surviving_channels_and_run_in_the_execu
     tflite = quantize.write(quantize.convert(narrow, "int8", splits.x_train[:100]), tmp_path / "m.tflite")
     package = coreml.to_mlpackage(narrow, tmp_path / "m.mlpackage", "linear8")
     keras_kernels = sum(int(np.prod(s)) for s in kernels(narrow).values())
-    wide_macs = measure.count_macs(wide)
-    for counted in (measure.file_counts(tflite), coreml.package_counts(package)):
+    wide_macs = model_counts.count_macs(wide)
+    for counted in (measure.file_counts(tflite), coreml_package.package_counts(package)):
         assert counted["weights"] == keras_kernels
-        assert counted["macs"] == measure.count_macs(narrow) < 0.5 * wide_macs
+        assert counted["macs"] == model_counts.count_macs(narrow) < 0.5 * wide_macs
     wide_tflite = quantize.write(quantize.convert(wide, "int8", splits.x_train[:100]), tmp_path / "w.tflite")
     assert measure.file_counts(wide_tflite)["weights"] > 3 * keras_kernels
     assert tflite.stat().st_size < 0.6 * wide_tflite.stat().st_size
@@ -163,6 +165,7 @@ def test_exported_files_hold_exactly_the_surviving_channels_and_run_in_the_execu
 @needs_teacher
 @pytest.mark.slow
 def test_a_channel_pruned_trial_logs_the_narrow_models_figures(tmp_path, small_cfg):
+    from compress.measure import model_counts
     from compress.measure import tflite as measure
     from compress.search import trial
 
@@ -172,12 +175,12 @@ def test_a_channel_pruned_trial_logs_the_narrow_models_figures(tmp_path, small_c
     OmegaConf.update(cfg, "quant.mode", "int8")
     OmegaConf.update(cfg, "coreml.compression", "linear8")
     OmegaConf.update(cfg, "tracking.enabled", False)
-    from compress.coreml import convert as coreml
+    from compress.coreml import package as coreml_package
 
     results = trial.run_trial(cfg, tmp_path)
     counted = measure.file_counts(tmp_path / "model.tflite")
-    assert results["macs"] == counted["macs"] < 0.5 * measure.count_macs(build_student(cfg.student))
-    assert coreml.package_counts(tmp_path / "model.mlpackage")["macs"] == results["macs"]  # both shipped files
+    assert results["macs"] == counted["macs"] < 0.5 * model_counts.count_macs(build_student(cfg.student))
+    assert coreml_package.package_counts(tmp_path / "model.mlpackage")["macs"] == results["macs"]  # both shipped files
     pruned = keras.models.load_model(tmp_path / "student.keras", compile=False)
     assert results["params"] == pruned.count_params() < 0.5 * build_student(cfg.student).count_params()
     saved = OmegaConf.load(tmp_path / "config.yaml")

@@ -9,6 +9,7 @@ from conftest import group
 
 from compress.core.errors import ConfigError
 from compress.coreml import convert as coreml
+from compress.coreml import package as coreml_package
 from compress.data.fashion_mnist import CLASS_NAMES
 from compress.training.students import build_student
 
@@ -49,9 +50,9 @@ def test_package_is_made_for_an_app_developer(tmp_path, student):
 def test_compression_ops_are_in_the_saved_program(tmp_path, student, compression, op):
     plain = coreml.to_mlpackage(student, tmp_path / "plain.mlpackage")
     packed = coreml.to_mlpackage(student, tmp_path / f"{compression}.mlpackage", compression=compression)
-    assert op in coreml.program_ops(packed) and op not in coreml.program_ops(plain)
+    assert op in coreml_package.program_ops(packed) and op not in coreml_package.program_ops(plain)
     if compression != "sparse":
-        assert coreml.package_bytes(packed) < coreml.package_bytes(plain)
+        assert coreml_package.package_bytes(packed) < coreml_package.package_bytes(plain)
 
 
 def test_unknown_compression_is_refused(tmp_path, student):

@@ -10,6 +10,7 @@ from conftest import assert_same_choices, group, have_dataset
 from compress.core.compat import keras
 from compress.coreml import convert as coreml
 from compress.coreml import executor as coreml_exec
+from compress.coreml import package as coreml_package
 from compress.data.arrays import unit
 from compress.training import distill
 from compress.training.students import build_student
@@ -152,7 +153,7 @@ def test_exported_variant_agrees_with_keras(tmp_path, trained_student, compressi
     dense = decompress_weights(ct.models.MLModel(str(path), skip_model_load=True))
     dense.save(str(tmp_path / "dense.mlpackage"))
     assert not {"constexpr_lut_to_dense", "constexpr_affine_dequantize"} & set(
-        coreml.program_ops(tmp_path / "dense.mlpackage"))
+        coreml_package.program_ops(tmp_path / "dense.mlpackage"))
     reference = coreml_exec.predict(tmp_path / "dense.mlpackage", x_test)
     assert np.mean(np.argmax(probs, 1) == np.argmax(reference, 1)) >= 0.999
     np.testing.assert_allclose(probs, reference, atol=2e-3)

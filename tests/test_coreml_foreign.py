@@ -277,7 +277,8 @@ def test_ios18_weight_compressions_agree_with_keras_carrying_the_packages_weight
     import coremltools as ct
     import coremltools.optimize.coreml as opt
 
-    from compress.coreml.convert import keras_carrying, program_ops
+    from compress.coreml.convert import keras_carrying
+    from compress.coreml.package import program_ops
 
     s, x = sources[convention], images[0]
     mlmodel = ct.models.MLModel(str(package(convention, target="iOS18")), skip_model_load=True)
@@ -437,7 +438,7 @@ def pytorch_style(tmp_path_factory, fmnist):
 @pytest.mark.slow
 def test_a_pytorch_style_nchw_program_scores_through_the_verifier_as_numpy_computes_it(pytorch_style, images,
                                                                                        tmp_path):
-    from compress.coreml.convert import program_ops
+    from compress.coreml.package import program_ops
     from compress.measure.scoring import line, score
 
     path, w = pytorch_style

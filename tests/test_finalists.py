@@ -13,7 +13,7 @@ from compress.core import metrics as M
 from compress.core.errors import ConfigError
 from compress.core.options import FAMILIES
 from compress.finalize import selection as finalists
-from compress.finalize.winner_export import pick, shipped_seed
+from compress.finalize.winner_policy import pick, shipped_seed
 
 
 def trials_table(rows, float32: tuple = ()):

@@ -9,6 +9,7 @@ from conftest import group, have_dataset
 
 from compress.core.errors import ConfigError
 from compress.data.arrays import unit
+from compress.measure import model_counts
 from compress.measure import tflite as measure
 from compress.training import distill, prune, quantize
 from compress.training.students import build_student
@@ -55,7 +56,7 @@ def test_pruning_reaches_target_sparsity_within_one_point(images_labels, trained
     for name, value in per_layer.items():
         assert abs(value - sparsity) <= 0.01, (name, value)
     assert not any("prune" in w.name for w in stripped.weights)  # wrappers stripped
-    total, nonzero = measure.parameter_counts(stripped)
+    total, nonzero = model_counts.parameter_counts(stripped)
     assert nonzero < total * (1 - sparsity * 0.9)
 
 
@@ -89,7 +90,8 @@ def test_each_mode_yields_expected_tensor_types(tmp_path, images_labels, trained
 def test_conversion_writes_the_bytes_of_the_converter_s_own_keras_path(trained, mode):
     """quantize.convert hands the converter a SavedModel of the serving signature alone (faster than
     `from_keras_model`, which traces every layer's functions too): the flatbuffer is the same, byte for byte."""
-    from compress.core.compat import native_quiet, tf
+    from compress.core.compat import tf
+    from compress.core.quiet import native_quiet
 
     converter = tf.lite.TFLiteConverter.from_keras_model(trained)
     if mode == "dynamic":

@@ -10,7 +10,9 @@ from conftest import student_group, student_options
 from compress.core.compat import set_seed
 from compress.coreml import convert as coreml
 from compress.coreml import executor as coreml_exec
+from compress.coreml import package as coreml_package
 from compress.data.arrays import unit
+from compress.measure import model_counts
 from compress.measure import tflite as measure
 from compress.training import encode, quantize
 from compress.training.students import build_student, dsconv_plan, round_channels
@@ -86,7 +88,7 @@ def test_a_family_that_downsamples_in_its_stem_is_dsconv_with_its_first_pool_mov
     assert shapes["plain"]["pw1"] == (28, 28) and shapes["early"]["pw1"] == (14, 14)  # nothing past the stem at 28x28
     assert shapes["plain"]["pw2"] == shapes["early"]["pw2"] == (14, 14)  # from the second block on, the same maps
     assert shapes["plain"]["flatten"] == shapes["early"]["flatten"]
-    assert measure.count_macs(early) < 0.9 * measure.count_macs(plain)
+    assert model_counts.count_macs(early) < 0.9 * model_counts.count_macs(plain)
 
 
 @pytest.mark.parametrize("arch,width,head", [("dsconv", 0.2, "gap"), ("dsconv", 0.15, "flatten"),
@@ -110,7 +112,7 @@ def test_family_converts_to_int8_tflite_and_core_ml_and_both_agree_with_keras(tm
     softmax /= softmax.sum(1, keepdims=True)
     np.testing.assert_allclose(probs, softmax, atol=2e-3)
     if arch.startswith("dsconv"):
-        assert "conv" in coreml.program_ops(package)  # the depthwise conv is a grouped conv in the program
+        assert "conv" in coreml_package.program_ops(package)  # the depthwise conv is a grouped conv in the program
 
 
 @pytest.mark.slow

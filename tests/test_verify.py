@@ -12,6 +12,7 @@ import pytest
 from conftest import ROOT, group, needs_data
 
 from compress.coreml import convert as coreml
+from compress.coreml import package as coreml_package
 from compress.measure import tflite as measure
 from compress.training import quantize
 from compress.training.students import build_student
@@ -40,7 +41,7 @@ def test_verify_scores_both_formats_on_the_full_test_set(tmp_path):
     proc = run_verify(package, "--against", tflite, "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)
-    assert result["n"] == 10000 and result["size_bytes"] == coreml.package_bytes(package)
+    assert result["n"] == 10000 and result["size_bytes"] == coreml_package.package_bytes(package)
     assert result["against_accuracy"] == measure.accuracy(tflite, s.x_test, s.y_test)
     assert abs(result["accuracy"] - result["against_accuracy"]) <= 0.003 and result["agreement"] >= 0.99
     line = run_verify(tflite)

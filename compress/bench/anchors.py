@@ -15,7 +15,7 @@ from compress.config.schema import Config
 from compress.core import metrics as M
 from compress.core.compat import keras, set_seed
 from compress.core.errors import DataError
-from compress.measure import machine
+from compress.measure import machine, model_counts
 from compress.measure import tflite as measure
 from compress.search import context
 from compress.search.preflight import preflight
@@ -95,7 +95,7 @@ def run(cfg, winner_dir: Path, prune_epochs: int) -> list[dict]:
                             f"or name an exported winner's folder with --winner")
     ctx = context.get(cfg)
     cache = Path(cfg.paths.cache_dir) / "anchors"
-    teacher_macs = measure.count_macs(ctx.teacher)
+    teacher_macs = model_counts.count_macs(ctx.teacher)
     student_file, student_macs = undistilled_student(cfg, winner_dir / "config.yaml", cache)
     entries = [
         ("teacher_float32", ctx.teacher_tflite, teacher_macs),

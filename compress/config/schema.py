@@ -199,7 +199,7 @@ class FinalizeConfig:
     int8_tolerance: float = 0.002  # post-training int8 may lose this much validation accuracy before QAT is tried
     encoding_tolerance: float = 0.002  # ship the smallest int8 encoding within this of the best one's accuracy
     coreml_compression: str = "linear8"
-    policy: str = "max_bytes"  # max_bytes or smallest_within (compress/finalize/winner_export.py)
+    policy: str = "max_bytes"  # max_bytes or smallest_within (compress/finalize/winner_policy.py)
     max_bytes: int = 65536
     budget: float = 0.005
     max_latency_ratio: Optional[float] = 0.05  # either policy: files at most this fraction of the teacher's latency

@@ -8,11 +8,11 @@ Every other module imports ``tf``, ``keras`` and ``tfmot`` from here.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import sys
 import warnings
+
+from compress.core.quiet import native_quiet
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -24,31 +24,6 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter.*")
 warnings.filterwarnings("ignore", message=".*Statistics for quantized inputs.*")
 warnings.filterwarnings("ignore", category=UserWarning, module="tensorflow.lite")
-
-
-@contextlib.contextmanager
-def native_quiet():
-    """Mute the C-level stdout and stderr for the duration (TensorFlow's CUDA probe, the
-    TFLite converter's and LiteRT's native log lines), leaving Python's own streams alone
-    once it ends."""
-    fds = []
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-            fds.append(stream.fileno())
-        except (AttributeError, OSError, ValueError):  # captured or closed streams
-            pass
-    saved = [(fd, os.dup(fd)) for fd in fds]
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        for fd, _ in saved:
-            os.dup2(devnull, fd)
-        yield
-    finally:
-        for fd, copy in saved:
-            os.dup2(copy, fd)
-            os.close(copy)
-        os.close(devnull)
 
 
 def _import_quietly():
@@ -110,4 +85,4 @@ def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(int(seed))
 
 
-__all__ = ["keras", "native_quiet", "set_seed", "tf", "tflite_converter", "tfmot"]
+__all__ = ["keras", "set_seed", "tf", "tflite_converter", "tfmot"]

@@ -67,7 +67,7 @@ ARCHS = tuple(FAMILIES)
 PRUNE_METHODS = ("magnitude", "channel")  # zeros in place (tfmot), or whole channels removed (compress/training/prune/)
 CHANNEL_IMPORTANCE = ("bn", "l1")  # a channel's rank: its BatchNorm scale |gamma|, or its filter's L1 norm
 AUGMENTS = ("none", "flip_shift")  # distillation views (compress/training/views.py)
-# how the winner is picked among finalists (compress/finalize/winner_export.py)
+# how the winner is picked among finalists (compress/finalize/winner_policy.py)
 WINNER_POLICIES = ("max_bytes", "smallest_within")
 KERNEL_SIZES = (1, 3, 5)
 CHANNEL_MULTIPLES = (1, 2, 4, 8, 16)  # student.channel_multiple (dsconv families)

@@ -19,8 +19,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from compress.core.compat import keras, native_quiet
+from compress.core.compat import keras
 from compress.core.options import check_coreml_compression
+from compress.core.quiet import native_quiet
+from compress.coreml.package import coremltools_quietly, load_program
 from compress.data.fashion_mnist import CLASS_NAMES
 
 log = logging.getLogger(__name__)
@@ -40,15 +42,6 @@ class PackageExport:
     @classmethod
     def of(cls, coreml_cfg) -> PackageExport:
         return cls(bool(coreml_cfg.enabled), str(coreml_cfg.compression))
-
-
-def _coremltools():
-    with native_quiet(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        logging.getLogger("coremltools").setLevel(logging.ERROR)
-        import coremltools
-
-    return coremltools
 
 
 def compress_weights(mlmodel, compression: str, sparsity: float = 0.0):
@@ -79,7 +72,7 @@ def to_mlpackage(model: keras.Model, path: str | Path, compression: str = "none"
     """Convert a logits-output Keras model to `path` (.mlpackage), written atomically: an image input of
     the model's own size and colour (one channel: grayscale, three: RGB), the classifier's labels
     `class_names` (None: Fashion-MNIST's, the committed study's data)."""
-    ct = _coremltools()
+    ct = coremltools_quietly()
     path = Path(path)
     height, width, channels = (int(d) for d in model.inputs[0].shape[1:])
     names = list(class_names) if class_names is not None else list(CLASS_NAMES)
@@ -124,52 +117,6 @@ def to_mlpackage(model: keras.Model, path: str | Path, compression: str = "none"
     return path
 
 
-def package_bytes(path: str | Path) -> int:
-    """Bytes of every file inside the .mlpackage folder."""
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
-
-
-def load_program(path: str | Path):
-    """(spec, MIL program) of a saved package, read with coremltools' own loader; the
-    program is None when the package holds no ML Program."""
-    ct = _coremltools()
-    with native_quiet(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from coremltools.converters.mil.frontend.milproto.load import load as load_mil
-
-        mlmodel = ct.models.MLModel(str(path), skip_model_load=True)
-        spec = mlmodel.get_spec()
-        if spec.WhichOneof("Type") != "mlProgram":
-            return spec, None
-        return spec, load_mil(spec, specification_version=spec.specificationVersion,
-                              file_weights_dir=mlmodel.weights_dir)
-
-
-def program_ops(path: str | Path) -> list[str]:
-    """The op types of the saved ML Program's main function, read back from disk."""
-    _, program = load_program(path)
-    return [op.op_type for op in program.functions["main"].operations]
-
-
-def package_counts(path: str | Path) -> dict[str, int]:
-    """Weights (kernel elements), biases and multiply-accumulates of one image through the conv,
-    linear and matmul ops of a saved ML Program, counted from the program's own shapes
-    (compressed weights count by their decompressed shape; coremltools drops all-zero biases)."""
-    _, program = load_program(path)
-    weights = biases = macs = 0
-    for op in program.functions["main"].operations:
-        if op.op_type not in ("conv", "linear", "matmul"):
-            continue
-        weight = op.inputs["y"] if op.op_type == "matmul" else op.weight
-        size = int(np.prod([int(v) for v in weight.shape]))
-        bias = op.inputs.get("bias")
-        weights += size
-        biases += int(np.prod(bias.shape)) if bias is not None else 0
-        out = op.outputs[0].shape
-        macs += size * (int(np.prod([int(v) for v in out[2:]])) if op.op_type == "conv" else 1)
-    return {"weights": weights, "biases": biases, "macs": macs}
-
-
 def keras_carrying(model: keras.Model, package: str | Path) -> keras.Model:
     """A copy of the Keras `model` whose conv and dense kernels are the package's weights, as
     coremltools itself decompresses them (`decompress_weights`): the float model the compressed
@@ -178,7 +125,7 @@ def keras_carrying(model: keras.Model, package: str | Path) -> keras.Model:
     (kernel times gamma / sqrt(var + eps)); that factor is divided back out, the BatchNorm kept.
     The package's conv and linear/matmul ops map in order onto the model's Conv2D,
     DepthwiseConv2D and Dense layers; a package that does not match is refused in one line."""
-    ct = _coremltools()
+    ct = coremltools_quietly()
     from coremltools.optimize.coreml import decompress_weights
 
     with tempfile.TemporaryDirectory() as tmp, native_quiet(), warnings.catch_warnings():

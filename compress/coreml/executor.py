@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from compress.coreml import interface as coreml_interface
-from compress.coreml.convert import load_program
 from compress.coreml.ops import OPS, UnsupportedOpError
 from compress.coreml.output_scores import class_scores
+from compress.coreml.package import load_program
 
 __all__ = ["OPS", "Program", "UnsupportedOpError", "predict"]
 

@@ -3,7 +3,7 @@ classes and the accuracy each aims at, as a mean over seeds), trained with the w
 (`finalize.class_seeds`), and held against the user's teacher on the same test images.
 
 A class's leader is its most accurate first-seed finalist on validation whose shipping file fits the
-class and meets the latency budget, as the winner is chosen (`winner_export.pick`): at the app's
+class and meets the latency budget, as the winner is chosen (`winner_policy.pick`): at the app's
 budget the leader is the winner's recipe."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import pandas as pd
 
 from compress.core import metrics as M
 from compress.finalize.latency_budget import latency_budget
-from compress.finalize.winner_export import kept_name, pick, shipped_seed
+from compress.finalize.winner_export import kept_name
+from compress.finalize.winner_policy import pick, shipped_seed
 from compress.measure.scoring import score
 
 log = logging.getLogger(__name__)

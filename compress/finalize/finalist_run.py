@@ -14,9 +14,10 @@ from omegaconf import OmegaConf
 from compress.core import metrics as M
 from compress.core.compat import keras
 from compress.coreml import convert as coreml
+from compress.coreml.package import package_bytes
 from compress.data import arrays
 from compress.finalize import selection as finalists
-from compress.measure import machine, scoring
+from compress.measure import machine, model_counts, scoring
 from compress.measure import tflite as measure
 from compress.measure.tflite import Measurement
 from compress.tracking import run_logging
@@ -158,7 +159,7 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
                                   class_names=s.export_class_names)
     coreml_test = float(np.mean(scoring.predictions(package, s.x_test, class_names=s.export_class_names)
                                 == s.y_test))
-    params, nonzero = measure.parameter_counts(float_model)
+    params, nonzero = model_counts.parameter_counts(float_model)
     result = {
         "arch": cfg.student.arch, "width": float(cfg.student.width), "head": cfg.student.head,
         "quant.mode": mode, "prune.method": prune.method_of(cfg.prune), "prune.sparsity": float(cfg.prune.sparsity),
@@ -172,11 +173,11 @@ def train_finalist(cfg, ctx, row, workdir: Path, study: str) -> dict:
         M.VAL_ACCURACY: own["val"], M.TEST_ACCURACY: own["test"], M.SIZE_BYTES: own["bytes"],
         M.SIZE_GZIP_BYTES: own["gzip"], M.LATENCY_MS: own["latency"], M.TEACHER_LATENCY_MS: own["teacher_latency"],
         M.LATENCY_RATIO: own["latency"] / own["teacher_latency"], M.KERAS_VAL_ACCURACY: keras_val,
-        M.PARAMS: params, M.NONZERO_PARAMS: nonzero, M.MACS: measure.count_macs(float_model),
+        M.PARAMS: params, M.NONZERO_PARAMS: nonzero, M.MACS: model_counts.count_macs(float_model),
         **shipped,
         **{f"int8_{k}_bytes": t["bytes"] for k, t in tried.items()},
         **{f"int8_{k}_val_accuracy": t["val"] for k, t in tried.items()},
-        M.COREML_SIZE_BYTES: coreml.package_bytes(package), M.COREML_TEST_ACCURACY: coreml_test,
+        M.COREML_SIZE_BYTES: package_bytes(package), M.COREML_TEST_ACCURACY: coreml_test,
         "coreml_compression": str(cfg.finalize.coreml_compression),
         M.TIME_TRAIN_S: round(train_s, 1), M.TIME_TOTAL_S: round(time.perf_counter() - start, 1),
         "curve_val": ";".join(f"{v:.4f}" for v in histories[0].get("val_accuracy", [])),

@@ -35,7 +35,8 @@ from compress.finalize.finalist_run import reship, train_finalist
 from compress.finalize.paths import Paths, work_name
 from compress.finalize.plan import candidate_table, selected, with_finalists_teacher
 from compress.finalize.recipe import final_epochs, finalist_config, recipe_hash, taught
-from compress.finalize.winner_export import choose, export
+from compress.finalize.winner_export import export
+from compress.finalize.winner_policy import choose
 from compress.search import context
 from compress.search.preflight import preflight
 from compress.tracking import run_logging

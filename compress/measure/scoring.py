@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from compress.core.errors import CompressError, DataError
 from compress.core.stats import mcnemar
 from compress.coreml import executor as coreml_exec
-from compress.coreml.convert import package_bytes
+from compress.coreml.package import package_bytes
 from compress.data import arrays, sources
 from compress.data import fashion_mnist as data
 from compress.measure import tflite as measure

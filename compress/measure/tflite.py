@@ -1,4 +1,4 @@
-"""Measurements taken from a .tflite file on disk through LiteRT, and from the Keras graph.
+"""Measurements taken from a .tflite file on disk through LiteRT (a Keras model is counted in model_counts.py).
 
 Latency is only meaningful beside a reference timed in the same process on the same
 machine, so `latency_pair` interleaves the model with the teacher's float32 TFLite.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.core.compat import keras, native_quiet
+from compress.core.quiet import native_quiet
 from compress.data import arrays
 
 
@@ -148,35 +148,6 @@ class Measurement:
         return {"bytes": size, "gzip": size_gz, "latency": latency, "teacher_latency": reference_latency,
                 "val": accuracy(path, splits.x_val, splits.y_val, self.eval_batch),
                 "test": accuracy(path, splits.x_test, splits.y_test, self.eval_batch)}
-
-
-def count_macs(model: keras.Model) -> int:
-    """Multiply-accumulates of one image through the conv and dense layers (dense count:
-    TFLite's kernels do not skip zeros)."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            total += count_macs(layer)
-            continue
-        inner = getattr(layer, "layer", layer)  # pruning / quantization wrappers
-        if isinstance(inner, keras.layers.DepthwiseConv2D):
-            _, h, w, c = layer.output_shape
-            kh, kw = inner.kernel_size
-            total += h * w * kh * kw * c
-        elif isinstance(inner, keras.layers.Conv2D):
-            _, h, w, c_out = layer.output_shape
-            kh, kw = inner.kernel_size
-            c_in = layer.input_shape[-1]
-            total += h * w * kh * kw * (c_in // inner.groups) * c_out
-        elif isinstance(inner, keras.layers.Dense):
-            total += int(layer.input_shape[-1]) * int(inner.units)
-    return int(total)
-
-
-def parameter_counts(model: keras.Model) -> tuple[int, int]:
-    """(all parameters, non-zero parameters) of a Keras model, BatchNorm statistics included."""
-    weights = [w.numpy() for w in model.weights]
-    return int(sum(w.size for w in weights)), int(sum(np.count_nonzero(w) for w in weights))
 
 
 # weight-carrying ops of a .tflite file, as TFLite names them

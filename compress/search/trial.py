@@ -17,8 +17,9 @@ from omegaconf import OmegaConf
 
 from compress.core import metrics as M
 from compress.coreml import convert as coreml
+from compress.coreml.package import package_bytes
 from compress.data import arrays
-from compress.measure import scoring
+from compress.measure import model_counts, scoring
 from compress.measure import tflite as measure
 from compress.search import context, early_stop
 from compress.tracking import run_logging
@@ -85,7 +86,7 @@ def _figures(measurement: measure.Measurement, tflite_path: Path, ctx: context.T
     """The trial's metrics from its .tflite file (beside the teacher's reference) and its Keras models."""
     s = ctx.splits
     file = measurement.file_figures(tflite_path, s, ctx.teacher_tflite)
-    params, nonzero = measure.parameter_counts(trained.float_model)
+    params, nonzero = model_counts.parameter_counts(trained.float_model)
     return {
         M.VAL_ACCURACY: file["val"],
         M.TEST_ACCURACY: file["test"],
@@ -97,7 +98,7 @@ def _figures(measurement: measure.Measurement, tflite_path: Path, ctx: context.T
         M.LATENCY_RATIO: file["latency"] / file["teacher_latency"],
         M.PARAMS: params,
         M.NONZERO_PARAMS: nonzero,
-        M.MACS: measure.count_macs(trained.float_model),
+        M.MACS: model_counts.count_macs(trained.float_model),
     }
 
 
@@ -111,5 +112,5 @@ def _package_figures(export: coreml.PackageExport, shipped_float, out_dir: Path,
         class_names=splits.export_class_names,
     )
     predicted = scoring.predictions(package, splits.x_val, class_names=splits.export_class_names)
-    return {M.COREML_SIZE_BYTES: coreml.package_bytes(package),
+    return {M.COREML_SIZE_BYTES: package_bytes(package),
             M.COREML_VAL_ACCURACY: float(np.mean(predicted == splits.y_val))}

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.core.compat import keras, native_quiet, tf, tflite_converter, tfmot
+from compress.core.compat import keras, tf, tflite_converter, tfmot
 from compress.core.errors import ConfigError
 from compress.core.options import QUANT, check_quant_mode
+from compress.core.quiet import native_quiet
 from compress.data import arrays
 from compress.training import distill
 

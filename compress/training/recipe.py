@@ -18,7 +18,7 @@ import numpy as np
 from compress.core import metrics as M
 from compress.core.compat import keras, set_seed
 from compress.core.options import QUANT
-from compress.measure.tflite import count_macs
+from compress.measure.model_counts import count_macs
 from compress.training import distill, prune, quantize
 from compress.training.students import build_student
 
