@@ -91,6 +91,34 @@ def run_toy(tmp_path, *overrides, check=True):
 
 
 @pytest.mark.slow
+def test_preflight_checks_run_cheapest_first_each_over_every_corner(monkeypatch, capsys):
+    """A value out of range at the last corner is refused by the cheap check before the costly one (a model
+    loaded, say) has run at any corner; one dotted path alone still works."""
+    import types
+
+    from hydra_plugins.compress_optuna_sweeper.preflight import run_preflight
+
+    calls = []
+
+    def values(cfg):
+        calls.append(("values", cfg["x"]))
+        if cfg["x"] > 1:
+            raise ValueError(f"x={cfg['x']}: allowed [0, 1]")
+
+    checks = types.ModuleType("fake_checks")
+    checks.values, checks.costly = values, lambda cfg: calls.append(("costly", cfg["x"]))
+    monkeypatch.setitem(sys.modules, "fake_checks", checks)
+    space = {"x": FloatDistribution(0.0, 2.0)}
+    compose = lambda overrides: {"x": float(overrides[-1].split("=")[1])}  # noqa: E731
+    with pytest.raises(SystemExit) as stop:
+        run_preflight(["fake_checks.values", "fake_checks.costly"], compose, space, [])
+    assert stop.value.code == 2 and capsys.readouterr().err.strip() == "error: x=2.0: allowed [0, 1]"
+    assert calls == [("values", 0.0), ("values", 2.0)]  # the costly check never ran
+    calls.clear()
+    run_preflight("fake_checks.costly", compose, {"x": FloatDistribution(0.0, 1.0)}, [])
+    assert calls == [("costly", 0.0), ("costly", 1.0)]
+
+
 def test_failed_jobs_are_failed_trials_and_the_study_continues_then_resumes(tmp_path):
     _, storage = run_toy(tmp_path)
     study = optuna.load_study(study_name="toy", storage=storage)

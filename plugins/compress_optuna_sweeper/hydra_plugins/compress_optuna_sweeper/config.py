@@ -59,9 +59,10 @@ class CompressOptunaSweeperConf:
     grace_period: int = 0
     max_retry: int = 0
     # dotted path of a function called with each composed job config at the search space's
-    # corners before the study is created or any job runs; an exception it raises ends the
-    # sweep with its message on one line and exit status 2
-    preflight: Optional[str] = None
+    # corners before the study is created or any job runs, or a list of them, cheapest first: each
+    # runs over every corner before the next starts. An exception one raises ends the sweep with its
+    # message on one line and exit status 2
+    preflight: Optional[Any] = None
     # a table of this study's trials (a CSV with analysis.table's columns, committed as the study
     # grows): when the storage holds no trial of the study (a fresh machine), its trials are added
     # first, numbers kept, so that the study resumes where the table ends

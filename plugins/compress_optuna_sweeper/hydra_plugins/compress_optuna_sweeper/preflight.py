@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Sequence
 
 from hydra_plugins.compress_optuna_sweeper.grammar import _format_value
 from optuna.distributions import BaseDistribution, CategoricalDistribution
@@ -27,17 +27,24 @@ def corner_overrides(space: Dict[str, BaseDistribution], fixed: List[str]) -> Li
     return [fixed + [f"{k}={_format_value(v)}" for k, v in b.items()] for b in batches]
 
 
-def run_preflight(dotted: str | None, compose: Callable[[List[str]], Any], space: Dict[str, BaseDistribution],
-                  fixed: List[str]) -> None:
+def run_preflight(dotted: str | Sequence[str] | None, compose: Callable[[List[str]], Any],
+                  space: Dict[str, BaseDistribution], fixed: List[str]) -> None:
     """Compose (`compose(overrides)`) and check the jobs' configs before anything is stored; exit 2
-    with the check's message on one line at the first bad value."""
+    with the check's message on one line at the first bad value. Several checks (a list, cheapest
+    first) each run over every corner before the next: a value out of range at the last corner is
+    refused before a costlier check (loading a model, say) runs at the first."""
     if not dotted:
         return
-    module_name, _, func_name = dotted.rpartition(".")
-    check = getattr(importlib.import_module(module_name), func_name)  # named in config: loaded by name
-    for overrides in corner_overrides(space, fixed):
-        try:
-            check(compose(list(overrides)))
-        except Exception as exc:  # noqa: BLE001 - the check decides what is wrong
-            print(f"error: {exc}".splitlines()[0], file=sys.stderr)
-            raise SystemExit(2) from None
+    names = [dotted] if isinstance(dotted, str) else list(dotted)
+    checks = []
+    for name in names:
+        module_name, _, func_name = str(name).rpartition(".")
+        checks.append(getattr(importlib.import_module(module_name), func_name))  # named in config: loaded by name
+    try:
+        configs = [compose(list(overrides)) for overrides in corner_overrides(space, fixed)]
+        for check in checks:
+            for cfg in configs:
+                check(cfg)
+    except Exception as exc:  # noqa: BLE001 - the check (or the composition) decides what is wrong
+        print(f"error: {exc}".splitlines()[0], file=sys.stderr)
+        raise SystemExit(2) from None
