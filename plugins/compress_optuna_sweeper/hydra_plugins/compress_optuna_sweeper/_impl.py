@@ -69,7 +69,7 @@ class OptunaSweeperImpl:
         heartbeat_interval: int = 0,
         grace_period: int = 0,
         max_retry: int = 0,
-        preflight: Optional[str] = None,
+        preflight: Optional[Any] = None,  # a dotted path, or a list of them (preflight.py)
         trials_table: Optional[str] = None,
         callbacks: Optional[Sequence[str]] = None,
         search_space: Optional[MutableMapping[str, Any]] = None,
