@@ -1,8 +1,8 @@
 """Everything checkable before a study writes a store: the config's values (config.validate), the
 data files (the data stage's own check), the teacher file (the teacher stage's), the tracking store.
 
-Named in conf/search/default.yaml, so the sweeper runs it on the corners of the search space before
-the first trial; each trial's job, finalize and bench run it too.
+Named in conf/search/default.yaml (the values, then `stages`), so the sweeper runs it on the corners of the
+search space before the first trial; each trial's job, finalize and bench run it too.
 """
 
 from __future__ import annotations
@@ -20,12 +20,19 @@ def preflight(cfg, check_data: bool = True) -> None:
     """Everything checkable before a study starts: ranges, the tracking store, the data files,
     the teacher file.
 
-    Called by the sweeper on the configs at the corners of the search space, and by the sweep's
-    job before its trial trains anything; that job passes check_data=False because the trial reads
-    and checks the same files itself, first, before anything is written.
+    The sweeper runs its two halves (`validate.validate`, then `stages`) over the configs at the corners of
+    the search space; the sweep's job runs it before its trial trains anything and passes check_data=False,
+    because the trial reads and checks the same files itself, first, before anything is written.
     """
     validate.validate(cfg)
-    validate.check_tracking(cfg.tracking.uri)  # the config's own checks together, then the stages'
+    stages(cfg, check_data)
+
+
+def stages(cfg, check_data: bool = True) -> None:
+    """The checks after the config's values (`validate.validate`): the tracking store, the data files, the
+    teacher file. The sweeper runs the values at every corner of the space before these (a model is loaded
+    here), so both are named in conf/search/default.yaml."""
+    validate.check_tracking(cfg.tracking.uri)
     fashion = str(cfg.data.get("source", "fashion_mnist")) == "fashion_mnist"
     shape = None
     if check_data:
