@@ -15,12 +15,15 @@ import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from compress.core import shared_parts
-from compress.core.compat import keras
 from compress.data import arrays
+
+if TYPE_CHECKING:  # the annotation alone: views are made and read back without TensorFlow
+    from compress.core.compat import keras
 
 log = logging.getLogger(__name__)
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
