@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from compress.core import metrics as M
-from compress.finalize.winner_policy import pick
+from compress.finalize.winner_policy import pick_finalist
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 INT8_COLUMNS = ("ptq_per_channel", "ptq_per_tensor", "qat_per_channel")  # finalize's int8 encodings, tried in turn
@@ -112,7 +112,7 @@ def _teacher(row) -> str:
 def under_latency_budget(first: pd.DataFrame, max_bytes: int, ratio: float) -> dict:
     """The finalist the max_bytes policy picks when a latency budget is added
     (`finalize.max_latency_ratio`), on the ratio each file ran at in its own finalist run."""
-    row, reason = pick(first, "max_bytes", max_bytes, 0.0, float("nan"), max_latency_ratio=ratio)
+    row, reason = pick_finalist(first, "max_bytes", max_bytes, 0.0, float("nan"), max_latency_ratio=ratio)
     out = {"max_bytes": max_bytes, "ratio": ratio, "reason": reason, "row": None}
     if row is not None:
         out["row"] = {"trial": int(row["trial"]), "seed": int(row["seed"]), "arch": row["arch"],

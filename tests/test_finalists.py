@@ -13,7 +13,7 @@ from compress.core import metrics as M
 from compress.core.errors import ConfigError
 from compress.core.options import FAMILIES
 from compress.finalize import selection as finalists
-from compress.finalize.winner_policy import pick, shipped_seed
+from compress.finalize.winner_policy import pick_finalist, shipped_seed
 
 
 def trials_table(rows, float32: tuple = ()):
@@ -174,21 +174,21 @@ def ship_table():
 
 
 def test_max_bytes_policy_takes_the_most_accurate_file_within_the_budget():
-    row, why = pick(ship_table(), "max_bytes", 65_536, 0.005, 0.9268)
+    row, why = pick_finalist(ship_table(), "max_bytes", 65_536, 0.005, 0.9268)
     assert int(row["trial"]) == 3 and "65,536" in why
-    row, _ = pick(ship_table(), "max_bytes", 16_384, 0.005, 0.9268)
+    row, _ = pick_finalist(ship_table(), "max_bytes", 16_384, 0.005, 0.9268)
     assert int(row["trial"]) == 1
-    assert pick(ship_table(), "max_bytes", 10_000, 0.005, 0.9268)[0] is None
+    assert pick_finalist(ship_table(), "max_bytes", 10_000, 0.005, 0.9268)[0] is None
 
 
 def test_a_latency_budget_leaves_out_the_slower_files_under_either_policy():
     # trial 3 is the most accurate within 64 KB, but runs at 0.054 of the teacher's latency: 18.5x, not 20x
-    row, why = pick(ship_table(), "max_bytes", 65_536, 0.005, 0.9268, max_latency_ratio=0.05)
+    row, why = pick_finalist(ship_table(), "max_bytes", 65_536, 0.005, 0.9268, max_latency_ratio=0.05)
     assert int(row["trial"]) == 2 and "at most 0.05 of the teacher's latency (20x faster)" in why
-    assert int(pick(ship_table(), "max_bytes", 65_536, 0.005, 0.9268, max_latency_ratio=0.06)[0]["trial"]) == 3
-    none, why = pick(ship_table(), "max_bytes", 65_536, 0.005, 0.9268, max_latency_ratio=0.005)
+    assert int(pick_finalist(ship_table(), "max_bytes", 65_536, 0.005, 0.9268, max_latency_ratio=0.06)[0]["trial"]) == 3
+    none, why = pick_finalist(ship_table(), "max_bytes", 65_536, 0.005, 0.9268, max_latency_ratio=0.005)
     assert none is None and "at most 0.005 of the teacher's latency (200x faster)" in why
-    row, _ = pick(ship_table(), "smallest_within", 65_536, 0.003, 0.9268, max_latency_ratio=0.05)
+    row, _ = pick_finalist(ship_table(), "smallest_within", 65_536, 0.003, 0.9268, max_latency_ratio=0.05)
     assert int(row["trial"]) == 4  # trial 3 is within 0.3 points but too slow
     seeds = ship_table().assign(trial=3, seed=[0, 1, 2, 3], **{M.SHIP_SIZE_BYTES: 60_000})
     assert int(shipped_seed(seeds, "max_bytes", 65_536, 0.005, 0.9268, 0.05)["seed"]) == 3  # 0.931 at 0.040
@@ -200,19 +200,20 @@ def test_the_latency_budget_follows_the_instruction_set_each_file_was_measured_w
     budget = LatencyBudget(0.05, (("avx2", 0.10),))
     # trial 3 (the most accurate within 64 KB) ran at 0.054 of the teacher's latency: over 0.05 on a VNNI CPU ...
     vnni = ship_table().assign(isa="avx512_vnni")
-    row, why = pick(vnni, "max_bytes", 65_536, 0.005, 0.9268, max_latency_ratio=budget)
+    row, why = pick_finalist(vnni, "max_bytes", 65_536, 0.005, 0.9268, max_latency_ratio=budget)
     assert int(row["trial"]) == 2 and "at most 0.05 of the teacher's latency (20x faster) (0.1 on avx2)" in why
     # ... within 0.10 where it was measured on an AVX2-only CPU; a row without a machine takes the default
-    assert int(pick(ship_table().assign(isa="avx2"), "max_bytes", 65_536, 0.005, 0.9268, budget)[0]["trial"]) == 3
-    assert int(pick(ship_table(), "max_bytes", 65_536, 0.005, 0.9268, budget)[0]["trial"]) == 2
+    avx2 = ship_table().assign(isa="avx2")
+    assert int(pick_finalist(avx2, "max_bytes", 65_536, 0.005, 0.9268, budget)[0]["trial"]) == 3
+    assert int(pick_finalist(ship_table(), "max_bytes", 65_536, 0.005, 0.9268, budget)[0]["trial"]) == 2
 
 
 def test_smallest_within_policy_takes_the_smallest_file_close_to_the_teacher():
-    row, why = pick(ship_table(), "smallest_within", 65_536, 0.006, 0.9268)
+    row, why = pick_finalist(ship_table(), "smallest_within", 65_536, 0.006, 0.9268)
     assert int(row["trial"]) == 2 and "0.6 points" in why  # 0.921 >= 0.9268 - 0.006
-    assert pick(ship_table(), "smallest_within", 65_536, 0.0, 0.94)[0] is None
+    assert pick_finalist(ship_table(), "smallest_within", 65_536, 0.0, 0.94)[0] is None
     with pytest.raises(ValueError, match="allowed max_bytes, smallest_within"):
-        pick(ship_table(), "knee", 65_536, 0.0, 0.9)
+        pick_finalist(ship_table(), "knee", 65_536, 0.0, 0.9)
 
 
 def test_candidates_come_from_the_studys_own_table_when_the_named_one_holds_another_study(tmp_path, small_cfg):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from compress.core.front import pareto_mask, pick
+from compress.core.front import pareto_mask, pick_trial
 
 
 def front(rows):
@@ -16,28 +16,28 @@ def front(rows):
 
 def test_smallest_model_within_the_budget_wins():
     t = front([(0, 0.93, 900_000, 0.5), (1, 0.925, 60_000, 0.05), (2, 0.924, 40_000, 0.04), (3, 0.90, 9_000, 0.01)])
-    row, why = pick(t, teacher_val_accuracy=0.927, budget=0.005)
+    row, why = pick_trial(t, teacher_val_accuracy=0.927, budget=0.005)
     assert row.trial == 2 and "within" in why
 
 
 def test_ties_in_size_go_to_the_faster_then_the_more_accurate():
     t = front([(0, 0.925, 40_000, 0.05), (1, 0.923, 40_000, 0.04), (2, 0.90, 10_000, 0.01)])
-    row, _ = pick(t, 0.927, 0.005)
+    row, _ = pick_trial(t, 0.927, 0.005)
     assert row.trial == 1
 
 
 def test_falls_back_to_the_knee_when_nothing_is_close_enough():
     t = front([(0, 0.91, 1_000_000, 0.5), (1, 0.905, 50_000, 0.05), (2, 0.80, 5_000, 0.01), (3, 0.89, 30_000, 0.03)])
-    row, why = pick(t, teacher_val_accuracy=0.95, budget=0.005)
+    row, why = pick_trial(t, teacher_val_accuracy=0.95, budget=0.005)
     assert "knee" in why and row.trial in (1, 3)
-    assert pick(t, 0.95, policy="knee")[0].trial == row.trial
+    assert pick_trial(t, 0.95, policy="knee")[0].trial == row.trial
 
 
 def test_a_dominated_trial_never_wins_and_bad_policy_is_refused():
     t = front([(0, 0.93, 50_000, 0.05), (1, 0.93, 60_000, 0.06)])
-    assert pick(t, 0.93)[0].trial == 0
+    assert pick_trial(t, 0.93)[0].trial == 0
     with pytest.raises(ValueError, match="allowed smallest_within_budget, knee"):
-        pick(t, 0.93, policy="best")
+        pick_trial(t, 0.93, policy="best")
 
 
 def test_best_by_size_picks_the_most_accurate_trial_per_bucket():

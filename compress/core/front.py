@@ -1,6 +1,6 @@
 """The exact non-dominated set over trial metrics, and one trial picked from it (pure NumPy, no stores).
 
-Picking from the front (`pick`, for `python -m compress.pareto`): policy `smallest_within_budget`
+Picking from the front (`pick_trial`, for `python -m compress.pareto`): policy `smallest_within_budget`
 (the default): among the front's trials whose validation accuracy is within `budget` of the
 teacher's, the smallest .tflite file (ties: lower latency, then higher accuracy). When no trial is
 that close, or with policy `knee`, the knee of the front in (validation accuracy, log file size):
@@ -79,7 +79,7 @@ def knee(front: pd.DataFrame) -> pd.Series:
     return front.iloc[int(np.argmax(distance))]
 
 
-def pick(table: pd.DataFrame, teacher_val_accuracy: float, budget: float = 0.005,
+def pick_trial(table: pd.DataFrame, teacher_val_accuracy: float, budget: float = 0.005,
          policy: str = "smallest_within_budget") -> tuple[pd.Series, str]:
     """The winning trial (a row of `table`, which needs a boolean `pareto` column) and why."""
     if policy not in FRONT_POLICIES:

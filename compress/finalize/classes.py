@@ -3,7 +3,7 @@ classes and the accuracy each aims at, as a mean over seeds), trained with the w
 (`finalize.class_seeds`), and held against the user's teacher on the same test images.
 
 A class's leader is its most accurate first-seed finalist on validation whose shipping file fits the
-class and meets the latency budget, as the winner is chosen (`winner_policy.pick`): at the app's
+class and meets the latency budget, as the winner is chosen (`winner_policy.pick_finalist`): at the app's
 budget the leader is the winner's recipe."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 from compress.core import metrics as M
 from compress.finalize.latency_budget import latency_budget
 from compress.finalize.winner_export import kept_name
-from compress.finalize.winner_policy import pick, shipped_seed
+from compress.finalize.winner_policy import pick_finalist, shipped_seed
 from compress.measure.scoring import score
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def leaders(rows: pd.DataFrame, cfg) -> dict[int, pd.Series]:
     budget = latency_budget(cfg.finalize)
     out = {}
     for size in sorted(int(c) for c in cfg.finalize.size_classes):
-        row, _ = pick(first, "max_bytes", size, 0.0, float("nan"), budget)
+        row, _ = pick_finalist(first, "max_bytes", size, 0.0, float("nan"), budget)
         if row is not None:
             out[size] = row
     return out

@@ -29,11 +29,11 @@ def choose(rows: pd.DataFrame, cfg) -> tuple[pd.Series | None, str]:
     first = rows[rows["seed"].astype(int) == int(cfg.seed)] if len(rows) else rows
     if first.empty:
         return None, "no finalist has been trained"
-    return pick(first, str(f.policy), int(f.max_bytes), float(f.budget), teacher_val_accuracy(cfg),
+    return pick_finalist(first, str(f.policy), int(f.max_bytes), float(f.budget), teacher_val_accuracy(cfg),
                 latency_budget(f))
 
 
-def pick(first: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float,
+def pick_finalist(first: pd.DataFrame, policy: str, max_bytes: int, budget: float, teacher_val: float,
          max_latency_ratio: LatencyBudget | float | None = None):
     """`choose` on a table alone (testable without a config)."""
     if policy not in POLICIES:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from compress.config import paths
 from compress.core import metrics as M
-from compress.core.front import pick
+from compress.core.front import pick_trial
 from compress.pareto.front_marks import mark_front
 from compress.pareto.trial_export import export_winner
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.no_export:
         return
     teacher_val = json.loads(args.teacher_card.read_text())["val_accuracy"]
-    row, why = pick(table, teacher_val, args.budget, args.policy)
+    row, why = pick_trial(table, teacher_val, args.budget, args.policy)
     print(f"winner: trial {int(row['trial'])} ({why})")
     try:
         paths.refuse_foreign_export(export_dir, sp.study)
