@@ -5,6 +5,8 @@ no other edit."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from conftest import student_group
@@ -70,12 +72,13 @@ def test_a_student_family_added_to_the_table_reaches_every_reader(monkeypatch):
 
 def test_a_size_class_added_to_the_targets_reaches_every_reader():
     """conf/targets/ is read by finalize (its size classes, budget and latency budget), the sweeper's
-    console, the study run's metrics and the report's finalists section."""
+    console, the study run's metrics, the report's finalists section and `analysis.summary`."""
     import optuna
+    import pandas as pd
     from hydra_plugins.compress_optuna_sweeper.console import best_by_size
     from omegaconf import OmegaConf
 
-    from analysis import finalists_section
+    from analysis import finalists_section, summary
     from compress.config.cli import compose
     from compress.tracking.study_run import study_metrics
 
@@ -96,6 +99,10 @@ def test_a_size_class_added_to_the_targets_reaches_every_reader():
     assert "best_val_accuracy_32kb" not in metrics
     targets = OmegaConf.create(OmegaConf.to_container(cfg.targets, resolve=True))
     assert [t["bytes"] for t in _section_targets(finalists_section, targets)] == [8192, 16384, 65536]
+    table = pd.DataFrame([{"trial": t.number, **t.user_attrs, "test_accuracy": t.user_attrs["val_accuracy"],
+                           "quant.mode": "int8", "student.width": 0.1, "prune.sparsity": 0.0} for t in study.trials])
+    assert [(r["up_to_bytes"], r["trial"]) for r in summary.best_by_size(table, cfg.targets.size_classes)] == [
+        (8192, 0), (16384, 1), (65536, 2), (math.inf, 2)]  # python -m analysis.summary
 
 
 def _section_targets(finalists_section, targets):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 
@@ -40,15 +42,17 @@ def test_a_dominated_trial_never_wins_and_bad_policy_is_refused():
         pick_trial(t, 0.93, policy="best")
 
 
-def test_best_by_size_picks_the_most_accurate_trial_per_bucket():
+def test_the_summary_picks_the_most_accurate_trial_at_or_under_each_size_class():
     from analysis.summary import best_by_size
 
     t = pd.DataFrame({"trial": [0, 1, 2, 3], "val_accuracy": [0.80, 0.85, 0.90, 0.70],
                       "test_accuracy": [0.8, 0.84, 0.9, 0.7], "size_bytes": [10_000, 15_000, 50_000, 60_000],
                       "latency_ratio": [0.01] * 4, "quant.mode": ["int8"] * 4, "student.width": [0.1] * 4,
                       "prune.sparsity": [0.0] * 4})
-    rows = best_by_size(t)
-    assert [(r["up_to_bytes"], r["trial"], r["trials"]) for r in rows] == [(16_384, 1, 2), (65_536, 2, 2)]
+    rows = best_by_size(t, [65_536, 16_384])
+    assert [(r["up_to_bytes"], r["trial"], r["trials"]) for r in rows] == [(16_384, 1, 2), (65_536, 2, 4),
+                                                                            (math.inf, 2, 4)]
+    assert best_by_size(t, [8_192])[0] == {"up_to_bytes": 8_192, "trials": 0}  # said, not left out
 
 
 def test_the_core_ml_export_allows_the_gap_chance_makes_on_a_small_slice_only():

@@ -113,11 +113,16 @@ def add_study_arguments(parser: argparse.ArgumentParser, tracking: bool = True) 
                             help="the MLflow store (default: tracking.uri of the config, sqlite:///mlruns/mlflow.db)")
 
 
+def config_from_args(args: argparse.Namespace):
+    """The config an analysis command's `--study` / `--tracking-uri` name (its targets, its paths)."""
+    overrides = [f"tracking.uri={args.tracking_uri}"] if getattr(args, "tracking_uri", None) else []
+    return compose_for(args.study, overrides)
+
+
 def from_args(args: argparse.Namespace, needs_store: bool = False) -> StudyPaths:
     """Resolve `--study` / `--tracking-uri` of an analysis command; with `needs_store`, stop with
     one line when the MLflow store cannot be read (nothing is created by a command that reads)."""
-    overrides = [f"tracking.uri={args.tracking_uri}"] if getattr(args, "tracking_uri", None) else []
-    sp = resolve(args.study, overrides)
+    sp = of(config_from_args(args))
     if needs_store:
         require_store(sp)
     return sp
