@@ -161,7 +161,7 @@ class PathsConfig:
 @dataclass
 class TargetsConfig:
     """The app's budgets and what each aims at (conf/targets/): one definition that finalize, the study
-    run, the report, its figures and the sweeper's console read."""
+    run, the report, the summary and the sweeper's console read (tests/test_config.py: as the YAML)."""
 
     size_classes: List[int] = field(default_factory=lambda: [16384, 65536])  # bytes of the shipped file
     accuracy: List[float] = field(default_factory=lambda: [0.91, 0.93])  # test accuracy per size class (seed means)
@@ -177,7 +177,7 @@ class FinalizeConfig:
 
     max_finalists: int = 6
     jobs: int = 1  # finalists trained side by side, each process with cores/jobs threads
-    size_classes: List[int] = field(default_factory=lambda: [16384, 65536])
+    size_classes: List[int] = "${targets.size_classes}"  # the app's (conf/targets/), as every budget below
     trials: List[int] = field(default_factory=list)  # by hand instead of the default selection
     out_dir: Optional[str] = None  # finalists' table and summary; None: report/ (default study), sweeps/<study>/
     export_dir: Optional[str] = None  # the winner's files; None: winner/ (default study), sweeps/<study>/winner/
@@ -200,10 +200,10 @@ class FinalizeConfig:
     encoding_tolerance: float = 0.002  # ship the smallest int8 encoding within this of the best one's accuracy
     coreml_compression: str = "linear8"
     policy: str = "max_bytes"  # max_bytes or smallest_within (compress/finalize/winner_policy.py)
-    max_bytes: int = 65536
+    max_bytes: int = "${targets.max_bytes}"
     budget: float = 0.005
-    max_latency_ratio: Optional[float] = 0.05  # either policy: files at most this fraction of the teacher's latency
-    latency_ratio_by_isa: Dict[str, float] = field(default_factory=dict)  # conf/finalize takes targets'; per ISA
+    max_latency_ratio: Optional[float] = "${targets.max_latency_ratio}"  # either policy: of the teacher's latency
+    latency_ratio_by_isa: Dict[str, float] = "${targets.latency_ratio_by_isa}"  # per ISA (measure/machine.py)
     latency_preflight: Optional[float] = 1.1  # skip, untrained, a finalist whose int8 file runs over this x the budget
     winner_seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
     class_seeds: bool = True  # each size class's leading finalist gets the winner's seeds too (finalize/classes.py)
