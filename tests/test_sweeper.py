@@ -90,7 +90,6 @@ def run_toy(tmp_path, *overrides, check=True):
     return proc, storage
 
 
-@pytest.mark.slow
 def test_preflight_checks_run_cheapest_first_each_over_every_corner(monkeypatch, capsys):
     """A value out of range at the last corner is refused by the cheap check before the costly one (a model
     loaded, say) has run at any corner; one dotted path alone still works."""
@@ -119,6 +118,7 @@ def test_preflight_checks_run_cheapest_first_each_over_every_corner(monkeypatch,
     assert calls == [("costly", 0.0), ("costly", 1.0)]
 
 
+@pytest.mark.slow
 def test_failed_jobs_are_failed_trials_and_the_study_continues_then_resumes(tmp_path):
     _, storage = run_toy(tmp_path)
     study = optuna.load_study(study_name="toy", storage=storage)
