@@ -118,7 +118,8 @@ def test_the_smoke_study_through_ray_two_trials_at_once_each_a_nested_mlflow_run
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{tmp_path}/optuna.db")
     done = study.get_trials()
-    assert [t.state for t in done] == [TrialState.COMPLETE] * 2
+    assert [t.state for t in done] == [TrialState.COMPLETE] * 2, ([t.user_attrs.get("error") for t in done],
+                                                                  proc.stdout[-3000:] + proc.stderr[-3000:])
     assert done[0].datetime_start < done[1].datetime_complete and done[1].datetime_start < done[0].datetime_complete
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     (experiment,) = [e for e in client.search_experiments() if e.name == "fashion-mnist-compression-smoke"]

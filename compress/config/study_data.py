@@ -11,6 +11,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from compress.core.atomic import write_whole
 from compress.core.errors import DataError
 
 NAME = "data.json"
@@ -54,10 +55,7 @@ def remember(data_cfg, sweeps_dir: str | Path, study: str, kind: str, fingerprin
     check(sweeps_dir, study, kind, fingerprint, source)
     path = path_for(sweeps_dir, study)
     body = entry(data_cfg, kind, fingerprint, source)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(body, indent=2) + "\n")
-    tmp.replace(path)
+    write_whole(path, lambda tmp: tmp.write_text(json.dumps(body, indent=2) + "\n"))
 
 
 def overrides(sweeps_dir: str | Path, study: str) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compress.core.atomic import write_whole
 from compress.core.errors import DataError
 from compress.data.arrays import split_rows
 from compress.data.splits import Splits, stratified_split
@@ -172,11 +173,9 @@ def load(path: str | Path, val_size: int | float, seed: int, cache_dir: str | Pa
                      json.loads(pointer.read_text()).get("cache"))
         started = time.perf_counter()
         arrays, _ = decode(root, found, channels, size)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, digest=np.asarray(digest), version=np.asarray(CACHE_VERSION), **arrays)
-        tmp.replace(cache)
-        pointer.write_text(json.dumps({"digest": digest, "cache": str(cache)}) + "\n")
+        write_whole(cache, lambda tmp: np.savez(tmp, digest=np.asarray(digest), version=np.asarray(CACHE_VERSION),
+                                                **arrays), suffix=".npz")
+        write_whole(pointer, lambda tmp: tmp.write_text(json.dumps({"digest": digest, "cache": str(cache)}) + "\n"))
         log.info("data: decoded %s in %.1f s -> %s", root, time.perf_counter() - started, cache)
     names = tuple(found["train"])
     y_train = arrays["y_train"]

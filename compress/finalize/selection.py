@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from compress.core import metrics as M
+from compress.core.atomic import write_whole
 from compress.core.errors import ConfigError
 from compress.core.front import DEFAULT_OBJECTIVES, pareto_mask
 from compress.core.options import FAMILIES
@@ -125,9 +126,7 @@ def append(path: Path, row: dict) -> pd.DataFrame:
             table = table[~same]
         new = _like(pd.DataFrame([row]), table)
         table = new if table.empty else pd.concat([table, new], ignore_index=True)  # empty: its columns are none
-        tmp = path.with_suffix(".tmp")
-        table.to_csv(tmp, index=False, float_format="%.6g")
-        tmp.replace(path)
+        write_whole(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
     return read(path)  # as written (6 digits): the export reads the figures a fresh clone reads
 
 

@@ -6,12 +6,12 @@ the report is then generated from the table alone, so it can be rebuilt without 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from compress.core import metrics as M
+from compress.core.atomic import write_whole
 from compress.tracking.trial_runs import RECIPE_PARAMS, load_trials
 
 CURVES = {"curve_val": M.EPOCH_VAL_ACCURACY, "curve_train": M.EPOCH_TRAIN_ACCURACY}
@@ -64,11 +64,7 @@ def with_committed(fresh: pd.DataFrame, committed: Path | None, study: str) -> p
 def write(table: pd.DataFrame, path: Path) -> None:
     """Write the table atomically: a reader (another finalize process, finalize.jobs) sees the old
     file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(path)
+    write_whole(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
 
 
 def _method_or_magnitude(column: pd.Series) -> pd.Series:

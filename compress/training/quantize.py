@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compress.core.atomic import write_whole
 from compress.core.compat import keras, tf, tflite_converter, tfmot
 from compress.core.errors import ConfigError
 from compress.core.options import QUANT, check_quant_mode
@@ -103,9 +104,4 @@ def convert(model: keras.Model, mode: str, representative: np.ndarray | None = N
 
 def write(flatbuffer: bytes, path: str | Path) -> Path:
     """Write a .tflite file atomically (no half-written file on a crash)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tflite.tmp")
-    tmp.write_bytes(flatbuffer)
-    tmp.replace(path)
-    return path
+    return write_whole(path, lambda tmp: tmp.write_bytes(flatbuffer))

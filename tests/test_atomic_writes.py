@@ -1,0 +1,54 @@
+"""Files the project writes whole: two writers of the same file at once both succeed and leave one
+whole version (two trials converting the teacher's TFLite reference into the shared cache at once
+failed one of them), and a failed write leaves neither the file nor its temporary."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from compress.core.atomic import write_whole
+
+
+def test_two_writers_of_one_file_at_once_both_succeed_and_one_whole_version_is_left(tmp_path):
+    from compress.training import quantize
+
+    target = tmp_path / "reference" / "teacher.tflite"
+    bodies = [bytes([k]) * 2_000_000 for k in (1, 2)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def writer(body: bytes) -> None:
+        start.wait()
+        try:
+            for _ in range(60):
+                quantize.write(body, target)
+        except BaseException as exc:  # noqa: BLE001 - kept for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert target.read_bytes() in bodies
+    assert [p.name for p in target.parent.iterdir()] == ["teacher.tflite"]  # no temporary left behind
+
+
+def test_a_failed_write_leaves_neither_the_file_nor_its_temporary(tmp_path):
+    target = tmp_path / "table.csv"
+
+    def half(tmp):
+        tmp.write_text("trial,val_accuracy\n0,")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_whole(target, half)
+    assert list(tmp_path.iterdir()) == []
+    write_whole(target, lambda tmp: tmp.write_text("trial\n0\n"))
+    with pytest.raises(OSError):
+        write_whole(target, half)
+    assert target.read_text() == "trial\n0\n"  # the old file stands
+    assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
