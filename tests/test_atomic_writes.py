@@ -52,3 +52,29 @@ def test_a_failed_write_leaves_neither_the_file_nor_its_temporary(tmp_path):
         write_whole(target, half)
     assert target.read_text() == "trial\n0\n"  # the old file stands
     assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+def test_a_second_process_waits_for_the_first_to_make_a_file_and_says_so(tmp_path, caplog):
+    import logging
+    import subprocess
+    import sys
+    import time
+
+    from compress.core.atomic import one_at_a_time
+
+    target = tmp_path / "teachers" / "abc"
+    target.parent.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+        "print('held', flush=True); time.sleep(1.5)"), str(target) + ".lock"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO), one_at_a_time(target, logging.getLogger("t"), "teacher abc"):
+        waited = time.monotonic() - started
+    holder.wait(timeout=30)
+    assert waited > 0.5
+    assert "teacher abc: another process is making it; waiting for it" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO), one_at_a_time(target, logging.getLogger("t"), "teacher abc"):
+        pass
+    assert "waiting" not in caplog.text  # free: no word of waiting

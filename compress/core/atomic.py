@@ -8,10 +8,13 @@ failed its trial."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 
 def write_whole(path: str | Path, write: Callable[[Path], object], suffix: str = ".tmp") -> Path:
@@ -27,3 +30,20 @@ def write_whole(path: str | Path, write: Callable[[Path], object], suffix: str =
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def one_at_a_time(path: str | Path, log: logging.Logger, what: str) -> Iterator[None]:
+    """Hold `path`'s lock file (`<path>.lock`) while making `path`: a second process that needs it now
+    waits, saying so, and then finds it made (two trials started together on a fresh cache trained the
+    same teacher twice, in one temporary folder). An advisory lock: it binds the processes of one
+    machine and of file systems that pass locks on (NFS v4)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("%s: another process is making it; waiting for it", what)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # released when the file closes

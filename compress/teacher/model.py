@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compress.core import atomic
 from compress.core.compat import keras, set_seed, tf
 from compress.core.errors import ConfigError
 from compress.core.options import DEFAULT_TEACHER_PATH as DEFAULT_PATH
@@ -177,40 +179,41 @@ def train_cached(teacher_cfg, splits: Splits, cache_dir: str | Path, verbose: in
     key = train_config_hash(train_cfg, splits)
     folder = Path(cache_dir) / "teachers" / key
     model_path = folder / "teacher.keras"
-    if model_path.is_file():
-        log.info("teacher: cached %s", model_path)
-        return load_keras(model_path), model_path
-    log.info("teacher: training %s epochs (recipe %s)", train_cfg["epochs"], key)
-    start = time.time()
-    model, history, batchnorm_note = train_teacher(train_cfg, splits, verbose)
-    tmp = folder.with_name(folder.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    # an uncompiled copy: the file carries no optimizer state
-    bare = build_teacher(splits.image_shape, splits.num_classes, teacher_name(splits))
-    bare.set_weights(model.get_weights())
-    bare.save(tmp / "teacher.keras")
-    card = {
-        "name": teacher_name(splits),
-        "data": {"source": splits.source, "image_shape": list(splits.image_shape),
-                 "class_names": list(splits.class_names)},
-        "recipe_hash": key,
-        "config": train_cfg,
-        "seed": train_cfg["seed"],
-        "epochs": train_cfg["epochs"],
-        "params": int(model.count_params()),
-        "val_accuracy": arrays.keras_accuracy(model, splits.x_val, splits.y_val),
-        "test_accuracy": arrays.keras_accuracy(model, splits.x_test, splits.y_test),
-        "train_seconds": round(time.time() - start, 1),
-        "data_fingerprint": splits.fingerprint,
-        "val_size": int(len(splits.x_val)),
-        "batchnorm": batchnorm_note,
-        "history": history,
-    }
-    (tmp / "card.json").write_text(json.dumps(card, indent=2))
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.rename(folder)
-    return model, model_path
+    with atomic.one_at_a_time(folder, log, f"teacher {key}"):  # trials started together train it once
+        if model_path.is_file():
+            log.info("teacher: cached %s", model_path)
+            return load_keras(model_path), model_path
+        log.info("teacher: training %s epochs (recipe %s)", train_cfg["epochs"], key)
+        start = time.time()
+        model, history, batchnorm_note = train_teacher(train_cfg, splits, verbose)
+        tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        # an uncompiled copy: the file carries no optimizer state
+        bare = build_teacher(splits.image_shape, splits.num_classes, teacher_name(splits))
+        bare.set_weights(model.get_weights())
+        bare.save(tmp / "teacher.keras")
+        card = {
+            "name": teacher_name(splits),
+            "data": {"source": splits.source, "image_shape": list(splits.image_shape),
+                     "class_names": list(splits.class_names)},
+            "recipe_hash": key,
+            "config": train_cfg,
+            "seed": train_cfg["seed"],
+            "epochs": train_cfg["epochs"],
+            "params": int(model.count_params()),
+            "val_accuracy": arrays.keras_accuracy(model, splits.x_val, splits.y_val),
+            "test_accuracy": arrays.keras_accuracy(model, splits.x_test, splits.y_test),
+            "train_seconds": round(time.time() - start, 1),
+            "data_fingerprint": splits.fingerprint,
+            "val_size": int(len(splits.x_val)),
+            "batchnorm": batchnorm_note,
+            "history": history,
+        }
+        (tmp / "card.json").write_text(json.dumps(card, indent=2))
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+        return model, model_path
 
 
 def logits_model(teacher: keras.Model, sample: np.ndarray | None = None) -> keras.Model:
