@@ -27,8 +27,11 @@ def command(tmp_path: Path, *overrides: str) -> list[str]:
 
 def start(tmp_path: Path, *overrides: str) -> subprocess.Popen:
     env = {**os.environ, "TOY_SWEEP_DIR": str(tmp_path / "jobs"), "TOY_PID_DIR": str(tmp_path)}
+    # SIGINT as a terminal's foreground job has it: a suite started in the background of a shell without job
+    # control (`pytest &` in a script) hands its children SIGINT ignored, and the Ctrl-C below would go unheard
     return subprocess.Popen(command(tmp_path, *overrides), env=env, cwd=tmp_path, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_job(tmp_path: Path, proc: subprocess.Popen, number: int) -> None:
