@@ -161,7 +161,14 @@ def test_exported_files_hold_exactly_the_surviving_channels_and_run_in_the_execu
     carried = keras.activations.softmax(keras.backend.constant(
         coreml.keras_carrying(narrow, package).predict(images, verbose=0))).numpy()
     assert_same_choices(coreml_exec.predict(package, images), carried)  # the package's int8 weights, in Keras
-    assert np.mean(np.argmax(measure.predict(tflite, images), axis=1) == np.argmax(logits, axis=1)) >= 0.9
+    # the int8 file computes the Keras model's logits up to its rounding: their error, after each image's own
+    # offset (softmax ignores one), is a small share of the logits' spread (measured: cnn 1-2%, dsconv 5-9%),
+    # where the wide model's file is 104-132% off these logits. Top-1 agreement is no measure on this barely
+    # trained student: half the dsconv's images have their two best classes within 0.05 in probability, and
+    # int8 rounding flipped 6-16% of them (agreement 0.84 once in a suite; cnn 98-99%)
+    int8 = measure.predict(tflite, images)
+    centred, int8_centred = (z - z.mean(axis=1, keepdims=True) for z in (logits, int8))
+    assert np.linalg.norm(int8_centred - centred) / np.linalg.norm(centred) < 0.25
 
 
 @needs_data
