@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from compress.core.atomic import write_whole
 
 STALE_S = 1800.0  # a claim this old is taken to be lost (no part takes that long)
 
@@ -95,11 +96,9 @@ def _release(claim: Path) -> None:
         pass
 
 
-def _save(array: np.ndarray, folder: Path, target: Path) -> None:
+def _save(array: np.ndarray, target: Path) -> None:
     """`array` at `target` atomically, through a file whose name no other process or host shares."""
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp.npy", delete=False) as f:
-        np.save(f, array)
-    Path(f.name).replace(target)
+    write_whole(target, lambda tmp: np.save(tmp, array), suffix=".npy")
 
 
 def _take_parts(path: Path, parts: Path, pending: list[int], n_parts: int, compute, computed) -> set[int]:
@@ -114,7 +113,7 @@ def _take_parts(path: Path, parts: Path, pending: list[int], n_parts: int, compu
                 if path.is_file():
                     raise _Joined
                 if not part.is_file():  # another process may have finished it just before the claim
-                    _save(compute(k), parts, part)
+                    _save(compute(k), part)
                     if computed is not None:
                         computed(k, sum((parts / f"{j}.npy").is_file() for j in range(n_parts)))
             finally:
@@ -173,7 +172,7 @@ def build(path: Path, n_parts: int, compute: Callable[[int], np.ndarray],
         except OSError:
             pass
         return np.load(path)
-    _save(joined, path.parent, path)
+    _save(joined, path)
     gone = parts.with_name(f"{parts.name}.{uuid.uuid4().hex}.gone")  # out of the others' way at once
     try:
         parts.rename(gone)
