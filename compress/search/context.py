@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
+from compress.core import atomic
 from compress.core.compat import keras
 from compress.data import sources
 from compress.data.fashion_mnist import sha256_of
@@ -139,9 +140,10 @@ _VIEWS: dict = {}
 def teacher_tflite(model: keras.Model, sha: str, cache_dir: str | Path) -> Path:
     """The teacher converted to float32 TFLite once per teacher file."""
     path = Path(cache_dir) / "reference" / f"teacher_{sha[:16]}_float32.tflite"
-    if not path.is_file():
-        log.info("teacher as float32 TFLite (the latency reference) -> %s (once)", path)
-        quantize.write(quantize.convert(model, "float32"), path)
+    with atomic.one_at_a_time(path, log, "the teacher's TFLite reference"):  # trials started together make it once
+        if not path.is_file():
+            log.info("teacher as float32 TFLite (the latency reference) -> %s (once)", path)
+            quantize.write(quantize.convert(model, "float32"), path)
     return path
 
 
