@@ -1,14 +1,19 @@
 """Files the project writes whole: two writers of the same file at once both succeed and leave one
 whole version (two trials converting the teacher's TFLite reference into the shared cache at once
-failed one of them), and a failed write leaves neither the file nor its temporary."""
+failed one of them), a failed write leaves neither the file nor its temporary, and a file made once
+makes a second process wait, saying so."""
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
-from compress.core.atomic import write_whole
+from compress.core.atomic import one_at_a_time, write_whole
 
 
 def test_two_writers_of_one_file_at_once_both_succeed_and_one_whole_version_is_left(tmp_path):
@@ -55,13 +60,6 @@ def test_a_failed_write_leaves_neither_the_file_nor_its_temporary(tmp_path):
 
 
 def test_a_second_process_waits_for_the_first_to_make_a_file_and_says_so(tmp_path, caplog):
-    import logging
-    import subprocess
-    import sys
-    import time
-
-    from compress.core.atomic import one_at_a_time
-
     target = tmp_path / "teachers" / "abc"
     target.parent.mkdir(parents=True)
     holder = subprocess.Popen([sys.executable, "-c", (
